@@ -1,0 +1,49 @@
+# Failsafe: `make run` starts everything on the embedded default; `make test` runs the suite.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PORT ?= 8000
+VAR := $(or $(FAILSAFE_VAR_DIR),var)
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+
+.PHONY: run test lint bench-ingest bench-claim bench-search clean
+
+$(VENV)/bin/python:
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+
+$(VENV)/.run-stamp: pyproject.toml | $(VENV)/bin/python
+	$(PY) -m pip install --quiet -e .
+	touch $@
+
+$(VENV)/.dev-stamp: pyproject.toml | $(VENV)/bin/python
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $@ $(VENV)/.run-stamp
+
+# Development values: DEBUG on, a dev secret, SQLite + filesystem broker under var/.
+run: export DEBUG ?= 1
+run: export PORT := $(PORT)
+run: $(VENV)/.run-stamp
+	mkdir -p $(VAR)
+	$(PY) manage.py migrate --noinput
+	$(PY) manage.py collectstatic --noinput --verbosity 0
+	$(PY) manage.py seed_demo --if-empty
+	@echo
+	@echo "Failsafe is starting on http://127.0.0.1:$(PORT)/  (Ctrl-C stops everything)"
+	@if [ -f $(VAR)/demo-credentials.txt ]; then cat $(VAR)/demo-credentials.txt; fi
+	@echo
+	exec honcho start --port $(PORT)
+
+test: $(VENV)/.dev-stamp
+	$(PY) manage.py makemigrations --check --dry-run --settings=reviewapp.settings_test
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: $(VENV)/.dev-stamp
+	$(VENV)/bin/ruff check .
+
+bench-ingest: $(VENV)/.dev-stamp
+	$(PY) bench/ingest.py
+
+clean:
+	rm -rf $(VAR)/broker $(VAR)/celerybeat-schedule*

@@ -1,0 +1,1 @@
+"""Playbooks, incidents, RCA, rollback decisions and post-mortems (a later issue)."""

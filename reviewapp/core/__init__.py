@@ -1,0 +1,1 @@
+"""Audit log, roles and shared helpers: used by every app, uses none."""

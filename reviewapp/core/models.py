@@ -1,0 +1,102 @@
+"""The append-only audit log.
+
+Events are appended by every service without any global lock. A sealer (beat, and on demand)
+later chains the not-yet-sealed events in id order into ``AuditSeal`` rows: each seal holds
+the sha256 of (previous seal hash + the event's canonical form). Verification recomputes the
+chain, so an edited, removed or reordered sealed event is detected, and it reports the
+unsealed tail. Neither table is ever updated or deleted by the application; on PostgreSQL a
+trigger refuses UPDATE and DELETE outright.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+
+class AppendOnlyQuerySet(models.QuerySet):
+    """Bulk writes obey the same rule as save(): rows are only ever inserted."""
+
+    def update(self, **kwargs):
+        raise RuntimeError("The audit log is append-only.")
+
+    def delete(self):
+        raise RuntimeError("The audit log is append-only.")
+
+
+class AuditEvent(models.Model):
+    class ActorType(models.TextChoices):
+        USER = "user", "User"
+        SERVICE = "service", "Service account"
+        SYSTEM = "system", "System"
+
+    id = models.BigAutoField(primary_key=True)
+    occurred_at = models.DateTimeField(default=timezone.now, db_index=True)
+    actor_type = models.CharField(max_length=16, choices=ActorType.choices)
+    actor_id = models.CharField(max_length=64, blank=True)
+    actor_label = models.CharField(max_length=150, blank=True)
+    verb = models.CharField(max_length=64, db_index=True)
+    target_type = models.CharField(max_length=64)
+    target_id = models.CharField(max_length=64, blank=True)
+    before = models.JSONField(null=True, blank=True)
+    after = models.JSONField(null=True, blank=True)
+    data = models.JSONField(default=dict, blank=True)
+    request_id = models.CharField(max_length=64, blank=True)
+
+    objects = AppendOnlyQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [models.Index(fields=["target_type", "target_id", "id"], name="audit_target_idx")]
+
+    def __str__(self) -> str:
+        return f"#{self.pk} {self.actor_label or self.actor_type} {self.verb} {self.target_type}:{self.target_id}"
+
+    def save(self, *args, **kwargs) -> None:
+        if self.pk is not None and not kwargs.get("force_insert"):
+            raise RuntimeError("Audit events are append-only.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise RuntimeError("Audit events are append-only.")
+
+
+class AuditSeal(models.Model):
+    """One link of the hash chain: seals exactly one event, in the order they were sealed."""
+
+    seq = models.BigAutoField(primary_key=True)
+    # No database constraint and no cascade: deleting an event must leave its seal behind,
+    # which is how verification notices the removal.
+    event = models.OneToOneField(
+        AuditEvent,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        related_name="seal",
+    )
+    prev_hash = models.CharField(max_length=64)
+    hash = models.CharField(max_length=64)
+    sealed_at = models.DateTimeField(default=timezone.now)
+
+    objects = AppendOnlyQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["seq"]
+
+    def __str__(self) -> str:
+        return f"seal {self.seq} of event {self.event_id}"
+
+    def save(self, *args, **kwargs) -> None:
+        if self.pk is not None and not kwargs.get("force_insert"):
+            raise RuntimeError("Audit seals are append-only.")
+        super().save(*args, **kwargs)
+
+
+class UserPreference(models.Model):
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="preference"
+    )
+    time_zone = models.CharField(max_length=64, default="UTC")
+
+    def __str__(self) -> str:
+        return f"{self.user} ({self.time_zone})"

@@ -1,0 +1,58 @@
+from __future__ import annotations
+
+import logging
+
+from django.conf import settings
+from django.db import connection
+from django.http import HttpRequest, JsonResponse
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET
+
+logger = logging.getLogger(__name__)
+
+
+def _database_ok() -> bool:
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+            cursor.fetchone()
+        return True
+    except Exception:  # noqa: BLE001 - any failure means "not answering"
+        logger.warning("Health check: database is not answering", exc_info=True)
+        return False
+
+
+def _broker_ok() -> bool:
+    from reviewapp.celery import app
+
+    try:
+        with app.connection_for_write() as conn:
+            conn.ensure_connection(max_retries=1, timeout=2)
+        return True
+    except Exception:  # noqa: BLE001
+        logger.warning("Health check: broker is not answering", exc_info=True)
+        return False
+
+
+@never_cache
+@require_GET
+def healthz(request: HttpRequest) -> JsonResponse:
+    """200 ok; 200 `degraded` when only the broker is down (ingest still accepts); 503 when the
+    database is down (nothing can be stored)."""
+    database = _database_ok()
+    broker = _broker_ok()
+    if not database:
+        status, code = "down", 503
+    elif not broker:
+        status, code = "degraded", 200
+    else:
+        status, code = "ok", 200
+    return JsonResponse(
+        {
+            "status": status,
+            "database": "ok" if database else "down",
+            "broker": "ok" if broker else "down",
+            "broker_transport": "filesystem" if settings.BROKER_IS_FILESYSTEM else "network",
+        },
+        status=code,
+    )

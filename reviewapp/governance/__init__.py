@@ -1,0 +1,1 @@
+"""Threshold policies (versioned, immutable, hashed) and, later, their change workflow."""

@@ -1,0 +1,79 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import transaction
+from django.db.models import Max
+from django.utils import timezone
+
+from reviewapp.core.audit import Actor, audit_record
+from reviewapp.core.exceptions import ServiceError
+
+from .models import PolicyVersion
+from .rules import validate_rules
+
+
+@transaction.atomic
+def policy_version_create(
+    *,
+    model_slug: str,
+    rules: dict[str, Any],
+    actor: Actor,
+    labels: list[str] | None = None,
+    note: str = "",
+    activate: bool = False,
+    created_by: Any = None,
+) -> PolicyVersion:
+    errors = validate_rules(rules, labels=labels)
+    if errors:
+        raise ServiceError(
+            "The rules are not valid.", errors={f"rules.{k}": v for k, v in errors.items()}
+        )
+    latest = PolicyVersion.objects.filter(model_slug=model_slug).aggregate(m=Max("version"))["m"]
+    policy = PolicyVersion(
+        model_slug=model_slug,
+        version=(latest or 0) + 1,
+        rules=rules,
+        note=note,
+        created_by=created_by,
+    )
+    policy.save(force_insert=True)
+    audit_record(
+        actor=actor,
+        verb="policy.created",
+        target=policy,
+        after={"version": policy.version, "rules_hash": policy.rules_hash, "rules": rules},
+        data={"model": model_slug, "note": note},
+    )
+    if activate:
+        policy_version_activate(policy=policy, actor=actor)
+    return policy
+
+
+@transaction.atomic
+def policy_version_activate(*, policy: PolicyVersion, actor: Actor) -> PolicyVersion:
+    now = timezone.now()
+    current = (
+        PolicyVersion.objects.select_for_update()
+        .filter(model_slug=policy.model_slug, is_active=True)
+        .first()
+    )
+    if current is not None and current.pk == policy.pk:
+        return policy
+    if current is not None:
+        current.is_active = False
+        current.deactivated_at = now
+        current.save(update_fields=["is_active", "deactivated_at"])
+    policy.is_active = True
+    policy.activated_at = now
+    policy.deactivated_at = None
+    policy.save(update_fields=["is_active", "activated_at", "deactivated_at"])
+    audit_record(
+        actor=actor,
+        verb="policy.activated",
+        target=policy,
+        before={"active_version": current.version if current else None},
+        after={"active_version": policy.version, "rules_hash": policy.rules_hash},
+        data={"model": policy.model_slug},
+    )
+    return policy

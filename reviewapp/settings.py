@@ -1,0 +1,388 @@
+"""Failsafe settings: one module, driven by environment variables.
+
+Defaults are safe for production (DEBUG off, no default secret, explicit hosts);
+`make run` exports the development values. Every variable is listed in README.md.
+"""
+
+import os
+from datetime import timedelta
+from pathlib import Path
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+from kombu import Queue
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = Path(os.environ.get("FAILSAFE_VAR_DIR", BASE_DIR / "var"))
+
+
+def env_str(name: str, default: str = "") -> str:
+    return os.environ.get(name, default)
+
+
+def env_bool(name: str, default: bool = False) -> bool:
+    value = os.environ.get(name)
+    if value is None or value == "":
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def env_int(name: str, default: int) -> int:
+    value = os.environ.get(name)
+    return int(value) if value not in (None, "") else default
+
+
+def env_float(name: str, default: float) -> float:
+    value = os.environ.get(name)
+    return float(value) if value not in (None, "") else default
+
+
+def env_list(name: str, default: str = "") -> list[str]:
+    return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
+
+
+DEBUG = env_bool("DEBUG", False)
+
+SECRET_KEY = env_str("SECRET_KEY")
+if not SECRET_KEY:
+    if DEBUG:
+        SECRET_KEY = "dev-only-insecure-key-do-not-use-in-production"  # noqa: S105
+    else:
+        raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off.")
+
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "127.0.0.1,localhost" if DEBUG else "")
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "django.contrib.humanize",
+    "django.contrib.postgres",
+    "rest_framework",
+    "django_filters",
+    "drf_spectacular",
+    "django_htmx",
+    "reviewapp.core",
+    "reviewapp.governance",
+    "reviewapp",
+    "reviewapp.delivery",
+    "reviewapp.dashboards",
+    "catalog",
+    "playbooks",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "reviewapp.core.middleware.RequestIdMiddleware",
+    "reviewapp.core.middleware.BodySizeLimitMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.locale.LocaleMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
+    "reviewapp.core.middleware.UserTimezoneMiddleware",
+]
+
+ROOT_URLCONF = "reviewapp.urls"
+WSGI_APPLICATION = "reviewapp.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "reviewapp.core.context_processors.navigation",
+            ],
+        },
+    },
+]
+
+# --- Database -------------------------------------------------------------------------------
+# PostgreSQL via DATABASE_URL in production; SQLite under var/ as the embedded default.
+DATABASE_URL = env_str("DATABASE_URL", f"sqlite:///{VAR_DIR / 'failsafe.sqlite3'}")
+DATABASES = {
+    "default": dj_database_url.parse(
+        DATABASE_URL, conn_max_age=env_int("DB_CONN_MAX_AGE", 60), conn_health_checks=True
+    )
+}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # Gunicorn workers, the Celery worker and beat all write to one file: WAL lets readers
+    # proceed during a write, IMMEDIATE takes the write lock at BEGIN (so a transaction never
+    # fails half-way on upgrade), and the busy timeout makes writers wait instead of failing.
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+    DATABASES["default"]["OPTIONS"] = {
+        "transaction_mode": "IMMEDIATE",
+        "timeout": 30,
+        "init_command": (
+            "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=30000;"
+        ),
+    }
+IS_POSTGRES = DATABASES["default"]["ENGINE"].startswith("django.db.backends.postgresql")
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en"
+LANGUAGES = [("en", "English")]
+LOCALE_PATHS = [BASE_DIR / "locale"]
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+# Shown when a user has not chosen a zone of their own.
+DISPLAY_TIME_ZONE = env_str("DISPLAY_TIME_ZONE", "UTC")
+
+STATIC_URL = "static/"
+STATIC_ROOT = Path(env_str("STATIC_ROOT", str(VAR_DIR / "staticfiles")))
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": (
+            "whitenoise.storage.CompressedManifestStaticFilesStorage"
+            if not DEBUG
+            else "django.contrib.staticfiles.storage.StaticFilesStorage"
+        )
+    },
+}
+
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "home"
+LOGOUT_REDIRECT_URL = "login"
+
+# --- Security (production values when DEBUG is off) -----------------------------------------
+SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", not DEBUG)
+CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", not DEBUG)
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", not DEBUG)
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0 if DEBUG else 31536000)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = not DEBUG
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", not DEBUG)
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# /healthz is probed over plain HTTP by load balancers and by `make run`'s smoke test.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^metrics$"]
+X_FRAME_OPTIONS = "DENY"
+
+# --- Request size limits --------------------------------------------------------------------
+INGEST_MAX_BODY_BYTES = env_int("INGEST_MAX_BODY_BYTES", 1024 * 1024)
+INGEST_MAX_BATCH_BODY_BYTES = env_int("INGEST_MAX_BATCH_BODY_BYTES", 16 * 1024 * 1024)
+INGEST_MAX_BATCH_ITEMS = env_int("INGEST_MAX_BATCH_ITEMS", 1000)
+# Django's own cap must admit the largest body we accept; per-endpoint limits are stricter.
+DATA_UPLOAD_MAX_MEMORY_SIZE = INGEST_MAX_BATCH_BODY_BYTES + 1024
+DATA_UPLOAD_MAX_NUMBER_FIELDS = 10000
+
+# --- Ingestion pipeline ---------------------------------------------------------------------
+# An inbox row that no worker finished this long after it was (last) enqueued is enqueued again.
+INGEST_SWEEP_AFTER_SECONDS = env_int("INGEST_SWEEP_AFTER_SECONDS", 120)
+INGEST_SWEEP_INTERVAL_SECONDS = env_float("INGEST_SWEEP_INTERVAL_SECONDS", 30)
+INGEST_ROUTE_CHUNK = env_int("INGEST_ROUTE_CHUNK", 500)
+# After a failed publish, a process leaves new rows to the sweeper for this long.
+INGEST_BROKER_RETRY_AFTER_SECONDS = env_float("INGEST_BROKER_RETRY_AFTER_SECONDS", 5)
+# Per-process caches on the ingest hot path (0 turns them off): the model catalogue and
+# service tokens. A revoked token stops working in other processes within this time.
+INGEST_CATALOGUE_CACHE_SECONDS = env_float("INGEST_CATALOGUE_CACHE_SECONDS", 5)
+SERVICE_TOKEN_CACHE_SECONDS = env_float("SERVICE_TOKEN_CACHE_SECONDS", 5)
+# A routing task tops its chunk up with other waiting predictions (see services/routing.py).
+INGEST_ROUTE_FILL = env_bool("INGEST_ROUTE_FILL", True)
+AUDIT_SEAL_INTERVAL_SECONDS = env_float("AUDIT_SEAL_INTERVAL_SECONDS", 10)
+AUDIT_SEAL_BATCH = env_int("AUDIT_SEAL_BATCH", 5000)
+
+# --- Dashboards -----------------------------------------------------------------------------
+# Rollup bucket width; changing it needs `manage.py dashboards_rebuild`. Must divide 60 or be
+# a multiple of 60 so hourly, 6-hourly and daily chart buckets line up.
+DASHBOARD_BUCKET_MINUTES = env_int("DASHBOARD_BUCKET_MINUTES", 60)
+DASHBOARD_FOLD_INTERVAL_SECONDS = env_float("DASHBOARD_FOLD_INTERVAL_SECONDS", 15)
+# Rows younger than this wait for the next fold (longer than any write transaction lasts).
+DASHBOARD_SETTLE_SECONDS = env_float("DASHBOARD_SETTLE_SECONDS", 10)
+# When set, GET /metrics requires "Authorization: Bearer <token>"; unset, it is open (fine when
+# the app listens on 127.0.0.1 only; set it anywhere else).
+METRICS_TOKEN = env_str("METRICS_TOKEN")
+
+# --- Review queue ---------------------------------------------------------------------------
+# A claim is a lease, renewed while the review page is open; an expired one is released by beat.
+REVIEW_CLAIM_LEASE_SECONDS = env_int("REVIEW_CLAIM_LEASE_SECONDS", 900)
+# An item a lead assigns to someone is held for them this long.
+REVIEW_ASSIGN_LEASE_SECONDS = env_int("REVIEW_ASSIGN_LEASE_SECONDS", 8 * 3600)
+# Grace period for Undo: decisions are delivered to the producer only after it.
+REVIEW_UNDO_SECONDS = env_int("REVIEW_UNDO_SECONDS", 8)
+# Open items this close to their SLA deadline get REVIEW_SLA_PRIORITY_BUMP more priority (once).
+REVIEW_SLA_NEAR_SECONDS = env_int("REVIEW_SLA_NEAR_SECONDS", 600)
+REVIEW_SLA_PRIORITY_BUMP = env_int("REVIEW_SLA_PRIORITY_BUMP", 20)
+REVIEW_BULK_LIMIT = env_int("REVIEW_BULK_LIMIT", 500)
+# The filter counts of the queue list are recomputed at most this often (per web process).
+REVIEW_COUNTS_CACHE_SECONDS = env_int("REVIEW_COUNTS_CACHE_SECONDS", 10)
+# Beat recounts open items this often; the page counts itself if the snapshot is older than STALE.
+REVIEW_COUNTS_INTERVAL_SECONDS = env_float("REVIEW_COUNTS_INTERVAL_SECONDS", 15)
+REVIEW_COUNTS_STALE_SECONDS = env_int("REVIEW_COUNTS_STALE_SECONDS", 120)
+REVIEW_SWEEP_INTERVAL_SECONDS = env_float("REVIEW_SWEEP_INTERVAL_SECONDS", 30)
+
+# --- Decision delivery (webhooks, see docs/webhooks.md) -------------------------------------
+# Callback URLs resolving to private, loopback, link-local or other non-public addresses are
+# refused unless this is on (tests and local demos only).
+WEBHOOK_ALLOW_PRIVATE_NETWORKS = env_bool("WEBHOOK_ALLOW_PRIVATE_NETWORKS", False)
+WEBHOOK_TIMEOUT_SECONDS = env_float("WEBHOOK_TIMEOUT_SECONDS", 5)
+# Retries (exponential backoff with jitter) stop this long after a delivery was queued.
+WEBHOOK_MAX_AGE_HOURS = env_float("WEBHOOK_MAX_AGE_HOURS", 24)
+WEBHOOK_RETRY_BASE_SECONDS = env_float("WEBHOOK_RETRY_BASE_SECONDS", 30)
+WEBHOOK_RETRY_MAX_DELAY_SECONDS = env_float("WEBHOOK_RETRY_MAX_DELAY_SECONDS", 2 * 3600)
+WEBHOOK_RETRY_JITTER = env_float("WEBHOOK_RETRY_JITTER", 0.2)
+WEBHOOK_FILL_BATCH = env_int("WEBHOOK_FILL_BATCH", 500)
+WEBHOOK_SEND_BATCH = env_int("WEBHOOK_SEND_BATCH", 20)
+# One send task stops claiming new batches after this; it must end within the task time limit.
+WEBHOOK_SEND_BUDGET_SECONDS = env_float("WEBHOOK_SEND_BUDGET_SECONDS", 60)
+WEBHOOK_FILL_INTERVAL_SECONDS = env_float("WEBHOOK_FILL_INTERVAL_SECONDS", 10)
+WEBHOOK_SEND_INTERVAL_SECONDS = env_float("WEBHOOK_SEND_INTERVAL_SECONDS", 10)
+
+# --- Celery ---------------------------------------------------------------------------------
+CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "filesystem://")
+BROKER_IS_FILESYSTEM = CELERY_BROKER_URL.startswith("filesystem")
+if BROKER_IS_FILESYSTEM:
+    _broker_dir = VAR_DIR / "broker"
+    # kombu's filesystem transport fails to publish into a folder that does not exist.
+    for _sub in ("queue", "processed", "control"):
+        (_broker_dir / _sub).mkdir(parents=True, exist_ok=True)
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "control_folder": str(_broker_dir / "control"),
+        "data_folder_in": str(_broker_dir / "queue"),
+        "data_folder_out": str(_broker_dir / "queue"),
+        "processed_folder": str(_broker_dir / "processed"),
+        "store_processed": False,
+        # Lower than kombu's 1 s: quicker pickup and quicker shutdown on Ctrl-C.
+        "polling_interval": 0.25,
+    }
+else:
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        # Redis redelivers an unacknowledged task after this; longer than any task runs.
+        "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600),
+        "socket_connect_timeout": 2,
+        "socket_timeout": 5,
+    }
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BROKER_CONNECTION_TIMEOUT = 2
+CELERY_TASK_SERIALIZER = "json"
+CELERY_RESULT_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_RESULT_BACKEND = None
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# Celery's Django fix-up closes the database connection around every task unless this is set;
+# reconnecting to PostgreSQL cost more than routing a prediction. Connections are recycled by
+# Django's own rules instead (CONN_MAX_AGE, health checks: see reviewapp/tasks.py).
+CELERY_DB_REUSE_MAX = env_int("CELERY_DB_REUSE_MAX", 1000)
+CELERY_TASK_SOFT_TIME_LIMIT = 120
+CELERY_TASK_TIME_LIMIT = 180
+CELERY_TASK_DEFAULT_QUEUE = "default"
+CELERY_TASK_QUEUES = (Queue("default"), Queue("ingest"), Queue("routing"))
+CELERY_TASK_ROUTES = {
+    "failsafe.ingest_prediction": {"queue": "ingest"},
+    "failsafe.route_predictions": {"queue": "routing"},
+}
+CELERY_TIMEZONE = "UTC"
+CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
+CELERY_BEAT_SCHEDULE = {
+    # Catalog stewardship: remind stewards of overdue entries (at most weekly per entry).
+    "catalog-remind-stewards": {
+        "task": "catalog.remind_stewards",
+        "schedule": timedelta(hours=env_float("CATALOG_REMINDER_INTERVAL_HOURS", 24)),
+    },
+    "sweep-ingest-inbox": {
+        "task": "failsafe.sweep_inbox",
+        "schedule": timedelta(seconds=INGEST_SWEEP_INTERVAL_SECONDS),
+    },
+    "seal-audit-log": {
+        "task": "failsafe.seal_audit",
+        "schedule": timedelta(seconds=AUDIT_SEAL_INTERVAL_SECONDS),
+    },
+    "fill-delivery-outbox": {
+        "task": "failsafe.delivery_fill",
+        "schedule": timedelta(seconds=WEBHOOK_FILL_INTERVAL_SECONDS),
+    },
+    "send-due-deliveries": {
+        "task": "failsafe.delivery_send",
+        "schedule": timedelta(seconds=WEBHOOK_SEND_INTERVAL_SECONDS),
+    },
+    "review-expire-leases": {
+        "task": "failsafe.review_expire_leases",
+        "schedule": timedelta(seconds=REVIEW_SWEEP_INTERVAL_SECONDS),
+    },
+    "review-sla-sweep": {
+        "task": "failsafe.review_sla_sweep",
+        "schedule": timedelta(seconds=REVIEW_SWEEP_INTERVAL_SECONDS),
+    },
+    "review-wake-deferred": {
+        "task": "failsafe.review_wake_deferred",
+        "schedule": timedelta(seconds=REVIEW_SWEEP_INTERVAL_SECONDS),
+    },
+    "review-count-queue": {
+        "task": "failsafe.review_count_queue",
+        "schedule": timedelta(seconds=REVIEW_COUNTS_INTERVAL_SECONDS),
+    },
+    "fold-dashboard-rollups": {
+        "task": "failsafe.fold_rollups",
+        "schedule": timedelta(seconds=DASHBOARD_FOLD_INTERVAL_SECONDS),
+    },
+}
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+
+# --- REST framework -------------------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "reviewapp.auth.ServiceTokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "EXCEPTION_HANDLER": "reviewapp.core.api.exception_handler",
+    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
+    "PAGE_SIZE": 50,
+    "STRICT_JSON": True,
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Failsafe API",
+    "DESCRIPTION": "Send flagged predictions for human review and receive the decisions back.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "COMPONENT_SPLIT_REQUEST": True,
+}
+
+# --- Logging --------------------------------------------------------------------------------
+LOG_LEVEL = env_str("LOG_LEVEL", "INFO").upper()
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
+    },
+    "filters": {"request_id": {"()": "reviewapp.core.middleware.RequestIdLogFilter"}},
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "plain",
+            "filters": ["request_id"],
+        }
+    },
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {"django.db.backends": {"level": "INFO"}},
+}

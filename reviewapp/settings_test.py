@@ -1,0 +1,35 @@
+"""Test settings: the production module with only what makes tests fast overridden."""
+
+import os
+
+os.environ.setdefault("SECRET_KEY", "test-only-secret-key")
+os.environ.setdefault("ALLOWED_HOSTS", "testserver,127.0.0.1,localhost")
+
+from .settings import *  # noqa: E402,F403
+from .settings import DATABASES, VAR_DIR  # noqa: E402
+
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+SECURE_SSL_REDIRECT = False
+SESSION_COOKIE_SECURE = False
+CSRF_COOKIE_SECURE = False
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+# Worker and browser tests run other processes against the test database, so on SQLite it
+# must be a file they can open rather than the default in-memory database.
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test-failsafe.sqlite3")}
+
+# Several test runs may share one PostgreSQL server (e.g. parallel developers): each may
+# name its own test database.
+if os.environ.get("TEST_DATABASE_NAME"):
+    DATABASES["default"].setdefault("TEST", {})["NAME"] = os.environ["TEST_DATABASE_NAME"]
+
+# Browser tests serve CSS straight from the source folders (no collectstatic step).
+WHITENOISE_USE_FINDERS = True
+WHITENOISE_AUTOREFRESH = True
+
+# Delivery tests run a real HTTP receiver on 127.0.0.1; tests of the refusal turn this off.
+WEBHOOK_ALLOW_PRIVATE_NETWORKS = True
