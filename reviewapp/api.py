@@ -1,0 +1,315 @@
+"""Ingestion API (the contract in README.md). Views validate, call a service, present."""
+
+from __future__ import annotations
+
+import json
+
+from django.conf import settings
+from django.shortcuts import get_object_or_404
+from django.urls import reverse
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from rest_framework import serializers, status
+from rest_framework.permissions import BasePermission
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from reviewapp.core.api import error_response
+from reviewapp.core.audit import Actor
+from reviewapp.envelope import BodyError, parse_json
+from reviewapp.models import Prediction
+from reviewapp.selectors import (
+    models_visible_to,
+    prediction_representation,
+    predictions_with_routing,
+)
+from reviewapp.services.accounts import allowed_model_ids
+from reviewapp.services.ingest import (
+    ItemResult,
+    check_envelopes,
+    model_catalogue,
+    predictions_store,
+)
+
+
+class IsServiceAccount(BasePermission):
+    message = "Only a service account token may send predictions."
+
+    def has_permission(self, request, view) -> bool:
+        return getattr(request.user, "is_service", False)
+
+
+class CanReadPredictions(BasePermission):
+    """Service accounts read their own models' records; signed-in staff with view rights too."""
+
+    def has_permission(self, request, view) -> bool:
+        user = request.user
+        if getattr(user, "is_service", False):
+            return True
+        return bool(user and user.is_authenticated and user.has_perm("reviewapp.view_prediction"))
+
+
+def _account(request):
+    return getattr(request.user, "account", None)
+
+
+def _read_body(request, limit: int):
+    body = request.body
+    if len(body) > limit:
+        return None, Response(
+            {"errors": {"body": [f"Request body is larger than the limit of {limit} bytes."]}},
+            status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+        )
+    if not body:
+        return None, error_response({"body": ["Empty body: send a JSON object."]}, 400)
+    try:
+        value, _ = parse_json(body)
+    except BodyError as exc:
+        return None, error_response({"body": [str(exc)]}, 400)
+    return value, None
+
+
+# --- Schema-only serializers: validation runs in reviewapp.envelope -------------------------
+class OutputSchema(serializers.Serializer):
+    label = serializers.CharField(help_text="Predicted label; must be in the model's label set.")
+    scores = serializers.DictField(child=serializers.FloatField(), required=False)
+
+
+class EnvelopeSchema(serializers.Serializer):
+    model = serializers.SlugField(help_text="Slug of a registered model.")
+    model_version = serializers.CharField(max_length=100)
+    external_id = serializers.CharField(
+        max_length=200, help_text="Idempotency key, unique per model."
+    )
+    input = serializers.DictField(help_text="The features as the model saw them.")
+    output = OutputSchema()
+    confidence = serializers.FloatField(min_value=0, max_value=1)
+    signals = serializers.DictField(
+        required=False, help_text="ood_score, drift_features, attributions"
+    )
+    lineage = serializers.DictField(
+        required=False, help_text="dataset, feature_snapshot, pipeline_run"
+    )
+    occurred_at = serializers.DateTimeField(required=False)
+
+
+ACCEPTED = inline_serializer(
+    "Accepted",
+    {
+        "id": serializers.IntegerField(),
+        "status": serializers.CharField(),
+        "url": serializers.CharField(),
+    },
+)
+ERRORS = inline_serializer(
+    "Errors",
+    {"errors": serializers.DictField(child=serializers.ListField(child=serializers.CharField()))},
+)
+BATCH_RESULT = inline_serializer(
+    "BatchResult",
+    {
+        "results": serializers.ListField(
+            child=inline_serializer(
+                "BatchItemResult",
+                {
+                    "index": serializers.IntegerField(),
+                    "status": serializers.ChoiceField(["accepted", "duplicate", "error"]),
+                    "id": serializers.IntegerField(allow_null=True),
+                    "errors": serializers.DictField(),
+                },
+            )
+        )
+    },
+)
+
+
+class PredictionsView(APIView):
+    def get_permissions(self):
+        if self.request.method == "POST":
+            return [IsServiceAccount()]
+        return [CanReadPredictions()]
+
+    @extend_schema(
+        operation_id="predictions_create",
+        request=EnvelopeSchema,
+        responses={202: ACCEPTED, 200: dict, 400: ERRORS, 403: ERRORS, 404: ERRORS, 413: ERRORS},
+        summary="Send one flagged prediction for review",
+    )
+    def post(self, request):
+        raw, problem = _read_body(request, settings.INGEST_MAX_BODY_BYTES)
+        if problem:
+            return problem
+        account = _account(request)
+        models = model_catalogue()
+        results, valid = check_envelopes([raw], account=account, models=models)
+        result = results[0]
+        if not valid:
+            return error_response(result.errors, result.http_status)
+        predictions_store(
+            valid=valid,
+            results=results,
+            models=models,
+            account=account,
+            actor=Actor.service(account.name, account.pk),
+        )
+        if result.status == "duplicate":
+            record = prediction_representation(
+                predictions_with_routing().get(pk=result.id), request
+            )
+            return Response({**record, "duplicate": True}, status=status.HTTP_200_OK)
+        url = request.build_absolute_uri(reverse("api:prediction-detail", args=[result.id]))
+        return Response({"id": result.id, "status": "received", "url": url}, status=202)
+
+    @extend_schema(
+        operation_id="predictions_find",
+        parameters=[
+            OpenApiParameter("model", str, required=True, description="Model slug"),
+            OpenApiParameter("external_id", str, required=True, description="The producer's key"),
+        ],
+        responses={200: dict, 400: ERRORS, 404: ERRORS},
+        summary="Find a prediction by its (model, external_id) key",
+    )
+    def get(self, request):
+        errors = {
+            name: ["Required query parameter."]
+            for name in ("model", "external_id")
+            if not request.query_params.get(name)
+        }
+        errors.update(
+            {
+                name: ["Must not contain NUL characters."]
+                for name in ("model", "external_id")
+                if "\x00" in request.query_params.get(name, "")
+            }
+        )
+        if errors:
+            return error_response(errors, 400)
+        prediction = (
+            predictions_with_routing()
+            .filter(
+                model__slug=request.query_params["model"],
+                external_id=request.query_params["external_id"],
+            )
+            .first()
+        )
+        if prediction is None or not _may_read(request, prediction):
+            return error_response(
+                {"external_id": ["No prediction with this key for this model."]}, 404
+            )
+        return Response(prediction_representation(prediction, request))
+
+
+def _may_read(request, prediction: Prediction) -> bool:
+    account = _account(request)
+    if account is None:
+        return True
+    allowed = allowed_model_ids(account)
+    return allowed is None or prediction.model_id in allowed
+
+
+class PredictionBatchView(APIView):
+    permission_classes = [IsServiceAccount]
+
+    @extend_schema(
+        operation_id="predictions_batch",
+        request=inline_serializer("Batch", {"predictions": EnvelopeSchema(many=True)}),
+        responses={200: BATCH_RESULT, 400: ERRORS, 413: ERRORS},
+        summary="Send up to 1,000 predictions; each item is accepted or refused on its own",
+    )
+    def post(self, request):
+        raw, problem = _read_body(request, settings.INGEST_MAX_BATCH_BODY_BYTES)
+        if problem:
+            return problem
+        if (
+            not isinstance(raw, dict)
+            or not isinstance(raw.get("predictions"), list)
+            or set(raw) != {"predictions"}
+        ):
+            return error_response(
+                {"predictions": ['The body must be {"predictions": [...]}.']}, 400
+            )
+        items = raw["predictions"]
+        limit = settings.INGEST_MAX_BATCH_ITEMS
+        if len(items) > limit:
+            return error_response(
+                {"predictions": [f"At most {limit} items per batch; got {len(items)}."]}, 400
+            )
+        account = _account(request)
+        models = model_catalogue()
+        results, valid = check_envelopes(items, account=account, models=models)
+        if len(request.body) > settings.INGEST_MAX_BODY_BYTES:
+            valid = _refuse_oversized_items(items, results, valid)
+        predictions_store(
+            valid=valid,
+            results=results,
+            models=models,
+            account=account,
+            actor=Actor.service(account.name, account.pk),
+        )
+        return Response(
+            {
+                "results": [
+                    {"index": r.index, "status": r.status, "id": r.id, "errors": r.errors or None}
+                    for r in results
+                ]
+            }
+        )
+
+
+def _refuse_oversized_items(items, results, valid):
+    """Each batch item must fit the single-prediction limit. Measured only when the whole
+    body is larger than that limit (otherwise no item can be), on compact re-serialised JSON."""
+    limit = settings.INGEST_MAX_BODY_BYTES
+    oversized = set()
+    for index, _ in valid:  # invalid items are refused already
+        size = len(json.dumps(items[index], separators=(",", ":"), ensure_ascii=False).encode())
+        if size > limit:
+            oversized.add(index)
+            results[index] = ItemResult(
+                index,
+                "error",
+                errors={"body": [f"This item is larger than the limit of {limit} bytes."]},
+                http_status=413,
+            )
+    return [(index, clean) for index, clean in valid if index not in oversized]
+
+
+class PredictionDetailView(APIView):
+    permission_classes = [CanReadPredictions]
+
+    @extend_schema(operation_id="predictions_read", responses={200: dict, 404: ERRORS})
+    def get(self, request, pk: int):
+        prediction = get_object_or_404(predictions_with_routing(), pk=pk)
+        if not _may_read(request, prediction):
+            return error_response({"id": ["No such prediction."]}, 404)
+        return Response(prediction_representation(prediction, request))
+
+
+class ModelListView(APIView):
+    permission_classes = [CanReadPredictions]
+
+    @extend_schema(
+        operation_id="models_list",
+        responses=inline_serializer(
+            "RegisteredModel",
+            {
+                "slug": serializers.SlugField(),
+                "name": serializers.CharField(),
+                "criticality": serializers.CharField(),
+                "labels": serializers.ListField(child=serializers.CharField()),
+            },
+            many=True,
+        ),
+    )
+    def get(self, request):
+        return Response(
+            [
+                {
+                    "slug": m.slug,
+                    "name": m.name,
+                    "owner_team": m.owner_team,
+                    "criticality": m.criticality,
+                    "labels": m.labels,
+                }
+                for m in models_visible_to(_account(request))
+            ]
+        )

@@ -1,0 +1,75 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django.utils.translation import gettext_lazy as _
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from rest_framework import authentication, exceptions
+
+from reviewapp.models import ServiceAccount
+
+
+class ServicePrincipal:
+    """What `request.user` is for a service account: authenticated, but not a person."""
+
+    is_authenticated = True
+    is_anonymous = False
+    is_active = True
+    is_staff = False
+    is_superuser = False
+    is_service = True
+    pk = None
+
+    def __init__(self, account: ServiceAccount) -> None:
+        self.account = account
+        self.username = f"service:{account.name}"
+
+    def get_username(self) -> str:
+        return self.username
+
+    def has_perm(self, perm: str, obj: Any = None) -> bool:
+        return False
+
+    def __str__(self) -> str:
+        return self.username
+
+
+class ServiceTokenAuthentication(authentication.BaseAuthentication):
+    keyword = "Token"
+
+    def authenticate(self, request):
+        from reviewapp.services.accounts import service_account_for_token
+
+        header = authentication.get_authorization_header(request).split()
+        if not header or header[0].lower() != self.keyword.lower().encode():
+            return None
+        if len(header) != 2:
+            raise exceptions.AuthenticationFailed(
+                _("Invalid token header: expected 'Token <key>'.")
+            )
+        try:
+            token = header[1].decode()
+        except UnicodeError:
+            raise exceptions.AuthenticationFailed(_("Invalid token header.")) from None
+        account = service_account_for_token(token)
+        if account is None:
+            raise exceptions.AuthenticationFailed(_("Invalid or revoked token."))
+        return ServicePrincipal(account), account
+
+    def authenticate_header(self, request) -> str:
+        return self.keyword
+
+
+class ServiceTokenScheme(OpenApiAuthenticationExtension):
+    """Describes service tokens in the OpenAPI schema."""
+
+    target_class = "reviewapp.auth.ServiceTokenAuthentication"
+    name = "ServiceToken"
+
+    def get_security_definition(self, auto_schema):
+        return {
+            "type": "apiKey",
+            "in": "header",
+            "name": "Authorization",
+            "description": "Service-account token: `Authorization: Token fs_<prefix>_<secret>`.",
+        }

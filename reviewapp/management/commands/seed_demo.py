@@ -1,0 +1,159 @@
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+from django.core.management import call_command
+from django.core.management.base import BaseCommand
+from django.db import transaction
+
+from reviewapp import demo
+from reviewapp.core import roles
+from reviewapp.core.audit import Actor
+from reviewapp.governance.services import policy_version_create
+from reviewapp.models import MLModel, ServiceAccount
+from reviewapp.services.accounts import service_account_create, service_token_rotate
+from reviewapp.services.ingest import check_envelopes, model_catalogue, predictions_store
+
+DEMO_PASSWORD = "failsafe-demo"  # noqa: S105 - demo data, printed to the operator on purpose
+DEMO_USERS = [
+    ("ana", "Ana", "Reviewer", [roles.REVIEWER]),
+    ("ravi", "Ravi", "Reviewer", [roles.REVIEWER]),
+    ("lee", "Lee", "Lead", [roles.LEAD]),
+    ("cora", "Cora", "Committee", [roles.COMMITTEE]),
+    ("cole", "Cole", "Committee", [roles.COMMITTEE]),
+    ("edith", "Edith", "Catalog editor", [roles.CATALOG_EDITOR]),
+    ("emil", "Emil", "Catalog editor", [roles.CATALOG_EDITOR]),
+    ("sam", "Sam", "Engineer", [roles.ENGINEER]),
+]
+DEMO_SERVICE = "demo-producer"
+
+
+class Command(BaseCommand):
+    help = "Register demo models, policies, users and a service token, and push synthetic traffic."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--if-empty", action="store_true", help="Do nothing if models exist.")
+        parser.add_argument("--predictions", type=int, default=300)
+
+    def handle(self, *args, if_empty: bool, predictions: int, **options) -> None:
+        if if_empty and MLModel.objects.exists():
+            self.stdout.write("Demo data already present; not seeding again.")
+            return
+        actor = Actor.system("seed_demo")
+        with transaction.atomic():
+            for spec in demo.DEMO_MODELS:
+                model, created = MLModel.objects.get_or_create(
+                    slug=spec["slug"],
+                    defaults={
+                        k: spec[k]
+                        for k in ("name", "owner_team", "criticality", "labels", "description")
+                    },
+                )
+                if created:
+                    policy_version_create(
+                        model_slug=model.slug,
+                        rules=spec["rules"],
+                        labels=model.labels,
+                        note="Initial policy from seed_demo.",
+                        activate=True,
+                        actor=actor,
+                    )
+            self._users()
+            call_command("load_catalog", stdout=self.stdout)
+            self._pools_and_guidelines(actor)
+            if ServiceAccount.objects.filter(name=DEMO_SERVICE).exists():
+                token = service_token_rotate(name=DEMO_SERVICE, actor=actor).token
+            else:
+                token = service_account_create(
+                    name=DEMO_SERVICE, model_slugs=None, actor=actor
+                ).token
+
+        account = ServiceAccount.objects.get(name=DEMO_SERVICE)
+        models = model_catalogue()
+        stored = 0
+        traffic = demo.envelopes(predictions, seed=11)
+        for start in range(0, len(traffic), 100):
+            results, valid = check_envelopes(
+                traffic[start : start + 100], account=account, models=models
+            )
+            stored += len(
+                predictions_store(
+                    valid=valid,
+                    results=results,
+                    models=models,
+                    account=account,
+                    actor=Actor.service(account.name, account.pk),
+                )
+            )
+        self._write_credentials(token)
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"Seeded {len(demo.DEMO_MODELS)} models and sent {stored} predictions to the worker."
+            )
+        )
+
+    def _users(self) -> None:
+        User = get_user_model()
+        for username, first, last, groups in DEMO_USERS:
+            user, created = User.objects.get_or_create(
+                username=username, defaults={"first_name": first, "last_name": last}
+            )
+            if created:
+                user.set_password(DEMO_PASSWORD)
+                user.save()
+            user.groups.add(*Group.objects.filter(name__in=groups))
+        admin, created = User.objects.get_or_create(
+            username="admin", defaults={"is_staff": True, "is_superuser": True}
+        )
+        if created:
+            admin.set_password(DEMO_PASSWORD)
+            admin.save()
+
+    def _pools_and_guidelines(self, actor: Actor) -> None:
+        """Reviewer pools (ana: every model, ravi: support tickets only) and a first guideline."""
+        from reviewapp.models import GuidelineVersion, PoolMembership
+        from reviewapp.services.review import render_guideline
+
+        User = get_user_model()
+        lead = User.objects.get(username="lee")
+        pools = {"ana": [m["slug"] for m in demo.DEMO_MODELS], "ravi": ["support-triage"]}
+        for username, slugs in pools.items():
+            user = User.objects.get(username=username)
+            for model in MLModel.objects.filter(slug__in=slugs):
+                PoolMembership.objects.get_or_create(model=model, user=user, defaults={"added_by": lead})
+        for spec in demo.DEMO_MODELS:
+            model = MLModel.objects.get(slug=spec["slug"])
+            if not GuidelineVersion.objects.filter(model=model).exists():
+                body = (
+                    f"## {spec['name']}\n\n"
+                    "- **Accept** when the inputs support the model's label.\n"
+                    "- **Override** when they clearly point to another label; say which input decided it.\n"
+                    "- **Escalate** when you would need information you cannot see here.\n"
+                    "- **Defer** only when the information will exist later (say when).\n"
+                )
+                GuidelineVersion.objects.create(
+                    model=model, version=1, body=body, html=render_guideline(body),
+                    note="Initial guideline from seed_demo.", created_by=lead,
+                )
+
+    def _write_credentials(self, token: str) -> None:
+        port = os.environ.get("PORT", "8000")
+        lines = [
+            "Failsafe demo credentials (development only)",
+            f"Sign in at http://127.0.0.1:{port}/accounts/login/",
+            f"Password for every demo user: {DEMO_PASSWORD}",
+            *[f"  {u:<6} {', '.join(g)}" for u, _, _, g in DEMO_USERS],
+            "  admin  superuser (Django admin at /admin/)",
+            f"Demo service token ({DEMO_SERVICE}, all models):",
+            f"  {token}",
+        ]
+        text = "\n".join(lines) + "\n"
+        path = Path(settings.VAR_DIR) / "demo-credentials.txt"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+        path.chmod(0o600)
+        self.stdout.write(text)

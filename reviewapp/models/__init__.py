@@ -1,0 +1,24 @@
+"""Models of the queue app, one module per area; everything is importable from here."""
+
+from .ingest import (
+    Criticality,
+    MLModel,
+    Prediction,
+    RejectedEnvelope,
+    ReviewItem,
+    ServiceAccount,
+)
+from .review import Decision, GuidelineVersion, PoolMembership, QueueCountSnapshot
+
+__all__ = [
+    "Criticality",
+    "Decision",
+    "GuidelineVersion",
+    "MLModel",
+    "PoolMembership",
+    "Prediction",
+    "QueueCountSnapshot",
+    "RejectedEnvelope",
+    "ReviewItem",
+    "ServiceAccount",
+]

@@ -1,0 +1,244 @@
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+
+class Criticality(models.TextChoices):
+    CRITICAL = "critical", _("Critical")
+    HIGH = "high", _("High")
+    MEDIUM = "medium", _("Medium")
+    LOW = "low", _("Low")
+
+
+class MLModel(models.Model):
+    """A registered model service whose uncertain predictions come here."""
+
+    slug = models.SlugField(max_length=100, unique=True)
+    name = models.CharField(max_length=200)
+    owner_team = models.CharField(max_length=200)
+    criticality = models.CharField(
+        max_length=16, choices=Criticality.choices, default=Criticality.HIGH
+    )
+    labels = models.JSONField(help_text=_("The label set the model predicts from."))
+    description = models.TextField(blank=True)
+    callback_url = models.URLField(blank=True)
+    callback_secret = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["slug"]
+        verbose_name = "ML model"
+
+    def __str__(self) -> str:
+        return self.slug
+
+
+class ServiceAccount(models.Model):
+    """A producer's machine identity. Only a sha256 of its token is stored."""
+
+    name = models.SlugField(max_length=100, unique=True)
+    token_prefix = models.CharField(max_length=16, unique=True)
+    token_hash = models.CharField(max_length=64)
+    all_models = models.BooleanField(default=False)
+    allowed_models = models.ManyToManyField(MLModel, blank=True, related_name="service_accounts")
+    created_at = models.DateTimeField(default=timezone.now)
+    rotated_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def is_active(self) -> bool:
+        return self.revoked_at is None
+
+
+class Prediction(models.Model):
+    """The durable inbox row for one flagged prediction, and then its routing record."""
+
+    class Status(models.TextChoices):
+        RECEIVED = "received", _("Received")
+        IN_REVIEW = "in_review", _("In review")
+        PASSED = "passed", _("Passed (model output stands)")
+        DECIDED = "decided", _("Decided by a reviewer")
+
+    id = models.BigAutoField(primary_key=True)
+    model = models.ForeignKey(MLModel, on_delete=models.PROTECT, related_name="predictions")
+    external_id = models.CharField(max_length=200)
+    model_version = models.CharField(max_length=100)
+    input = models.JSONField()
+    output = models.JSONField()
+    label = models.CharField(max_length=200)
+    confidence = models.FloatField()
+    signals = models.JSONField(default=dict, blank=True)
+    lineage = models.JSONField(default=dict, blank=True)
+    occurred_at = models.DateTimeField()
+    received_at = models.DateTimeField(default=timezone.now)
+    submitted_by = models.ForeignKey(
+        ServiceAccount, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    # Set by the request that inserted the row: a racing duplicate insert sees another value.
+    receipt = models.UUIDField(default=uuid.uuid4, editable=False)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.RECEIVED)
+    enqueued_at = models.DateTimeField(null=True, blank=True)
+    # The routing decision, written once by the worker.
+    routed = models.BooleanField(null=True)
+    reason_codes = models.JSONField(default=list, blank=True)
+    reason_details = models.JSONField(default=dict, blank=True)
+    threshold = models.FloatField(null=True, blank=True)
+    policy_version = models.ForeignKey(
+        "governance.PolicyVersion",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    policy_hash = models.CharField(max_length=64, blank=True)
+    fallback = models.JSONField(null=True, blank=True)
+    routed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["model", "external_id"], name="prediction_key_unique"),
+            models.CheckConstraint(
+                condition=Q(confidence__gte=0) & Q(confidence__lte=1),
+                name="prediction_confidence_range",
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["enqueued_at"],
+                name="prediction_unrouted_idx",
+                condition=Q(status="received"),
+            ),
+            models.Index(fields=["model", "label", "confidence"], name="prediction_similar_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.model_id}:{self.external_id}"
+
+
+class ReviewItem(models.Model):
+    class Status(models.TextChoices):
+        PENDING = "pending", _("Pending")
+        CLAIMED = "claimed", _("Claimed")
+        ESCALATED = "escalated", _("Escalated")
+        DEFERRED = "deferred", _("Deferred")
+        DECIDED = "decided", _("Decided")
+
+    id = models.BigAutoField(primary_key=True)
+    prediction = models.OneToOneField(
+        Prediction, on_delete=models.PROTECT, related_name="review_item"
+    )
+    model = models.ForeignKey(MLModel, on_delete=models.PROTECT, related_name="review_items")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    priority = models.PositiveSmallIntegerField(default=0)
+    sla_due_at = models.DateTimeField()
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+    claimed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="claimed_items",
+    )
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    claim_expires_at = models.DateTimeField(null=True, blank=True)
+    decided_at = models.DateTimeField(null=True, blank=True)
+    # Set by the SLA beat task when the deadline passes undecided; the producer is then told
+    # `timed_out` (with the policy's fallback) and the item stays open for a human.
+    sla_breached_at = models.DateTimeField(null=True, blank=True)
+    # Increases with every claim: a form carries the generation it was rendered for, so a
+    # decision from a stale tab (lease lost, item re-claimed) is refused, never applied.
+    claim_generation = models.PositiveIntegerField(default=0)
+    # Deferred items are not offered before this; a beat task returns them to the queue.
+    wake_at = models.DateTimeField(null=True, blank=True)
+    defer_count = models.PositiveSmallIntegerField(default=0)
+    # Set when a lead (not the reviewer) placed the claim: shown as "assigned by".
+    assigned_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    escalated_at = models.DateTimeField(null=True, blank=True)
+    sla_escalated_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-priority", "sla_due_at", "id"]
+        permissions = [
+            ("decide_reviewitem", "Can claim and decide review items"),
+            ("manage_queue", "Can assign, release and manage review queues"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(status="claimed", claimed_by__isnull=False) | ~Q(status="claimed"),
+                name="review_claim_has_holder",
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["model", "-priority", "sla_due_at", "id"],
+                name="review_next_idx",
+                condition=Q(status="pending"),
+            ),
+            models.Index(fields=["status", "sla_due_at"], name="review_status_sla_idx"),
+            # Queue order of open items: serves the queue list and, since status='pending'
+            # implies the condition, claims across several pool models.
+            models.Index(
+                fields=["-priority", "sla_due_at", "id"],
+                name="review_open_order_idx",
+                condition=Q(status__in=["pending", "claimed", "deferred", "escalated"]),
+            ),
+            # Breached open items, which leads see first.
+            models.Index(
+                fields=["sla_breached_at"],
+                name="review_breached_idx",
+                condition=Q(sla_breached_at__isnull=False)
+                & Q(status__in=["pending", "claimed", "deferred", "escalated"]),
+            ),
+            models.Index(
+                fields=["claim_expires_at"],
+                name="review_lease_idx",
+                condition=Q(status="claimed"),
+            ),
+            models.Index(
+                fields=["claimed_by", "status"],
+                name="review_holder_idx",
+                condition=Q(claimed_by__isnull=False),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"item #{self.pk}"
+
+
+class RejectedEnvelope(models.Model):
+    """An envelope published straight to the `ingest` queue that failed validation.
+
+    Kept with its errors so leads can see it; never silently dropped.
+    """
+
+    received_at = models.DateTimeField(default=timezone.now)
+    service_account_name = models.CharField(max_length=100, blank=True)
+    envelope = models.JSONField(null=True)
+    errors = models.JSONField()
+    status_code = models.PositiveSmallIntegerField(default=400)
+
+    class Meta:
+        ordering = ["-received_at"]
+
+    def __str__(self) -> str:
+        return f"rejected envelope #{self.pk}"

@@ -1,0 +1,169 @@
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+
+class Decision(models.Model):
+    """What a reviewer did with a review item. Append-only; an undo is a new audited fact.
+
+    Final actions (accept, override) are delivered to the producer once ``deliver_after``
+    has passed and the decision was not undone; escalate and defer are recorded the same way
+    but are not final.
+    """
+
+    class Action(models.TextChoices):
+        ACCEPT = "accept", _("Accept")
+        OVERRIDE = "override", _("Override")
+        ESCALATE = "escalate", _("Escalate")
+        DEFER = "defer", _("Defer")
+
+    FINAL_ACTIONS = (Action.ACCEPT, Action.OVERRIDE)
+
+    id = models.BigAutoField(primary_key=True)
+    item = models.ForeignKey(
+        "reviewapp.ReviewItem", on_delete=models.PROTECT, related_name="decisions"
+    )
+    prediction = models.ForeignKey(
+        "reviewapp.Prediction", on_delete=models.PROTECT, related_name="decisions"
+    )
+    model = models.ForeignKey(
+        "reviewapp.MLModel", on_delete=models.PROTECT, related_name="decisions"
+    )
+    reviewer = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="review_decisions"
+    )
+    action = models.CharField(max_length=16, choices=Action.choices)
+    # The label the model predicted, copied so "similar past decisions" (same model and
+    # predicted label, nearest confidence) is two short index range scans.
+    predicted_label = models.CharField(max_length=200, blank=True)
+    # For accept: the model's label; for override: the corrected one. Empty otherwise.
+    final_label = models.CharField(max_length=200, blank=True)
+    final_output = models.JSONField(null=True, blank=True)
+    reason = models.TextField(blank=True)
+    note = models.TextField(blank=True)
+    # Slugs of catalog failure modes the reviewer tagged (the catalog owns their meaning).
+    failure_mode_tags = models.JSONField(default=list, blank=True)
+    model_confidence = models.FloatField()
+    # The reviewer guideline version that was on screen when the decision was made.
+    guideline_version = models.ForeignKey(
+        "reviewapp.GuidelineVersion",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="decisions",
+    )
+    decided_at = models.DateTimeField(default=timezone.now, db_index=True)
+    # Delivered to the producer only after this, so an Undo within the grace period is clean.
+    deliver_after = models.DateTimeField(null=True, blank=True)
+    undone_at = models.DateTimeField(null=True, blank=True)
+    undone_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+
+    class Meta:
+        ordering = ["-decided_at", "-id"]
+        indexes = [
+            models.Index(fields=["model", "decided_at"], name="decision_model_time_idx"),
+            models.Index(fields=["prediction", "decided_at"], name="decision_prediction_idx"),
+            models.Index(
+                fields=["model", "predicted_label", "model_confidence"],
+                name="decision_similar_idx",
+                condition=Q(action__in=["accept", "override"], undone_at__isnull=True),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.action} on item #{self.item_id}"
+
+    @property
+    def is_final(self) -> bool:
+        return self.action in self.FINAL_ACTIONS and self.undone_at is None
+
+
+class PoolMembership(models.Model):
+    """A reviewer qualified for one model: the model's reviewer pool is its members.
+
+    Claims only ever offer items of models whose pool holds the reviewer, so a radiology
+    item never reaches a fraud reviewer.
+    """
+
+    model = models.ForeignKey(
+        "reviewapp.MLModel", on_delete=models.CASCADE, related_name="pool_memberships"
+    )
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="pool_memberships"
+    )
+    added_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    added_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["model__slug", "user__username"]
+        constraints = [
+            models.UniqueConstraint(fields=["model", "user"], name="pool_membership_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} in pool of {self.model_id}"
+
+
+class GuidelineVersion(models.Model):
+    """One immutable version of a model's reviewer guideline (Markdown, sanitised HTML kept).
+
+    The current guideline is the highest version; decisions point at the version shown.
+    """
+
+    model = models.ForeignKey(
+        "reviewapp.MLModel", on_delete=models.PROTECT, related_name="guideline_versions"
+    )
+    version = models.PositiveIntegerField()
+    body = models.TextField(help_text=_("Markdown source."))
+    html = models.TextField(editable=False, help_text=_("Sanitised HTML rendered from body."))
+    note = models.CharField(max_length=300, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["model__slug", "-version"]
+        constraints = [
+            models.UniqueConstraint(fields=["model", "version"], name="guideline_version_unique"),
+            models.CheckConstraint(condition=Q(version__gte=1), name="guideline_version_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return f"guideline {self.model_id} v{self.version}"
+
+    def save(self, *args, **kwargs) -> None:
+        if self.pk is not None:
+            raise RuntimeError("Guideline versions are immutable; publish a new version.")
+        super().save(*args, **kwargs)
+
+
+class QueueCountSnapshot(models.Model):
+    """Open-item counts per (model, status) with SLA and priority breakdowns, kept by beat.
+
+    The queue list reads this one row instead of counting a million rows per page view; when
+    the snapshot is missing or old (beat not running) the page counts itself.
+    """
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=1)
+    rows = models.JSONField(default=list)
+    computed_at = models.DateTimeField()
+    took_ms = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.CheckConstraint(condition=Q(id=1), name="queue_counts_singleton")]
+
+    def __str__(self) -> str:
+        return f"queue counts at {self.computed_at:%H:%M:%S}"

@@ -1,0 +1,70 @@
+"""Reads of the queue app: querysets with their joins applied, and API representations."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import QuerySet
+from django.urls import reverse
+
+from reviewapp.models import MLModel, Prediction, ServiceAccount
+
+
+def predictions_with_routing() -> QuerySet[Prediction]:
+    return Prediction.objects.select_related("model", "policy_version", "review_item")
+
+
+def models_visible_to(account: ServiceAccount | None) -> QuerySet[MLModel]:
+    qs = MLModel.objects.all()
+    if account is not None and not account.all_models:
+        qs = qs.filter(service_accounts=account)
+    return qs.order_by("slug")
+
+
+def _iso(value: Any) -> str | None:
+    return value.isoformat().replace("+00:00", "Z") if value else None
+
+
+def prediction_representation(prediction: Prediction, request: Any = None) -> dict[str, Any]:
+    """The record a producer reads back: what it sent, how it was routed, its review item.
+
+    With a request, ``url`` is absolute, as in the 202 answer to the POST that created it."""
+    policy = prediction.policy_version
+    url = reverse("api:prediction-detail", args=[prediction.pk])
+    routed = prediction.routed
+    item = getattr(prediction, "review_item", None) if routed else None
+    return {
+        "id": prediction.pk,
+        "url": request.build_absolute_uri(url) if request is not None else url,
+        "model": prediction.model.slug,
+        "model_version": prediction.model_version,
+        "external_id": prediction.external_id,
+        "status": prediction.status,
+        "input": prediction.input,
+        "output": prediction.output,
+        "confidence": prediction.confidence,
+        "signals": prediction.signals,
+        "lineage": prediction.lineage,
+        "occurred_at": _iso(prediction.occurred_at),
+        "received_at": _iso(prediction.received_at),
+        "routing": None
+        if routed is None
+        else {
+            "routed": routed,
+            "reason_codes": prediction.reason_codes,
+            "threshold": prediction.threshold,
+            "policy_version": policy.version if policy else None,
+            "policy_hash": prediction.policy_hash or None,
+            "fallback": prediction.fallback,
+            "routed_at": _iso(prediction.routed_at),
+        },
+        "review_item": None
+        if item is None
+        else {
+            "id": item.pk,
+            "status": item.status,
+            "priority": item.priority,
+            "sla_due_at": _iso(item.sla_due_at),
+            "decided_at": _iso(item.decided_at),
+        },
+    }

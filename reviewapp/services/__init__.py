@@ -1,0 +1,1 @@
+"""Every write of the queue app, one function per use case (see DESIGN.md)."""

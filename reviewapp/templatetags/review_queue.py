@@ -1,0 +1,156 @@
+"""Small presentation helpers for the queue pages: durations, SLA and status badges."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from django import template
+from django.utils import timezone
+from django.utils.html import format_html
+from django.utils.translation import gettext as _
+
+register = template.Library()
+
+
+def human_duration(seconds: float) -> str:
+    seconds = int(abs(seconds))
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes = rest // 60
+    if days:
+        return f"{days} d {hours} h" if hours else f"{days} d"
+    if hours:
+        return f"{hours} h {minutes} min" if minutes else f"{hours} h"
+    if minutes:
+        return f"{minutes} min"
+    return f"{seconds} s"
+
+
+@register.filter
+def duration(seconds: Any) -> str:
+    try:
+        return human_duration(float(seconds))
+    except (TypeError, ValueError):
+        return ""
+
+
+def _exact(value: dt.datetime) -> str:
+    local = timezone.localtime(value)
+    return local.strftime("%Y-%m-%d %H:%M:%S %Z (UTC%z)")
+
+
+@register.simple_tag
+def reltime(value: dt.datetime | None, now: dt.datetime | None = None) -> str:
+    """'12 min ago' / 'in 5 min', with the exact time in the user's zone on hover."""
+    if not value:
+        return ""
+    now = now or timezone.now()
+    delta = (value - now).total_seconds()
+    text = (
+        _("in %(d)s") % {"d": human_duration(delta)}
+        if delta > 0
+        else _("%(d)s ago") % {"d": human_duration(delta)}
+    )
+    return format_html(
+        '<time datetime="{}" title="{}">{}</time>', value.isoformat(), _exact(value), text
+    )
+
+
+@register.simple_tag
+def sla_badge(item: Any, now: dt.datetime, near_seconds: int) -> str:
+    if item.status == "decided":
+        late = item.decided_at and item.decided_at > item.sla_due_at
+        return format_html(
+            '<span class="badge {}">{}</span>',
+            "amber" if late else "grey",
+            _("decided after SLA") if late else _("decided within SLA"),
+        )
+    left = (item.sla_due_at - now).total_seconds()
+    exact = _exact(item.sla_due_at)
+    if item.sla_breached_at or left <= 0:
+        return format_html(
+            '<span class="badge red" title="{}" data-sla="{}">⚠ {}</span>',
+            exact,
+            item.sla_due_at.isoformat(),
+            _("SLA breached %(d)s ago") % {"d": human_duration(left)},
+        )
+    tone = "amber" if left <= near_seconds else "grey"
+    return format_html(
+        '<span class="badge {}" title="{}" data-sla="{}">{}</span>',
+        tone,
+        exact,
+        item.sla_due_at.isoformat(),
+        _("SLA in %(d)s") % {"d": human_duration(left)},
+    )
+
+
+@register.simple_tag
+def status_badge(item: Any, user: Any = None) -> str:
+    status = item.status
+    if status == "claimed":
+        who = item.claimed_by.get_username() if item.claimed_by_id and item.claimed_by else "?"
+        if user is not None and item.claimed_by_id == getattr(user, "pk", None):
+            who = _("you")
+        return format_html(
+            '<span class="badge blue">{}</span>', _("claimed by %(who)s") % {"who": who}
+        )
+    tone = {"pending": "grey", "escalated": "amber", "deferred": "grey", "decided": "green"}.get(
+        status, "grey"
+    )
+    return format_html('<span class="badge {}">{}</span>', tone, item.get_status_display().lower())
+
+
+@register.simple_tag
+def priority_badge(priority: int) -> str:
+    if priority >= 70:
+        return format_html('<span class="badge red">{} {}</span>', _("high"), priority)
+    if priority >= 40:
+        return format_html('<span class="badge amber">{} {}</span>', _("medium"), priority)
+    return format_html('<span class="badge grey">{} {}</span>', _("low"), priority)
+
+
+@register.filter
+def pct(value: Any) -> str:
+    """0..1 to a CSS percentage, clamped."""
+    try:
+        return f"{max(0.0, min(1.0, float(value))) * 100:.1f}%"
+    except (TypeError, ValueError):
+        return "0%"
+
+
+@register.filter
+def signed(value: Any) -> str:
+    try:
+        return f"{float(value):+.2f}".replace("-", "−")
+    except (TypeError, ValueError):
+        return ""
+
+
+@register.filter
+def get_item(mapping: Any, key: Any) -> Any:
+    try:
+        return mapping.get(key)
+    except AttributeError:
+        return None
+
+
+@register.filter
+def verb_label(verb: str) -> str:
+    labels = {
+        "prediction.ingested": _("Ingested"),
+        "prediction.routed": _("Routed to review"),
+        "review_item.claimed": _("Claimed"),
+        "review_item.assigned": _("Assigned"),
+        "review_item.released": _("Released"),
+        "review_item.lease_expired": _("Lease expired, back in queue"),
+        "review_item.decided": _("Decided"),
+        "review_item.escalated": _("Escalated"),
+        "review_item.deferred": _("Deferred"),
+        "review_item.woke": _("Back in queue after deferral"),
+        "review_item.reopened": _("Reopened by undo"),
+        "review_item.sla_breached": _("SLA breached"),
+        "review_item.sla_near": _("Priority raised: SLA near"),
+        "decision.undone": _("Decision undone"),
+    }
+    return labels.get(verb, verb)
