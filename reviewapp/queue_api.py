@@ -1,0 +1,243 @@
+"""Queue API: list and filter items, claim the next one, decide, so a team can build its own
+reviewer front end. Same services and rules as the HTML pages; errors are
+``{"errors": {"field": ["message"]}}`` with 400/403/404/409 as HTTP intends."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.utils.dateparse import parse_datetime
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers, status
+from rest_framework.permissions import BasePermission
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from reviewapp import queue_selectors as sel
+from reviewapp.core import roles
+from reviewapp.core.api import error_response
+from reviewapp.core.exceptions import NotFound
+from reviewapp.models import Decision, MLModel, ReviewItem
+from reviewapp.selectors import _iso
+from reviewapp.services import review as svc
+
+
+class CanReadQueue(BasePermission):
+    message = "Only reviewers, leads and engineers may read the queue."
+
+    def has_permission(self, request, view) -> bool:
+        if getattr(request.user, "is_service", False):
+            return False  # producers read their predictions, not the queue
+        return roles.has_role(request.user, roles.REVIEWER, roles.LEAD, roles.ENGINEER)
+
+
+class CanReview(BasePermission):
+    message = "Only reviewers and leads may claim and decide review items."
+
+    def has_permission(self, request, view) -> bool:
+        if getattr(request.user, "is_service", False):
+            return False
+        return roles.has_role(request.user, roles.REVIEWER, roles.LEAD)
+
+
+def item_representation(item: ReviewItem, *, detail: bool = False) -> dict[str, Any]:
+    p = item.prediction
+    out: dict[str, Any] = {
+        "id": item.pk,
+        "model": item.model.slug,
+        "status": item.status,
+        "priority": item.priority,
+        "sla_due_at": _iso(item.sla_due_at),
+        "sla_breached_at": _iso(item.sla_breached_at),
+        "claimed_by": item.claimed_by.get_username() if item.claimed_by_id else None,
+        "claim_expires_at": _iso(item.claim_expires_at),
+        "claim_generation": item.claim_generation,
+        "defer_count": item.defer_count,
+        "wake_at": _iso(item.wake_at),
+        "prediction": {
+            "id": p.pk,
+            "external_id": p.external_id,
+            "label": p.label,
+            "confidence": p.confidence,
+            "reason_codes": p.reason_codes,
+            "threshold": p.threshold,
+        },
+    }
+    if detail:
+        ctx = sel.review_context(item)
+        policy = p.policy_version
+        out.update(
+            {
+                "labels": item.model.labels,
+                "reasons": ctx.reasons,
+                "margin": ctx.margin,
+                "input": p.input,
+                "output": p.output,
+                "signals": p.signals,
+                "lineage": p.lineage,
+                "policy": {"version": policy.version, "hash": p.policy_hash} if policy else None,
+                "guideline_version": ctx.guideline.pk if ctx.guideline else None,
+                "similar_decisions": [
+                    {
+                        "item": d.item_id,
+                        "confidence": d.model_confidence,
+                        "action": d.action,
+                        "final_label": d.final_label,
+                    }
+                    for d in ctx.similar
+                ],
+            }
+        )
+    return out
+
+
+def decision_representation(d: Decision) -> dict[str, Any]:
+    return {
+        "id": d.pk,
+        "item": d.item_id,
+        "action": d.action,
+        "predicted_label": d.predicted_label,
+        "final_label": d.final_label or None,
+        "reason": d.reason,
+        "note": d.note,
+        "failure_mode_tags": d.failure_mode_tags,
+        "decided_at": _iso(d.decided_at),
+        "deliver_after": _iso(d.deliver_after),
+        "undone_at": _iso(d.undone_at),
+    }
+
+
+class QueueItemsView(APIView):
+    permission_classes = [CanReadQueue]
+
+    @extend_schema(
+        summary="List review items",
+        parameters=[
+            OpenApiParameter(name, str, required=False)
+            for name in ("model", "status", "priority", "sla", "reason", "assignee", "sort", "page")
+        ],
+    )
+    def get(self, request: Request) -> Response:
+        models = {m.slug: m for m in MLModel.objects.all()}
+        filters = sel.QueueFilters.from_query(request.query_params, models=models)
+        if filters.errors:
+            return error_response(filters.errors, 400)
+        items, has_next = sel.page_of(
+            sel.queue_items(user=request.user, filters=filters, models=models), filters.page
+        )
+        return Response(
+            {
+                "results": [item_representation(i) for i in items],
+                "page": filters.page,
+                "has_next": has_next,
+            }
+        )
+
+
+class ClaimNextView(APIView):
+    permission_classes = [CanReview]
+
+    @extend_schema(
+        summary="Claim the next item of your pools (204 when none is waiting)", request=None
+    )
+    def post(self, request: Request) -> Response:
+        item = svc.review_item_claim_next(user=request.user)
+        if item is None:
+            return Response(status=status.HTTP_204_NO_CONTENT)
+        item = sel.review_item_for_page(item.pk)
+        return Response(item_representation(item, detail=True))
+
+
+class QueueItemDetailView(APIView):
+    permission_classes = [CanReadQueue]
+
+    @extend_schema(summary="One review item with its context summary")
+    def get(self, request: Request, item_id: int) -> Response:
+        item = sel.review_item_for_page(item_id)
+        visible = sel.visible_model_ids(request.user)
+        if item is None or (
+            visible is not None
+            and item.model_id not in visible
+            and item.claimed_by_id != request.user.pk
+        ):
+            raise NotFound(f"No review item #{item_id}.", field="item")
+        return Response(item_representation(item, detail=True))
+
+
+class DecideInput(serializers.Serializer):
+    action = serializers.ChoiceField(choices=Decision.Action.values)
+    generation = serializers.IntegerField(
+        help_text="claim_generation of the item as you claimed it; a stale one gets 409."
+    )
+    label = serializers.CharField(required=False, allow_blank=True, default="")
+    reason = serializers.CharField(required=False, allow_blank=True, default="")
+    note = serializers.CharField(required=False, allow_blank=True, default="")
+    wake_at = serializers.CharField(required=False, allow_blank=True, default="")
+    failure_mode_tags = serializers.ListField(
+        child=serializers.CharField(), required=False, default=list
+    )
+    guideline_version = serializers.IntegerField(required=False, allow_null=True, default=None)
+
+
+class DecideView(APIView):
+    permission_classes = [CanReview]
+
+    @extend_schema(summary="Decide an item you hold", request=DecideInput)
+    def post(self, request: Request, item_id: int) -> Response:
+        data = DecideInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        v = data.validated_data
+        wake_at = None
+        if v["wake_at"]:
+            wake_at = parse_datetime(v["wake_at"])
+            if wake_at is None:
+                return error_response({"wake_at": ["Not an ISO 8601 date-time."]}, 400)
+        decision = svc.review_item_decide(
+            item_id=item_id,
+            user=request.user,
+            action=v["action"],
+            generation=v["generation"],
+            label=v["label"],
+            reason=v["reason"],
+            note=v["note"],
+            wake_at=wake_at,
+            failure_mode_tags=v["failure_mode_tags"],
+            guideline_version_id=v["guideline_version"],
+        )
+        return Response(decision_representation(decision), status=status.HTTP_201_CREATED)
+
+
+class ReleaseView(APIView):
+    permission_classes = [CanReview]
+
+    @extend_schema(summary="Give back an item you hold (leads: anyone's)", request=None)
+    def post(self, request: Request, item_id: int) -> Response:
+        generation = request.data.get("generation") if hasattr(request.data, "get") else None
+        item = svc.review_item_release(
+            item_id=item_id,
+            user=request.user,
+            generation=int(generation) if str(generation or "").isdigit() else None,
+        )
+        return Response({"id": item.pk, "status": item.status})
+
+
+class RenewView(APIView):
+    permission_classes = [CanReview]
+
+    @extend_schema(summary="Extend the lease on an item you hold", request=None)
+    def post(self, request: Request, item_id: int) -> Response:
+        generation = request.data.get("generation") if hasattr(request.data, "get") else None
+        if not str(generation or "").isdigit():
+            return error_response({"generation": ["Required: the item's claim_generation."]}, 400)
+        item = svc.review_item_renew(item_id=item_id, user=request.user, generation=int(generation))
+        return Response({"id": item.pk, "claim_expires_at": _iso(item.claim_expires_at)})
+
+
+class UndoView(APIView):
+    permission_classes = [CanReview]
+
+    @extend_schema(summary="Undo your decision within the grace period", request=None)
+    def post(self, request: Request, decision_id: int) -> Response:
+        item = svc.decision_undo(decision_id=decision_id, user=request.user)
+        return Response(item_representation(sel.review_item_for_page(item.pk)))

@@ -1,0 +1,455 @@
+"""Reads of the review queue: the filtered list, its counts, the review page and history."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.cache import cache
+from django.db import connection
+from django.db.models import Count, Q, QuerySet
+from django.utils import timezone
+
+from reviewapp.core import roles
+from reviewapp.core.models import AuditEvent
+from reviewapp.governance.rules import REASON_LABELS, describe_reasons
+from reviewapp.models import (
+    Decision,
+    GuidelineVersion,
+    MLModel,
+    PoolMembership,
+    QueueCountSnapshot,
+    ReviewItem,
+)
+
+S = ReviewItem.Status
+OPEN = [S.PENDING, S.CLAIMED, S.DEFERRED, S.ESCALATED]
+STATUS_CHOICES = ["open", *S.values, "all"]
+PRIORITY_BANDS = {"high": (70, 101), "medium": (40, 70), "low": (0, 40)}
+SLA_STATES = ["breached", "near", "ok"]
+SORTS = {
+    "priority": ("-priority", "sla_due_at", "id"),
+    "sla": ("sla_due_at", "id"),
+    "newest": ("-id",),
+    "oldest": ("id",),
+}
+PAGE_SIZE = 30
+
+
+def sees_all(user: Any) -> bool:
+    return roles.has_role(user, roles.LEAD, roles.ENGINEER)
+
+
+def visible_model_ids(user: Any) -> list[int] | None:
+    """None: every model; else the models of the user's pools."""
+    if sees_all(user):
+        return None
+    cached = getattr(user, "_failsafe_pool_models", None)
+    if cached is None:
+        cached = list(PoolMembership.objects.filter(user=user).values_list("model_id", flat=True))
+        user._failsafe_pool_models = cached
+    return cached
+
+
+@dataclass
+class QueueFilters:
+    model: str = ""
+    status: str = "open"
+    priority: str = ""
+    sla: str = ""
+    reason: str = ""
+    assignee: str = ""
+    sort: str = "priority"
+    page: int = 1
+    errors: dict[str, list[str]] = field(default_factory=dict)
+
+    @classmethod
+    def from_query(cls, data: Any, *, models: dict[str, MLModel]) -> QueueFilters:
+        f = cls()
+        errors: dict[str, list[str]] = {}
+
+        def pick(name: str, allowed: list[str] | None, default: str = "") -> str:
+            value = (data.get(name) or default).strip()
+            if value and allowed is not None and value not in allowed:
+                errors.setdefault(name, []).append(f"Unknown value '{value[:40]}'.")
+                return default
+            return value
+
+        f.model = pick("model", list(models))
+        f.status = pick("status", STATUS_CHOICES, "open")
+        f.priority = pick("priority", list(PRIORITY_BANDS))
+        f.sla = pick("sla", SLA_STATES)
+        f.reason = pick("reason", list(REASON_LABELS))
+        f.assignee = pick("assignee", None)[:150]
+        f.sort = pick("sort", list(SORTS), "priority")
+        try:
+            f.page = max(1, min(10_000, int(data.get("page") or 1)))
+        except ValueError:
+            errors.setdefault("page", []).append("Must be a whole number.")
+        f.errors = errors
+        return f
+
+    def query(self, **changes: Any) -> str:
+        from urllib.parse import urlencode
+
+        values = {
+            "model": self.model,
+            "status": self.status if self.status != "open" else "",
+            "priority": self.priority,
+            "sla": self.sla,
+            "reason": self.reason,
+            "assignee": self.assignee,
+            "sort": self.sort if self.sort != "priority" else "",
+        }
+        values.update(changes)
+        return urlencode({k: v for k, v in values.items() if v})
+
+
+def _sla_q(state: str, now: dt.datetime) -> Q:
+    near = now + dt.timedelta(seconds=int(settings.REVIEW_SLA_NEAR_SECONDS))
+    breached = Q(sla_breached_at__isnull=False) | Q(sla_due_at__lte=now)
+    if state == "breached":
+        return breached
+    if state == "near":
+        return ~breached & Q(sla_due_at__lte=near)
+    return ~breached & Q(sla_due_at__gt=near)
+
+
+def reason_q(code: str) -> Q:
+    if connection.vendor == "postgresql":
+        return Q(prediction__reason_codes__contains=[code])
+    return Q(prediction__reason_codes__icontains=f'"{code}"')
+
+
+def queue_items(
+    *, user: Any, filters: QueueFilters, models: dict[str, MLModel]
+) -> QuerySet[ReviewItem]:
+    now = timezone.now()
+    qs = ReviewItem.objects.all()
+    visible = visible_model_ids(user)
+    if visible is not None:
+        qs = qs.filter(model_id__in=visible)
+    if filters.model:
+        qs = qs.filter(model_id=models[filters.model].pk)
+    if filters.status == "open":
+        qs = qs.filter(status__in=OPEN)
+    elif filters.status != "all":
+        qs = qs.filter(status=filters.status)
+    if filters.priority:
+        low, high = PRIORITY_BANDS[filters.priority]
+        qs = qs.filter(priority__gte=low, priority__lt=high)
+    if filters.sla:
+        qs = qs.filter(_sla_q(filters.sla, now))
+    if filters.reason:
+        qs = qs.filter(reason_q(filters.reason))
+    if filters.assignee == "me":
+        qs = qs.filter(claimed_by=user)
+    elif filters.assignee == "none":
+        qs = qs.filter(claimed_by__isnull=True)
+    elif filters.assignee:
+        qs = qs.filter(claimed_by__username=filters.assignee)
+    return qs.select_related("model", "prediction", "claimed_by").order_by(*SORTS[filters.sort])
+
+
+def page_of(qs: QuerySet, page: int, size: int = PAGE_SIZE) -> tuple[list, bool]:
+    """One page without COUNT(*) over the whole queue: fetch one row more to know if there is
+    a next page (the filter counts give the totals)."""
+    start = (page - 1) * size
+    rows = list(qs[start : start + size + 1])
+    return rows[:size], len(rows) > size
+
+
+def breached_first(*, user: Any, limit: int = 5) -> list[ReviewItem]:
+    """Open items past their SLA, oldest breach first: what a lead looks at before anything."""
+    qs = ReviewItem.objects.filter(status__in=OPEN, sla_breached_at__isnull=False)
+    visible = visible_model_ids(user)
+    if visible is not None:
+        qs = qs.filter(model_id__in=visible)
+    return list(
+        qs.select_related("model", "prediction", "claimed_by").order_by("sla_breached_at", "id")[
+            :limit
+        ]
+    )
+
+
+def count_rows(now: dt.datetime) -> list[dict[str, Any]]:
+    near = now + dt.timedelta(seconds=int(settings.REVIEW_SLA_NEAR_SECONDS))
+    breached = Q(sla_breached_at__isnull=False) | Q(sla_due_at__lte=now)
+    rows = (
+        ReviewItem.objects.filter(status__in=OPEN)
+        .order_by()
+        .values("model_id", "status")
+        .annotate(
+            n=Count("id"),
+            breached=Count("id", filter=breached),
+            near=Count("id", filter=~breached & Q(sla_due_at__lte=near)),
+            high=Count("id", filter=Q(priority__gte=70)),
+            medium=Count("id", filter=Q(priority__gte=40, priority__lt=70)),
+        )
+    )
+    return list(rows)
+
+
+def queue_counts(*, user: Any, model_id: int | None = None) -> dict[str, Any]:
+    """Counts of open items per filter value, among the models the user sees.
+
+    Read from the snapshot the beat task keeps (one row); if beat is not keeping it, counted
+    here with one grouped query and cached: at a million open items the grouped count
+    takes hundreds of ms, too slow for every page view. The cache lives at least
+    REVIEW_COUNTS_CACHE_SECONDS and longer when counting is slow (100x the time it took, at
+    most 5 minutes), so counting never costs more than about 1% of a web process; the page
+    says how old the counts are.
+    """
+    key = "failsafe:queue-counts"
+    snapshot = QueueCountSnapshot.objects.filter(pk=1).first()
+    fresh_after = timezone.now() - dt.timedelta(seconds=int(settings.REVIEW_COUNTS_STALE_SECONDS))
+    if snapshot is not None and snapshot.computed_at >= fresh_after:
+        cached = {"rows": snapshot.rows, "at": snapshot.computed_at}
+    else:
+        cached = cache.get(key)
+    if cached is None:
+        now = timezone.now()
+        started = time.perf_counter()
+        cached = {"rows": count_rows(now), "at": now}
+        took = time.perf_counter() - started
+        ttl = min(300, max(int(settings.REVIEW_COUNTS_CACHE_SECONDS), int(took * 100)))
+        cache.set(key, cached, ttl)
+    visible = visible_model_ids(user)
+    rows = [r for r in cached["rows"] if visible is None or r["model_id"] in visible]
+    by_model: dict[int, int] = {}
+    for r in rows:
+        by_model[r["model_id"]] = by_model.get(r["model_id"], 0) + r["n"]
+    scoped = [r for r in rows if model_id is None or r["model_id"] == model_id]
+    by_status = {s: 0 for s in OPEN}
+    breached = near = high = medium = total = 0
+    for r in scoped:
+        by_status[r["status"]] += r["n"]
+        total += r["n"]
+        breached += r["breached"]
+        near += r["near"]
+        high += r["high"]
+        medium += r["medium"]
+    return {
+        "total": total,
+        "by_model": by_model,
+        "by_status": by_status,
+        "by_sla": {"breached": breached, "near": near, "ok": total - breached - near},
+        "by_priority": {"high": high, "medium": medium, "low": total - high - medium},
+        "computed_at": cached["at"],
+    }
+
+
+def held_by(user: Any) -> int:
+    return ReviewItem.objects.filter(claimed_by=user, status=S.CLAIMED).count()
+
+
+# --- the review page ------------------------------------------------------------------------
+def review_item_for_page(item_id: int) -> ReviewItem | None:
+    return (
+        ReviewItem.objects.select_related(
+            "model", "prediction", "prediction__policy_version", "claimed_by", "assigned_by"
+        )
+        .filter(pk=item_id)
+        .first()
+    )
+
+
+def important_inputs(prediction: Any, *, shown: int = 6, long_chars: int = 80) -> dict[str, Any]:
+    """The inputs that matter most: by |attribution| when the producer sent attributions,
+    else all in the order sent. Long values are marked so the page can collapse them."""
+    features = (
+        prediction.input if isinstance(prediction.input, dict) else {"input": prediction.input}
+    )
+    attributions = (prediction.signals or {}).get("attributions") or {}
+    rows = []
+    for name, value in features.items():
+        text = value if isinstance(value, str) else str(value)
+        attr = attributions.get(name)
+        attr = float(attr) if isinstance(attr, int | float) and not isinstance(attr, bool) else None
+        rows.append(
+            {"name": name, "value": text, "attribution": attr, "long": len(text) > long_chars}
+        )
+    if attributions:
+        rows.sort(key=lambda r: (r["attribution"] is None, -abs(r["attribution"] or 0)))
+    max_attr = max((abs(r["attribution"]) for r in rows if r["attribution"] is not None), default=0)
+    for r in rows:
+        r["bar"] = (
+            round(100 * abs(r["attribution"]) / max_attr) if r["attribution"] and max_attr else 0
+        )
+    return {"top": rows[:shown], "rest": rows[shown:], "by_attribution": bool(attributions)}
+
+
+def similar_decisions(item: ReviewItem, *, limit: int = 4) -> list[Decision]:
+    """Final decisions on the same model and predicted label with the nearest confidence:
+    two index range scans (above and below), merged by distance."""
+    prediction = item.prediction
+    base = Decision.objects.filter(
+        model_id=item.model_id,
+        predicted_label=prediction.label,
+        action__in=[Decision.Action.ACCEPT, Decision.Action.OVERRIDE],
+        undone_at__isnull=True,
+    ).exclude(item_id=item.pk)
+    c = prediction.confidence
+    above = list(base.filter(model_confidence__gte=c).order_by("model_confidence", "-id")[:limit])
+    below = list(base.filter(model_confidence__lt=c).order_by("-model_confidence", "-id")[:limit])
+    merged = sorted(above + below, key=lambda d: (abs(d.model_confidence - c), -d.pk))
+    return merged[:limit]
+
+
+def matching_failure_modes(item: ReviewItem) -> list[dict[str, Any]] | None:
+    """From the catalog when it exists (None means: no catalog yet)."""
+    try:
+        from catalog import selectors as catalog_selectors
+
+        finder = catalog_selectors.failure_modes_matching
+    except (ImportError, AttributeError):
+        return None
+    prediction = item.prediction
+    found = finder(
+        model_slug=item.model.slug,
+        label=prediction.label,
+        reason_codes=list(prediction.reason_codes or []),
+        drift_features=list((prediction.signals or {}).get("drift_features") or []),
+        limit=5,
+    )
+    out = []
+    for fm in found or []:
+        get = fm.get if isinstance(fm, dict) else lambda k, o=fm: getattr(o, k, None)
+        url = get("url")
+        if not url and hasattr(fm, "get_absolute_url"):
+            try:
+                url = fm.get_absolute_url()
+            except Exception:  # noqa: BLE001 - a link is optional
+                url = None
+        out.append(
+            {
+                "slug": get("slug"),
+                "title": get("title") or get("name") or get("slug"),
+                "severity": get("severity") or "",
+                "url": url,
+            }
+        )
+    return out
+
+
+def current_guideline(model_id: int) -> GuidelineVersion | None:
+    return (
+        GuidelineVersion.objects.filter(model_id=model_id)
+        .select_related("created_by")
+        .order_by("-version")
+        .first()
+    )
+
+
+def item_decisions(item_id: int) -> list[Decision]:
+    return list(
+        Decision.objects.filter(item_id=item_id)
+        .select_related("reviewer", "guideline_version")
+        .order_by("decided_at", "id")
+    )
+
+
+@dataclass
+class ReviewContext:
+    item: ReviewItem
+    reasons: list[str]
+    threshold: float | None
+    margin: float | None
+    inputs: dict[str, Any]
+    similar: list[Decision]
+    failure_modes: list[dict[str, Any]] | None
+    guideline: GuidelineVersion | None
+    decisions: list[Decision]
+    ood_score: float | None
+    ood_limit: float | None
+    drift_features: list[str]
+    scores: list[tuple[str, float]]
+
+
+def review_context(item: ReviewItem) -> ReviewContext:
+    prediction = item.prediction
+    signals = prediction.signals or {}
+    threshold = prediction.threshold
+    margin = round(prediction.confidence - threshold, 4) if threshold is not None else None
+    policy = prediction.policy_version
+    ood = signals.get("ood_score")
+    scores = (prediction.output or {}).get("scores") or {}
+    return ReviewContext(
+        item=item,
+        reasons=describe_reasons(
+            list(prediction.reason_codes or []), prediction.reason_details or {}
+        ),
+        threshold=threshold,
+        margin=margin,
+        inputs=important_inputs(prediction),
+        similar=similar_decisions(item),
+        failure_modes=matching_failure_modes(item),
+        guideline=current_guideline(item.model_id),
+        decisions=item_decisions(item.pk),
+        ood_score=float(ood) if isinstance(ood, int | float) else None,
+        ood_limit=(policy.rules or {}).get("max_ood_score") if policy else None,
+        drift_features=list(signals.get("drift_features") or []),
+        scores=sorted(
+            ((str(k), float(v)) for k, v in scores.items() if isinstance(v, int | float)),
+            key=lambda kv: -kv[1],
+        ),
+    )
+
+
+# --- history from the audit log --------------------------------------------------------------
+def item_history(item: ReviewItem) -> list[AuditEvent]:
+    """Every audit event about this item: its own, its prediction's and its decisions', plus
+    the ingest and routing events whose batch names the prediction."""
+    prediction = item.prediction
+    decision_ids = [
+        str(pk) for pk in Decision.objects.filter(item_id=item.pk).values_list("pk", flat=True)
+    ]
+    q = (
+        Q(target_type="reviewapp.reviewitem", target_id=str(item.pk))
+        | Q(target_type="reviewapp.prediction", target_id=str(prediction.pk))
+        | Q(target_type="reviewapp.decision", target_id__in=decision_ids)
+    )
+    events = list(AuditEvent.objects.filter(q).order_by("id")[:500])
+    # Ingest and routing write one event per batch; find the batch by time, then by id list.
+    moments = [t for t in (prediction.received_at, prediction.routed_at) if t]
+    if moments:
+        window = dt.timedelta(seconds=30)
+        batch = AuditEvent.objects.filter(
+            verb__in=["prediction.ingested", "prediction.routed"],
+            occurred_at__gte=min(moments) - window,
+            occurred_at__lte=max(moments) + window,
+        ).order_by("id")[:200]
+        seen = {e.pk for e in events}
+        for event in batch:
+            ids = (event.data or {}).get("ids") or []
+            ids = (
+                ids
+                + ((event.data or {}).get("to_review") or [])
+                + ((event.data or {}).get("passed") or [])
+            )
+            if prediction.pk in ids and event.pk not in seen:
+                events.append(event)
+    # Bulk SLA events name their items in data.
+    events.sort(key=lambda e: (e.occurred_at, e.pk))
+    return events
+
+
+def assignable_users(model_id: int | None = None) -> QuerySet:
+    User = get_user_model()
+    qs = User.objects.filter(
+        groups__name__in=[roles.REVIEWER, roles.LEAD], is_active=True
+    ).distinct()
+    if model_id is not None:
+        qs = qs.filter(
+            Q(pool_memberships__model_id=model_id) | Q(groups__name=roles.LEAD)
+        ).distinct()
+    return qs.order_by("username")
+
+
+def pools_overview() -> list[dict[str, Any]]:
+    models = list(MLModel.objects.order_by("slug").prefetch_related("pool_memberships__user"))
+    return [{"model": m, "members": [pm.user for pm in m.pool_memberships.all()]} for m in models]

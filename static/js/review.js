@@ -1,0 +1,205 @@
+// Failsafe review queue: keyboard shortcuts, lease renewal, undo toast, row navigation.
+// Everything here is an enhancement: every action is a plain form post without it.
+(function () {
+  "use strict";
+  var doc = document;
+
+  function typing(el) {
+    if (!el) return false;
+    var tag = el.tagName;
+    return tag === "INPUT" || tag === "TEXTAREA" || tag === "SELECT" || el.isContentEditable;
+  }
+  function csrf() {
+    var input = doc.querySelector("input[name=csrfmiddlewaretoken]");
+    return input ? input.value : "";
+  }
+  function showKeys() {
+    var dlg = doc.getElementById("keys-help");
+    if (dlg && !dlg.open) dlg.showModal();
+  }
+  doc.querySelectorAll("[data-show-keys]").forEach(function (b) { b.addEventListener("click", showKeys); });
+
+  // --- undo toast: counts down, then disappears (the server refuses a late undo anyway) ---
+  var toast = doc.querySelector(".toast[data-undo-seconds]");
+  if (toast) {
+    var left = parseInt(toast.getAttribute("data-undo-seconds"), 10) || 0;
+    var counter = toast.querySelector("[data-countdown]");
+    var undoForm = toast.querySelector("form");
+    var tick = setInterval(function () {
+      left -= 1;
+      if (counter) counter.textContent = Math.max(left, 0) + " s";
+      if (left <= 0) {
+        clearInterval(tick);
+        if (undoForm) undoForm.remove();
+        setTimeout(function () { toast.classList.add("gone"); }, 2500);
+      }
+    }, 1000);
+    if (!undoForm) setTimeout(function () { toast.classList.add("gone"); }, 4000);
+  }
+  function undo() {
+    var form = doc.querySelector(".toast form");
+    if (form) form.submit();
+  }
+
+  // --- SLA countdown in the review header (the server-rendered text is the no-JS fallback) ---
+  var sla = doc.querySelector(".review-head [data-sla]");
+  if (sla) {
+    var due = Date.parse(sla.getAttribute("data-sla"));
+    var pad = function (n) { return (n < 10 ? "0" : "") + n; };
+    var tickSla = function () {
+      var left = Math.round((due - Date.now()) / 1000);
+      if (left <= 0) {
+        sla.className = "badge red";
+        sla.textContent = "⚠ SLA breached";
+        return;
+      }
+      var h = Math.floor(left / 3600), m = Math.floor((left % 3600) / 60), sec = left % 60;
+      sla.textContent = "SLA " + (h ? h + ":" + pad(m) : pad(m)) + ":" + pad(sec);
+    };
+    tickSla();
+    setInterval(tickSla, 1000);
+  }
+
+  // --- review page ---------------------------------------------------------------------
+  var review = doc.getElementById("review");
+  var form = doc.getElementById("decide-form");
+  var mode = null;
+  function setMode(action) {
+    mode = action;
+    if (!form) return;
+    form.querySelectorAll("[data-action]").forEach(function (b) {
+      b.classList.toggle("mode", b.getAttribute("data-action") === action);
+    });
+    var hint = form.querySelector("[data-mode-hint]");
+    if (hint) {
+      var words = { override: "Override: pick a label (1–9), give a reason, press Enter.",
+        escalate: "Escalate: write a note for the lead, press Enter.",
+        defer: "Defer: write a note (and optionally a time), press Enter." };
+      hint.textContent = words[action] || "Submitting loads the next item.";
+    }
+  }
+  function submitAs(action) {
+    var button = form.querySelector('[data-action="' + action + '"]');
+    if (!button) return;
+    if (form.requestSubmit) form.requestSubmit(button); else button.click();
+  }
+  function toggleGuideline() {
+    var panel = doc.getElementById("guideline-panel");
+    if (!panel) return;
+    panel.hidden = !panel.hidden;
+    // Beside the item, not over it: the review content makes room while it is open.
+    doc.body.classList.toggle("guideline-open", !panel.hidden);
+  }
+  doc.querySelectorAll("[data-toggle-guideline]").forEach(function (b) { b.addEventListener("click", toggleGuideline); });
+
+  if (form) {
+    var label = form.querySelector("#id_label");
+    var reason = form.querySelector("#id_reason");
+    reason.addEventListener("keydown", function (ev) {
+      if (ev.key === "Enter") {
+        ev.preventDefault();
+        submitAs(mode || (label && label.value ? "override" : "escalate"));
+      }
+    });
+    form.addEventListener("submit", function () {
+      form.querySelectorAll("button[type=submit]").forEach(function (b) { b.setAttribute("aria-busy", "true"); });
+    });
+    // Keep the lease while the page is open; a lost claim is said plainly, at once.
+    var renewUrl = review.getAttribute("data-renew-url");
+    var generation = review.getAttribute("data-generation");
+    function renew() {
+      var body = new URLSearchParams({ generation: generation });
+      fetch(renewUrl, { method: "POST", body: body, credentials: "same-origin",
+        headers: { "X-CSRFToken": csrf() } }).then(function (r) {
+        if (r.status === 409 || r.status === 403) {
+          var banner = doc.querySelector("[data-claim-lost]");
+          if (banner) {
+            banner.hidden = false;
+            r.json().then(function (j) {
+              var msgs = j && j.errors ? Object.values(j.errors).flat() : [];
+              if (msgs.length) banner.firstChild.textContent = msgs.join(" ") + " ";
+            }).catch(function () {});
+          }
+          form.querySelectorAll("button, input, select").forEach(function (el) { el.disabled = true; });
+          clearInterval(renewTimer);
+        }
+      }).catch(function () { /* offline: try again next time */ });
+    }
+    var renewTimer = setInterval(renew, 60000);
+    doc.addEventListener("visibilitychange", function () { if (!doc.hidden) renew(); });
+  }
+
+  // --- list pages: j / k / Enter over rows -------------------------------------------------
+  var selected = -1;
+  function rows() { return Array.prototype.slice.call(doc.querySelectorAll("[data-list] tbody tr")); }
+  function move(step) {
+    var list = rows();
+    if (!list.length) return;
+    if (selected >= 0 && list[selected]) list[selected].classList.remove("kbd-selected");
+    selected = Math.max(0, Math.min(list.length - 1, selected + step));
+    list[selected].classList.add("kbd-selected");
+    list[selected].scrollIntoView({ block: "nearest" });
+  }
+  doc.addEventListener("click", function (ev) {
+    var tr = ev.target.closest && ev.target.closest("[data-list] tbody tr[data-href]");
+    if (tr && !ev.target.closest("a, input, button, label, select")) window.location = tr.getAttribute("data-href");
+  });
+
+  doc.addEventListener("keydown", function (ev) {
+    if (ev.ctrlKey || ev.metaKey || ev.altKey) return;
+    var active = doc.activeElement;
+    if (ev.key === "Escape") {
+      if (typing(active)) active.blur();
+      var panel = doc.getElementById("guideline-panel");
+      if (panel && !panel.hidden) toggleGuideline();
+      return;
+    }
+    if (typing(active)) return;
+    var key = ev.key;
+    if (key === "?") { ev.preventDefault(); showKeys(); return; }
+    if (key === "u") { undo(); return; }
+    if (form) {
+      if (key === "a") { ev.preventDefault(); submitAs("accept"); return; }
+      if (key === "o") {
+        ev.preventDefault();
+        setMode("override");
+        // Without a label yet, digits pick one; focus stays off the select so they reach us.
+        if (label.value) reason.focus(); else label.classList.add("wants-label");
+        return;
+      }
+      if (key === "e") { ev.preventDefault(); setMode("escalate"); reason.focus(); return; }
+      if (key === "d") { ev.preventDefault(); setMode("defer"); reason.focus(); return; }
+      if (key === "g") { ev.preventDefault(); toggleGuideline(); return; }
+      if (/^[1-9]$/.test(key) && label) {
+        var option = label.options[parseInt(key, 10)];
+        if (option) { ev.preventDefault(); label.value = option.value; label.classList.remove("wants-label"); setMode("override"); reason.focus(); }
+        return;
+      }
+    } else if (review && key === "g") { toggleGuideline(); return; }
+    if (key === "j") { move(1); return; }
+    if (key === "k") { move(-1); return; }
+    if (key === "Enter" && selected >= 0) {
+      var tr = rows()[selected];
+      if (tr) window.location = tr.getAttribute("data-href");
+      return;
+    }
+    if (key === "s") {
+      var start = doc.querySelector('[data-key="s"]');
+      if (start) { ev.preventDefault(); start.click(); }
+    }
+  });
+  // A label chosen with the mouse also means "override"; digits work inside the select too.
+  if (form) {
+    var labelSelect = form.querySelector("#id_label");
+    labelSelect.addEventListener("change", function () { setMode("override"); labelSelect.classList.remove("wants-label"); });
+    labelSelect.addEventListener("keydown", function (ev) {
+      if (/^[1-9]$/.test(ev.key) && labelSelect.options[parseInt(ev.key, 10)]) {
+        ev.preventDefault();
+        labelSelect.value = labelSelect.options[parseInt(ev.key, 10)].value;
+        labelSelect.classList.remove("wants-label");
+        setMode("override");
+        form.querySelector("#id_reason").focus();
+      }
+    });
+  }
+})();
