@@ -1,0 +1,221 @@
+"""Decision feed and label export for producers (service tokens) and leads / engineers."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from rest_framework import serializers
+from rest_framework.negotiation import BaseContentNegotiation
+from rest_framework.permissions import BasePermission
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from reviewapp.core import roles
+from reviewapp.core.api import error_response
+from reviewapp.models import MLModel
+from reviewapp.services.accounts import allowed_model_ids
+
+from .export import export_queryset, export_response
+from .forms import ExportFilterForm
+from .selectors import decision_representation, released_decisions
+
+FEED_DEFAULT_LIMIT = 100
+FEED_MAX_LIMIT = 500
+_CURSOR_PREFIX = "d1:"
+
+
+def encode_cursor(decision_id: int) -> str:
+    raw = f"{_CURSOR_PREFIX}{decision_id}".encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> int:
+    """The decision id a cursor stands for; ValueError if it is not one of ours."""
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        raise ValueError(cursor) from None
+    if not raw.startswith(_CURSOR_PREFIX) or not raw[len(_CURSOR_PREFIX) :].isdigit():
+        raise ValueError(cursor)
+    return int(raw[len(_CURSOR_PREFIX) :])
+
+
+class CanReadDecisions(BasePermission):
+    """Producers with a service token (their own models), and signed-in leads or engineers."""
+
+    message = "Only a service token, a lead or an engineer may read decisions."
+
+    def has_permission(self, request, view) -> bool:
+        user = request.user
+        if getattr(user, "is_service", False):
+            return True
+        return roles.has_role(user, roles.LEAD, roles.ENGINEER)
+
+
+def _scope(request) -> set[int] | None:
+    """The model ids the caller may read, or None for all."""
+    account = getattr(request.user, "account", None)
+    return allowed_model_ids(account) if account is not None else None
+
+
+class IgnoreFormatNegotiation(BaseContentNegotiation):
+    """The export's `format` parameter names the file format, not a DRF renderer."""
+
+    def select_parser(self, request, parsers):
+        return parsers[0] if parsers else None
+
+    def select_renderer(self, request, renderers, format_suffix=None):
+        return renderers[0], renderers[0].media_type
+
+
+ERRORS = inline_serializer(
+    "DeliveryErrors",
+    {"errors": serializers.DictField(child=serializers.ListField(child=serializers.CharField()))},
+)
+FEED_ITEM = inline_serializer(
+    "FeedDecision",
+    {
+        "decision_id": serializers.IntegerField(),
+        "item_id": serializers.IntegerField(),
+        "prediction_id": serializers.IntegerField(),
+        "model": serializers.SlugField(),
+        "model_version": serializers.CharField(),
+        "external_id": serializers.CharField(),
+        "model_label": serializers.CharField(),
+        "model_confidence": serializers.FloatField(),
+        "action": serializers.ChoiceField(["accept", "override"]),
+        "outcome": serializers.ChoiceField(["accepted", "overridden"]),
+        "final_label": serializers.CharField(),
+        "final_output": serializers.JSONField(allow_null=True),
+        "reason": serializers.CharField(),
+        "failure_mode_tags": serializers.ListField(child=serializers.CharField()),
+        "reviewer": serializers.CharField(),
+        "decided_at": serializers.DateTimeField(),
+        "policy_version": serializers.IntegerField(allow_null=True),
+        "policy_hash": serializers.CharField(allow_null=True),
+    },
+)
+FEED_PAGE = inline_serializer(
+    "DecisionFeedPage",
+    {
+        "results": FEED_ITEM.__class__(many=True),
+        "next": serializers.CharField(
+            allow_null=True, help_text="Pass as `after` next time (also when no results came)."
+        ),
+        "has_more": serializers.BooleanField(),
+    },
+)
+
+
+class DecisionFeedView(APIView):
+    permission_classes = [CanReadDecisions]
+
+    @extend_schema(
+        operation_id="decisions_feed",
+        summary="Final decisions, oldest first, for producers that poll instead of webhooks",
+        description=(
+            "Accepted and overridden decisions whose undo grace period has passed, in decision "
+            "order. Start without `after`, then pass the `next` cursor of each answer. A token "
+            "sees only the models it is allowed for."
+        ),
+        parameters=[
+            OpenApiParameter("after", str, description="Opaque cursor from a previous `next`."),
+            OpenApiParameter("model", str, description="Only this model (slug)."),
+            OpenApiParameter(
+                "limit", int, description=f"1-{FEED_MAX_LIMIT}, default {FEED_DEFAULT_LIMIT}."
+            ),
+        ],
+        responses={200: FEED_PAGE, 400: ERRORS, 403: ERRORS},
+    )
+    def get(self, request):
+        params = request.query_params
+        errors: dict[str, list[str]] = {}
+        after = 0
+        if params.get("after"):
+            try:
+                after = decode_cursor(params["after"])
+            except ValueError:
+                errors["after"] = ["Not a cursor returned by this feed: pass a `next` value."]
+        limit = FEED_DEFAULT_LIMIT
+        if params.get("limit"):
+            raw = params["limit"]
+            if not raw.isdigit() or not 1 <= int(raw) <= FEED_MAX_LIMIT:
+                errors["limit"] = [f"Must be a whole number from 1 to {FEED_MAX_LIMIT}."]
+            else:
+                limit = int(raw)
+        scope = _scope(request)
+        qs = released_decisions().filter(id__gt=after)
+        if scope is not None:
+            qs = qs.filter(model_id__in=scope)
+        if params.get("model"):
+            model = MLModel.objects.filter(slug=params["model"]).only("id").first()
+            if model is None:
+                errors["model"] = [f"Unknown model '{params['model']}'."]
+            elif scope is not None and model.pk not in scope:
+                return error_response(
+                    {"model": [f"This token may not read decisions of '{params['model']}'."]}, 403
+                )
+            else:
+                qs = qs.filter(model_id=model.pk)
+        if errors:
+            return error_response(errors, 400)
+        rows = list(qs.order_by("id")[: limit + 1])
+        has_more = len(rows) > limit
+        rows = rows[:limit]
+        next_cursor = encode_cursor(rows[-1].pk) if rows else (params.get("after") or None)
+        return Response(
+            {
+                "results": [decision_representation(d) for d in rows],
+                "next": next_cursor,
+                "has_more": has_more,
+            }
+        )
+
+
+class DecisionExportView(APIView):
+    permission_classes = [CanReadDecisions]
+    content_negotiation_class = IgnoreFormatNegotiation
+
+    @extend_schema(
+        operation_id="decisions_export",
+        summary="Reviewed items as labels, streamed as JSON Lines or CSV",
+        description=(
+            "One row per standing final decision: the prediction's input and output, the final "
+            "label, the outcome, the reviewer, when, and the policy version that routed it."
+        ),
+        parameters=[
+            OpenApiParameter("format", str, enum=["jsonl", "csv"], description="Default jsonl."),
+            OpenApiParameter("model", str, description="Model slug."),
+            OpenApiParameter("since", OpenApiTypes.DATETIME, description="Decided at or after."),
+            OpenApiParameter(
+                "until",
+                OpenApiTypes.DATETIME,
+                description="Decided before (a date: that day included).",
+            ),
+            OpenApiParameter("outcome", str, enum=["accepted", "overridden"]),
+        ],
+        responses={
+            (200, "application/x-ndjson"): OpenApiTypes.STR,
+            (200, "text/csv"): OpenApiTypes.STR,
+            (400, "application/json"): ERRORS,
+            (403, "application/json"): ERRORS,
+        },
+    )
+    def get(self, request):
+        scope = _scope(request)
+        form = ExportFilterForm(request.query_params, allowed_model_ids=scope)
+        if not form.is_valid():
+            return error_response(
+                {field: [str(m) for m in messages] for field, messages in form.errors.items()},
+                400,
+            )
+        filters = form.cleaned_data
+        model = filters.get("model")
+        return export_response(
+            qs=export_queryset(filters=filters, allowed_model_ids=scope),
+            fmt=filters["format"],
+            model_slug=model.slug if model else "",
+        )

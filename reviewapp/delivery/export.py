@@ -1,0 +1,100 @@
+"""Label export: the decision rows a filter selects, streamed as JSON Lines or CSV.
+
+Rows come from a server-side iterator in chunks and are written one at a time, so memory stays
+flat whatever the export size.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Iterator
+from typing import Any
+
+from django.db.models import QuerySet
+from django.http import StreamingHttpResponse
+from django.utils import timezone
+
+from reviewapp.models import Decision
+
+from .selectors import export_row, released_decisions
+
+CHUNK_SIZE = 1000
+CSV_COLUMNS = [
+    "decision_id",
+    "prediction_id",
+    "model",
+    "model_version",
+    "external_id",
+    "input",
+    "model_output",
+    "model_label",
+    "model_confidence",
+    "final_label",
+    "final_output",
+    "outcome",
+    "reviewer",
+    "reason",
+    "failure_mode_tags",
+    "decided_at",
+    "policy_version",
+    "policy_hash",
+]
+_JSON_COLUMNS = {"input", "model_output", "final_output", "failure_mode_tags"}
+OUTCOME_ACTIONS = {"accepted": Decision.Action.ACCEPT, "overridden": Decision.Action.OVERRIDE}
+
+
+def export_queryset(
+    *, filters: dict[str, Any], allowed_model_ids: set[int] | None
+) -> QuerySet[Decision]:
+    qs = released_decisions()
+    if allowed_model_ids is not None:
+        qs = qs.filter(model_id__in=allowed_model_ids)
+    if filters.get("model"):
+        qs = qs.filter(model=filters["model"])
+    if filters.get("since"):
+        qs = qs.filter(decided_at__gte=filters["since"])
+    if filters.get("until"):
+        qs = qs.filter(decided_at__lt=filters["until"])
+    if filters.get("outcome"):
+        qs = qs.filter(action=OUTCOME_ACTIONS[filters["outcome"]])
+    return qs.order_by("id")
+
+
+def _jsonl(qs: QuerySet[Decision]) -> Iterator[bytes]:
+    for decision in qs.iterator(chunk_size=CHUNK_SIZE):
+        yield json.dumps(export_row(decision), ensure_ascii=False).encode() + b"\n"
+
+
+class _Line:
+    """A file-like object whose write returns the line, for csv.writer in a generator."""
+
+    def write(self, value: str) -> str:
+        return value
+
+
+def _csv(qs: QuerySet[Decision]) -> Iterator[str]:
+    writer = csv.writer(_Line())
+    yield writer.writerow(CSV_COLUMNS)
+    for decision in qs.iterator(chunk_size=CHUNK_SIZE):
+        row = export_row(decision)
+        yield writer.writerow(
+            [
+                json.dumps(row[c], ensure_ascii=False) if c in _JSON_COLUMNS else row[c]
+                for c in CSV_COLUMNS
+            ]
+        )
+
+
+def export_response(
+    *, qs: QuerySet[Decision], fmt: str, model_slug: str = ""
+) -> StreamingHttpResponse:
+    stamp = timezone.now().strftime("%Y%m%dT%H%M%SZ")
+    name = f"decisions-{model_slug or 'all'}-{stamp}.{fmt}"
+    if fmt == "csv":
+        response = StreamingHttpResponse(_csv(qs), content_type="text/csv; charset=utf-8")
+    else:
+        response = StreamingHttpResponse(_jsonl(qs), content_type="application/x-ndjson")
+    response["Content-Disposition"] = f'attachment; filename="{name}"'
+    response["Cache-Control"] = "no-store"
+    return response

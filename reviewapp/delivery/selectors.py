@@ -1,0 +1,175 @@
+"""Reads for delivery: released final decisions, their representation, the outbox views."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from django.db.models import Count, Prefetch, Q, QuerySet
+from django.utils import timezone
+
+from reviewapp.models import Decision, ReviewItem
+
+from .models import Delivery, DeliveryAttempt
+
+RELEASE_SETTLE = dt.timedelta(seconds=2)
+OUTCOMES = {Decision.Action.ACCEPT: "accepted", Decision.Action.OVERRIDE: "overridden"}
+
+
+def _iso(value: dt.datetime | None) -> str | None:
+    return value.astimezone(dt.UTC).isoformat().replace("+00:00", "Z") if value else None
+
+
+def released_decisions(*, now: dt.datetime | None = None) -> QuerySet[Decision]:
+    """Final decisions that stand: accept/override, not undone, past their undo grace period.
+
+    The same set is delivered by webhook, served by the feed and exported as labels, so a
+    producer never sees a decision that is later undone.
+    """
+    # A moment's settle time: an undo that started just before the grace period ended has
+    # committed by then, so a decision is never released and then undone.
+    cutoff = (now or timezone.now()) - RELEASE_SETTLE
+    return (
+        Decision.objects.filter(
+            action__in=Decision.FINAL_ACTIONS,
+            undone_at__isnull=True,
+        )
+        .filter(
+            Q(deliver_after__lte=cutoff) | Q(deliver_after__isnull=True, decided_at__lte=cutoff)
+        )
+        .select_related("model", "prediction", "prediction__policy_version", "reviewer")
+    )
+
+
+def decision_representation(decision: Decision) -> dict[str, Any]:
+    prediction = decision.prediction
+    policy = prediction.policy_version
+    return {
+        "decision_id": decision.pk,
+        "item_id": decision.item_id,
+        "prediction_id": prediction.pk,
+        "model": decision.model.slug,
+        "model_version": prediction.model_version,
+        "external_id": prediction.external_id,
+        "model_label": prediction.label,
+        "model_confidence": decision.model_confidence,
+        "action": decision.action,
+        "outcome": OUTCOMES.get(decision.action, decision.action),
+        "final_label": decision.final_label,
+        "final_output": decision.final_output,
+        "reason": decision.reason,
+        "failure_mode_tags": decision.failure_mode_tags,
+        "reviewer": decision.reviewer.get_username(),
+        "decided_at": _iso(decision.decided_at),
+        "policy_version": policy.version if policy else None,
+        "policy_hash": prediction.policy_hash or None,
+    }
+
+
+def export_row(decision: Decision) -> dict[str, Any]:
+    """One label row: what the model saw and said, and what the human decided."""
+    prediction = decision.prediction
+    row = decision_representation(decision)
+    return {
+        "decision_id": row["decision_id"],
+        "prediction_id": row["prediction_id"],
+        "model": row["model"],
+        "model_version": row["model_version"],
+        "external_id": row["external_id"],
+        "input": prediction.input,
+        "model_output": prediction.output,
+        "model_label": row["model_label"],
+        "model_confidence": row["model_confidence"],
+        "final_label": row["final_label"],
+        "final_output": row["final_output"],
+        "outcome": row["outcome"],
+        "reviewer": row["reviewer"],
+        "reason": row["reason"],
+        "failure_mode_tags": row["failure_mode_tags"],
+        "decided_at": row["decided_at"],
+        "policy_version": row["policy_version"],
+        "policy_hash": row["policy_hash"],
+    }
+
+
+def decision_payload(decision: Decision, *, message_id: str, now: dt.datetime) -> dict:
+    return {
+        "type": "decision.made",
+        "timestamp": _iso(now),
+        "data": {"delivery_id": message_id, **decision_representation(decision)},
+    }
+
+
+def timed_out_payload(item: ReviewItem, *, message_id: str, now: dt.datetime) -> dict:
+    prediction = item.prediction
+    policy = prediction.policy_version
+    return {
+        "type": "review.timed_out",
+        "timestamp": _iso(now),
+        "data": {
+            "delivery_id": message_id,
+            "item_id": item.pk,
+            "prediction_id": prediction.pk,
+            "model": item.model.slug,
+            "model_version": prediction.model_version,
+            "external_id": prediction.external_id,
+            "model_label": prediction.label,
+            "model_confidence": prediction.confidence,
+            "sla_due_at": _iso(item.sla_due_at),
+            "sla_breached_at": _iso(item.sla_breached_at),
+            # What the producer should do meanwhile; a decision may still follow.
+            "fallback": prediction.fallback,
+            "policy_version": policy.version if policy else None,
+            "policy_hash": prediction.policy_hash or None,
+        },
+    }
+
+
+def decisions_to_enqueue(*, now: dt.datetime) -> QuerySet[Decision]:
+    return (
+        released_decisions(now=now)
+        .filter(deliveries__isnull=True)
+        .select_related("item")
+        .order_by("id")
+    )
+
+
+def items_timed_out_to_enqueue() -> QuerySet[ReviewItem]:
+    return (
+        ReviewItem.objects.filter(sla_breached_at__isnull=False)
+        .exclude(deliveries__kind=Delivery.Kind.TIMED_OUT)
+        .select_related("model", "prediction", "prediction__policy_version")
+        .order_by("id")
+    )
+
+
+def deliveries_list(*, status: str = "", model_slug: str = "") -> QuerySet[Delivery]:
+    qs = Delivery.objects.select_related("model").defer("payload")
+    if status:
+        qs = qs.filter(status=status)
+    if model_slug:
+        qs = qs.filter(model__slug=model_slug)
+    return qs.order_by("-id")
+
+
+def delivery_status_counts(*, model_slug: str = "") -> dict[str, int]:
+    qs = Delivery.objects.all()
+    if model_slug:
+        qs = qs.filter(model__slug=model_slug)
+    counts = {row["status"]: row["n"] for row in qs.values("status").annotate(n=Count("id"))}
+    return {value: counts.get(value, 0) for value in Delivery.Status.values}
+
+
+def deliveries_for_item(*, item_id: int) -> QuerySet[Delivery]:
+    return (
+        Delivery.objects.filter(item_id=item_id)
+        .select_related("model", "decision", "decision__reviewer")
+        .prefetch_related(
+            Prefetch("attempt_log", queryset=DeliveryAttempt.objects.order_by("number"))
+        )
+        .order_by("id")
+    )
+
+
+def item_for_log(*, item_id: int) -> ReviewItem | None:
+    return ReviewItem.objects.select_related("model", "prediction").filter(pk=item_id).first()
