@@ -1,0 +1,1 @@
+"""Queue and model health figures from rollups kept by the worker, and /metrics."""

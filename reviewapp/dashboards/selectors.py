@@ -1,0 +1,180 @@
+"""Reads for the dashboards: rollup rows, policy changes and a few cheap live counts.
+
+Nothing here scans the prediction or decision tables. Live queue figures come from one grouped
+count over the open review items (an indexed status filter), the rest from rollups.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from django.db.models import Count, F, Min, Q, QuerySet, Sum
+from django.db.models.functions import TruncDay
+
+from reviewapp.governance.models import PolicyVersion
+from reviewapp.models import MLModel, ReviewItem
+
+from .models import TTD_FIELDS, ModelRollup, ModelTotal, ReviewerDay, RollupWatermark
+
+OPEN_STATUSES = (
+    ReviewItem.Status.PENDING,
+    ReviewItem.Status.CLAIMED,
+    ReviewItem.Status.ESCALATED,
+    ReviewItem.Status.DEFERRED,
+)
+
+ROLLUP_FIELDS = (
+    "model_id",
+    "bucket_start",
+    "ingested",
+    "routed",
+    "passed",
+    "reasons",
+    "decided",
+    "accepted",
+    "overridden",
+    "escalated",
+    "deferred",
+    "sla_breaches",
+    *TTD_FIELDS,
+    "calibration_decided",
+    "calibration_agreed",
+)
+
+
+@dataclass(frozen=True)
+class LiveQueue:
+    open: int = 0
+    pending: int = 0
+    breached_open: int = 0
+    oldest_created_at: dt.datetime | None = None
+
+
+def models_list() -> QuerySet[MLModel]:
+    return MLModel.objects.order_by("slug")
+
+
+def watermark_read() -> RollupWatermark | None:
+    return RollupWatermark.objects.filter(name="main").first()
+
+
+def rollup_rows(
+    *, start: dt.datetime, end: dt.datetime, model_ids: Iterable[int] | None = None
+) -> list[dict[str, Any]]:
+    """Rollup rows with ``start <= bucket_start < end``, oldest first, as plain dicts."""
+    qs = ModelRollup.objects.filter(bucket_start__gte=start, bucket_start__lt=end)
+    if model_ids is not None:
+        qs = qs.filter(model_id__in=list(model_ids))
+    return list(qs.order_by("bucket_start").values(*ROLLUP_FIELDS))
+
+
+SUMMED_FIELDS = (
+    "ingested",
+    "routed",
+    "passed",
+    "decided",
+    "accepted",
+    "overridden",
+    "escalated",
+    "deferred",
+    "sla_breaches",
+    *TTD_FIELDS,
+)
+
+
+def rollup_sums(
+    *, periods: dict[str, dt.datetime], end: dt.datetime
+) -> dict[int, dict[str, dict[str, int]]]:
+    """Per model, the summed counters since each named start: one grouped query in the
+    database, so the overview's cost does not grow with the range or the bucket count.
+    Returns {model_id: {period: {field: total}}}."""
+    aggregates = {
+        f"{period}__{name}": Sum(name, filter=Q(bucket_start__gte=start))
+        for period, start in periods.items()
+        for name in SUMMED_FIELDS
+    }
+    rows = (
+        ModelRollup.objects.filter(bucket_start__gte=min(periods.values()), bucket_start__lt=end)
+        .order_by()
+        .values("model_id")
+        .annotate(**aggregates)
+    )
+    out: dict[int, dict[str, dict[str, int]]] = {}
+    for row in rows:
+        per = out.setdefault(row["model_id"], {p: {} for p in periods})
+        for key, value in row.items():
+            if "__" in key:
+                period, name = key.split("__", 1)
+                per[period][name] = value or 0
+    return out
+
+
+def rate_points(
+    *, start: dt.datetime, end: dt.datetime, step: dt.timedelta | None = None
+) -> list[dict[str, Any]]:
+    """Only what the uncertain-rate trend needs, for every model: no JSON columns. For daily
+    chart buckets the database sums the rows per UTC day, so 30 days of hourly rollups come
+    back as 30 rows per model."""
+    qs = ModelRollup.objects.filter(bucket_start__gte=start, bucket_start__lt=end)
+    if step == dt.timedelta(days=1):
+        return list(
+            qs.annotate(day=TruncDay("bucket_start", tzinfo=dt.UTC))
+            .order_by()
+            .values("model_id", "day")
+            .annotate(ingested=Sum("ingested"), routed=Sum("routed"))
+            .values("model_id", "ingested", "routed", bucket_start=F("day"))
+            .order_by("day")
+        )
+    return list(
+        qs.order_by("bucket_start").values("model_id", "bucket_start", "ingested", "routed")
+    )
+
+
+def live_queue(*, model_ids: Iterable[int] | None = None) -> dict[int, LiveQueue]:
+    """Open review items per model right now: count, pending, breached, oldest."""
+    qs = ReviewItem.objects.filter(status__in=OPEN_STATUSES)
+    if model_ids is not None:
+        qs = qs.filter(model_id__in=list(model_ids))
+    rows = (
+        qs.order_by()
+        .values("model_id")
+        .annotate(
+            open=Count("id"),
+            pending=Count("id", filter=Q(status=ReviewItem.Status.PENDING)),
+            breached_open=Count("id", filter=Q(sla_breached_at__isnull=False)),
+            oldest=Min("created_at"),
+        )
+    )
+    return {
+        r["model_id"]: LiveQueue(
+            open=r["open"],
+            pending=r["pending"],
+            breached_open=r["breached_open"],
+            oldest_created_at=r["oldest"],
+        )
+        for r in rows
+    }
+
+
+def policy_history(*, model_slugs: Iterable[str]) -> list[PolicyVersion]:
+    """Every version that was ever activated, oldest activation first."""
+    return list(
+        PolicyVersion.objects.filter(model_slug__in=list(model_slugs), activated_at__isnull=False)
+        .only("model_slug", "version", "rules", "rules_hash", "activated_at", "deactivated_at")
+        .order_by("activated_at", "id")
+    )
+
+
+def totals_by_model() -> dict[int, ModelTotal]:
+    return {t.model_id: t for t in ModelTotal.objects.all()}
+
+
+def reviewer_days(*, model_id: int, start: dt.date, end: dt.date) -> QuerySet[ReviewerDay]:
+    return (
+        ReviewerDay.objects.filter(model_id=model_id, day__gte=start, day__lte=end)
+        .select_related("reviewer")
+        .order_by("day", "reviewer__username")
+    )
