@@ -1,0 +1,1 @@
+"""The failure-mode catalog: the knowledge layer. Imports no app but core."""

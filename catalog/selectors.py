@@ -1,0 +1,537 @@
+"""Reads: search with facets, entry pages, occurrence trends, matching for the review page."""
+
+from __future__ import annotations
+
+import datetime as dt
+import difflib
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
+
+from django.contrib.postgres.search import TrigramSimilarity
+from django.core.paginator import Page, Paginator
+from django.db.models import Count, Prefetch, Q, QuerySet, TextField
+from django.db.models.functions import Cast
+from django.http import QueryDict
+from django.utils import timezone
+from django.utils.html import escape
+from django.utils.safestring import SafeString, mark_safe
+
+from . import quality
+from .filters import SORTS, TAG_FACETS, FailureModeFilter
+from .models import (
+    CaseStudy,
+    Category,
+    FailureMode,
+    FailureModeMitigation,
+    MitigationTemplate,
+    Occurrence,
+    Revision,
+    Severity,
+    Tag,
+)
+from .search import TextSearch, is_postgres
+
+PER_PAGE = 20
+SCALAR_FACETS = ["category", "severity", "status", "owner"]
+FACETS = [*SCALAR_FACETS, *TAG_FACETS]
+
+
+def failure_modes_base() -> QuerySet[FailureMode]:
+    return FailureMode.objects.select_related("category", "owner").prefetch_related("tags")
+
+
+def failure_modes_sorted(qs: QuerySet, *, search: TextSearch, sort: str) -> QuerySet:
+    """Rank (when there is a query) and order. ``sort`` is one of filters.SORTS."""
+    qs = search.rank(qs)
+    if sort == "severity":
+        return qs.order_by("severity", "-score", "title", "pk")
+    if sort == "recency":
+        return qs.order_by("-updated_at", "pk")
+    if sort == "occurrences":
+        return qs.order_by("-occurrence_count", "-score", "pk")
+    if search:
+        return qs.order_by("-score", "severity", "pk")
+    return qs.order_by("severity", "title", "pk")
+
+
+@dataclass
+class FacetValue:
+    value: str
+    label: str
+    count: int
+    selected: bool
+    depth: int = 0
+
+
+@dataclass
+class SearchPage:
+    q: str
+    sort: str
+    page: Page
+    total: int
+    facets: dict[str, list[FacetValue]]
+    errors: dict[str, list[str]]
+    snippets: dict[int, SafeString] = field(default_factory=dict)
+    mitigations: list[MitigationTemplate] = field(default_factory=list)
+    case_studies: list[CaseStudy] = field(default_factory=list)
+    typo_corrected: bool = False
+
+
+def _facet_counts(
+    data: QueryDict, base: QuerySet, search: TextSearch, filtered: QuerySet
+) -> dict[str, dict[str, int]]:
+    """Counts per facet value. A facet's own selection is ignored when counting it, so the
+    user sees how many entries each alternative would give; other facets still apply."""
+    counts: dict[str, dict[str, int]] = {name: {} for name in FACETS}
+    selected = {name for name in FACETS if data.getlist(name)}
+
+    def relaxed(name: str) -> QuerySet:
+        rest = data.copy()
+        rest.setlist(name, [])
+        return FailureModeFilter(rest, queryset=base, search=search).qs
+
+    # Facets not being filtered on share the filtered set: one grouped query for them all.
+    plain = [name for name in SCALAR_FACETS if name not in selected]
+    if plain:
+        columns = {"category": "category__slug", "severity": "severity", "status": "status",
+                   "owner": "owner__username"}  # fmt: skip
+        rows = filtered.order_by().values(*[columns[n] for n in plain]).annotate(n=Count("id"))
+        for row in rows:
+            for name in plain:
+                key = row[columns[name]]
+                if key is not None:
+                    counts[name][key] = counts[name].get(key, 0) + row["n"]
+    for name in SCALAR_FACETS:
+        if name in selected:
+            column = {"category": "category__slug", "owner": "owner__username"}.get(name, name)
+            for row in relaxed(name).order_by().values(column).annotate(n=Count("id")):
+                if row[column] is not None:
+                    counts[name][row[column]] = row["n"]
+    through = FailureMode.tags.through.objects
+    plain_tags = [name for name in TAG_FACETS if name not in selected]
+    if plain_tags:
+        rows = (
+            through.filter(failuremode__in=filtered.order_by().values("pk"))
+            .filter(tag__dimension__in=plain_tags)
+            .values("tag__dimension", "tag__name")
+            .annotate(n=Count("failuremode_id"))
+        )
+        for row in rows:
+            counts[row["tag__dimension"]][row["tag__name"]] = row["n"]
+    for name in TAG_FACETS:
+        if name in selected:
+            rows = (
+                through.filter(failuremode__in=relaxed(name).order_by().values("pk"))
+                .filter(tag__dimension=name)
+                .values("tag__name")
+                .annotate(n=Count("failuremode_id"))
+            )
+            counts[name] = {row["tag__name"]: row["n"] for row in rows}
+    return counts
+
+
+def _facet_lists(counts: dict[str, dict[str, int]], data: QueryDict) -> dict[str, list]:
+    out: dict[str, list[FacetValue]] = {}
+    # Categories as a tree: parents carry the sum of their children.
+    cats = list(Category.objects.values_list("slug", "name", "parent_id", "id"))
+    by_id = {c[3]: c for c in cats}
+    cat_counts = dict(counts["category"])
+    for slug, _name, parent_id, _pk in cats:
+        n = counts["category"].get(slug, 0)
+        while parent_id is not None and n:
+            parent = by_id[parent_id]
+            cat_counts[parent[0]] = cat_counts.get(parent[0], 0) + n
+            parent_id = parent[2]
+    chosen = set(data.getlist("category"))
+    out["category"] = [
+        FacetValue(slug, name, cat_counts.get(slug, 0), slug in chosen, 0 if parent is None else 1)
+        for slug, name, parent, _pk in _tree_order(cats)
+    ]
+    for name, choices in (("severity", Severity.choices), ("status", FailureMode.Status.choices)):
+        chosen = set(data.getlist(name))
+        out[name] = [
+            FacetValue(value, str(label), counts[name].get(value, 0), value in chosen)
+            for value, label in choices
+        ]
+    for name in ["owner", *TAG_FACETS]:
+        chosen = set(data.getlist(name))
+        values = set(counts[name]) | chosen
+        out[name] = sorted(
+            (FacetValue(v, v, counts[name].get(v, 0), v in chosen) for v in values),
+            key=lambda f: (-f.count, f.value),
+        )[:15]
+    return out
+
+
+def _tree_order(cats: list[tuple]) -> list[tuple]:
+    roots = [c for c in cats if c[2] is None]
+    ordered = []
+    for root in roots:
+        ordered.append(root)
+        ordered.extend(c for c in cats if c[2] == root[3])
+    return ordered
+
+
+def catalog_search(*, params: QueryDict, page_number: Any = 1, per_page: int = PER_PAGE,
+                   with_facets: bool = True, with_others: bool = True) -> SearchPage:  # fmt: skip
+    """The catalog search page and its benchmark: matching, ranking, facets, snippets."""
+    search = TextSearch(params.get("q", ""))
+    sort = params.get("sort") or "relevance"
+    if sort not in SORTS:
+        sort = "relevance"
+    base = failure_modes_base()
+    filterset = FailureModeFilter(params, queryset=base, search=search)
+    errors = {k: [str(m) for m in v] for k, v in filterset.errors.items()}
+    filtered = filterset.qs
+    ordered = failure_modes_sorted(filtered, search=search, sort=sort)
+    paginator = Paginator(ordered, per_page)
+    page = paginator.get_page(page_number)
+    facets = (
+        _facet_lists(_facet_counts(params, base, search, filtered), params) if with_facets else {}
+    )
+    rows = list(page.object_list)
+    snippets = search.snippets(FailureMode, [r.pk for r in rows]) if search else {}
+    result = SearchPage(
+        q=search.q,
+        sort=sort,
+        page=page,
+        total=paginator.count,
+        facets=facets,
+        errors=errors,
+        snippets={k: mark_safe(v) for k, v in snippets.items()},  # noqa: S308 - escaped in search
+    )
+    if search and with_others:
+        result.mitigations = list(
+            search.rank(search.match(MitigationTemplate.objects.all())).order_by("-score", "pk")[:5]
+        )
+        result.case_studies = list(
+            search.rank(search.match(CaseStudy.objects.all())).order_by("-score", "pk")[:5]
+        )
+    if search and not is_postgres():
+        result.typo_corrected = any(alts != [w] for alts, w in zip(
+            search.expanded(FailureMode.objects.all()), search.q.lower().split(), strict=False))  # fmt: skip
+    return result
+
+
+# --- Entry pages ----------------------------------------------------------------------------
+def failure_mode_detail(*, slug: str) -> FailureMode | None:
+    return (
+        FailureMode.objects.select_related(
+            "category", "category__parent", "owner", "steward", "created_by", "published_by"
+        )
+        .prefetch_related(
+            "tags",
+            Prefetch(
+                "links",
+                queryset=FailureModeMitigation.objects.select_related("mitigation").order_by(
+                    "effectiveness", "mitigation__title"
+                ),
+            ),
+            Prefetch("case_studies", queryset=CaseStudy.objects.order_by("-occurred_on")),
+        )
+        .filter(slug=slug)
+        .first()
+    )
+
+
+def mitigation_detail(*, slug: str) -> MitigationTemplate | None:
+    return (
+        MitigationTemplate.objects.select_related("owner", "created_by")
+        .prefetch_related(
+            Prefetch(
+                "links",
+                queryset=FailureModeMitigation.objects.select_related("failure_mode").order_by(
+                    "failure_mode__title"
+                ),
+            ),
+            "uses",
+            "case_studies",
+        )
+        .filter(slug=slug)
+        .first()
+    )
+
+
+def mitigation_outcomes(m: MitigationTemplate) -> dict[str, Any]:
+    """How the mitigation worked where incidents used it (from prefetched ``uses``)."""
+    uses = list(m.uses.all())
+    observed = sorted(u.observed_ttr_minutes for u in uses if u.observed_ttr_minutes is not None)
+    known = [u for u in uses if u.recurred is not None]
+    return {
+        "uses": len(uses),
+        "expected_ttr": m.expected_ttr_minutes,
+        "observed_ttr_median": observed[len(observed) // 2] if observed else None,
+        "recurred": sum(1 for u in known if u.recurred),
+        "recurrence_known": len(known),
+    }
+
+
+def case_study_detail(*, slug: str) -> CaseStudy | None:
+    return (
+        CaseStudy.objects.select_related("created_by")
+        .prefetch_related("failure_modes", "mitigations")
+        .filter(slug=slug)
+        .first()
+    )
+
+
+@dataclass
+class OccurrenceSeries:
+    weeks: list[tuple[dt.date, int]]
+    total: int
+    trend: str  # rising / stable / falling
+    recent: list[Occurrence]
+    by_source: dict[str, int]
+
+
+def occurrence_trend(counts: list[int]) -> str:
+    """Compare the last four weeks with the four before: ≥ 1.5× and +2 is rising, ≤ 0.5× and
+    −2 is falling, anything else (including too little data) is stable."""
+    recent, previous = sum(counts[-4:]), sum(counts[-8:-4])
+    if recent >= max(previous * 1.5, previous + 2):
+        return "rising"
+    if recent <= previous * 0.5 and previous - recent >= 2:
+        return "falling"
+    return "stable"
+
+
+def failure_mode_occurrences(
+    fm: FailureMode, *, weeks: int = 12, now: dt.datetime | None = None
+) -> OccurrenceSeries:
+    now = now or timezone.now()
+    today = timezone.localdate(now)
+    this_monday = today - dt.timedelta(days=today.weekday())
+    starts = [this_monday - dt.timedelta(weeks=weeks - 1 - i) for i in range(weeks)]
+    since = dt.datetime.combine(starts[0], dt.time(), tzinfo=timezone.get_current_timezone())
+    dates = Occurrence.objects.filter(failure_mode=fm, occurred_at__gte=since).values_list(
+        "occurred_at", flat=True
+    )
+    buckets = dict.fromkeys(starts, 0)
+    for at in dates:
+        day = timezone.localdate(at)
+        monday = day - dt.timedelta(days=day.weekday())
+        if monday in buckets:
+            buckets[monday] += 1
+    counts = [buckets[s] for s in starts]
+    by_source = dict(
+        Occurrence.objects.filter(failure_mode=fm)
+        .values_list("source_type")
+        .annotate(n=Count("id"))
+        .values_list("source_type", "n")
+    )
+    recent = list(Occurrence.objects.filter(failure_mode=fm).order_by("-occurred_at")[:10])
+    return OccurrenceSeries(
+        weeks=list(zip(starts, counts, strict=True)),
+        total=sum(by_source.values()),
+        trend=occurrence_trend(counts),
+        recent=recent,
+        by_source=by_source,
+    )
+
+
+def failure_mode_quality(fm: FailureMode, snapshot: dict[str, Any]) -> dict[str, Any]:
+    next_status = {"draft": "in_review", "in_review": "published"}.get(fm.status, fm.status)
+    return {
+        "score": quality.completeness(snapshot),
+        "gaps": [quality.FIELD_LABELS.get(f, f) for f in quality.completeness_gaps(snapshot)],
+        "next_status": next_status,
+        "missing_for_next": [
+            quality.FIELD_LABELS.get(f, f)
+            for f in quality.missing_for_status(snapshot, next_status)
+        ],
+    }
+
+
+# --- Revisions ------------------------------------------------------------------------------
+def revisions_for(*, kind: str, object_id: int) -> QuerySet[Revision]:
+    return Revision.objects.filter(kind=kind, object_id=object_id).select_related("author")
+
+
+def _as_text(value: Any) -> str:
+    if isinstance(value, dict):
+        return "\n".join(f"{k}: {_as_text(v)}" for k, v in value.items())
+    if isinstance(value, list):
+        return "\n".join(
+            " · ".join(f"{k}={v}" for k, v in item.items()) if isinstance(item, dict) else str(item)
+            for item in value
+        )
+    return "" if value is None else str(value)
+
+
+@dataclass
+class FieldDiff:
+    field: str
+    label: str
+    html: SafeString
+
+
+def revision_diff(older: dict[str, Any], newer: dict[str, Any]) -> list[FieldDiff]:
+    """Changed fields only, each as escaped line diff HTML (<del>/<ins> per line)."""
+    out = []
+    for key in newer.keys() | older.keys():
+        a, b = _as_text(older.get(key)), _as_text(newer.get(key))
+        if a == b:
+            continue
+        lines = []
+        for line in difflib.ndiff(a.splitlines(), b.splitlines()):
+            tag, text = line[:2], escape(line[2:])
+            if tag == "- ":
+                lines.append(f'<del class="diff-del">− {text}</del>')
+            elif tag == "+ ":
+                lines.append(f'<ins class="diff-ins">+ {text}</ins>')
+            elif tag == "  ":
+                lines.append(f'<span class="diff-same">  {text}</span>')
+        out.append(
+            FieldDiff(key, str(quality.FIELD_LABELS.get(key, key.replace("_", " ").capitalize())),
+                      mark_safe("\n".join(lines)))  # noqa: S308 - every piece escaped above
+        )  # fmt: skip
+    order = list(newer.keys())
+    return sorted(out, key=lambda d: order.index(d.field) if d.field in order else 999)
+
+
+# --- Stewardship ----------------------------------------------------------------------------
+def stewardship_overdue(*, user: Any = None, today: dt.date | None = None) -> dict[str, QuerySet]:
+    today = today or timezone.localdate()
+    fms = (
+        FailureMode.objects.filter(next_review_on__lt=today)
+        .exclude(status=FailureMode.Status.DEPRECATED)
+        .select_related("owner", "steward", "category")
+        .order_by("next_review_on", "pk")
+    )
+    mits = MitigationTemplate.objects.filter(next_review_on__lt=today).select_related("owner")
+    if user is not None:
+        fms = fms.filter(Q(owner=user) | Q(steward=user))
+        mits = mits.filter(owner=user)
+    return {"failure_modes": fms, "mitigations": mits.order_by("next_review_on", "pk")}
+
+
+# --- Duplicate hints ------------------------------------------------------------------------
+def failure_modes_similar(
+    *, title: str, summary: str = "", exclude_pk: int | None = None, limit: int = 5
+) -> list[FailureMode]:
+    """Entries whose title (or summary) looks like this one: hints against duplicates."""
+    title = " ".join((title or "").split())[:200]
+    if len(title) < 4:
+        return []
+    qs = FailureMode.objects.exclude(pk=exclude_pk).select_related("category")
+    if is_postgres():
+        rows = (
+            qs.annotate(sim=TrigramSimilarity("title", title))
+            .filter(Q(title__trigram_similar=title) | Q(title__trigram_word_similar=title))
+            .order_by("-sim", "pk")[:limit]
+        )
+        found = list(rows)
+        if summary and len(found) < limit:
+            seen = {f.pk for f in found}
+            extra = qs.filter(search_vector=_or_query(summary)).exclude(pk__in=seen)
+            found += list(extra.order_by("-updated_at")[: limit - len(found)])
+        return found
+    candidates = list(qs.only("pk", "title", "summary", "slug", "severity", "status", "category"))
+
+    def score(fm: FailureMode) -> float:
+        s = difflib.SequenceMatcher(None, title.lower(), fm.title.lower()).ratio()
+        if summary:
+            s = max(s, 0.9 * difflib.SequenceMatcher(None, summary.lower()[:300],
+                                                     fm.summary.lower()[:300]).ratio())  # fmt: skip
+        return s
+
+    scored = sorted(((score(f), f) for f in candidates), key=lambda t: -t[0])
+    return [f for s, f in scored if s >= 0.55][:limit]
+
+
+def _or_query(text: str):
+    from django.contrib.postgres.search import SearchQuery
+
+    terms = [w for w in text.split() if len(w) > 4][:8]
+    query = None
+    for term in terms:
+        part = SearchQuery(term, config="english")
+        query = part if query is None else query | part
+    return query or SearchQuery("", config="english")
+
+
+# --- For the review queue -------------------------------------------------------------------
+class FailureModeChoice(NamedTuple):
+    slug: str
+    title: str
+    severity: str
+
+
+def failure_mode_choices() -> list[FailureModeChoice]:
+    """Every entry a reviewer may tag a decision with (all but deprecated), by title."""
+    rows = (
+        FailureMode.objects.exclude(status=FailureMode.Status.DEPRECATED)
+        .order_by("title")
+        .values_list("slug", "title", "severity")
+    )
+    return [FailureModeChoice(*row) for row in rows]
+
+
+def failure_modes_matching(
+    *,
+    model_slug: str,
+    label: str = "",
+    reason_codes: list[str] | tuple[str, ...] = (),
+    drift_features: list[str] | tuple[str, ...] = (),
+    limit: int = 5,
+) -> list[FailureMode]:
+    """Published or in-review entries that fit a review item, best first.
+
+    Score: +3 when the entry lists the model among affected models, +2 per reason code or
+    drifting feature among its signal keys, +1 when its signal keys name the predicted label;
+    at least one signal must match (a model match alone is not a hint). Each result carries
+    ``match_reasons`` (list of strings) and ``match_score``.
+    """
+    keys = [*reason_codes, *drift_features, *([label] if label else [])]
+    if not keys:
+        return []
+    qs = FailureMode.objects.filter(
+        status__in=[FailureMode.Status.PUBLISHED, FailureMode.Status.IN_REVIEW]
+    ).annotate(_keys=Cast("signal_keys", TextField()), _models=Cast("affected_models", TextField()))
+    condition = Q()
+    for key in keys:
+        condition |= Q(_keys__contains=f'"{key}"')
+    candidates = list(qs.filter(condition).select_related("category").order_by("pk")[:200])
+    scored = []
+    for fm in candidates:
+        reasons, score = [], 0
+        fm_keys = set(fm.signal_keys)
+        for code in reason_codes:
+            if code in fm_keys:
+                score += 2
+                reasons.append(f"reason {code}")
+        for feat in drift_features:
+            if feat in fm_keys:
+                score += 2
+                reasons.append(f"drift on {feat}")
+        if label and label in fm_keys:
+            score += 1
+            reasons.append(f"label {label}")
+        if not reasons:
+            continue
+        if model_slug and model_slug in fm.affected_models:
+            score += 3
+            reasons.insert(0, f"affects {model_slug}")
+        fm.match_score, fm.match_reasons = score, reasons
+        scored.append(fm)
+    scored.sort(key=lambda f: (-f.match_score, f.severity, f.title))
+    return scored[:limit]
+
+
+def tag_values() -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {d: [] for d in TAG_FACETS}
+    for dim, name in Tag.objects.values_list("dimension", "name"):
+        out[dim].append(name)
+    return out
+
+
+def mitigations_list() -> QuerySet[MitigationTemplate]:
+    return (
+        MitigationTemplate.objects.select_related("owner")
+        .annotate(n_failure_modes=Count("links"))
+        .order_by("title")
+    )
+
+
+def case_studies_list() -> QuerySet[CaseStudy]:
+    return CaseStudy.objects.prefetch_related("failure_modes").order_by("-occurred_on", "title")

@@ -1,0 +1,454 @@
+"""Catalog pages. Each view checks the role, calls one service or selector, and renders."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required, permission_required
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
+
+from reviewapp.core.exceptions import ServiceError
+
+from . import selectors, services
+from .charts import weekly_bars
+from .filters import SORTS
+from .forms import FailureModeForm, LinkMitigationForm, MitigationForm
+from .models import SEVERITY_MEANINGS, FailureMode, Revision
+from .transfer import catalog_export
+
+can_view = permission_required("catalog.view_failuremode", raise_exception=True)
+
+ACTION_COPY = {
+    "submit": (_("Submit for review"), _("A catalog editor other than the author will review it.")),
+    "return": (_("Return to draft"), _("The entry goes back to its author as a draft.")),
+    "publish": (
+        _("Publish"),
+        _(
+            "Everyone will see this entry as a reviewed reference, and reviewers can tag "
+            "decisions with it. You are confirming you reviewed it."
+        ),
+    ),  # fmt: skip
+    "deprecate": (
+        _("Deprecate"),
+        _("The entry stays readable but is hidden from reviewers' tag picker and matching."),
+    ),
+    "reopen": (_("Reopen for review"), _("The entry leaves published status until re-published.")),
+    "revive": (_("Revive as draft"), _("The deprecated entry becomes a draft again.")),
+}
+
+
+def _fm_or_404(slug: str) -> FailureMode:
+    fm = selectors.failure_mode_detail(slug=slug)
+    if fm is None:
+        raise Http404(_("No failure mode “%s”.") % slug)
+    return fm
+
+
+@login_required
+@can_view
+def search(request: HttpRequest) -> HttpResponse:
+    result = selectors.catalog_search(params=request.GET, page_number=request.GET.get("page"))
+    context = {
+        "result": result,
+        "sorts": SORTS,
+        "facet_titles": [
+            ("category", _("Category")),
+            ("severity", _("Severity")),
+            ("status", _("Status")),
+            ("data_domain", _("Data domain")),
+            ("model_family", _("Model family")),
+            ("deployment", _("Deployment")),
+            ("segment", _("Customer segment")),
+            ("owner", _("Owner")),
+        ],
+        "can_create": services.can_create(request.user),
+        "query": _without_page(request),
+    }
+    return render(request, "catalog/search.html", {**context, "subnav": "search"})
+
+
+def _without_page(request: HttpRequest) -> str:
+    params = request.GET.copy()
+    params.pop("page", None)
+    return params.urlencode()
+
+
+@login_required
+@can_view
+def failure_mode_detail(request: HttpRequest, slug: str) -> HttpResponse:
+    fm = _fm_or_404(slug)
+    snapshot = services.failure_mode_snapshot(fm)
+    series = selectors.failure_mode_occurrences(fm)
+    revisions = list(selectors.revisions_for(kind="failure_mode", object_id=fm.pk)[:10])
+    user = request.user
+    return render(
+        request,
+        "catalog/failure_mode_detail.html",
+        {
+            "subnav": "search",
+            "fm": fm,
+            "snapshot": snapshot,
+            "quality": selectors.failure_mode_quality(fm, snapshot),
+            "series": series,
+            "chart": weekly_bars(series.weeks),
+            "revisions": revisions,
+            "severity_meaning": SEVERITY_MEANINGS.get(fm.severity, ""),
+            "can_edit": services.can_edit(user, fm),
+            "actions": [(a, ACTION_COPY[a][0]) for a in services.allowed_actions(user, fm)],
+            "can_mark_reviewed": user.pk in (fm.owner_id, fm.steward_id)
+            or user.has_perm("catalog.change_failuremode"),
+            "link_form": LinkMitigationForm() if services.can_edit(user, fm) else None,
+            "author_is_me": fm.created_by_id == user.pk,
+        },
+    )
+
+
+@login_required
+def failure_mode_create(request: HttpRequest) -> HttpResponse:
+    if not services.can_create(request.user):
+        raise DjangoPermissionDenied
+    form = FailureModeForm(
+        request.POST or None, initial={"owner": request.user.get_username(), "severity": "S3"}
+    )
+    if request.method == "POST" and form.is_valid():
+        try:
+            fm = services.failure_mode_create(
+                user=request.user, data=form.to_data(), note=form.cleaned_data.get("note", "")
+            )
+        except ServiceError as exc:
+            form.add_service_errors(exc)
+        else:
+            messages.success(request, _("Draft saved. Submit it for review when it is ready."))
+            return redirect("catalog:failure-mode", slug=fm.slug)
+    similar = []
+    if request.method == "POST":
+        similar = selectors.failure_modes_similar(
+            title=request.POST.get("title", ""), summary=request.POST.get("summary", "")
+        )
+    return render(
+        request, "catalog/failure_mode_form.html", {"form": form, "fm": None, "similar": similar}
+    )
+
+
+@login_required
+def failure_mode_edit(request: HttpRequest, slug: str) -> HttpResponse:
+    fm = _fm_or_404(slug)
+    if not services.can_edit(request.user, fm):
+        raise DjangoPermissionDenied
+    snapshot = services.failure_mode_snapshot(fm)
+    form = FailureModeForm(
+        request.POST or None, initial=FailureModeForm.initial_from(snapshot, fm.version)
+    )
+    stale = None
+    if request.method == "POST" and form.is_valid():
+        try:
+            fm = services.failure_mode_update(
+                failure_mode=fm,
+                user=request.user,
+                data=form.to_data(),
+                base_version=form.cleaned_data.get("base_version"),
+                note=form.cleaned_data.get("note", ""),
+            )
+        except ServiceError as exc:
+            if exc.status == 409:
+                stale = exc.message
+            form.add_service_errors(exc)
+        else:
+            messages.success(request, _("Saved as version %s.") % fm.version)
+            return redirect("catalog:failure-mode", slug=fm.slug)
+    return render(
+        request, "catalog/failure_mode_form.html", {"form": form, "fm": fm, "stale": stale}
+    )
+
+
+@login_required
+def duplicates(request: HttpRequest) -> HttpResponse:
+    """htmx partial: possible duplicates of the title being typed."""
+    if not services.can_create(request.user):
+        raise DjangoPermissionDenied
+    similar = selectors.failure_modes_similar(
+        title=request.GET.get("title", ""),
+        summary=request.GET.get("summary", ""),
+        exclude_pk=FailureMode.objects.filter(slug=request.GET.get("exclude", ""))
+        .values_list("pk", flat=True)
+        .first(),
+    )
+    return render(request, "catalog/_duplicates.html", {"similar": similar})
+
+
+@login_required
+def failure_mode_action(request: HttpRequest, slug: str, action: str) -> HttpResponse:
+    fm = _fm_or_404(slug)
+    if action not in ACTION_COPY:
+        raise Http404
+    title, consequence = ACTION_COPY[action]
+    error = None
+    if request.method == "POST":
+        try:
+            services.failure_mode_transition(
+                failure_mode=fm, user=request.user, action=action, note=request.POST.get("note", "")
+            )
+        except ServiceError as exc:
+            error = exc
+        else:
+            messages.success(request, _("%(action)s: done for “%(title)s”.") % {
+                "action": title, "title": fm.title})  # fmt: skip
+            return redirect("catalog:failure-mode", slug=fm.slug)
+    snapshot = services.failure_mode_snapshot(fm)
+    return render(
+        request,
+        "catalog/confirm_action.html",
+        {
+            "fm": fm,
+            "action": action,
+            "title": title,
+            "consequence": consequence,
+            "error": error,
+            "allowed": action in services.allowed_actions(request.user, fm),
+            "quality": selectors.failure_mode_quality(fm, snapshot),
+        },
+        status=error.status if error else 200,
+    )
+
+
+@login_required
+@can_view
+def failure_mode_history(request: HttpRequest, slug: str) -> HttpResponse:
+    fm = _fm_or_404(slug)
+    revisions = list(selectors.revisions_for(kind="failure_mode", object_id=fm.pk))
+    return render(request, "catalog/history.html", {"fm": fm, "revisions": revisions})
+
+
+def _revision(fm: FailureMode, number: int) -> Revision:
+    rev = (
+        selectors.revisions_for(kind="failure_mode", object_id=fm.pk).filter(number=number).first()
+    )
+    if rev is None:
+        raise Http404(_("No version %s.") % number)
+    return rev
+
+
+@login_required
+@can_view
+def failure_mode_diff(request: HttpRequest, slug: str, number: int) -> HttpResponse:
+    fm = _fm_or_404(slug)
+    newer = _revision(fm, number)
+    against = request.GET.get("against")
+    try:
+        older_number = int(against) if against else number - 1
+    except ValueError:
+        older_number = number - 1
+    older = (
+        selectors.revisions_for(kind="failure_mode", object_id=fm.pk)
+        .filter(number=older_number)
+        .first()
+    )
+    diffs = selectors.revision_diff(older.snapshot if older else {}, newer.snapshot)
+    return render(
+        request,
+        "catalog/diff.html",
+        {
+            "fm": fm,
+            "newer": newer,
+            "older": older,
+            "diffs": diffs,
+            "can_restore": services.can_edit(request.user, fm) and number != fm.version,
+        },  # fmt: skip
+    )
+
+
+@login_required
+def failure_mode_restore(request: HttpRequest, slug: str, number: int) -> HttpResponse:
+    fm = _fm_or_404(slug)
+    rev = _revision(fm, number)
+    if not services.can_edit(request.user, fm):
+        raise DjangoPermissionDenied
+    error = None
+    if request.method == "POST":
+        try:
+            fm = services.failure_mode_restore(failure_mode=fm, user=request.user, number=number)
+        except ServiceError as exc:
+            error = exc
+        else:
+            messages.success(
+                request,
+                _("Version %(n)s restored as version %(v)s.") % {"n": number, "v": fm.version},
+            )
+            return redirect("catalog:failure-mode", slug=fm.slug)
+    current = services.failure_mode_snapshot(fm)
+    return render(
+        request,
+        "catalog/confirm_restore.html",
+        {
+            "fm": fm,
+            "rev": rev,
+            "error": error,
+            "diffs": selectors.revision_diff(current, rev.snapshot),
+        },  # fmt: skip
+        status=error.status if error else 200,
+    )
+
+
+@login_required
+@require_POST
+def failure_mode_reviewed(request: HttpRequest, slug: str) -> HttpResponse:
+    fm = _fm_or_404(slug)
+    try:
+        fm = services.failure_mode_mark_reviewed(failure_mode=fm, user=request.user)
+    except ServiceError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, _("Marked reviewed; next review due %s.") % fm.next_review_on)
+    return redirect(request.POST.get("next") or reverse("catalog:failure-mode", args=[fm.slug]))
+
+
+@login_required
+@require_POST
+def failure_mode_link(request: HttpRequest, slug: str) -> HttpResponse:
+    fm = _fm_or_404(slug)
+    form = LinkMitigationForm(request.POST)
+    if not form.is_valid():
+        for field, errs in form.errors.items():
+            messages.error(request, f"{field}: {' '.join(errs)}")
+    else:
+        try:
+            services.failure_mode_link_mitigation(
+                failure_mode=fm,
+                mitigation_slug=form.cleaned_data["mitigation"].slug,
+                effectiveness=form.cleaned_data["effectiveness"],
+                note=form.cleaned_data["note"],
+                user=request.user,
+            )
+        except ServiceError as exc:
+            messages.error(request, exc.message)
+        else:
+            messages.success(request, _("Mitigation linked."))
+    return redirect("catalog:failure-mode", slug=fm.slug)
+
+
+@login_required
+@require_POST
+def failure_mode_unlink(request: HttpRequest, slug: str, mitigation: str) -> HttpResponse:
+    fm = _fm_or_404(slug)
+    try:
+        services.failure_mode_unlink_mitigation(
+            failure_mode=fm, mitigation_slug=mitigation, user=request.user
+        )
+    except ServiceError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, _("Mitigation unlinked."))
+    return redirect("catalog:failure-mode", slug=fm.slug)
+
+
+@login_required
+@can_view
+def stewardship(request: HttpRequest) -> HttpResponse:
+    mine = request.GET.get("mine") == "1"
+    overdue = selectors.stewardship_overdue(user=request.user if mine else None)
+    return render(
+        request,
+        "catalog/stewardship.html",
+        {
+            "subnav": "stewardship",
+            "failure_modes": list(overdue["failure_modes"][:200]),
+            "mitigations": list(overdue["mitigations"][:200]),
+            "mine": mine,
+        },
+    )
+
+
+# --- Mitigations and case studies -----------------------------------------------------------
+@login_required
+@can_view
+def mitigation_list(request: HttpRequest) -> HttpResponse:
+    return render(
+        request,
+        "catalog/mitigation_list.html",
+        {
+            "subnav": "mitigations",
+            "mitigations": list(selectors.mitigations_list()),
+            "can_create": request.user.has_perm("catalog.add_mitigationtemplate"),
+        },
+    )
+
+
+@login_required
+@can_view
+def mitigation_detail(request: HttpRequest, slug: str) -> HttpResponse:
+    m = selectors.mitigation_detail(slug=slug)
+    if m is None:
+        raise Http404
+    return render(
+        request,
+        "catalog/mitigation_detail.html",
+        {
+            "subnav": "mitigations",
+            "m": m,
+            "outcomes": selectors.mitigation_outcomes(m),
+            "can_edit": request.user.has_perm("catalog.change_mitigationtemplate"),
+            "revisions": list(selectors.revisions_for(kind="mitigation", object_id=m.pk)[:10]),
+        },
+    )
+
+
+@login_required
+def mitigation_form(request: HttpRequest, slug: str | None = None) -> HttpResponse:
+    m = None
+    if slug:
+        m = selectors.mitigation_detail(slug=slug)
+        if m is None:
+            raise Http404
+        if not request.user.has_perm("catalog.change_mitigationtemplate"):
+            raise DjangoPermissionDenied
+        initial = MitigationForm.initial_from(services.mitigation_snapshot(m))
+    else:
+        if not request.user.has_perm("catalog.add_mitigationtemplate"):
+            raise DjangoPermissionDenied
+        initial = {"owner": request.user.get_username()}
+    form = MitigationForm(request.POST or None, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        try:
+            if m is None:
+                m = services.mitigation_create(user=request.user, data=form.to_data())
+            else:
+                m = services.mitigation_update(mitigation=m, user=request.user, data=form.to_data())
+        except ServiceError as exc:
+            form.add_service_errors(exc)
+        else:
+            messages.success(request, _("Mitigation saved."))
+            return redirect("catalog:mitigation", slug=m.slug)
+    return render(request, "catalog/mitigation_form.html", {"form": form, "m": m})
+
+
+@login_required
+@can_view
+def case_study_list(request: HttpRequest) -> HttpResponse:
+    return render(
+        request,
+        "catalog/case_study_list.html",
+        {"case_studies": list(selectors.case_studies_list()), "subnav": "cases"},
+    )
+
+
+@login_required
+@can_view
+def case_study_detail(request: HttpRequest, slug: str) -> HttpResponse:
+    cs = selectors.case_study_detail(slug=slug)
+    if cs is None:
+        raise Http404
+    return render(request, "catalog/case_study_detail.html", {"cs": cs, "subnav": "cases"})
+
+
+@login_required
+@permission_required("catalog.change_failuremode", raise_exception=True)
+def export(request: HttpRequest) -> HttpResponse:
+    response = JsonResponse(
+        catalog_export(), json_dumps_params={"indent": 2, "ensure_ascii": False}
+    )
+    response["Content-Disposition"] = 'attachment; filename="failsafe-catalog.json"'
+    return response
