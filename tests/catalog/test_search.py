@@ -1,0 +1,156 @@
+"""Ranking on a fixture with a known right answer, typo tolerance, facets, API, query counts.
+
+Runs on whichever database the suite uses: PostgreSQL full-text + trigram, or the SQLite path.
+"""
+
+from __future__ import annotations
+
+import pytest
+from django.db import connection
+from django.http import QueryDict
+from django.urls import reverse
+
+from catalog import selectors, services
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def corpus(engineer, editor, editor2, make_fm):
+    title_hit = make_fm(
+        editor,
+        "Tokenizer version mismatch between training and serving",
+        summary="Serving applies a different preprocessing library release than training did.",
+        category="training-serving-skew",
+        severity="S2",
+        tags={"model_family": ["transformer"], "data_domain": ["support tickets"]},
+        publish_by=editor2,
+    )
+    body_hit = make_fm(
+        engineer,
+        "Gateway latency spikes under load",
+        summary="The model gateway exceeds its latency budget during peaks.",
+        category="infrastructure",
+        severity="S3",
+        cause="Autoscaling is slow; a tokenizer warm-up on cold start adds seconds.",
+        tags={"model_family": ["transformer"], "deployment": ["online api"]},
+    )
+    other = make_fm(
+        engineer,
+        "Currency mix drift after a market launch",
+        summary="A new currency shifts amount distributions.",
+        category="data-drift",
+        severity="S2",
+        tags={"data_domain": ["payments"]},
+    )
+    return title_hit, body_hit, other
+
+
+def _search(query: str):
+    return selectors.catalog_search(params=QueryDict(query))
+
+
+def test_title_match_ranks_above_body_match(corpus):
+    title_hit, body_hit, _other = corpus
+    result = _search("q=tokenizer")
+    slugs = [fm.slug for fm in result.page.object_list]
+    assert slugs == [title_hit.slug, body_hit.slug]
+
+
+def test_typo_still_finds_the_entry(corpus):
+    title_hit, _body, _other = corpus
+    result = _search("q=tokenzer")
+    assert [fm.slug for fm in result.page.object_list][0] == title_hit.slug
+    result = _search("q=curency+drift")
+    assert [fm.slug for fm in result.page.object_list] == [corpus[2].slug]
+
+
+def test_no_match_is_empty(corpus):
+    assert _search("q=xylophone").total == 0
+
+
+def test_snippets_are_highlighted_and_escaped(corpus, engineer, make_fm):
+    make_fm(engineer, "Escaping check", summary="The tokenizer <b>bold</b> claim.")
+    result = _search("q=tokenizer")
+    snippet = " ".join(str(s) for s in result.snippets.values())
+    assert "<mark>" in snippet.lower() or "<mark>tokenizer</mark>" in snippet.lower()
+    # Markup in the source never reaches the page: escaped (SQLite) or dropped by
+    # ts_headline (PostgreSQL).
+    assert "<b>" not in snippet and "bold" in snippet
+
+
+def test_facet_counts_ignore_own_selection_but_apply_others(corpus):
+    result = _search("severity=S2")
+    assert result.total == 2
+    severity = {f.value: f.count for f in result.facets["severity"]}
+    assert severity["S2"] == 2 and severity["S3"] == 1  # own facet relaxed
+    category = {f.value: f.count for f in result.facets["category"]}
+    assert category["training-serving-skew"] == 1
+    assert category["data-drift"] == 1
+    assert category["infrastructure"] == 0  # S3 entry excluded by the severity filter
+    assert category["operations"] == 1 and category["data"] == 1  # parents roll up
+    family = {f.value: f.count for f in result.facets["model_family"]}
+    assert family == {"transformer": 1}
+    status = {f.value: f.count for f in result.facets["status"]}
+    assert status["published"] == 1 and status["draft"] == 1
+
+
+def test_tag_and_category_filters_and_sorts(corpus):
+    title_hit, body_hit, other = corpus
+    assert [f.slug for f in _search("model_family=transformer&sort=severity").page.object_list] == [
+        title_hit.slug,
+        body_hit.slug,
+    ]
+    assert [f.slug for f in _search("category=data").page.object_list] == [other.slug]
+    assert _search("category=operations&q=tokenizer").total == 2
+    services.occurrence_record(
+        failure_mode_slug=body_hit.slug,
+        source_type="manual",
+        source_id="1",
+        occurred_at=body_hit.created_at,
+    )
+    assert _search("sort=occurrences").page.object_list[0].slug == body_hit.slug
+
+
+def test_api_search_same_as_page(client, corpus, engineer):
+    title_hit, body_hit, _ = corpus
+    client.force_login(engineer)
+    data = client.get("/api/v1/failure-modes?q=tokenizer").json()
+    assert [r["slug"] for r in data["results"]] == [title_hit.slug, body_hit.slug]
+    assert data["results"][0]["score"] > data["results"][1]["score"]
+    data = client.get("/api/v1/failure-modes?q=tokenizer&category=infrastructure").json()
+    assert [r["slug"] for r in data["results"]] == [body_hit.slug]
+    assert data["results"][0]["tags"]["deployment"] == ["online api"]
+
+
+def test_api_bad_filter_names_the_field(client, corpus, engineer):
+    client.force_login(engineer)
+    response = client.get("/api/v1/failure-modes?severity=S9")
+    assert response.status_code == 400
+    assert "severity" in response.json()["errors"]
+    response = client.get("/api/v1/failure-modes?sort=random")
+    assert response.status_code == 400 and "sort" in response.json()["errors"]
+
+
+def test_api_is_in_openapi_schema(client, engineer):
+    client.force_login(engineer)
+    schema = client.get("/api/schema/?format=json").json()
+    operation = schema["paths"]["/api/v1/failure-modes"]["get"]
+    names = {p["name"] for p in operation["parameters"]}
+    assert {"q", "category", "severity", "status", "owner", "sort", "data_domain"} <= names
+
+
+def test_search_page_query_count_is_pinned(client, corpus, engineer, django_assert_num_queries):
+    client.force_login(engineer)
+    url = reverse("catalog:search") + "?q=tokenizer&severity=S2"
+    # 6 for session, user, preferences, permissions and roles; then count, page, tags
+    # prefetch, facets (1 grouped + 1 relaxed severity + 1 tag query), category tree,
+    # snippets, mitigations, case studies. SQLite adds, per searched model, a probe for
+    # each word and (when a word occurs nowhere) one vocabulary read.
+    expected = 16 if connection.vendor == "postgresql" else 21
+    with django_assert_num_queries(expected):
+        response = client.get(url)
+    assert response.status_code == 200
+    body = response.content.decode()
+    assert "Tokenizer version mismatch" in body
+    assert 'data-facet="severity:S2"' in body

@@ -1,0 +1,44 @@
+from __future__ import annotations
+
+import pytest
+from rest_framework.test import APIClient
+
+from reviewapp.core.audit import Actor
+from reviewapp.services.accounts import service_account_create
+
+from .factories import MLModelFactory, UserFactory, make_policy
+
+
+@pytest.fixture
+def fraud_model(db):
+    model = MLModelFactory(slug="card-fraud", labels=["fraud", "legit"], criticality="critical")
+    make_policy(model)
+    return model
+
+
+@pytest.fixture
+def service_token(db, fraud_model):
+    """A token allowed for every model."""
+    return service_account_create(name="producer", model_slugs=None, actor=Actor.system("tests")).token
+
+
+@pytest.fixture
+def api(service_token) -> APIClient:
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {service_token}")
+    return client
+
+
+@pytest.fixture
+def reviewer(db):
+    return UserFactory(username="ana", roles=["reviewer"])
+
+
+@pytest.fixture
+def lead(db):
+    return UserFactory(username="lee", roles=["lead"])
+
+
+@pytest.fixture
+def engineer(db):
+    return UserFactory(username="sam", roles=["engineer"])

@@ -1,0 +1,287 @@
+import datetime as dt
+
+import pytest
+from django.core.cache import cache
+from django.urls import reverse
+from django.utils import timezone
+
+from reviewapp.models import Decision, ReviewItem
+from reviewapp.services import review as svc
+
+from . import test_queue_fixtures as fx
+
+make_items = fx.make_items
+pooled_reviewer = fx.pooled_reviewer
+other_reviewer = fx.other_reviewer
+radiology_model = fx.radiology_model
+S = ReviewItem.Status
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _fresh_counts():
+    cache.clear()
+
+
+def login(client, user):
+    client.force_login(user)
+    return client
+
+
+def test_queue_list_needs_login_and_role(client, fraud_model):
+    assert client.get("/queue/").status_code == 302
+    from tests.factories import UserFactory
+
+    login(client, UserFactory(username="nobody", roles=["committee"]))
+    assert client.get("/queue/").status_code == 403
+
+
+def test_queue_list_shows_pool_items_only_and_counts(
+    client, pooled_reviewer, fraud_model, radiology_model
+):
+    make_items(fraud_model, 3)
+    make_items(radiology_model, 2, confidence=0.5, label="nodule")
+    login(client, pooled_reviewer)
+    response = client.get("/queue/")
+    assert response.status_code == 200
+    body = response.content.decode()
+    assert body.count('data-href="/queue/items/') == 3  # radiology items are not in ana's pools
+    assert "3 open items" in body
+    assert "Start reviewing" in body
+
+
+def test_queue_filters_and_bad_filter_value(client, lead, fraud_model):
+    a, b = make_items(fraud_model, 2)
+    ReviewItem.objects.filter(pk=a.pk).update(priority=90)
+    ReviewItem.objects.filter(pk=b.pk).update(priority=10)
+    login(client, lead)
+    body = client.get("/queue/?priority=high").content.decode()
+    assert f'href="/queue/items/{a.pk}/"' in body and f'href="/queue/items/{b.pk}/"' not in body
+    response = client.get("/queue/?status=bogus")
+    assert response.status_code == 400 and "Unknown value" in response.content.decode()
+
+
+def test_queue_list_query_count_is_fixed(client, lead, fraud_model, django_assert_num_queries):
+    make_items(fraud_model, 30)
+    login(client, lead)
+    client.get("/queue/")  # warm the counts cache and the session
+    # session, user, time-zone preference, groups (roles), models, items page, counts
+    # snapshot, breached list, assignees: the same whatever the number of items
+    with django_assert_num_queries(9):
+        response = client.get("/queue/")
+    assert response.status_code == 200
+    make_items(fraud_model, 20, prefix="more")
+    with django_assert_num_queries(9):
+        client.get("/queue/")
+
+
+def test_start_reviewing_then_decide_and_next(client, pooled_reviewer, fraud_model):
+    first, second = make_items(fraud_model, 2)
+    login(client, pooled_reviewer)
+    response = client.post("/queue/next/")
+    assert response.status_code == 302 and "/review/" in response["Location"]
+    held = ReviewItem.objects.get(claimed_by=pooled_reviewer)
+    page = client.get(response["Location"])
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert "Model says" in html and "threshold" in html and "Why flagged" in html
+    assert "Confidence 0.55 below threshold 0.80" in html
+    response = client.post(
+        f"/queue/items/{held.pk}/decide/",
+        {
+            "action": "override",
+            "label": "legit",
+            "reason": "Known merchant",
+            "generation": held.claim_generation,
+        },
+    )
+    assert response.status_code == 302
+    d = Decision.objects.get()
+    assert d.action == "override" and d.final_label == "legit" and d.reason == "Known merchant"
+    assert response["Location"].endswith(f"?done={d.pk}") and "/review/" in response["Location"]
+    nxt = client.get(response["Location"]).content.decode()
+    assert "Undo" in nxt and f"item #{held.pk}" in nxt
+
+
+def test_decide_with_errors_rerenders_with_field_messages(client, pooled_reviewer, fraud_model):
+    make_items(fraud_model, 1)
+    login(client, pooled_reviewer)
+    held = svc.review_item_claim_next(user=pooled_reviewer)
+    response = client.post(
+        f"/queue/items/{held.pk}/decide/",
+        {"action": "override", "label": "", "reason": "", "generation": held.claim_generation},
+    )
+    assert response.status_code == 400
+    html = response.content.decode()
+    assert "Pick the correct label." in html and "Say why the model was wrong." in html
+    assert not Decision.objects.exists()
+
+
+def test_stale_claim_gets_409_with_clear_message(
+    client, pooled_reviewer, other_reviewer, fraud_model
+):
+    make_items(fraud_model, 1)
+    held = svc.review_item_claim_next(user=pooled_reviewer)
+    svc.review_item_release(item_id=held.pk, user=pooled_reviewer)
+    svc.review_item_claim_next(user=other_reviewer)
+    login(client, pooled_reviewer)
+    response = client.post(
+        f"/queue/items/{held.pk}/decide/", {"action": "accept", "generation": held.claim_generation}
+    )
+    assert response.status_code == 409
+    assert "ravi holds this item now" in response.content.decode()
+    assert not Decision.objects.exists()
+    renew = client.post(f"/queue/items/{held.pk}/renew/", {"generation": held.claim_generation})
+    assert renew.status_code == 409 and "errors" in renew.json()
+
+
+def test_engineer_reads_but_cannot_decide(client, engineer, pooled_reviewer, fraud_model):
+    make_items(fraud_model, 1)
+    held = svc.review_item_claim_next(user=pooled_reviewer)
+    login(client, engineer)
+    assert client.get(f"/queue/items/{held.pk}/review/").status_code == 200
+    assert (
+        client.post(
+            f"/queue/items/{held.pk}/decide/",
+            {"action": "accept", "generation": held.claim_generation},
+        ).status_code
+        == 403
+    )
+    assert client.post("/queue/next/").status_code == 403
+    assert not Decision.objects.exists()
+
+
+def test_review_page_query_count_is_fixed(
+    client, pooled_reviewer, fraud_model, django_assert_num_queries
+):
+    make_items(fraud_model, 6)
+    # a few past decisions make the "similar" panel real
+    for _ in range(3):
+        item = svc.review_item_claim_next(user=pooled_reviewer)
+        svc.review_item_decide(
+            item_id=item.pk, user=pooled_reviewer, action="accept", generation=item.claim_generation
+        )
+    held = svc.review_item_claim_next(user=pooled_reviewer)
+    login(client, pooled_reviewer)
+    url = f"/queue/items/{held.pk}/review/"
+    client.get(url)
+    # session, user, time-zone preference, groups, pool models, item, similar above, similar
+    # below, catalog failure modes matching, guideline, item decisions, catalog tag choices
+    with django_assert_num_queries(12):
+        response = client.get(url)
+    assert response.status_code == 200
+    assert response.content.decode().count("accepted") >= 3
+
+
+def test_undo_via_view_reopens_and_returns_next_item(client, pooled_reviewer, fraud_model):
+    make_items(fraud_model, 2)
+    login(client, pooled_reviewer)
+    held = svc.review_item_claim_next(user=pooled_reviewer)
+    client.post(
+        f"/queue/items/{held.pk}/decide/", {"action": "accept", "generation": held.claim_generation}
+    )
+    d = Decision.objects.get()
+    response = client.post(f"/queue/decisions/{d.pk}/undo/")
+    assert response.status_code == 302 and response["Location"] == reverse(
+        "queue:review", args=[held.pk]
+    )
+    assert list(
+        ReviewItem.objects.filter(claimed_by=pooled_reviewer).values_list("pk", flat=True)
+    ) == [held.pk]
+
+
+def test_lead_bulk_over_filter_and_reviewer_cannot(client, lead, pooled_reviewer, fraud_model):
+    items = make_items(fraud_model, 4)
+    login(client, pooled_reviewer)
+    assert (
+        client.post("/queue/bulk/", {"action": "release", "items": [items[0].pk]}).status_code
+        == 403
+    )
+    login(client, lead)
+    response = client.post(
+        "/queue/bulk/",
+        {"action": "assign", "assignee": "ana", "scope": "filter", "query": "model=card-fraud"},
+    )
+    assert response.status_code == 302
+    assert ReviewItem.objects.filter(claimed_by=pooled_reviewer, status=S.CLAIMED).count() == 4
+    client.post("/queue/bulk/", {"action": "release", "items": [items[0].pk, items[1].pk]})
+    assert ReviewItem.objects.filter(status=S.PENDING).count() == 2
+
+
+def test_item_page_shows_history_from_audit_log(client, pooled_reviewer, fraud_model):
+    (item,) = make_items(fraud_model, 1)
+    held = svc.review_item_claim_next(user=pooled_reviewer)
+    svc.review_item_decide(
+        item_id=held.pk,
+        user=pooled_reviewer,
+        action="override",
+        generation=held.claim_generation,
+        label="legit",
+        reason="r",
+    )
+    login(client, pooled_reviewer)
+    html = client.get(f"/queue/items/{item.pk}/").content.decode()
+    for words in ("Routed to review", "Claimed", "Decided", "policy v1"):
+        assert words in html, words
+
+
+def test_escalations_view_for_leads_only(client, lead, pooled_reviewer, fraud_model):
+    make_items(fraud_model, 1)
+    held = svc.review_item_claim_next(user=pooled_reviewer)
+    svc.review_item_decide(
+        item_id=held.pk,
+        user=pooled_reviewer,
+        action="escalate",
+        generation=held.claim_generation,
+        note="Need the merchant file",
+    )
+    login(client, pooled_reviewer)
+    assert client.get("/queue/escalations/").status_code == 403
+    login(client, lead)
+    html = client.get("/queue/escalations/").content.decode()
+    assert "Need the merchant file" in html
+
+
+def test_pools_and_guidelines_pages(client, lead, pooled_reviewer, fraud_model):
+    login(client, lead)
+    response = client.post("/queue/pools/", {"model": "card-fraud", "user": "lee"})
+    assert response.status_code == 302
+    response = client.post("/queue/guidelines/card-fraud/", {"body": "", "note": ""})
+    assert response.status_code == 400 and "Write the guideline" in response.content.decode()
+    client.post("/queue/guidelines/card-fraud/", {"body": "**Check the amount**", "note": "first"})
+    assert (
+        "<strong>Check the amount</strong>"
+        in client.get("/queue/guidelines/card-fraud/").content.decode()
+    )
+    login(client, pooled_reviewer)
+    assert client.post("/queue/guidelines/card-fraud/", {"body": "x"}).status_code == 403
+    assert client.post("/queue/pools/", {"model": "card-fraud", "user": "ana"}).status_code == 403
+
+
+def test_queue_nav_link_appears(client, pooled_reviewer):
+    login(client, pooled_reviewer)
+    html = client.get("/queue/").content.decode()
+    assert 'href="/queue/"' in html
+
+
+def test_sla_breached_items_listed_first_for_leads(client, lead, fraud_model):
+    a, b = make_items(fraud_model, 2)
+    ReviewItem.objects.filter(pk=b.pk).update(sla_due_at=timezone.now() - dt.timedelta(minutes=3))
+    svc.review_sla_sweep()
+    login(client, lead)
+    html = client.get("/queue/").content.decode()
+    assert "SLA breached" in html
+    assert html.index(f'href="/queue/items/{b.pk}/"') < html.index(f'href="/queue/items/{a.pk}/"')
+
+
+def test_counts_come_from_the_beat_snapshot_when_fresh(client, lead, fraud_model):
+    from reviewapp.services.review import queue_counts_refresh
+
+    make_items(fraud_model, 2)
+    snapshot = queue_counts_refresh()
+    assert sum(r["n"] for r in snapshot.rows) == 2
+    make_items(fraud_model, 3, prefix="late")
+    login(client, lead)
+    assert "2 open items" in client.get("/queue/").content.decode()  # snapshot, not a recount
+    queue_counts_refresh()
+    assert "5 open items" in client.get("/queue/").content.decode()
