@@ -206,7 +206,9 @@ def run(rounds: int) -> None:
           f"{len(all_full)} runs: p50 {pct(all_full, .5):.1f} ms, p95 {pct(all_full, .95):.1f} ms")  # fmt: skip
     print(f"core (match, rank, count, page, snippets), {len(all_core)} runs: "
           f"p50 {pct(all_core, .5):.1f} ms, p95 {pct(all_core, .95):.1f} ms")  # fmt: skip
-    print(f"mean over all: {statistics.mean(all_full):.1f} ms (full), {statistics.mean(all_core):.1f} ms (core)")
+    print(
+        f"mean over all: {statistics.mean(all_full):.1f} ms (full), {statistics.mean(all_core):.1f} ms (core)"
+    )
 
 
 def main() -> None:

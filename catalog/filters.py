@@ -77,10 +77,10 @@ class FailureModeFilter(django_filters.FilterSet):
     def filter_q(self, queryset, name, value):
         return self.search.match(queryset)
 
-    def filter_category(self, queryset, name, value):
+    def filter_category(self, queryset, name, value: list[str]):
         return queryset.filter(category_id__in=category_ids_with_descendants(list(value)))
 
-    def filter_tag(self, queryset, name, value):
+    def filter_tag(self, queryset, name, value: list[str]):
         through = FailureMode.tags.through.objects.filter(
             tag__dimension=name, tag__name__in=[v.lower() for v in value]
         )

@@ -7,7 +7,12 @@ from __future__ import annotations
 from typing import Any
 
 from django.utils.dateparse import parse_datetime
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    inline_serializer,
+)
 from rest_framework import serializers, status
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
@@ -108,11 +113,90 @@ def decision_representation(d: Decision) -> dict[str, Any]:
     }
 
 
+# --- Response shapes, for the OpenAPI schema (the views build plain dicts) ---------------------
+class _PredictionSummaryOut(serializers.Serializer):
+    id = serializers.IntegerField()
+    external_id = serializers.CharField()
+    label = serializers.CharField()
+    confidence = serializers.FloatField()
+    reason_codes = serializers.ListField(child=serializers.CharField())
+    threshold = serializers.FloatField(allow_null=True)
+
+
+class QueueItemOut(serializers.Serializer):
+    id = serializers.IntegerField()
+    model = serializers.CharField(help_text="Model slug.")
+    status = serializers.CharField()
+    priority = serializers.IntegerField()
+    sla_due_at = serializers.DateTimeField(allow_null=True)
+    sla_breached_at = serializers.DateTimeField(allow_null=True)
+    claimed_by = serializers.CharField(allow_null=True)
+    claim_expires_at = serializers.DateTimeField(allow_null=True)
+    claim_generation = serializers.IntegerField(
+        help_text="Send it back when deciding, releasing or renewing; a stale one gets 409."
+    )
+    defer_count = serializers.IntegerField()
+    wake_at = serializers.DateTimeField(allow_null=True)
+    prediction = _PredictionSummaryOut()
+
+
+class _SimilarDecisionOut(serializers.Serializer):
+    item = serializers.IntegerField()
+    confidence = serializers.FloatField()
+    action = serializers.CharField()
+    final_label = serializers.CharField()
+
+
+class QueueItemDetailOut(QueueItemOut):
+    labels = serializers.ListField(child=serializers.CharField())
+    reasons = serializers.ListField(child=serializers.CharField(), help_text="Plain words.")
+    margin = serializers.FloatField(allow_null=True)
+    input = serializers.JSONField()
+    output = serializers.JSONField()
+    signals = serializers.JSONField()
+    lineage = serializers.JSONField()
+    policy = inline_serializer(
+        "QueueItemPolicy",
+        {"version": serializers.IntegerField(), "hash": serializers.CharField()},
+        allow_null=True,
+    )
+    guideline_version = serializers.IntegerField(allow_null=True)
+    similar_decisions = _SimilarDecisionOut(many=True)
+
+
+class QueueItemPageOut(serializers.Serializer):
+    results = QueueItemOut(many=True)
+    page = serializers.IntegerField()
+    has_next = serializers.BooleanField()
+
+
+class DecisionOut(serializers.Serializer):
+    id = serializers.IntegerField()
+    item = serializers.IntegerField()
+    action = serializers.CharField()
+    predicted_label = serializers.CharField()
+    final_label = serializers.CharField(allow_null=True)
+    reason = serializers.CharField()
+    note = serializers.CharField()
+    failure_mode_tags = serializers.ListField(child=serializers.CharField())
+    decided_at = serializers.DateTimeField()
+    deliver_after = serializers.DateTimeField(allow_null=True)
+    undone_at = serializers.DateTimeField(allow_null=True)
+
+
+class GenerationInput(serializers.Serializer):
+    generation = serializers.IntegerField(
+        required=False, help_text="claim_generation of the item as you claimed it."
+    )
+
+
 class QueueItemsView(APIView):
     permission_classes = [CanReadQueue]
 
     @extend_schema(
         summary="List review items",
+        operation_id="v1_queue_items_list",
+        responses=QueueItemPageOut,
         parameters=[
             OpenApiParameter(name, str, required=False)
             for name in ("model", "status", "priority", "sla", "reason", "assignee", "sort", "page")
@@ -139,7 +223,9 @@ class ClaimNextView(APIView):
     permission_classes = [CanReview]
 
     @extend_schema(
-        summary="Claim the next item of your pools (204 when none is waiting)", request=None
+        summary="Claim the next item of your pools (204 when none is waiting)",
+        request=None,
+        responses={200: QueueItemDetailOut, 204: OpenApiResponse(description="Nothing waiting.")},
     )
     def post(self, request: Request) -> Response:
         item = svc.review_item_claim_next(user=request.user)
@@ -152,7 +238,7 @@ class ClaimNextView(APIView):
 class QueueItemDetailView(APIView):
     permission_classes = [CanReadQueue]
 
-    @extend_schema(summary="One review item with its context summary")
+    @extend_schema(summary="One review item with its context summary", responses=QueueItemDetailOut)
     def get(self, request: Request, item_id: int) -> Response:
         item = sel.review_item_for_page(item_id)
         visible = sel.visible_model_ids(request.user)
@@ -183,7 +269,9 @@ class DecideInput(serializers.Serializer):
 class DecideView(APIView):
     permission_classes = [CanReview]
 
-    @extend_schema(summary="Decide an item you hold", request=DecideInput)
+    @extend_schema(
+        summary="Decide an item you hold", request=DecideInput, responses={201: DecisionOut}
+    )
     def post(self, request: Request, item_id: int) -> Response:
         data = DecideInput(data=request.data)
         data.is_valid(raise_exception=True)
@@ -211,7 +299,13 @@ class DecideView(APIView):
 class ReleaseView(APIView):
     permission_classes = [CanReview]
 
-    @extend_schema(summary="Give back an item you hold (leads: anyone's)", request=None)
+    @extend_schema(
+        summary="Give back an item you hold (leads: anyone's)",
+        request=GenerationInput,
+        responses=inline_serializer(
+            "ReleasedItem", {"id": serializers.IntegerField(), "status": serializers.CharField()}
+        ),
+    )
     def post(self, request: Request, item_id: int) -> Response:
         generation = request.data.get("generation") if hasattr(request.data, "get") else None
         item = svc.review_item_release(
@@ -225,7 +319,14 @@ class ReleaseView(APIView):
 class RenewView(APIView):
     permission_classes = [CanReview]
 
-    @extend_schema(summary="Extend the lease on an item you hold", request=None)
+    @extend_schema(
+        summary="Extend the lease on an item you hold",
+        request=GenerationInput,
+        responses=inline_serializer(
+            "RenewedLease",
+            {"id": serializers.IntegerField(), "claim_expires_at": serializers.DateTimeField()},
+        ),
+    )
     def post(self, request: Request, item_id: int) -> Response:
         generation = request.data.get("generation") if hasattr(request.data, "get") else None
         if not str(generation or "").isdigit():
@@ -237,7 +338,9 @@ class RenewView(APIView):
 class UndoView(APIView):
     permission_classes = [CanReview]
 
-    @extend_schema(summary="Undo your decision within the grace period", request=None)
+    @extend_schema(
+        summary="Undo your decision within the grace period", request=None, responses=QueueItemOut
+    )
     def post(self, request: Request, decision_id: int) -> Response:
         item = svc.decision_undo(decision_id=decision_id, user=request.user)
         return Response(item_representation(sel.review_item_for_page(item.pk)))

@@ -19,7 +19,9 @@ def fraud_model(db):
 @pytest.fixture
 def service_token(db, fraud_model):
     """A token allowed for every model."""
-    return service_account_create(name="producer", model_slugs=None, actor=Actor.system("tests")).token
+    return service_account_create(
+        name="producer", model_slugs=None, actor=Actor.system("tests")
+    ).token
 
 
 @pytest.fixture
@@ -42,3 +44,12 @@ def lead(db):
 @pytest.fixture
 def engineer(db):
     return UserFactory(username="sam", roles=["engineer"])
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache():
+    """Each test starts with an empty cache (queue counts, rate figures are cached per process)."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield

@@ -14,7 +14,7 @@ SECTIONS: list[tuple[str, Any, str, set[str] | None]] = [
         "dashboards",
         _("Dashboards"),
         "dashboards:overview",
-        {roles.LEAD, roles.COMMITTEE, roles.ENGINEER},
+        {roles.REVIEWER, roles.LEAD, roles.COMMITTEE, roles.ENGINEER},
     ),
     (
         "governance",
@@ -27,12 +27,20 @@ SECTIONS: list[tuple[str, Any, str, set[str] | None]] = [
 ]
 
 
+# Pages that are not a section of their own, listed in the user menu for those who use them.
+TOOLS: list[tuple[Any, str, set[str]]] = [
+    (_("Decision delivery"), "delivery:list", {roles.LEAD}),
+    (_("Export labels"), "delivery:export", {roles.LEAD, roles.ENGINEER}),
+    (_("Rejected envelopes"), "rejected-envelopes", {roles.LEAD, roles.ENGINEER}),
+]
+
+
 def navigation(request: HttpRequest) -> dict[str, Any]:
     from django.urls import NoReverseMatch, reverse
 
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
-        return {"nav_sections": [], "user_roles": set()}
+        return {"nav_sections": [], "nav_tools": [], "user_roles": set()}
     mine = roles.user_roles(user)
     current = getattr(request.resolver_match, "namespace", "") if request.resolver_match else ""
     items = []
@@ -44,4 +52,9 @@ def navigation(request: HttpRequest) -> dict[str, Any]:
         except NoReverseMatch:
             continue  # the section's app is not built yet
         items.append({"key": key, "label": label, "url": url, "current": current == key})
-    return {"nav_sections": items, "user_roles": mine}
+    tools = [
+        {"label": label, "url": reverse(url_name)}
+        for label, url_name, allowed in TOOLS
+        if mine & allowed
+    ]
+    return {"nav_sections": items, "nav_tools": tools, "user_roles": mine}

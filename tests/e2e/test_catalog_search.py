@@ -74,22 +74,22 @@ def test_search_narrow_by_facet_and_open_entry(live_server, browser, catalog_dat
     count_before = page.locator(".result").count()
     page.screenshot(path=str(ARTIFACTS / "catalog-search.png"), full_page=False)
 
-    # Narrow by the severity facet: S1 only.
-    facet = page.locator('a[data-facet="severity:S1"]')
+    # Narrow by the severity facet: S2 only.
+    facet = page.locator('a[data-facet="severity:S2"]')
     facet_count = int(facet.locator(".count").inner_text())
     facet.click()
     page.wait_for_load_state("networkidle")
     assert page.locator(".result").count() == facet_count < count_before
-    assert page.locator('a[data-facet="severity:S1"][aria-pressed="true"]').count() == 1
+    assert page.locator('a[data-facet="severity:S2"][aria-pressed="true"]').count() == 1
     for badge in page.locator(".result .result-head .badge").all_inner_texts()[:1]:
-        assert badge == "S1"
+        assert badge == "S2"
     page.screenshot(path=str(ARTIFACTS / "catalog-facet.png"), full_page=False)
 
     # A typo still finds the calibration entry.
     page.fill("#q", "calibraton")
     page.press("#q", "Enter")
     page.wait_for_load_state("networkidle")
-    # S1 filter is still on, and the calibration entry is S2: clear filters to see it.
+    # The S2 filter is still on; clear it and the typo still finds the calibration entry.
     page.click("text=Clear filters")
     page.wait_for_load_state("networkidle")
     first = page.locator(".result-title").first
@@ -111,7 +111,7 @@ def test_draft_form_points_out_duplicates(live_server, browser, catalog_data):
     page.fill("input[name=title]", "Currency mix drift after launch")
     page.wait_for_selector("#duplicates .callout", timeout=5000)
     assert "Currency mix drift after a new market launch" in page.inner_text("#duplicates")
-    page.click("button[type=submit]")
+    page.click("form.entry-form button[type=submit]")
     page.wait_for_load_state("networkidle")
     assert page.locator(".field-error").count() >= 1  # summary and category are required
     page.screenshot(path=str(ARTIFACTS / "catalog-draft-form.png"), full_page=False)

@@ -52,9 +52,7 @@ def _sign_in(page, base: str, username: str) -> None:
     page.wait_for_load_state("networkidle")
 
 
-def test_lead_sees_a_failed_delivery_and_retries_it(
-    live_server, browser, hooked_model, receiver  # noqa: F811
-):
+def test_lead_sees_a_failed_delivery_and_retries_it(live_server, browser, hooked_model, receiver):  # noqa: F811
     ana = UserFactory(username="ana", roles=["reviewer"])
     UserFactory(username="lee", roles=["lead"])
     receiver.fail_first(2, code=503)

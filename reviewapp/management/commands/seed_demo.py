@@ -124,7 +124,9 @@ class Command(BaseCommand):
         for username, slugs in pools.items():
             user = User.objects.get(username=username)
             for model in MLModel.objects.filter(slug__in=slugs):
-                PoolMembership.objects.get_or_create(model=model, user=user, defaults={"added_by": lead})
+                PoolMembership.objects.get_or_create(
+                    model=model, user=user, defaults={"added_by": lead}
+                )
         for spec in demo.DEMO_MODELS:
             model = MLModel.objects.get(slug=spec["slug"])
             if not GuidelineVersion.objects.filter(model=model).exists():
@@ -136,8 +138,12 @@ class Command(BaseCommand):
                     "- **Defer** only when the information will exist later (say when).\n"
                 )
                 GuidelineVersion.objects.create(
-                    model=model, version=1, body=body, html=render_guideline(body),
-                    note="Initial guideline from seed_demo.", created_by=lead,
+                    model=model,
+                    version=1,
+                    body=body,
+                    html=render_guideline(body),
+                    note="Initial guideline from seed_demo.",
+                    created_by=lead,
                 )
 
     def _write_credentials(self, token: str) -> None:
