@@ -114,6 +114,8 @@ def generate(n_items: int, n_decided: int, reviewers: int) -> dict:
         for m in models:
             PoolMembership.objects.create(model=m, user=u)
         users.append(u)
+    lead = User.objects.create_user("bench-lead", password=PASSWORD)
+    lead.groups.add(Group.objects.get(name="lead"))
     model_ids = [m.pk for m in models]
     total = n_items + n_decided
     t0 = time.perf_counter()
@@ -169,7 +171,53 @@ def generate(n_items: int, n_decided: int, reviewers: int) -> dict:
             {"reviewer": users[0].pk},
         )
         cur.execute("ANALYZE")
-    return {"generate_seconds": time.perf_counter() - t0, "users": [u.username for u in users]}
+    generated = time.perf_counter() - t0
+    # The worker keeps the dashboard rollups folded as rows arrive; here, fold them once.
+    from reviewapp.dashboards.services import rollups_fold
+
+    t1 = time.perf_counter()
+    while not rollups_fold(batch_size=20_000, max_batches=50).caught_up:
+        pass
+    return {
+        "generate_seconds": generated,
+        "fold_seconds": time.perf_counter() - t1,
+        "users": [u.username for u in users],
+    }
+
+
+class DashboardViewer(threading.Thread):
+    """A lead who keeps the dashboards open: the overview and each model page, in turn."""
+
+    def __init__(self, base: str, slugs: list[str], deadline: float, pause: float = 0.5) -> None:
+        super().__init__(daemon=True)
+        self.base, self.slugs, self.deadline, self.pause = base, slugs, deadline, pause
+        self.overview: list[float] = []
+        self.model_pages: list[float] = []
+        self.errors: list[str] = []
+
+    def run(self) -> None:
+        import requests
+
+        s = requests.Session()
+        s.get(f"{self.base}/accounts/login/")
+        s.post(
+            f"{self.base}/accounts/login/",
+            data={"username": "bench-lead", "password": PASSWORD},
+            headers={"X-CSRFToken": s.cookies.get("csrftoken", "")},
+            allow_redirects=False,
+        )
+        paths = ["/dashboards/"] + [f"/dashboards/models/{slug}/" for slug in self.slugs]
+        n = 0
+        while time.perf_counter() < self.deadline:
+            path = paths[n % len(paths)]
+            n += 1
+            t = time.perf_counter()
+            r = s.get(f"{self.base}{path}")
+            took = time.perf_counter() - t
+            (self.overview if path == "/dashboards/" else self.model_pages).append(took)
+            if r.status_code != 200:
+                self.errors.append(f"{path} {r.status_code}")
+            time.sleep(self.pause)
 
 
 class Reviewer(threading.Thread):
@@ -271,7 +319,8 @@ def main() -> None:
     if not args.keep:
         info = generate(args.items, args.decided, args.reviewers)
         print(
-            f"generated {args.items:,} pending + {args.decided:,} decided items in {info['generate_seconds']:.1f} s"
+            f"generated {args.items:,} pending + {args.decided:,} decided items in "
+            f"{info['generate_seconds']:.1f} s; rollups folded in {info['fold_seconds']:.1f} s"
         )
     else:
         info = {"users": [f"bench{i}" for i in range(args.reviewers)]}
@@ -339,9 +388,12 @@ def main() -> None:
         threads = [
             Reviewer(base, u, deadline, args.max_decisions, args.think) for u in info["users"]
         ]
-        for th in threads:
+        from reviewapp import demo
+
+        viewer = DashboardViewer(base, [m["slug"] for m in demo.DEMO_MODELS], deadline)
+        for th in [*threads, viewer]:
             th.start()
-        for th in threads:
+        for th in [*threads, viewer]:
             th.join()
         elapsed = time.perf_counter() - start
     finally:
@@ -373,6 +425,14 @@ def main() -> None:
     print(
         f"queue page (GET /queue/)    n={len(queues):5d}  p50 {pct(queues, 50) * ms:6.1f} ms  p95 {pct(queues, 95) * ms:6.1f} ms"
     )
+    ov, mp = viewer.overview, viewer.model_pages
+    print(
+        f"dashboard overview (GET)    n={len(ov):5d}  p50 {pct(ov, 50) * ms:6.1f} ms  p95 {pct(ov, 95) * ms:6.1f} ms"
+    )
+    print(
+        f"dashboard model page (GET)  n={len(mp):5d}  p50 {pct(mp, 50) * ms:6.1f} ms  p95 {pct(mp, 95) * ms:6.1f} ms"
+    )
+    errors += viewer.errors
     print(f"decisions/s                 {decided / elapsed:.1f}  ({decided} decisions)")
     print(f"queue counts (beat's job)   {counts_ms:.0f} ms per recount")
     print(f"errors                      {len(errors)} {errors[:5]}")
