@@ -195,6 +195,36 @@ class Stack:
         self.procs.clear()
 
 
+def cpu_seconds(stack: Stack) -> dict[str, float]:
+    """CPU time (user + system) used so far by each part of the stack, read from /proc.
+
+    Processes are told apart by process group (gunicorn and the worker run in their own) and
+    by name (PostgreSQL backends, Redis); the load generator is this process.
+    """
+    tick = os.sysconf("SC_CLK_TCK")
+    groups = {proc.pid: name for name, proc in stack.procs}
+    out = {"web": 0.0, "worker": 0.0, "postgres": 0.0, "redis": 0.0, "load generator": 0.0}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            raw = Path(f"/proc/{entry}/stat").read_text()
+        except OSError:
+            continue
+        comm = raw[raw.index("(") + 1 : raw.rindex(")")]
+        fields = raw[raw.rindex(")") + 2 :].split()
+        pgrp, used = int(fields[2]), (int(fields[11]) + int(fields[12])) / tick
+        if int(entry) == os.getpid():
+            out["load generator"] += used
+        elif pgrp in groups:
+            out[groups[pgrp]] += used
+        elif comm == "postgres":
+            out["postgres"] += used
+        elif comm.startswith("redis-server"):
+            out["redis"] += used
+    return out
+
+
 def _log_root() -> Path:
     root = Path(os.environ.get("BENCH_LOG_DIR", "/tmp/failsafe-bench-ingest"))
     root.mkdir(parents=True, exist_ok=True)
@@ -363,12 +393,15 @@ def singles_phase(args, stack: Stack, token: str, prefix: str) -> dict:
     warm = [json.dumps(e).encode() for e in envelopes(args.concurrency * 2, prefix + "warm-")]
     with concurrent.futures.ThreadPoolExecutor(args.concurrency) as pool:
         list(pool.map(post, warm))
+    wait_routed(prefix, len(warm), args.timeout)
     lat.clear()
+    cpu_before = cpu_seconds(stack)
     started = time.monotonic()
     with concurrent.futures.ThreadPoolExecutor(args.concurrency) as pool:
         list(pool.map(post, bodies))
     accepted_at = time.monotonic()
     routed_at = wait_routed(prefix, len(bodies) + len(warm), args.timeout)
+    cpu_after = cpu_seconds(stack)
     q = statistics.quantiles(lat, n=100, method="inclusive")
     return {
         "rows": len(bodies),
@@ -379,6 +412,9 @@ def singles_phase(args, stack: Stack, token: str, prefix: str) -> dict:
         "p95_ms": q[94] * 1000,
         "p99_ms": q[98] * 1000,
         "max_ms": max(lat) * 1000,
+        "cpu_ms_per_request": {
+            k: (cpu_after[k] - cpu_before[k]) * 1000 / len(bodies) for k in cpu_after
+        },
     }
 
 
@@ -490,6 +526,11 @@ def report(args, batch: dict, singles: dict | None, copy: dict) -> None:
         print(
             f"  latency p50/p95/p99   {singles['p50_ms']:.1f} / {singles['p95_ms']:.1f} / "
             f"{singles['p99_ms']:.1f} ms (max {singles['max_ms']:.0f} ms)   target p99 <= 50 ms"
+        )
+        cpu = singles["cpu_ms_per_request"]
+        print(
+            f"  CPU per request       {sum(cpu.values()):.1f} ms on {os.cpu_count()} cores: "
+            + ", ".join(f"{k} {v:.1f}" for k, v in cpu.items())
         )
     print(f"Raw COPY of the same {copy['rows']:,} rows (rolled back)")
     print(f"  rows/s                {copy_rate:>10,.0f}")

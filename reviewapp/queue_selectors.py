@@ -11,7 +11,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.cache import cache
 from django.db import connection
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, Min, Q, QuerySet
 from django.utils import timezone
 
 from reviewapp.core import roles
@@ -189,9 +189,11 @@ def count_rows(now: dt.datetime) -> list[dict[str, Any]]:
             near=Count("id", filter=~breached & Q(sla_due_at__lte=near)),
             high=Count("id", filter=Q(priority__gte=70)),
             medium=Count("id", filter=Q(priority__gte=40, priority__lt=70)),
+            oldest=Min("created_at"),
         )
     )
-    return list(rows)
+    # JSON-ready: the snapshot row stores these as they are.
+    return [{**r, "oldest": r["oldest"].isoformat() if r["oldest"] else None} for r in rows]
 
 
 def queue_counts(*, user: Any, model_id: int | None = None) -> dict[str, Any]:

@@ -11,11 +11,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from django.conf import settings
 from django.db.models import Count, F, Min, Q, QuerySet, Sum
 from django.db.models.functions import TruncDay
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 
 from reviewapp.governance.models import PolicyVersion
-from reviewapp.models import MLModel, ReviewItem
+from reviewapp.models import MLModel, QueueCountSnapshot, ReviewItem
 
 from .models import TTD_FIELDS, ModelRollup, ModelTotal, ReviewerDay, RollupWatermark
 
@@ -134,7 +137,37 @@ def rate_points(
 
 
 def live_queue(*, model_ids: Iterable[int] | None = None) -> dict[int, LiveQueue]:
-    """Open review items per model right now: count, pending, breached, oldest."""
+    """Open review items per model right now: count, pending, breached, oldest.
+
+    Read from the queue-count snapshot that beat refreshes every few seconds (counting a
+    million open items takes a few hundred ms, too slow for each page view); counted here
+    only when the snapshot is missing or stale (beat not running).
+    """
+    wanted = set(model_ids) if model_ids is not None else None
+    snapshot = QueueCountSnapshot.objects.filter(pk=1).first()
+    fresh_after = timezone.now() - dt.timedelta(seconds=int(settings.REVIEW_COUNTS_STALE_SECONDS))
+    if snapshot is not None and snapshot.computed_at >= fresh_after:
+        acc: dict[int, dict[str, Any]] = {}
+        for r in snapshot.rows:
+            if wanted is not None and r["model_id"] not in wanted:
+                continue
+            a = acc.setdefault(r["model_id"], {"open": 0, "pending": 0, "breached": 0, "at": None})
+            a["open"] += r["n"]
+            a["breached"] += r["breached"]
+            if r["status"] == ReviewItem.Status.PENDING:
+                a["pending"] += r["n"]
+            oldest = parse_datetime(r["oldest"]) if r.get("oldest") else None
+            if oldest and (a["at"] is None or oldest < a["at"]):
+                a["at"] = oldest
+        return {
+            model_id: LiveQueue(
+                open=a["open"],
+                pending=a["pending"],
+                breached_open=a["breached"],
+                oldest_created_at=a["at"],
+            )  # fmt: skip
+            for model_id, a in acc.items()
+        }
     qs = ReviewItem.objects.filter(status__in=OPEN_STATUSES)
     if model_ids is not None:
         qs = qs.filter(model_id__in=list(model_ids))

@@ -147,8 +147,11 @@ def test_dashboards_read_a_fixed_number_of_queries(
 ):
     """Pinned: the pages read rollups and grouped counts, so more models or rows add no
     queries. Overview: session, user, time-zone preference, roles, then watermark, models,
-    rollup sums, rate points and live counts."""
+    rollup sums, rate points and the open-item count snapshot."""
+    from reviewapp.services.review import queue_counts_refresh
+
     login(client, "lead")
+    queue_counts_refresh()  # beat keeps the open-item counts; the pages read that snapshot
     url = reverse("dashboards:overview")
     client.get(url)  # warm caches outside the pin
     with django_assert_num_queries(9):
@@ -179,3 +182,34 @@ def test_daily_trend_points_sum_hourly_rollups_per_utc_day(model_a):
     ]
     hourly = rate_points(start=day, end=day + dt.timedelta(days=3))
     assert [p["ingested"] for p in hourly] == [10, 20, 30]
+
+
+def test_live_queue_reads_the_fresh_snapshot_and_counts_itself_when_it_is_stale(db):
+    import datetime as dt
+
+    from django.utils import timezone
+
+    from reviewapp.dashboards.selectors import live_queue
+    from reviewapp.models import QueueCountSnapshot
+    from tests.factories import MLModelFactory
+
+    model = MLModelFactory(slug="snap-model")
+    row = {"near": 0, "high": 0, "medium": 0}
+    snapshot = QueueCountSnapshot.objects.create(
+        pk=1,
+        computed_at=timezone.now(),
+        rows=[
+            {**row, "model_id": model.pk, "status": "pending", "n": 7, "breached": 2,
+             "oldest": "2026-11-20T10:00:00+00:00"},
+            {**row, "model_id": model.pk, "status": "claimed", "n": 3, "breached": 1,
+             "oldest": "2026-11-21T10:00:00+00:00"},
+        ],
+    )  # fmt: skip
+    q = live_queue()[model.pk]
+    assert (q.open, q.pending, q.breached_open) == (10, 7, 3)
+    assert q.oldest_created_at == dt.datetime(2026, 11, 20, 10, tzinfo=dt.UTC)
+
+    # Beat stopped refreshing: the page counts the (empty) table itself.
+    snapshot.computed_at = timezone.now() - dt.timedelta(hours=1)
+    snapshot.save()
+    assert model.pk not in live_queue()
