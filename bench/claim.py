@@ -222,11 +222,18 @@ class DashboardViewer(threading.Thread):
 
 class Reviewer(threading.Thread):
     def __init__(
-        self, base: str, username: str, deadline: float, max_decisions: int, think: float = 0.0
+        self,
+        base: str,
+        username: str,
+        deadline: float,
+        max_decisions: int,
+        think: float = 0.0,
+        queue_only: bool = False,
     ) -> None:
         super().__init__(daemon=True)
         self.base, self.username, self.deadline, self.max = base, username, deadline, max_decisions
         self.think = think
+        self.queue_only = queue_only
         self.claims: list[float] = []
         self.reviews: list[float] = []
         self.decides: list[float] = []
@@ -249,6 +256,8 @@ class Reviewer(threading.Thread):
             self.errors.append(f"login {r.status_code}")
             return
         csrf = {"X-CSRFToken": s.cookies.get("csrftoken", "")}
+        while self.queue_only and time.perf_counter() < self.deadline:
+            s.get(f"{self.base}/queue/")
         n = 0
         while time.perf_counter() < self.deadline and self.decided < self.max:
             n += 1
@@ -383,13 +392,28 @@ def main() -> None:
             th.start()
         for th in warm:
             th.join()
+        # ...and make every worker render each page once (template compilation, first
+        # queries), from as many parallel sessions as there are workers.
+        from reviewapp import demo
+
+        slugs = [m["slug"] for m in demo.DEMO_MODELS]
+        page_warmers = [
+            DashboardViewer(base, slugs, time.perf_counter() + 6, pause=0.0)
+            for _ in range(args.workers)
+        ]
+        queue_warmers = [
+            Reviewer(base, u, time.perf_counter() + 6, 0, queue_only=True)
+            for u in info["users"][: args.workers]
+        ]
+        for th in [*page_warmers, *queue_warmers]:
+            th.start()
+        for th in [*page_warmers, *queue_warmers]:
+            th.join()
         start = time.perf_counter()
         deadline = start + args.seconds
         threads = [
             Reviewer(base, u, deadline, args.max_decisions, args.think) for u in info["users"]
         ]
-        from reviewapp import demo
-
         viewer = DashboardViewer(base, [m["slug"] for m in demo.DEMO_MODELS], deadline)
         for th in [*threads, viewer]:
             th.start()
