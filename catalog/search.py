@@ -81,12 +81,17 @@ def _pg_query(q: str) -> SearchQuery:
     return SearchQuery(q, config="english", search_type="websearch")
 
 
-def _pg_match(qs: QuerySet, q: str) -> QuerySet:
+def _pg_match(qs: QuerySet, q: str, *, fuzzy: bool) -> QuerySet:
     condition = Q(search_vector=_pg_query(q))
-    for term in words(q):
-        if len(term) >= 4:
-            condition |= Q(title__trigram_word_similar=term)
+    if fuzzy:
+        for term in words(q):
+            if len(term) >= 4:
+                condition |= Q(title__trigram_word_similar=term)
     return qs.filter(condition)
+
+
+def _pg_exact_exists(model: Any, q: str) -> bool:
+    return model.objects.filter(search_vector=_pg_query(q)).exists()
 
 
 def _pg_rank(qs: QuerySet, q: str) -> QuerySet:
@@ -154,6 +159,7 @@ class TextSearch:
     def __init__(self, q: str) -> None:
         self.q = clean_query(q)
         self._expanded: dict[str, list[list[str]]] = {}
+        self._fuzzy: dict[str, bool] = {}
 
     def __bool__(self) -> bool:
         return bool(words(self.q))
@@ -168,8 +174,17 @@ class TextSearch:
         if not self:
             return qs
         if is_postgres():
-            return _pg_match(qs, self.q)
+            return _pg_match(qs, self.q, fuzzy=self.needs_fuzzy(qs))
         return _simple_match(qs, self.q, self.expanded(qs))
+
+    def needs_fuzzy(self, qs: QuerySet) -> bool:
+        """Typo tolerance (trigram similarity on titles) only when the words as typed match
+        nothing: OR-ing it into every query makes PostgreSQL scan every title, and a query
+        whose words exist is better answered by exactly those entries."""
+        key = qs.model._meta.model_name
+        if key not in self._fuzzy:
+            self._fuzzy[key] = not _pg_exact_exists(qs.model, self.q)
+        return self._fuzzy[key]
 
     def rank(self, qs: QuerySet) -> QuerySet:
         if not self:
