@@ -196,6 +196,13 @@ def count_rows(now: dt.datetime) -> list[dict[str, Any]]:
     return [{**r, "oldest": r["oldest"].isoformat() if r["oldest"] else None} for r in rows]
 
 
+def fresh_count_snapshot() -> QueueCountSnapshot | None:
+    """Beat's open-item counts, or None when missing or older than REVIEW_COUNTS_STALE_SECONDS."""
+    snapshot = QueueCountSnapshot.objects.filter(pk=1).first()
+    fresh_after = timezone.now() - dt.timedelta(seconds=int(settings.REVIEW_COUNTS_STALE_SECONDS))
+    return snapshot if snapshot is not None and snapshot.computed_at >= fresh_after else None
+
+
 def queue_counts(*, user: Any, model_id: int | None = None) -> dict[str, Any]:
     """Counts of open items per filter value, among the models the user sees.
 
@@ -207,9 +214,8 @@ def queue_counts(*, user: Any, model_id: int | None = None) -> dict[str, Any]:
     says how old the counts are.
     """
     key = "failsafe:queue-counts"
-    snapshot = QueueCountSnapshot.objects.filter(pk=1).first()
-    fresh_after = timezone.now() - dt.timedelta(seconds=int(settings.REVIEW_COUNTS_STALE_SECONDS))
-    if snapshot is not None and snapshot.computed_at >= fresh_after:
+    snapshot = fresh_count_snapshot()
+    if snapshot is not None:
         cached = {"rows": snapshot.rows, "at": snapshot.computed_at}
     else:
         cached = cache.get(key)

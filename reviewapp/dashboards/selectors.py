@@ -11,14 +11,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from django.conf import settings
 from django.db.models import Count, F, Min, Q, QuerySet, Sum
 from django.db.models.functions import TruncDay
-from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from reviewapp.governance.models import PolicyVersion
-from reviewapp.models import MLModel, QueueCountSnapshot, ReviewItem
+from reviewapp.models import MLModel, ReviewItem
+from reviewapp.queue_selectors import fresh_count_snapshot
 
 from .models import TTD_FIELDS, ModelRollup, ModelTotal, ReviewerDay, RollupWatermark
 
@@ -144,9 +143,8 @@ def live_queue(*, model_ids: Iterable[int] | None = None) -> dict[int, LiveQueue
     only when the snapshot is missing or stale (beat not running).
     """
     wanted = set(model_ids) if model_ids is not None else None
-    snapshot = QueueCountSnapshot.objects.filter(pk=1).first()
-    fresh_after = timezone.now() - dt.timedelta(seconds=int(settings.REVIEW_COUNTS_STALE_SECONDS))
-    if snapshot is not None and snapshot.computed_at >= fresh_after:
+    snapshot = fresh_count_snapshot()
+    if snapshot is not None:
         acc: dict[int, dict[str, Any]] = {}
         for r in snapshot.rows:
             if wanted is not None and r["model_id"] not in wanted:
