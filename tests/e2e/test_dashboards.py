@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import pytest
 
 from tests.dashboards import scenario
@@ -12,53 +9,16 @@ from tests.factories import UserFactory
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
-CHROMIUM = os.environ.get("PLAYWRIGHT_CHROMIUM", "/usr/bin/chromium")
 
-
-@pytest.fixture
-def browser():
-    playwright = pytest.importorskip("playwright.sync_api")
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"no Chromium at {CHROMIUM}")
-    # Playwright's sync API runs an event loop in this thread; the test's own ORM calls are
-    # made before and after pages load, never concurrently.
-    os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    with playwright.sync_playwright() as p:
-        b = p.chromium.launch(
-            executable_path=CHROMIUM,
-            headless=True,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--no-first-run",
-            ],
-        )
-        try:
-            yield b
-        finally:
-            b.close()
-
-
-def sign_in(page, base: str, username: str) -> None:
-    page.goto(f"{base}/accounts/login/")
-    page.fill("#id_username", username)
-    page.fill("#id_password", "pw-for-tests")
-    page.click("button[type=submit]")
-    page.wait_for_load_state("networkidle")
-
-
-def test_committee_member_reads_the_overview_and_a_model_page(live_server, browser):
+def test_committee_member_reads_the_overview_and_a_model_page(
+    live_server, page, sign_in, artifacts
+):
     scenario.build()
     UserFactory(username="cora", roles=["committee"])
-    ARTIFACTS.mkdir(exist_ok=True)
-    page = browser.new_page(viewport={"width": 1366, "height": 768})
-    sign_in(page, live_server.url, "cora")
+    sign_in(page, live_server, "cora")
 
     page.goto(f"{live_server.url}/dashboards/")
-    page.screenshot(path=str(ARTIFACTS / "dashboards-overview.png"), full_page=True)
+    page.screenshot(path=str(artifacts / "dashboards-overview.png"), full_page=True)
     assert page.locator("nav.sections a.current").inner_text() == "Dashboards"
     rows = page.locator("table.dash-table tbody tr")
     assert rows.count() == 2
@@ -67,8 +27,8 @@ def test_committee_member_reads_the_overview_and_a_model_page(live_server, brows
 
     fraud_row.locator("a").first.click()
     page.wait_for_load_state("networkidle")
-    page.screenshot(path=str(ARTIFACTS / "dashboards-model.png"), full_page=True)
-    page.screenshot(path=str(ARTIFACTS / "dashboards-model-first-screen.png"))
+    page.screenshot(path=str(artifacts / "dashboards-model.png"), full_page=True)
+    page.screenshot(path=str(artifacts / "dashboards-model-first-screen.png"))
     assert page.locator("h1").inner_text().startswith("Card fraud")
     # The threshold change is drawn on the rate chart and the shift is listed above it.
     assert page.locator("svg text.policy-label", has_text="threshold 0.78").count() == 1
@@ -83,4 +43,4 @@ def test_committee_member_reads_the_overview_and_a_model_page(live_server, brows
     assert page.locator("#uncertain-rate details.show-data table tbody tr").count() == 24
 
     page.goto(f"{live_server.url}/dashboards/models/card-fraud/?range=7d")
-    page.screenshot(path=str(ARTIFACTS / "dashboards-model-7d.png"), full_page=True)
+    page.screenshot(path=str(artifacts / "dashboards-model-7d.png"), full_page=True)

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import pytest
 
 from reviewapp.delivery import services
@@ -16,43 +13,15 @@ from tests.factories import UserFactory
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
-CHROMIUM = os.environ.get("PLAYWRIGHT_CHROMIUM", "/usr/bin/chromium")
 
-
-@pytest.fixture
-def browser():
-    playwright = pytest.importorskip("playwright.sync_api")
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"no Chromium at {CHROMIUM}")
-    os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    with playwright.sync_playwright() as p:
-        b = p.chromium.launch(
-            executable_path=CHROMIUM,
-            headless=True,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--no-first-run",
-            ],
-        )
-        try:
-            yield b
-        finally:
-            b.close()
-
-
-def _sign_in(page, base: str, username: str) -> None:
-    page.goto(f"{base}/accounts/login/")
-    page.fill("#id_username", username)
-    page.fill("#id_password", "pw-for-tests")
-    page.click("button[type=submit]")
-    page.wait_for_load_state("networkidle")
-
-
-def test_lead_sees_a_failed_delivery_and_retries_it(live_server, browser, hooked_model, receiver):  # noqa: F811
+def test_lead_sees_a_failed_delivery_and_retries_it(
+    live_server,
+    page,
+    sign_in,
+    artifacts,
+    hooked_model,  # noqa: F811
+    receiver,  # noqa: F811
+):
     ana = UserFactory(username="ana", roles=["reviewer"])
     UserFactory(username="lee", roles=["lead"])
     receiver.fail_first(2, code=503)
@@ -66,11 +35,9 @@ def test_lead_sees_a_failed_delivery_and_retries_it(live_server, browser, hooked
     row = Delivery.objects.get(decision__item=failing)
     Delivery.objects.filter(pk=row.pk).update(status="failed", next_attempt_at=None)
 
-    ARTIFACTS.mkdir(exist_ok=True)
-    page = browser.new_page(viewport={"width": 1366, "height": 768})
-    _sign_in(page, live_server.url, "lee")
+    sign_in(page, live_server, "lee")
     page.goto(f"{live_server.url}/delivery/")
-    page.screenshot(path=str(ARTIFACTS / "delivery-list.png"), full_page=True)
+    page.screenshot(path=str(artifacts / "delivery-list.png"), full_page=True)
     assert page.locator("table.table tbody tr").count() == 4
 
     page.click(".delivery-filters a:has-text('Failed')")
@@ -79,7 +46,7 @@ def test_lead_sees_a_failed_delivery_and_retries_it(live_server, browser, hooked
     page.click(f"a[href='/delivery/items/{failing.pk}/']")
     page.wait_for_load_state("networkidle")
     assert "The receiver answered HTTP 503" in page.content()
-    page.screenshot(path=str(ARTIFACTS / "delivery-item.png"), full_page=True)
+    page.screenshot(path=str(artifacts / "delivery-item.png"), full_page=True)
 
     page.click("button:has-text('Retry now')")
     page.wait_for_load_state("networkidle")
@@ -88,5 +55,5 @@ def test_lead_sees_a_failed_delivery_and_retries_it(live_server, browser, hooked
     assert row.status == "pending"
 
     page.goto(f"{live_server.url}/delivery/export/?download=1&since=soon")
-    page.screenshot(path=str(ARTIFACTS / "delivery-export-error.png"), full_page=True)
+    page.screenshot(path=str(artifacts / "delivery-export-error.png"), full_page=True)
     assert "Not a date: soon" in page.content()

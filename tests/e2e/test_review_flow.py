@@ -1,9 +1,6 @@
 """Browser test: log in, start reviewing, override with the keyboard, see the next item and
 the decision in the item's history. Saves screenshots of the queue and review pages."""
 
-import os
-from pathlib import Path
-
 import pytest
 
 from reviewapp.models import Decision, PoolMembership
@@ -11,35 +8,12 @@ from reviewapp.services import review as svc
 from tests.factories import UserFactory
 from tests.reviewapp import test_queue_fixtures as fx
 
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # playwright's loop runs in-thread
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-]
-
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
 
-@pytest.fixture
-def browser_page():
-    playwright = pytest.importorskip("playwright.sync_api")
-    if not Path("/usr/bin/chromium").exists():
-        pytest.skip("Debian's Chromium is not installed")
-    with playwright.sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path="/usr/bin/chromium", headless=True, args=CHROMIUM_ARGS
-        )
-        page = browser.new_page(viewport={"width": 1366, "height": 768})
-        yield page
-        browser.close()
-
-
-def test_reviewer_overrides_with_keyboard_and_sees_history(live_server, browser_page, fraud_model):
-    ARTIFACTS.mkdir(exist_ok=True)
+def test_reviewer_overrides_with_keyboard_and_sees_history(
+    live_server, page, sign_in, artifacts, fraud_model
+):
     ana = UserFactory(username="ana", roles=["reviewer"])
     ana.set_password("pw-for-tests")
     ana.save()
@@ -55,15 +29,11 @@ def test_reviewer_overrides_with_keyboard_and_sees_history(live_server, browser_
         type(item).objects.filter(pk=item.pk).update(priority=90 - n)
     first = items[0]
 
-    page = browser_page
     js_errors: list[str] = []
     page.on("pageerror", lambda exc: js_errors.append(str(exc)))
-    page.goto(f"{live_server.url}/accounts/login/")
-    page.fill("#id_username", "ana")
-    page.fill("#id_password", "pw-for-tests")
-    page.click("button[type=submit]")
+    sign_in(page, live_server, "ana", "pw-for-tests")
     page.wait_for_url(f"{live_server.url}/queue/")
-    page.screenshot(path=str(ARTIFACTS / "queue.png"), full_page=False)
+    page.screenshot(path=str(artifacts / "queue.png"), full_page=False)
 
     page.click("text=Start reviewing")
     page.wait_for_url(f"**/queue/items/{first.pk}/review/")
@@ -72,9 +42,9 @@ def test_reviewer_overrides_with_keyboard_and_sees_history(live_server, browser_
     # The whole decision surface fits the first screen at 1366x768.
     box = page.locator("#decide-form").bounding_box()
     assert box["y"] + box["height"] <= 768, box
-    page.screenshot(path=str(ARTIFACTS / "review.png"), full_page=False)
+    page.screenshot(path=str(artifacts / "review.png"), full_page=False)
     page.keyboard.press("g")
-    page.screenshot(path=str(ARTIFACTS / "review-guideline.png"), full_page=False)
+    page.screenshot(path=str(artifacts / "review-guideline.png"), full_page=False)
     page.keyboard.press("g")
 
     page.keyboard.press("o")
@@ -85,7 +55,7 @@ def test_reviewer_overrides_with_keyboard_and_sees_history(live_server, browser_
     page.wait_for_url(f"**/queue/items/{items[1].pk}/review/?done=*")
     assert page.is_visible(".toast")
     assert "Overrode item" in page.inner_text(".toast")
-    page.screenshot(path=str(ARTIFACTS / "review-next-toast.png"), full_page=False)
+    page.screenshot(path=str(artifacts / "review-next-toast.png"), full_page=False)
 
     decision = Decision.objects.get(item=first)
     assert decision.action == "override" and decision.final_label == "legit"
@@ -95,5 +65,5 @@ def test_reviewer_overrides_with_keyboard_and_sees_history(live_server, browser_
     text = page.inner_text("main")
     assert "Device and CVV match a known customer" in text
     assert "Decided" in text and "Claimed" in text
-    page.screenshot(path=str(ARTIFACTS / "item-history.png"), full_page=True)
+    page.screenshot(path=str(artifacts / "item-history.png"), full_page=True)
     assert not js_errors, js_errors
