@@ -13,6 +13,7 @@ from rest_framework.views import APIView
 from . import selectors, services
 from .filters import SORTS, FailureModeFilter
 from .models import FailureMode
+from .search import TextSearch, index_scans
 from .transfer import catalog_export, catalog_import
 
 
@@ -63,6 +64,10 @@ class FailureModeListView(generics.ListAPIView):
 
     def get_queryset(self):
         return selectors.failure_modes_base()
+
+    def list(self, request, *args, **kwargs):
+        with index_scans(TextSearch(request.query_params.get("q", ""))):
+            return super().list(request, *args, **kwargs)
 
     def filter_queryset(self, queryset):
         queryset = super().filter_queryset(queryset)

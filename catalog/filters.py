@@ -6,10 +6,12 @@ from typing import Any
 
 import django_filters
 from django import forms
+from django.db.models import BooleanField
+from django.db.models.expressions import RawSQL
 from django.utils.translation import gettext_lazy as _
 
 from .models import Category, FailureMode, Severity, Tag
-from .search import TextSearch
+from .search import TextSearch, is_postgres
 
 TAG_FACETS = list(Tag.Dimension.values)
 SORTS = {
@@ -81,7 +83,16 @@ class FailureModeFilter(django_filters.FilterSet):
         return queryset.filter(category_id__in=category_ids_with_descendants(list(value)))
 
     def filter_tag(self, queryset, name, value: list[str]):
-        through = FailureMode.tags.through.objects.filter(
-            tag__dimension=name, tag__name__in=[v.lower() for v in value]
-        )
+        names = [v.lower() for v in value]
+        if is_postgres():
+            # The entry's own tag ids (migration 0004, GIN-indexed): no join through the links.
+            return queryset.filter(
+                RawSQL(
+                    '"catalog_failuremode"."tag_ids" && ARRAY(SELECT id FROM catalog_tag '
+                    "WHERE dimension = %s AND name = ANY(%s))::integer[]",
+                    [name, names],
+                    output_field=BooleanField(),
+                )
+            )
+        through = FailureMode.tags.through.objects.filter(tag__dimension=name, tag__name__in=names)
         return queryset.filter(pk__in=through.values("failuremode_id"))

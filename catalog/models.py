@@ -4,9 +4,12 @@ Invariants kept here (constraints) rather than in code paths: slugs are unique, 
 is recorded once per (failure mode, source), a revision number is unique per object, and a
 failure mode is linked to a mitigation at most once.
 
-``search_vector`` columns are filled by a PostgreSQL trigger (migration 0002), so every
-writer (services, admin, bulk loads) keeps them current; on SQLite they stay empty and search
-takes the simpler path in ``catalog.search``.
+``search_vector`` (every field, for matching) and ``rank_vector`` (title, summary and keywords,
+for ranking) are filled by PostgreSQL triggers (migrations 0002 and 0004), so every writer
+(services, admin, bulk loads) keeps them current; on SQLite they stay empty and search takes the
+simpler path in ``catalog.search``. Migration 0004 also keeps, on PostgreSQL only and outside
+the ORM, ``catalog_failuremode.tag_ids`` (the entry's tag ids, for facet counts) and the
+``catalog_searchword`` vocabulary (for spelling corrections).
 """
 
 from __future__ import annotations
@@ -114,6 +117,7 @@ class Stewarded(models.Model):
     updated_at = models.DateTimeField(default=timezone.now)
     version = models.PositiveIntegerField(default=1)
     search_vector = SearchVectorField(null=True, editable=False)
+    rank_vector = SearchVectorField(null=True, editable=False)
 
     class Meta:
         abstract = True
@@ -289,6 +293,7 @@ class CaseStudy(models.Model):
     updated_at = models.DateTimeField(default=timezone.now)
     version = models.PositiveIntegerField(default=1)
     search_vector = SearchVectorField(null=True, editable=False)
+    rank_vector = SearchVectorField(null=True, editable=False)
 
     class Meta:
         ordering = ["-occurred_on", "title"]

@@ -1,9 +1,11 @@
 """Ranked, typo-tolerant search over the catalog, on PostgreSQL and (more simply) on SQLite.
 
-PostgreSQL: a weighted tsvector per row (title A, summary and keywords B, body C; kept by a
-trigger, GIN-indexed) matched with ``websearch_to_tsquery``, OR a pg_trgm word similarity on
-the title (GIN trigram index) so a misspelt word still finds the entry. Score = ts_rank + half
-the title's trigram word similarity, so a title hit outranks a body hit.
+PostgreSQL: a weighted tsvector per row over every field (title A, summary and keywords B,
+body C; kept by a trigger, GIN-indexed) decides which entries match ``websearch_to_tsquery``;
+a small vector of just title and summary ranks them (``ts_rank``), so a title hit outranks a
+summary hit, which outranks a body-only hit. When the words as typed match nothing, each word
+the catalog does not contain is replaced by the closest word it does (trigram similarity over
+the trigger-kept ``catalog_searchword`` vocabulary) and the corrected query runs instead.
 
 SQLite: every query word must appear (icontains) in some field; a word that appears nowhere is
 replaced by its closest vocabulary words (difflib). Score = 10 per word in the title, 4 in the
@@ -14,17 +16,14 @@ from __future__ import annotations
 
 import difflib
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import reduce
 from operator import or_
 from typing import Any
 
-from django.contrib.postgres.search import (
-    SearchHeadline,
-    SearchQuery,
-    SearchRank,
-    TrigramWordSimilarity,
-)
-from django.db import connection
+from django.contrib.postgres.search import SearchHeadline, SearchQuery, SearchRank
+from django.db import connection, transaction
 from django.db.models import (
     Case,
     ExpressionWrapper,
@@ -81,24 +80,65 @@ def _pg_query(q: str) -> SearchQuery:
     return SearchQuery(q, config="english", search_type="websearch")
 
 
-def _pg_match(qs: QuerySet, q: str, *, fuzzy: bool) -> QuerySet:
-    condition = Q(search_vector=_pg_query(q))
-    if fuzzy:
-        for term in words(q):
-            if len(term) >= 4:
-                condition |= Q(title__trigram_word_similar=term)
-    return qs.filter(condition)
+# A correction must share this much of its trigrams with the word typed (0.54 for
+# "tokeniser" / "tokenizer", 0.58 for "tokenzer", 0.7 for "curency" / "currency").
+CORRECTION_MIN_SIMILARITY = 0.45
+
+
+def _pg_match(qs: QuerySet, q: str) -> QuerySet:
+    return qs.filter(search_vector=_pg_query(q))
 
 
 def _pg_exact_exists(model: Any, q: str) -> bool:
     return model.objects.filter(search_vector=_pg_query(q)).exists()
 
 
+@contextmanager
+def index_scans(search: TextSearch | None = None) -> Iterator[None]:
+    """Run a text search's statements with sequential scans discouraged (PostgreSQL).
+
+    The full ``search_vector`` lives out of line (migration 0004) so that scans of the
+    matches stay narrow; the planner does not count the cost of fetching such values, so
+    for a common word it may pick a sequential scan that decompresses every entry's vector
+    (50,000 entries: 190 ms) over the GIN index (12 ms). Inside this block it won't. JIT
+    is off too: the cost penalty of a disabled scan type would otherwise push small queries
+    past the JIT threshold (20-80 ms compiling a query that runs in 0.1 ms)."""
+    if not (search and is_postgres()):
+        yield
+        return
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT set_config('enable_seqscan', 'off', true), set_config('jit', 'off', true)"
+            )
+        yield
+
+
 def _pg_rank(qs: QuerySet, q: str) -> QuerySet:
-    return qs.annotate(
-        rank=SearchRank(F("search_vector"), _pg_query(q)),
-        title_sim=TrigramWordSimilarity(Value(q), "title"),
-    ).annotate(score=F("rank") + 0.5 * F("title_sim"))
+    return qs.annotate(score=SearchRank(F("rank_vector"), _pg_query(q)))
+
+
+def _pg_corrections(terms: list[str]) -> dict[str, str]:
+    """For each term the catalog never uses, its closest catalog word (if one is close)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            SELECT t.term,
+                   (SELECT w.word FROM catalog_searchword AS w
+                     WHERE w.word %% t.term AND similarity(w.word, t.term) >= %s
+                     ORDER BY similarity(w.word, t.term) DESC, w.word LIMIT 1)
+              FROM unnest(%s::text[]) AS t(term)
+             WHERE NOT EXISTS (SELECT 1 FROM catalog_searchword AS w WHERE w.word = t.term)
+            """,
+            [CORRECTION_MIN_SIMILARITY, terms],
+        )
+        return {term: word for term, word in cursor.fetchall() if word}
+
+
+def _replace_words(q: str, replacements: dict[str, str]) -> str:
+    for term, word in replacements.items():
+        q = re.sub(rf"(?<![\w-]){re.escape(term)}(?![\w-])", word, q, flags=re.IGNORECASE)
+    return q
 
 
 # --- SQLite (and any other database) --------------------------------------------------------
@@ -159,7 +199,8 @@ class TextSearch:
     def __init__(self, q: str) -> None:
         self.q = clean_query(q)
         self._expanded: dict[str, list[list[str]]] = {}
-        self._fuzzy: dict[str, bool] = {}
+        self._effective: dict[str, str] = {}
+        self._corrected: str | None = None
 
     def __bool__(self) -> bool:
         return bool(words(self.q))
@@ -170,32 +211,54 @@ class TextSearch:
             self._expanded[key] = _expand(qs, self.q)
         return self._expanded[key]
 
+    def effective(self, model: Any) -> str:
+        """PostgreSQL: the query as run against ``model``: as typed when its words match
+        something, else with misspelt words corrected. (Widening every query with fuzzy
+        matches would make PostgreSQL compare every title, and a query whose words exist is
+        better answered by exactly those entries.)"""
+        key = model._meta.model_name
+        if key not in self._effective:
+            self._effective[key] = (
+                self.q if _pg_exact_exists(model, self.q) else self.corrected_pg()
+            )
+        return self._effective[key]
+
+    def corrected_pg(self) -> str:
+        if self._corrected is None:
+            terms = [t for t in dict.fromkeys(words(self.q)) if len(t) >= 4]
+            fixes = _pg_corrections(terms) if terms else {}
+            self._corrected = _replace_words(self.q, fixes)
+        return self._corrected
+
+    def correction(self, qs: QuerySet) -> str:
+        """The corrected query shown to the user ("" when the words were used as typed)."""
+        if not self:
+            return ""
+        if is_postgres():
+            q = self.effective(qs.model)
+            return q if q != self.q else ""
+        expanded = self.expanded(qs)
+        if all(alts == [w] for alts, w in zip(expanded, words(self.q), strict=False)):
+            return ""
+        return " ".join(alts[0] for alts in expanded)
+
     def match(self, qs: QuerySet) -> QuerySet:
         if not self:
             return qs
         if is_postgres():
-            return _pg_match(qs, self.q, fuzzy=self.needs_fuzzy(qs))
+            return _pg_match(qs, self.effective(qs.model))
         return _simple_match(qs, self.q, self.expanded(qs))
-
-    def needs_fuzzy(self, qs: QuerySet) -> bool:
-        """Typo tolerance (trigram similarity on titles) only when the words as typed match
-        nothing: OR-ing it into every query makes PostgreSQL scan every title, and a query
-        whose words exist is better answered by exactly those entries."""
-        key = qs.model._meta.model_name
-        if key not in self._fuzzy:
-            self._fuzzy[key] = not _pg_exact_exists(qs.model, self.q)
-        return self._fuzzy[key]
 
     def rank(self, qs: QuerySet) -> QuerySet:
         if not self:
             return qs.annotate(score=Value(0.0, output_field=FloatField()))
         if is_postgres():
-            return _pg_rank(qs, self.q)
+            return _pg_rank(qs, self.effective(qs.model))
         return _simple_rank(qs, self.expanded(qs))
 
     def terms(self, qs: QuerySet) -> list[str]:
         if is_postgres():
-            return words(self.q)
+            return words(self.effective(qs.model))
         return [alt for alts in self.expanded(qs) for alt in alts]
 
     def snippets(self, model: Any, ids: list[int]) -> dict[int, str]:
@@ -212,7 +275,7 @@ class TextSearch:
             rows = qs.annotate(
                 snippet=SearchHeadline(
                     doc,
-                    _pg_query(self.q),
+                    _pg_query(self.effective(model)),
                     config="english",
                     start_sel=_MARK_OPEN,
                     stop_sel=_MARK_CLOSE,

@@ -9,7 +9,9 @@ from typing import Any, NamedTuple
 
 from django.contrib.postgres.search import TrigramSimilarity
 from django.core.paginator import Page, Paginator
+from django.db import connection
 from django.db.models import Count, Prefetch, Q, QuerySet, TextField
+from django.db.models.expressions import RawSQL
 from django.db.models.functions import Cast
 from django.http import QueryDict
 from django.utils import timezone
@@ -29,7 +31,7 @@ from .models import (
     Severity,
     Tag,
 )
-from .search import TextSearch, is_postgres
+from .search import TextSearch, index_scans, is_postgres
 
 PER_PAGE = 20
 SCALAR_FACETS = ["category", "severity", "status", "owner"]
@@ -37,7 +39,12 @@ FACETS = [*SCALAR_FACETS, *TAG_FACETS]
 
 
 def failure_modes_base() -> QuerySet[FailureMode]:
-    return FailureMode.objects.select_related("category", "owner").prefetch_related("tags")
+    """Entries for result lists. Category and owner are prefetched for the page shown rather
+    than joined: a join would run for every match before ranking picks 20 (18,000 rows for a
+    common word). The search vectors are never read in Python."""
+    return FailureMode.objects.defer("search_vector", "rank_vector").prefetch_related(
+        "category", "owner", "tags"
+    )
 
 
 def failure_modes_sorted(qs: QuerySet, *, search: TextSearch, sort: str) -> QuerySet:
@@ -74,7 +81,7 @@ class SearchPage:
     snippets: dict[int, SafeString] = field(default_factory=dict)
     mitigations: list[MitigationTemplate] = field(default_factory=list)
     case_studies: list[CaseStudy] = field(default_factory=list)
-    typo_corrected: bool = False
+    correction: str = ""  # the query as corrected for spelling, when it was
 
 
 def _facet_counts(
@@ -83,50 +90,112 @@ def _facet_counts(
     """Counts per facet value. A facet's own selection is ignored when counting it, so the
     user sees how many entries each alternative would give; other facets still apply."""
     counts: dict[str, dict[str, int]] = {name: {} for name in FACETS}
-    selected = {name for name in FACETS if data.getlist(name)}
+    selected = [name for name in FACETS if data.getlist(name)]
+    count = _pg_facet_counts if is_postgres() else _orm_facet_counts
 
     def relaxed(name: str) -> QuerySet:
         rest = data.copy()
         rest.setlist(name, [])
         return FailureModeFilter(rest, queryset=base, search=search).qs
 
-    # Facets not being filtered on share the filtered set: one grouped query for them all.
-    plain = [name for name in SCALAR_FACETS if name not in selected]
-    if plain:
-        columns = {"category": "category__slug", "severity": "severity", "status": "status",
-                   "owner": "owner__username"}  # fmt: skip
-        rows = filtered.order_by().values(*[columns[n] for n in plain]).annotate(n=Count("id"))
-        for row in rows:
-            for name in plain:
-                key = row[columns[name]]
-                if key is not None:
-                    counts[name][key] = counts[name].get(key, 0) + row["n"]
-    for name in SCALAR_FACETS:
-        if name in selected:
-            column = {"category": "category__slug", "owner": "owner__username"}.get(name, name)
-            for row in relaxed(name).order_by().values(column).annotate(n=Count("id")):
+    # Facets not being filtered on share the filtered set: counted together (on PostgreSQL
+    # with the total of the filtered set, under TOTAL).
+    counts.update(count(filtered, [name for name in FACETS if name not in selected]))
+    for name in selected:
+        counts[name] = count(relaxed(name), [name])[name]
+    return counts
+
+
+_FACET_COLUMNS = {"category": "category__slug", "severity": "severity", "status": "status",
+                  "owner": "owner__username"}  # fmt: skip
+
+
+def _orm_facet_counts(qs: QuerySet, names: list[str]) -> dict[str, dict[str, int]]:
+    """Portable: one grouped query over the scalar facets, one over the tag links."""
+    counts: dict[str, dict[str, int]] = {name: {} for name in names}
+    scalar = [n for n in names if n in SCALAR_FACETS]
+    if scalar:
+        columns = [_FACET_COLUMNS[n] for n in scalar]
+        for row in qs.order_by().values(*columns).annotate(n=Count("id")):
+            for name, column in zip(scalar, columns, strict=True):
                 if row[column] is not None:
-                    counts[name][row[column]] = row["n"]
-    through = FailureMode.tags.through.objects
-    plain_tags = [name for name in TAG_FACETS if name not in selected]
-    if plain_tags:
+                    counts[name][row[column]] = counts[name].get(row[column], 0) + row["n"]
+    tag_dims = [n for n in names if n in TAG_FACETS]
+    if tag_dims:
         rows = (
-            through.filter(failuremode__in=filtered.order_by().values("pk"))
-            .filter(tag__dimension__in=plain_tags)
+            FailureMode.tags.through.objects.filter(failuremode__in=qs.order_by().values("pk"))
+            .filter(tag__dimension__in=tag_dims)
             .values("tag__dimension", "tag__name")
             .annotate(n=Count("failuremode_id"))
         )
         for row in rows:
             counts[row["tag__dimension"]][row["tag__name"]] = row["n"]
-    for name in TAG_FACETS:
-        if name in selected:
-            rows = (
-                through.filter(failuremode__in=relaxed(name).order_by().values("pk"))
-                .filter(tag__dimension=name)
-                .values("tag__name")
-                .annotate(n=Count("failuremode_id"))
-            )
-            counts[name] = {row["tag__name"]: row["n"] for row in rows}
+    return counts
+
+
+_PG_FACET_COLUMNS = {"category": "category_id", "severity": "severity", "status": "status",
+                     "owner": "owner_id"}  # fmt: skip
+_PG_FACET_VALUES = {"category": "c.slug", "severity": "g.severity", "status": "g.status",
+                    "owner": "u.username"}  # fmt: skip
+TOTAL = "_total"
+
+
+def _pg_facet_counts(qs: QuerySet, names: list[str]) -> dict[str, dict[str, int]]:
+    """PostgreSQL: one statement reads the matching rows once (a materialised CTE), counts
+    the scalar facets and the total with GROUPING SETS, and the tags from each entry's
+    ``tag_ids`` array (migration 0004) instead of joining every tag link. The total comes
+    back as ``counts[TOTAL][""]``."""
+    matching = qs.order_by().annotate(
+        tag_ids=RawSQL('"catalog_failuremode"."tag_ids"', [], output_field=TextField())
+    )
+    inner, params = matching.values(
+        "category_id", "severity", "status", "owner_id", "tag_ids"
+    ).query.sql_with_params()
+    scalar = [n for n in names if n in _PG_FACET_COLUMNS]
+    tag_dims = [n for n in names if n in TAG_FACETS]
+    columns = [_PG_FACET_COLUMNS[n] for n in scalar]
+    # GROUPING(columns) sets a bit for each column rolled up: 1 everywhere but the column
+    # grouped on; the empty set (the total) has every bit set.
+    everything = (1 << len(columns)) - 1
+    bits = {n: everything ^ (1 << (len(columns) - 1 - i)) for i, n in enumerate(scalar)}
+    sets = ", ".join([*(f"({c})" for c in columns), "()"])
+    grouping = f"GROUPING({', '.join(columns)})" if columns else "0"
+    name_expr, value_expr = f"'{TOTAL}'", "''"
+    if scalar:
+        name_expr = "CASE g.bits {} ELSE '{}' END".format(
+            " ".join(f"WHEN {bits[n]} THEN '{n}'" for n in scalar), TOTAL
+        )
+        value_expr = "CASE g.bits {} ELSE '' END".format(
+            " ".join(f"WHEN {bits[n]} THEN {_PG_FACET_VALUES[n]}" for n in scalar)
+        )
+    joins = ""
+    if "category" in bits:
+        joins += (
+            f" LEFT JOIN catalog_category c ON g.bits = {bits['category']} AND c.id = g.category_id"
+        )
+    if "owner" in bits:
+        joins += f" LEFT JOIN auth_user u ON g.bits = {bits['owner']} AND u.id = g.owner_id"
+    group_by = ", ".join(columns) if columns else ""
+    parts = [
+        f"SELECT {name_expr}, {value_expr}, g.n "
+        f"FROM (SELECT {group_by + ', ' if group_by else ''}count(*) AS n, {grouping} AS bits "
+        f"FROM m GROUP BY GROUPING SETS ({sets})) AS g{joins}"
+    ]
+    extra = []
+    if tag_dims:
+        parts.append(
+            "SELECT t.dimension, t.name, x.n FROM (SELECT id, count(*) AS n FROM "
+            "(SELECT unnest(m.tag_ids) AS id FROM m) AS ids GROUP BY id) AS x "
+            "JOIN catalog_tag t ON t.id = x.id WHERE t.dimension = ANY(%s)"
+        )
+        extra.append(tag_dims)
+    sql = f"WITH m AS MATERIALIZED ({inner}) " + " UNION ALL ".join(parts)
+    counts: dict[str, dict[str, int]] = {name: {} for name in [*names, TOTAL]}
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*params, *extra])
+        for facet, value, n in cursor.fetchall():
+            if value is not None:
+                counts[facet][value] = n
     return counts
 
 
@@ -172,6 +241,15 @@ def _tree_order(cats: list[tuple]) -> list[tuple]:
     return ordered
 
 
+class _CountedPaginator(Paginator):
+    """A paginator told the total when the facet statement already counted it."""
+
+    def __init__(self, object_list: Any, per_page: int, *, count: int | None) -> None:
+        super().__init__(object_list, per_page)
+        if count is not None:
+            self.__dict__["count"] = count  # Paginator.count is a cached_property
+
+
 def catalog_search(*, params: QueryDict, page_number: Any = 1, per_page: int = PER_PAGE,
                    with_facets: bool = True, with_others: bool = True) -> SearchPage:  # fmt: skip
     """The catalog search page and its benchmark: matching, ranking, facets, snippets."""
@@ -180,15 +258,26 @@ def catalog_search(*, params: QueryDict, page_number: Any = 1, per_page: int = P
     if sort not in SORTS:
         sort = "relevance"
     base = failure_modes_base()
+    if search and is_postgres():
+        # Decide between the query as typed and its spelling correction before the index-only
+        # block: this probe stops at the first match, which a plain scan finds soonest.
+        search.effective(FailureMode)
+    with index_scans(search):
+        return _catalog_search(search, sort, base, params, page_number, per_page, with_facets,
+                               with_others)  # fmt: skip
+
+
+def _catalog_search(search: TextSearch, sort: str, base: QuerySet, params: QueryDict,
+                    page_number: Any, per_page: int, with_facets: bool,
+                    with_others: bool) -> SearchPage:  # fmt: skip
     filterset = FailureModeFilter(params, queryset=base, search=search)
     errors = {k: [str(m) for m in v] for k, v in filterset.errors.items()}
     filtered = filterset.qs
     ordered = failure_modes_sorted(filtered, search=search, sort=sort)
-    paginator = Paginator(ordered, per_page)
+    counts = _facet_counts(params, base, search, filtered) if with_facets else {}
+    paginator = _CountedPaginator(ordered, per_page, count=counts.get(TOTAL, {}).get(""))
     page = paginator.get_page(page_number)
-    facets = (
-        _facet_lists(_facet_counts(params, base, search, filtered), params) if with_facets else {}
-    )
+    facets = _facet_lists(counts, params) if with_facets else {}
     rows = list(page.object_list)
     snippets = search.snippets(FailureMode, [r.pk for r in rows]) if search else {}
     result = SearchPage(
@@ -207,9 +296,8 @@ def catalog_search(*, params: QueryDict, page_number: Any = 1, per_page: int = P
         result.case_studies = list(
             search.rank(search.match(CaseStudy.objects.all())).order_by("-score", "pk")[:5]
         )
-    if search and not is_postgres():
-        result.typo_corrected = any(alts != [w] for alts, w in zip(
-            search.expanded(FailureMode.objects.all()), search.q.lower().split(), strict=False))  # fmt: skip
+    if search:
+        result.correction = search.correction(base)
     return result
 
 
@@ -491,7 +579,12 @@ def failure_modes_matching(
     condition = Q()
     for key in keys:
         condition |= Q(_keys__contains=f'"{key}"')
-    candidates = list(qs.filter(condition).select_related("category").order_by("pk")[:200])
+    candidates = list(
+        qs.filter(condition)
+        .defer("search_vector", "rank_vector")
+        .select_related("category")
+        .order_by("pk")[:200]
+    )
     scored = []
     for fm in candidates:
         reasons, score = [], 0
