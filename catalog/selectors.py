@@ -575,10 +575,15 @@ def failure_modes_matching(
         return []
     qs = FailureMode.objects.filter(
         status__in=[FailureMode.Status.PUBLISHED, FailureMode.Status.IN_REVIEW]
-    ).annotate(_keys=Cast("signal_keys", TextField()), _models=Cast("affected_models", TextField()))
-    condition = Q()
-    for key in keys:
-        condition |= Q(_keys__contains=f'"{key}"')
+    )
+    if is_postgres():
+        # jsonb ?| on the GIN index of migration 0005: a string element of the array.
+        condition = Q(signal_keys__has_any_keys=keys)
+    else:
+        qs = qs.annotate(_keys=Cast("signal_keys", TextField()))
+        condition = Q()
+        for key in keys:
+            condition |= Q(_keys__contains=f'"{key}"')
     candidates = list(
         qs.filter(condition)
         .defer("search_vector", "rank_vector")
