@@ -1,8 +1,9 @@
 from django.apps import AppConfig
 
-# pg_trgm's default word-similarity threshold (0.6) misses common one-letter typos in
-# 8–10 letter words ("tokenzer" vs "tokenizer" scores 0.58); 0.5 catches them while a
-# query word still has to share most of its trigrams with a title word.
+# Duplicate hints while drafting compare a new title with existing ones by trigram word
+# similarity. pg_trgm's default threshold (0.6) misses one-letter typos in 8–10 letter words
+# ("tokenzer" vs "tokenizer" scores 0.58); 0.5 catches them while a title word still has to
+# share most of its trigrams. (Search corrects spelling from a vocabulary: catalog.search.)
 TRIGRAM_WORD_THRESHOLD = 0.5
 
 
