@@ -256,11 +256,6 @@ class TextSearch:
             return _pg_rank(qs, self.effective(qs.model))
         return _simple_rank(qs, self.expanded(qs))
 
-    def terms(self, qs: QuerySet) -> list[str]:
-        if is_postgres():
-            return words(self.effective(qs.model))
-        return [alt for alts in self.expanded(qs) for alt in alts]
-
     def snippets(self, model: Any, ids: list[int]) -> dict[int, str]:
         """Highlighted, HTML-escaped snippets (``<mark>``) for the given rows."""
         if not ids:
@@ -286,7 +281,8 @@ class TextSearch:
                 )
             ).values_list("pk", "snippet")
             return {pk: _finish(text) for pk, text in rows}
-        terms = self.terms(qs) if self else []
+        # The simple path (SQLite, or no query): highlight the words and their alternatives.
+        terms = [alt for alts in self.expanded(qs) for alt in alts] if self else []
         out = {}
         for row in qs.values("pk", *text_fields):
             out[row["pk"]] = _simple_snippet([row[f] or "" for f in text_fields], terms)
