@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from django.http import Http404
 from django_filters.rest_framework import DjangoFilterBackend
+from django_filters.utils import translate_validation
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import generics, serializers
+from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.permissions import BasePermission
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -46,6 +48,18 @@ class FailureModeListOutput(serializers.ModelSerializer):
         return out
 
 
+class SearchPagination(LimitOffsetPagination):
+    """limit/offset paging over a slice the search fetched itself, with the total it counted
+    in the same statement (no separate COUNT)."""
+
+    max_limit = 200
+
+    def respond(self, request, data: list, *, count: int) -> Response:
+        self.request, self.count = request, count
+        self.limit, self.offset = self.get_limit(request), self.get_offset(request)
+        return self.get_paginated_response(data)
+
+
 @extend_schema(
     summary="Search failure modes",
     description=(
@@ -61,22 +75,27 @@ class FailureModeListView(generics.ListAPIView):
     serializer_class = FailureModeListOutput
     filter_backends = [DjangoFilterBackend]
     filterset_class = FailureModeFilter
+    pagination_class = SearchPagination
 
     def get_queryset(self):
         return selectors.failure_modes_base()
 
     def list(self, request, *args, **kwargs):
-        with index_scans(TextSearch(request.query_params.get("q", ""))):
-            return super().list(request, *args, **kwargs)
-
-    def filter_queryset(self, queryset):
-        queryset = super().filter_queryset(queryset)
-        # DjangoFilterBackend built the filterset from the same query string; rank with it.
-        search = FailureModeFilter(self.request.query_params, queryset=queryset).search
-        sort = self.request.query_params.get("sort") or "relevance"
+        params = request.query_params
+        sort = params.get("sort") or "relevance"
         if sort not in SORTS:
             raise serializers.ValidationError({"sort": [f"Choose one of: {', '.join(SORTS)}."]})
-        return selectors.failure_modes_sorted(queryset, search=search, sort=sort)
+        search = TextSearch(params.get("q", ""))
+        filterset = FailureModeFilter(params, queryset=self.get_queryset(), search=search)
+        if not filterset.is_valid():
+            raise translate_validation(filterset.errors)
+        limit, offset = self.paginator.get_limit(request), self.paginator.get_offset(request)
+        with index_scans(search, FailureMode):
+            hits = selectors.failure_modes_search(
+                filterset, sort=sort, offset=offset, limit=limit, facets=False
+            )
+        data = self.get_serializer(hits.rows, many=True).data
+        return self.paginator.respond(request, data, count=hits.total)
 
 
 class FailureModeDetailView(APIView):

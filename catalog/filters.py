@@ -6,7 +6,8 @@ from typing import Any
 
 import django_filters
 from django import forms
-from django.db.models import BooleanField
+from django.contrib.auth import get_user_model
+from django.db.models import BooleanField, Q
 from django.db.models.expressions import RawSQL
 from django.utils.translation import gettext_lazy as _
 
@@ -14,6 +15,8 @@ from .models import Category, FailureMode, Severity, Tag
 from .search import TextSearch, is_postgres
 
 TAG_FACETS = list(Tag.Dimension.values)
+SCALAR_FACETS = ["category", "severity", "status", "owner"]
+FACETS = [*SCALAR_FACETS, *TAG_FACETS]
 SORTS = {
     "relevance": _("Relevance"),
     "severity": _("Severity"),
@@ -52,20 +55,19 @@ class FailureModeFilter(django_filters.FilterSet):
         method="filter_q", max_length=200, label=_("Search"), help_text=_("Words to look for.")
     )
     category = FreeMultipleFilter(
-        method="filter_category", label=_("Category"), help_text=_("Category slug (repeatable).")
+        method="filter_facet", label=_("Category"), help_text=_("Category slug (repeatable).")
     )
-    # distinct=False: none of these joins can repeat a row, and DISTINCT slows big searches.
     severity = django_filters.MultipleChoiceFilter(
-        choices=Severity.choices, label=_("Severity"), distinct=False
+        method="filter_facet", choices=Severity.choices, label=_("Severity")
     )
     status = django_filters.MultipleChoiceFilter(
-        choices=FailureMode.Status.choices, label=_("Status"), distinct=False
+        method="filter_facet", choices=FailureMode.Status.choices, label=_("Status")
     )
-    owner = FreeMultipleFilter(field_name="owner__username", label=_("Owner"), distinct=False)
-    data_domain = FreeMultipleFilter(method="filter_tag", label=_("Data domain"))
-    model_family = FreeMultipleFilter(method="filter_tag", label=_("Model family"))
-    deployment = FreeMultipleFilter(method="filter_tag", label=_("Deployment environment"))
-    segment = FreeMultipleFilter(method="filter_tag", label=_("Customer segment"))
+    owner = FreeMultipleFilter(method="filter_facet", label=_("Owner"))
+    data_domain = FreeMultipleFilter(method="filter_facet", label=_("Data domain"))
+    model_family = FreeMultipleFilter(method="filter_facet", label=_("Model family"))
+    deployment = FreeMultipleFilter(method="filter_facet", label=_("Deployment environment"))
+    segment = FreeMultipleFilter(method="filter_facet", label=_("Customer segment"))
 
     class Meta:
         model = FailureMode
@@ -79,20 +81,33 @@ class FailureModeFilter(django_filters.FilterSet):
     def filter_q(self, queryset, name, value):
         return self.search.match(queryset)
 
-    def filter_category(self, queryset, name, value: list[str]):
-        return queryset.filter(category_id__in=category_ids_with_descendants(list(value)))
+    def filter_facet(self, queryset, name, value: list[str]):
+        return queryset.filter(facet_condition(name, list(value)))
 
-    def filter_tag(self, queryset, name, value: list[str]):
-        names = [v.lower() for v in value]
-        if is_postgres():
-            # The entry's own tag ids (migration 0004, GIN-indexed): no join through the links.
-            return queryset.filter(
-                RawSQL(
-                    '"catalog_failuremode"."tag_ids" && ARRAY(SELECT id FROM catalog_tag '
-                    "WHERE dimension = %s AND name = ANY(%s))::integer[]",
-                    [name, names],
-                    output_field=BooleanField(),
-                )
-            )
-        through = FailureMode.tags.through.objects.filter(tag__dimension=name, tag__name__in=names)
-        return queryset.filter(pk__in=through.values("failuremode_id"))
+    def facet_selections(self) -> dict[str, list[str]]:
+        """The facets in use, with their validated values (call after ``errors``)."""
+        cleaned = getattr(self.form, "cleaned_data", {})
+        return {name: list(cleaned[name]) for name in FACETS if cleaned.get(name)}
+
+
+def facet_condition(name: str, values: list[str]) -> Q | RawSQL:
+    """The condition one facet's selection puts on the entries. The filter applies it; the
+    PostgreSQL search also computes it per match, to count each facet with its own selection
+    lifted in the same pass (catalog.selectors)."""
+    if name == "category":
+        return Q(category_id__in=category_ids_with_descendants(values))
+    if name in ("severity", "status"):
+        return Q(**{f"{name}__in": values})
+    if name == "owner":
+        return Q(owner_id__in=get_user_model().objects.filter(username__in=values).values("pk"))
+    names = [v.lower() for v in values]
+    if is_postgres():
+        # The entry's own tag ids (migration 0004, GIN-indexed): no join through the links.
+        return RawSQL(
+            '"catalog_failuremode"."tag_ids" && ARRAY(SELECT id FROM catalog_tag '
+            "WHERE dimension = %s AND name = ANY(%s))::integer[]",
+            [name, names],
+            output_field=BooleanField(),
+        )
+    through = FailureMode.tags.through.objects.filter(tag__dimension=name, tag__name__in=names)
+    return Q(pk__in=through.values("failuremode_id"))

@@ -22,7 +22,7 @@ from functools import reduce
 from operator import or_
 from typing import Any
 
-from django.contrib.postgres.search import SearchHeadline, SearchQuery, SearchRank
+from django.contrib.postgres.search import SearchQuery, SearchRank
 from django.db import connection, transaction
 from django.db.models import (
     Case,
@@ -31,11 +31,9 @@ from django.db.models import (
     FloatField,
     Q,
     QuerySet,
-    TextField,
     Value,
     When,
 )
-from django.db.models.functions import Concat
 from django.utils.html import escape
 
 WORD_RE = re.compile(r"[\w][\w\-']*", re.UNICODE)
@@ -57,6 +55,10 @@ FIELDS: dict[str, tuple[str, list[str], list[str]]] = {
     "casestudy": ("title", ["summary"], ["narrative"]),
 }  # fmt: skip
 _MARK_OPEN, _MARK_CLOSE = "\x02", "\x03"
+_HEADLINE_OPTIONS = (
+    f'StartSel="{_MARK_OPEN}", StopSel="{_MARK_CLOSE}", MaxWords=28, MinWords=12, '
+    'MaxFragments=2, FragmentDelimiter=" … "'
+)
 
 
 def is_postgres() -> bool:
@@ -94,7 +96,7 @@ def _pg_exact_exists(model: Any, q: str) -> bool:
 
 
 @contextmanager
-def index_scans(search: TextSearch | None = None) -> Iterator[None]:
+def index_scans(search: TextSearch | None = None, *models: Any) -> Iterator[None]:
     """Run a text search's statements with sequential scans discouraged (PostgreSQL).
 
     The full ``search_vector`` lives out of line (migration 0004) so that scans of the
@@ -102,10 +104,16 @@ def index_scans(search: TextSearch | None = None) -> Iterator[None]:
     for a common word it may pick a sequential scan that decompresses every entry's vector
     (50,000 entries: 190 ms) over the GIN index (12 ms). Inside this block it won't. JIT
     is off too: the cost penalty of a disabled scan type would otherwise push small queries
-    past the JIT threshold (20-80 ms compiling a query that runs in 0.1 ms)."""
+    past the JIT threshold (20-80 ms compiling a query that runs in 0.1 ms).
+
+    For each of ``models``, the query is first checked against that model as typed (is a
+    spelling correction needed?): that probe stops at the first match, which a plain scan
+    finds soonest, so it runs before the block."""
     if not (search and is_postgres()):
         yield
         return
+    for model in models:
+        search.effective(model)
     with transaction.atomic():
         with connection.cursor() as cursor:
             cursor.execute(
@@ -115,7 +123,11 @@ def index_scans(search: TextSearch | None = None) -> Iterator[None]:
 
 
 def _pg_rank(qs: QuerySet, q: str) -> QuerySet:
-    return qs.annotate(score=SearchRank(F("rank_vector"), _pg_query(q)))
+    return qs.annotate(score=_pg_score(q))
+
+
+def _pg_score(q: str) -> SearchRank:
+    return SearchRank(F("rank_vector"), _pg_query(q))
 
 
 def _pg_corrections(terms: list[str]) -> dict[str, str]:
@@ -256,6 +268,10 @@ class TextSearch:
             return _pg_rank(qs, self.effective(qs.model))
         return _simple_rank(qs, self.expanded(qs))
 
+    def pg_score(self, model: Any) -> SearchRank:
+        """PostgreSQL: the relevance expression ``rank`` annotates as ``score``."""
+        return _pg_score(self.effective(model))
+
     def snippets(self, model: Any, ids: list[int]) -> dict[int, str]:
         """Highlighted, HTML-escaped snippets (``<mark>``) for the given rows."""
         if not ids:
@@ -264,23 +280,17 @@ class TextSearch:
         _title, summary_fields, body_fields = FIELDS[model._meta.model_name]
         text_fields = [f for f in [*summary_fields, *body_fields] if f != "keywords"]
         if is_postgres() and self:
-            doc = Concat(
-                *[p for f in text_fields for p in (F(f), Value(" \n "))], output_field=TextField()
-            )
-            rows = qs.annotate(
-                snippet=SearchHeadline(
-                    doc,
-                    _pg_query(self.effective(model)),
-                    config="english",
-                    start_sel=_MARK_OPEN,
-                    stop_sel=_MARK_CLOSE,
-                    max_words=28,
-                    min_words=12,
-                    max_fragments=2,
-                    fragment_delimiter=" … ",
+            # One plain statement: the ORM's nested Concat costs more to compile than to run.
+            table = connection.ops.quote_name(model._meta.db_table)
+            doc = ", ".join(connection.ops.quote_name(f) for f in text_fields)
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    f"SELECT id, ts_headline('english', concat_ws(' \n ', {doc}), "
+                    "websearch_to_tsquery('english', %s), %s) "
+                    f"FROM {table} WHERE id = ANY(%s)",
+                    [self.effective(model), _HEADLINE_OPTIONS, ids],
                 )
-            ).values_list("pk", "snippet")
-            return {pk: _finish(text) for pk, text in rows}
+                return {pk: _finish(text) for pk, text in cursor.fetchall()}
         # The simple path (SQLite, or no query): highlight the words and their alternatives.
         terms = [alt for alts in self.expanded(qs) for alt in alts] if self else []
         out = {}

@@ -5,12 +5,26 @@ from __future__ import annotations
 import datetime as dt
 import difflib
 from dataclasses import dataclass, field
+from functools import reduce
+from operator import and_, or_
 from typing import Any, NamedTuple
 
 from django.contrib.postgres.search import TrigramSimilarity
 from django.core.paginator import Page, Paginator
 from django.db import connection
-from django.db.models import Count, Prefetch, Q, QuerySet, TextField
+from django.db.models import (
+    BooleanField,
+    Case,
+    Count,
+    ExpressionWrapper,
+    FloatField,
+    Prefetch,
+    Q,
+    QuerySet,
+    TextField,
+    Value,
+    When,
+)
 from django.db.models.expressions import RawSQL
 from django.db.models.functions import Cast
 from django.http import QueryDict
@@ -19,7 +33,7 @@ from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 
 from . import quality
-from .filters import SORTS, TAG_FACETS, FailureModeFilter
+from .filters import FACETS, SCALAR_FACETS, SORTS, TAG_FACETS, FailureModeFilter, facet_condition
 from .models import (
     CaseStudy,
     Category,
@@ -34,8 +48,8 @@ from .models import (
 from .search import TextSearch, index_scans, is_postgres
 
 PER_PAGE = 20
-SCALAR_FACETS = ["category", "severity", "status", "owner"]
-FACETS = [*SCALAR_FACETS, *TAG_FACETS]
+TOTAL = "_total"
+_PAGE = "_page"
 
 
 def failure_modes_base() -> QuerySet[FailureMode]:
@@ -47,18 +61,24 @@ def failure_modes_base() -> QuerySet[FailureMode]:
     )
 
 
+# Sort keys of the result list ("-" for descending); "relevance" without a query is by
+# severity, then title.
+_ORDERINGS = {
+    "relevance": ("-score", "severity", "pk"),
+    "severity": ("severity", "-score", "title", "pk"),
+    "recency": ("-updated_at", "pk"),
+    "occurrences": ("-occurrence_count", "-score", "pk"),
+}
+_UNRANKED = ("severity", "title", "pk")
+
+
+def _ordering(search: TextSearch, sort: str) -> tuple[str, ...]:
+    return _ORDERINGS[sort] if (search or sort != "relevance") else _UNRANKED
+
+
 def failure_modes_sorted(qs: QuerySet, *, search: TextSearch, sort: str) -> QuerySet:
     """Rank (when there is a query) and order. ``sort`` is one of filters.SORTS."""
-    qs = search.rank(qs)
-    if sort == "severity":
-        return qs.order_by("severity", "-score", "title", "pk")
-    if sort == "recency":
-        return qs.order_by("-updated_at", "pk")
-    if sort == "occurrences":
-        return qs.order_by("-occurrence_count", "-score", "pk")
-    if search:
-        return qs.order_by("-score", "severity", "pk")
-    return qs.order_by("severity", "title", "pk")
+    return search.rank(qs).order_by(*_ordering(search, sort))
 
 
 @dataclass
@@ -68,6 +88,16 @@ class FacetValue:
     count: int
     selected: bool
     depth: int = 0
+
+
+@dataclass
+class SearchHits:
+    """One slice of a search: its rows in order (each with ``score``), the total, and the
+    facet counts when asked for (facet name -> value -> count)."""
+
+    rows: list[FailureMode]
+    total: int
+    counts: dict[str, dict[str, int]]
 
 
 @dataclass
@@ -84,34 +114,186 @@ class SearchPage:
     correction: str = ""  # the query as corrected for spelling, when it was
 
 
-def _facet_counts(
-    data: QueryDict, base: QuerySet, search: TextSearch, filtered: QuerySet
-) -> dict[str, dict[str, int]]:
-    """Counts per facet value. A facet's own selection is ignored when counting it, so the
-    user sees how many entries each alternative would give; other facets still apply."""
-    counts: dict[str, dict[str, int]] = {name: {} for name in FACETS}
-    selected = [name for name in FACETS if data.getlist(name)]
-    count = _pg_facet_counts if is_postgres() else _orm_facet_counts
+def failure_modes_search(
+    filterset: FailureModeFilter, *, sort: str, offset: int, limit: int, facets: bool
+) -> SearchHits:
+    """The search behind the catalog page and the API: match, filter, rank, count, one
+    slice, and facet counts where a facet's own selection is lifted when counting it (the
+    user sees how many entries each alternative would give; other facets still apply).
 
-    def relaxed(name: str) -> QuerySet:
-        rest = data.copy()
-        rest.setlist(name, [])
-        return FailureModeFilter(rest, queryset=base, search=search).qs
-
-    # Facets not being filtered on share the filtered set: counted together (on PostgreSQL
-    # with the total of the filtered set, under TOTAL).
-    counts.update(count(filtered, [name for name in FACETS if name not in selected]))
-    for name in selected:
-        counts[name] = count(relaxed(name), [name])[name]
-    return counts
+    ``filterset`` must have been validated (``errors`` read); invalid filters are left out."""
+    if is_postgres():
+        return _pg_search(filterset, sort=sort, offset=offset, limit=limit, facets=facets)
+    ordered = failure_modes_sorted(filterset.qs, search=filterset.search, sort=sort)
+    counts = _orm_facet_counts(filterset) if facets else {}
+    return SearchHits(list(ordered[offset : offset + limit]), ordered.count(), counts)
 
 
+# --- PostgreSQL: one pass over the matches ---------------------------------------------------
+_PG_FACET_COLUMNS = {"category": "category_id", "severity": "severity", "status": "status",
+                     "owner": "owner_id"}  # fmt: skip
+_PG_FACET_VALUES = {"category": "c.slug", "severity": "g.severity", "status": "g.status",
+                    "owner": "u.username"}  # fmt: skip
+
+
+def _pg_search(
+    filterset: FailureModeFilter, *, sort: str, offset: int, limit: int, facets: bool
+) -> SearchHits:
+    """One statement reads the matching rows once (a materialised CTE) and returns the slice,
+    the total and every facet count.
+
+    With facets, the CTE holds the text matches with one flag per facet in use (does the row
+    satisfy that selection?): the slice and the total take rows with every flag set, a facet
+    not in use is counted over the same rows (GROUPING SETS, tags from each entry's
+    ``tag_ids`` array, migration 0004), and a facet in use over the rows with every other
+    flag set. Reading the matches is what costs (18,000 rows for a common word); counting them
+    again from memory does not."""
+    search = filterset.search
+    ordering = _ordering(search, sort)
+    selections = filterset.facet_selections() if facets else {}
+    conditions = {name: Q(facet_condition(name, values)) for name, values in selections.items()}
+    flags = {name: f"f{i}" for i, name in enumerate(conditions)}
+
+    def all_but(skip: str | None = None) -> Q:
+        return reduce(and_, (c for name, c in conditions.items() if name != skip), Q())
+
+    scope = search.match(FailureMode.objects.all()) if facets else filterset.qs
+    if len(conditions) > 1:
+        # Only rows that miss at most one selection are counted anywhere (a facet in use is
+        # counted over the rows every other selection allows); this lets PostgreSQL combine
+        # indexes rather than read every match, or with no query, every entry.
+        scope = scope.filter(reduce(or_, (all_but(name) for name in conditions)))
+    columns = {"id", "severity", "category_id", "status", "owner_id"}
+    columns |= {key.lstrip("-") for key in ordering if key not in ("pk", "-score")}
+    annotations: dict[str, Any] = {
+        flags[name]: ExpressionWrapper(condition, output_field=BooleanField())
+        for name, condition in conditions.items()
+    }
+    if facets:
+        annotations["tag_ids"] = RawSQL('"catalog_failuremode"."tag_ids"', [], TextField())
+    # Relevance only for the rows that can be shown: ts_rank is the dearest part per row.
+    score = search.pg_score(FailureMode) if search else Value(0.0)
+    if search and conditions:
+        score = Case(When(all_but(), then=score), default=Value(0.0))
+    annotations["score"] = ExpressionWrapper(score, output_field=FloatField())
+    matching = scope.order_by().annotate(**annotations)
+    inner, params = matching.values(*sorted(columns), *annotations).query.sql_with_params()
+
+    def where(skip: str | None = None) -> str:
+        return " AND ".join(f"m.{f}" for name, f in flags.items() if name != skip) or "TRUE"
+
+    order = ", ".join(
+        ("id" if k.lstrip("-") == "pk" else k.lstrip("-")) + (" DESC" if k[0] == "-" else "")
+        for k in ordering
+    )
+    parts = [
+        f"SELECT '{_PAGE}', p.id::text, row_number() OVER (ORDER BY {order}), p.score::float8 "
+        f"FROM (SELECT * FROM m WHERE {where()} ORDER BY {order} LIMIT %s OFFSET %s) AS p"
+    ]
+    args: list[Any] = [limit, offset]
+    unselected = [name for name in FACETS if name not in selections] if facets else []
+    sql, extra = _pg_facet_sql(unselected, where(), with_total=True)
+    parts += sql
+    args += extra
+    for name in selections:
+        sql, extra = _pg_facet_sql([name], where(skip=name), with_total=False)
+        parts += sql
+        args += extra
+    statement = f"WITH m AS MATERIALIZED ({inner}) " + " UNION ALL ".join(parts)
+    counts: dict[str, dict[str, int]] = {name: {} for name in [*FACETS, TOTAL]}
+    page: list[tuple[int, int, float]] = []
+    with connection.cursor() as cursor:
+        cursor.execute(statement, [*params, *args])
+        for kind, value, n, score in cursor.fetchall():
+            if kind == _PAGE:
+                page.append((n, int(value), score))
+            elif value is not None:
+                counts[kind][value] = n
+    # 20 rows by id: category and owner joined here (cheaper than two more queries).
+    shown = FailureMode.objects.defer("search_vector", "rank_vector").select_related(
+        "category", "owner"
+    )
+    found = shown.prefetch_related("tags").in_bulk([pk for _n, pk, _s in page])
+    rows = []
+    for _n, pk, score in sorted(page):
+        if pk in found:  # deleted since the statement ran
+            found[pk].score = score
+            rows.append(found[pk])
+    total = counts.pop(TOTAL).get("", 0)
+    return SearchHits(rows, total, counts if facets else {})
+
+
+def _pg_facet_sql(names: list[str], where: str, *, with_total: bool) -> tuple[list[str], list]:
+    """SELECTs (kind, value, count, NULL) over the CTE ``m`` for the given facets, on the rows
+    that satisfy ``where``; with the total of those rows as (TOTAL, '', n) if asked."""
+    scalar = [n for n in names if n in _PG_FACET_COLUMNS]
+    tag_dims = [n for n in names if n in TAG_FACETS]
+    columns = [_PG_FACET_COLUMNS[n] for n in scalar]
+    parts: list[str] = []
+    if columns or with_total:
+        # GROUPING(columns) sets a bit for each column rolled up: 1 everywhere but the column
+        # grouped on; the empty set (the total) has every bit set.
+        everything = (1 << len(columns)) - 1
+        bits = {n: everything ^ (1 << (len(columns) - 1 - i)) for i, n in enumerate(scalar)}
+        sets = ", ".join([*(f"({c})" for c in columns), *(["()"] if with_total else [])])
+        grouping = f"GROUPING({', '.join(columns)})" if columns else "0"
+        name_expr, value_expr = f"'{TOTAL}'", "''"
+        if scalar:
+            name_expr = "CASE g.bits {} ELSE '{}' END".format(
+                " ".join(f"WHEN {bits[n]} THEN '{n}'" for n in scalar), TOTAL
+            )
+            value_expr = "CASE g.bits {} ELSE '' END".format(
+                " ".join(f"WHEN {bits[n]} THEN {_PG_FACET_VALUES[n]}" for n in scalar)
+            )
+        joins = ""
+        if "category" in bits:
+            joins += f" LEFT JOIN catalog_category c ON g.bits = {bits['category']} AND c.id = g.category_id"
+        if "owner" in bits:
+            joins += f" LEFT JOIN auth_user u ON g.bits = {bits['owner']} AND u.id = g.owner_id"
+        group_by = "".join(f"{c}, " for c in columns)
+        parts.append(
+            f"SELECT {name_expr}, {value_expr}, g.n, NULL::float8 "
+            f"FROM (SELECT {group_by}count(*) AS n, {grouping} AS bits "
+            f"FROM m WHERE {where} GROUP BY GROUPING SETS ({sets})) AS g{joins}"
+        )
+    params: list[Any] = []
+    if tag_dims:
+        parts.append(
+            "SELECT t.dimension, t.name, x.n, NULL::float8 FROM (SELECT id, count(*) AS n FROM "
+            f"(SELECT unnest(m.tag_ids) AS id FROM m WHERE {where}) AS ids GROUP BY id) AS x "
+            "JOIN catalog_tag t ON t.id = x.id WHERE t.dimension = ANY(%s)"
+        )
+        params.append(tag_dims)
+    return parts, params
+
+
+# --- Other databases: grouped queries ---------------------------------------------------------
 _FACET_COLUMNS = {"category": "category__slug", "severity": "severity", "status": "status",
                   "owner": "owner__username"}  # fmt: skip
 
 
-def _orm_facet_counts(qs: QuerySet, names: list[str]) -> dict[str, dict[str, int]]:
-    """Portable: one grouped query over the scalar facets, one over the tag links."""
+def _orm_facet_counts(filterset: FailureModeFilter) -> dict[str, dict[str, int]]:
+    """Facets not in use counted together over the filtered rows; each facet in use over
+    the rows every other selection allows."""
+    selections = filterset.facet_selections()
+    conditions = {name: facet_condition(name, values) for name, values in selections.items()}
+    matches = filterset.search.match(FailureMode.objects.all())
+
+    def allowed(skip: str | None = None) -> QuerySet:
+        qs = matches
+        for name, condition in conditions.items():
+            if name != skip:
+                qs = qs.filter(condition)
+        return qs
+
+    counts = _orm_counts(allowed(), [name for name in FACETS if name not in selections])
+    for name in selections:
+        counts[name] = _orm_counts(allowed(skip=name), [name])[name]
+    return counts
+
+
+def _orm_counts(qs: QuerySet, names: list[str]) -> dict[str, dict[str, int]]:
+    """One grouped query over the scalar facets, one over the tag links."""
     counts: dict[str, dict[str, int]] = {name: {} for name in names}
     scalar = [n for n in names if n in SCALAR_FACETS]
     if scalar:
@@ -130,72 +312,6 @@ def _orm_facet_counts(qs: QuerySet, names: list[str]) -> dict[str, dict[str, int
         )
         for row in rows:
             counts[row["tag__dimension"]][row["tag__name"]] = row["n"]
-    return counts
-
-
-_PG_FACET_COLUMNS = {"category": "category_id", "severity": "severity", "status": "status",
-                     "owner": "owner_id"}  # fmt: skip
-_PG_FACET_VALUES = {"category": "c.slug", "severity": "g.severity", "status": "g.status",
-                    "owner": "u.username"}  # fmt: skip
-TOTAL = "_total"
-
-
-def _pg_facet_counts(qs: QuerySet, names: list[str]) -> dict[str, dict[str, int]]:
-    """PostgreSQL: one statement reads the matching rows once (a materialised CTE), counts
-    the scalar facets and the total with GROUPING SETS, and the tags from each entry's
-    ``tag_ids`` array (migration 0004) instead of joining every tag link. The total comes
-    back as ``counts[TOTAL][""]``."""
-    matching = qs.order_by().annotate(
-        tag_ids=RawSQL('"catalog_failuremode"."tag_ids"', [], output_field=TextField())
-    )
-    inner, params = matching.values(
-        "category_id", "severity", "status", "owner_id", "tag_ids"
-    ).query.sql_with_params()
-    scalar = [n for n in names if n in _PG_FACET_COLUMNS]
-    tag_dims = [n for n in names if n in TAG_FACETS]
-    columns = [_PG_FACET_COLUMNS[n] for n in scalar]
-    # GROUPING(columns) sets a bit for each column rolled up: 1 everywhere but the column
-    # grouped on; the empty set (the total) has every bit set.
-    everything = (1 << len(columns)) - 1
-    bits = {n: everything ^ (1 << (len(columns) - 1 - i)) for i, n in enumerate(scalar)}
-    sets = ", ".join([*(f"({c})" for c in columns), "()"])
-    grouping = f"GROUPING({', '.join(columns)})" if columns else "0"
-    name_expr, value_expr = f"'{TOTAL}'", "''"
-    if scalar:
-        name_expr = "CASE g.bits {} ELSE '{}' END".format(
-            " ".join(f"WHEN {bits[n]} THEN '{n}'" for n in scalar), TOTAL
-        )
-        value_expr = "CASE g.bits {} ELSE '' END".format(
-            " ".join(f"WHEN {bits[n]} THEN {_PG_FACET_VALUES[n]}" for n in scalar)
-        )
-    joins = ""
-    if "category" in bits:
-        joins += (
-            f" LEFT JOIN catalog_category c ON g.bits = {bits['category']} AND c.id = g.category_id"
-        )
-    if "owner" in bits:
-        joins += f" LEFT JOIN auth_user u ON g.bits = {bits['owner']} AND u.id = g.owner_id"
-    group_by = ", ".join(columns) if columns else ""
-    parts = [
-        f"SELECT {name_expr}, {value_expr}, g.n "
-        f"FROM (SELECT {group_by + ', ' if group_by else ''}count(*) AS n, {grouping} AS bits "
-        f"FROM m GROUP BY GROUPING SETS ({sets})) AS g{joins}"
-    ]
-    extra = []
-    if tag_dims:
-        parts.append(
-            "SELECT t.dimension, t.name, x.n FROM (SELECT id, count(*) AS n FROM "
-            "(SELECT unnest(m.tag_ids) AS id FROM m) AS ids GROUP BY id) AS x "
-            "JOIN catalog_tag t ON t.id = x.id WHERE t.dimension = ANY(%s)"
-        )
-        extra.append(tag_dims)
-    sql = f"WITH m AS MATERIALIZED ({inner}) " + " UNION ALL ".join(parts)
-    counts: dict[str, dict[str, int]] = {name: {} for name in [*names, TOTAL]}
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [*params, *extra])
-        for facet, value, n in cursor.fetchall():
-            if value is not None:
-                counts[facet][value] = n
     return counts
 
 
@@ -242,12 +358,18 @@ def _tree_order(cats: list[tuple]) -> list[tuple]:
 
 
 class _CountedPaginator(Paginator):
-    """A paginator told the total when the facet statement already counted it."""
+    """A paginator told the total, which the search already counted."""
 
-    def __init__(self, object_list: Any, per_page: int, *, count: int | None) -> None:
-        super().__init__(object_list, per_page)
-        if count is not None:
-            self.__dict__["count"] = count  # Paginator.count is a cached_property
+    def __init__(self, per_page: int, *, count: int) -> None:
+        super().__init__([], per_page)
+        self.__dict__["count"] = count  # Paginator.count is a cached_property
+
+
+def _page_number(value: Any) -> int:
+    try:
+        return max(int(value), 1)
+    except (TypeError, ValueError):
+        return 1
 
 
 def catalog_search(*, params: QueryDict, page_number: Any = 1, per_page: int = PER_PAGE,
@@ -257,35 +379,33 @@ def catalog_search(*, params: QueryDict, page_number: Any = 1, per_page: int = P
     sort = params.get("sort") or "relevance"
     if sort not in SORTS:
         sort = "relevance"
-    base = failure_modes_base()
-    if search and is_postgres():
-        # Decide between the query as typed and its spelling correction before the index-only
-        # block: this probe stops at the first match, which a plain scan finds soonest.
-        search.effective(FailureMode)
-    with index_scans(search):
-        return _catalog_search(search, sort, base, params, page_number, per_page, with_facets,
-                               with_others)  # fmt: skip
+    with index_scans(search, FailureMode):
+        return _catalog_search(search, sort, params, _page_number(page_number), per_page,
+                               with_facets, with_others)  # fmt: skip
 
 
-def _catalog_search(search: TextSearch, sort: str, base: QuerySet, params: QueryDict,
-                    page_number: Any, per_page: int, with_facets: bool,
-                    with_others: bool) -> SearchPage:  # fmt: skip
-    filterset = FailureModeFilter(params, queryset=base, search=search)
+def _catalog_search(search: TextSearch, sort: str, params: QueryDict, number: int,
+                    per_page: int, with_facets: bool, with_others: bool) -> SearchPage:  # fmt: skip
+    filterset = FailureModeFilter(params, queryset=failure_modes_base(), search=search)
     errors = {k: [str(m) for m in v] for k, v in filterset.errors.items()}
-    filtered = filterset.qs
-    ordered = failure_modes_sorted(filtered, search=search, sort=sort)
-    counts = _facet_counts(params, base, search, filtered) if with_facets else {}
-    paginator = _CountedPaginator(ordered, per_page, count=counts.get(TOTAL, {}).get(""))
-    page = paginator.get_page(page_number)
-    facets = _facet_lists(counts, params) if with_facets else {}
-    rows = list(page.object_list)
-    snippets = search.snippets(FailureMode, [r.pk for r in rows]) if search else {}
+    hits = failure_modes_search(
+        filterset, sort=sort, offset=(number - 1) * per_page, limit=per_page, facets=with_facets
+    )
+    paginator = _CountedPaginator(per_page, count=hits.total)
+    if number > paginator.num_pages:  # past the end: the last page, as Paginator.get_page does
+        number = paginator.num_pages
+        offset = (number - 1) * per_page
+        hits.rows = failure_modes_search(
+            filterset, sort=sort, offset=offset, limit=per_page, facets=False
+        ).rows
+    page = Page(hits.rows, number, paginator)
+    snippets = search.snippets(FailureMode, [r.pk for r in hits.rows]) if search else {}
     result = SearchPage(
         q=search.q,
         sort=sort,
         page=page,
-        total=paginator.count,
-        facets=facets,
+        total=hits.total,
+        facets=_facet_lists(hits.counts, params) if with_facets else {},
         errors=errors,
         snippets={k: mark_safe(v) for k, v in snippets.items()},  # noqa: S308 - escaped in search
     )
@@ -297,7 +417,7 @@ def _catalog_search(search: TextSearch, sort: str, base: QuerySet, params: Query
             search.rank(search.match(CaseStudy.objects.all())).order_by("-score", "pk")[:5]
         )
     if search:
-        result.correction = search.correction(base)
+        result.correction = search.correction(FailureMode.objects.all())
     return result
 
 
