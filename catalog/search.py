@@ -106,19 +106,20 @@ def index_scans(search: TextSearch | None = None, *models: Any) -> Iterator[None
     is off too: the cost penalty of a disabled scan type would otherwise push small queries
     past the JIT threshold (20-80 ms compiling a query that runs in 0.1 ms).
 
-    For each of ``models``, the query is first checked against that model as typed (is a
-    spelling correction needed?): that probe stops at the first match, which a plain scan
-    finds soonest, so it runs before the block."""
+    For each of ``models``, the query is then checked against that model as typed (is a
+    spelling correction needed?), on the index too: a plain scan looking for the first
+    match reads and decompresses vectors until it finds one (46 ms for a word in 3 % of
+    50,000 entries), the index answers in 0.1 - 3 ms."""
     if not (search and is_postgres()):
         yield
         return
-    for model in models:
-        search.effective(model)
     with transaction.atomic():
         with connection.cursor() as cursor:
             cursor.execute(
                 "SELECT set_config('enable_seqscan', 'off', true), set_config('jit', 'off', true)"
             )
+        for model in models:
+            search.effective(model)
         yield
 
 
