@@ -173,7 +173,11 @@ def test_any_batch_items_never_give_a_500(api, fraud_model, items):
 
 @pytest.mark.django_db
 @FUZZ
-@given(model=st.text(alphabet=st.characters(), max_size=20), key=st.text(max_size=20))
+# Any character a URL can carry (UTF-8, so no lone surrogates), NUL and controls included.
+@given(
+    model=st.text(alphabet=st.characters(codec="utf-8"), max_size=20),
+    key=st.text(alphabet=st.characters(codec="utf-8"), max_size=20),
+)
 def test_any_lookup_key_never_gives_a_500(api, fraud_model, model, key):
     response = api.get("/api/v1/predictions", {"model": model, "external_id": key})
     assert response.status_code in {200, 400, 404}
