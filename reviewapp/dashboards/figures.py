@@ -11,7 +11,7 @@ from typing import Any
 
 from django.utils.translation import gettext_lazy as _
 
-from .models import TTD_BIN_COUNT, TTD_FIELDS
+from .models import COUNTER_FIELDS, TTD_BIN_COUNT, TTD_FIELDS
 from .stats import (
     CALIBRATION_BUCKETS,
     NO_DATA,
@@ -69,19 +69,6 @@ def window_for(range_key: str, now: dt.datetime, bucket_minutes: int) -> Window:
     return Window(spec, step, start, end, start - RULE.window * step)
 
 
-_SCALARS = (
-    "ingested",
-    "routed",
-    "passed",
-    "decided",
-    "accepted",
-    "overridden",
-    "escalated",
-    "deferred",
-    "sla_breaches",
-)
-
-
 @dataclass
 class Summary:
     """Totals over a set of rollup rows."""
@@ -103,7 +90,7 @@ class Summary:
     def add(self, row: dict[str, Any]) -> None:
         """Add one rollup row (or a dict of sums); fields it lacks count as zero. In place:
         this runs once per row read, so it avoids building new lists."""
-        for name in _SCALARS:
+        for name in COUNTER_FIELDS:
             value = row.get(name)
             if value:
                 setattr(self, name, getattr(self, name) + value)

@@ -17,6 +17,18 @@ from .stats import CALIBRATION_BUCKETS, TTD_EDGES_SECONDS
 
 TTD_BIN_COUNT = len(TTD_EDGES_SECONDS) + 1  # the last bin is open-ended
 TTD_FIELDS = tuple(f"ttd_{i:02d}" for i in range(TTD_BIN_COUNT))
+# The plain counters of a rollup row (each summed when rows are combined).
+COUNTER_FIELDS = (
+    "ingested",
+    "routed",
+    "passed",
+    "decided",
+    "accepted",
+    "overridden",
+    "escalated",
+    "deferred",
+    "sla_breaches",
+)
 
 
 def empty_ttd_bins() -> list[int]:

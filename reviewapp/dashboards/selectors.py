@@ -19,7 +19,14 @@ from reviewapp.governance.models import PolicyVersion
 from reviewapp.models import MLModel, ReviewItem
 from reviewapp.queue_selectors import fresh_count_snapshot
 
-from .models import TTD_FIELDS, ModelRollup, ModelTotal, ReviewerDay, RollupWatermark
+from .models import (
+    COUNTER_FIELDS,
+    TTD_FIELDS,
+    ModelRollup,
+    ModelTotal,
+    ReviewerDay,
+    RollupWatermark,
+)
 
 OPEN_STATUSES = (
     ReviewItem.Status.PENDING,
@@ -73,18 +80,7 @@ def rollup_rows(
     return list(qs.order_by("bucket_start").values(*ROLLUP_FIELDS))
 
 
-SUMMED_FIELDS = (
-    "ingested",
-    "routed",
-    "passed",
-    "decided",
-    "accepted",
-    "overridden",
-    "escalated",
-    "deferred",
-    "sla_breaches",
-    *TTD_FIELDS,
-)
+SUMMED_FIELDS = (*COUNTER_FIELDS, *TTD_FIELDS)
 
 
 def rollup_sums(

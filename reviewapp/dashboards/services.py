@@ -34,6 +34,7 @@ from reviewapp.core.audit import Actor, audit_record
 from reviewapp.models import Decision, Prediction, ReviewItem
 
 from .models import (
+    COUNTER_FIELDS,
     TTD_BIN_COUNT,
     TTD_FIELDS,
     ModelRollup,
@@ -46,18 +47,6 @@ from .stats import CALIBRATION_BUCKETS, bucket_floor, calibration_bucket, ttd_bi
 logger = logging.getLogger(__name__)
 FOLDER = Actor.system("dashboards")
 WATERMARK = "main"
-
-_SCALARS = (
-    "ingested",
-    "routed",
-    "passed",
-    "decided",
-    "accepted",
-    "overridden",
-    "escalated",
-    "deferred",
-    "sla_breaches",
-)
 
 
 @dataclass
@@ -402,7 +391,7 @@ def _upsert_reviewer_days(deltas: dict[tuple[int, int, dt.date], dict[str, int]]
 
 
 _COUNTER_FIELDS = [
-    *_SCALARS,
+    *COUNTER_FIELDS,
     "reasons",
     *TTD_FIELDS,
     "ttd_sum_seconds",
