@@ -32,6 +32,16 @@ DEFAULT_URL = "postgres://postgres:postgres@127.0.0.1:5432/failsafe_bench_claim"
 PASSWORD = "bench-password-1"  # noqa: S105 - throwaway users in a throwaway database
 
 
+# (start, what, seconds) of every timed request and recount, for --trace.
+EVENTS: list[tuple[float, str, float]] = []
+
+
+def timed(what: str, started: float) -> float:
+    took = time.perf_counter() - started
+    EVENTS.append((started, what, took))
+    return took
+
+
 def pct(values: list[float], p: float) -> float:
     if not values:
         return float("nan")
@@ -185,12 +195,34 @@ def generate(n_items: int, n_decided: int, reviewers: int) -> dict:
     }
 
 
+def prewarm() -> None:
+    """Read the tables and indexes into PostgreSQL's buffers: a run measures the steady state
+    of a server that has been up, not the first minute after a restart (when every random
+    read of a million-row table goes to disk)."""
+    from django.db import connection
+
+    t = time.perf_counter()
+    with connection.cursor() as cur:
+        cur.execute("CREATE EXTENSION IF NOT EXISTS pg_prewarm")
+        cur.execute(
+            """
+            SELECT coalesce(sum(pg_prewarm(c.oid)), 0) FROM pg_class c
+            JOIN pg_namespace n ON n.oid = c.relnamespace
+            WHERE n.nspname = 'public' AND c.relkind IN ('r', 'i', 't')
+            """
+        )
+        blocks = cur.fetchone()[0]
+    print(f"prewarmed {blocks * 8 / 1024:,.0f} MB in {time.perf_counter() - t:.1f} s")
+
+
 class DashboardViewer(threading.Thread):
     """A lead who keeps the dashboards open: the overview and each model page, in turn."""
 
     def __init__(self, base: str, slugs: list[str], deadline: float, pause: float = 0.5) -> None:
         super().__init__(daemon=True)
         self.base, self.slugs, self.deadline, self.pause = base, slugs, deadline, pause
+        self.logged_in, self.go = threading.Event(), threading.Event()
+        self.go.set()  # a measured run clears it and starts everyone at once after login
         self.overview: list[float] = []
         self.model_pages: list[float] = []
         self.errors: list[str] = []
@@ -206,6 +238,8 @@ class DashboardViewer(threading.Thread):
             headers={"X-CSRFToken": s.cookies.get("csrftoken", "")},
             allow_redirects=False,
         )
+        self.logged_in.set()
+        self.go.wait()
         paths = ["/dashboards/"] + [f"/dashboards/models/{slug}/" for slug in self.slugs]
         n = 0
         while time.perf_counter() < self.deadline:
@@ -213,7 +247,7 @@ class DashboardViewer(threading.Thread):
             n += 1
             t = time.perf_counter()
             r = s.get(f"{self.base}{path}")
-            took = time.perf_counter() - t
+            took = timed(path, t)
             (self.overview if path == "/dashboards/" else self.model_pages).append(took)
             if r.status_code != 200:
                 self.errors.append(f"{path} {r.status_code}")
@@ -229,10 +263,14 @@ class Reviewer(threading.Thread):
         max_decisions: int,
         think: float = 0.0,
         queue_only: bool = False,
+        offset: float = 0.0,
     ) -> None:
         super().__init__(daemon=True)
         self.base, self.username, self.deadline, self.max = base, username, deadline, max_decisions
         self.think = think
+        self.offset = offset
+        self.logged_in, self.go = threading.Event(), threading.Event()
+        self.go.set()
         self.queue_only = queue_only
         self.claims: list[float] = []
         self.reviews: list[float] = []
@@ -254,22 +292,28 @@ class Reviewer(threading.Thread):
         )
         if r.status_code != 302:
             self.errors.append(f"login {r.status_code}")
+            self.logged_in.set()
             return
         csrf = {"X-CSRFToken": s.cookies.get("csrftoken", "")}
+        # Logging in hashes a password (~0.3 s of CPU): done before the clock starts.
+        self.logged_in.set()
+        self.go.wait()
         while self.queue_only and time.perf_counter() < self.deadline:
             s.get(f"{self.base}/queue/")
+        # Reviewers do not all press "Start reviewing" in the same millisecond.
+        time.sleep(self.offset)
         n = 0
         while time.perf_counter() < self.deadline and self.decided < self.max:
             n += 1
             if n % 5 == 1:
                 t = time.perf_counter()
                 r = s.get(f"{self.base}/queue/")
-                self.queues.append(time.perf_counter() - t)
+                self.queues.append(timed("queue page", t))
                 if r.status_code != 200:
                     self.errors.append(f"queue {r.status_code}")
             t = time.perf_counter()
             r = s.post(f"{self.base}/queue/next/", headers=csrf, allow_redirects=False)
-            self.claims.append(time.perf_counter() - t)
+            self.claims.append(timed("claim", t))
             location = r.headers.get("Location", "")
             m = re.search(r"/queue/items/(\d+)/review/", location)
             if r.status_code != 302 or not m:
@@ -279,7 +323,7 @@ class Reviewer(threading.Thread):
             time.sleep(self.think / 2)
             t = time.perf_counter()
             r = s.get(f"{self.base}/queue/items/{item_id}/review/")
-            self.reviews.append(time.perf_counter() - t)
+            self.reviews.append(timed("review page", t))
             g = re.search(r'name="generation" value="(\d+)"', r.text)
             if r.status_code != 200 or not g:
                 self.errors.append(f"review {r.status_code}")
@@ -292,7 +336,7 @@ class Reviewer(threading.Thread):
                 headers=csrf,
                 allow_redirects=False,
             )
-            self.decides.append(time.perf_counter() - t)
+            self.decides.append(timed("decide", t))
             if r.status_code == 302:
                 self.decided += 1
             else:
@@ -313,6 +357,11 @@ def main() -> None:
         type=float,
         default=0.0,
         help="seconds each reviewer spends per item (0 = saturate the server)",
+    )
+    ap.add_argument(
+        "--trace",
+        action="store_true",
+        help="list every request over 100 ms and every recount, by time into the run",
     )
     args = ap.parse_args()
 
@@ -338,10 +387,11 @@ def main() -> None:
         [py, "manage.py", "collectstatic", "--noinput", "-v", "0"], cwd=ROOT, env=env, check=True
     )
 
-    # The uncached cost of the queue's filter counts (cached REVIEW_COUNTS_CACHE_SECONDS per process).
     import django
 
     django.setup()
+    prewarm()
+    # The uncached cost of the queue's filter counts (cached REVIEW_COUNTS_CACHE_SECONDS per process).
     from django.utils import timezone
 
     from reviewapp.queue_selectors import count_rows
@@ -378,11 +428,16 @@ def main() -> None:
                 pass
             time.sleep(0.2)
         # Beat's job in production: keep the queue-count snapshot fresh (every 15 s).
+        from reviewapp.models import QueueCountSnapshot
         from reviewapp.services.review import queue_counts_refresh
 
         def beat() -> None:
             while not stop.is_set():
-                queue_counts_refresh()
+                t = time.perf_counter()
+                before = QueueCountSnapshot.objects.filter(pk=1).values("computed_at").first()
+                after = queue_counts_refresh(only_if_due=True)
+                if before is None or after.computed_at != before["computed_at"]:
+                    timed("RECOUNT (beat)", t)
                 stop.wait(15)
 
         threading.Thread(target=beat, daemon=True).start()
@@ -409,14 +464,28 @@ def main() -> None:
             th.start()
         for th in [*page_warmers, *queue_warmers]:
             th.join()
-        start = time.perf_counter()
-        deadline = start + args.seconds
+        deadline = time.perf_counter() + args.seconds  # reset once everyone is logged in
         threads = [
-            Reviewer(base, u, deadline, args.max_decisions, args.think) for u in info["users"]
+            Reviewer(
+                base,
+                u,
+                deadline,
+                args.max_decisions,
+                args.think,
+                offset=i * args.think / len(info["users"]),
+            )
+            for i, u in enumerate(info["users"])
         ]
         viewer = DashboardViewer(base, [m["slug"] for m in demo.DEMO_MODELS], deadline)
         for th in [*threads, viewer]:
+            th.go.clear()
             th.start()
+        for th in [*threads, viewer]:
+            th.logged_in.wait()
+        start = time.perf_counter()
+        for th in [*threads, viewer]:
+            th.deadline = start + args.seconds
+            th.go.set()
         for th in [*threads, viewer]:
             th.join()
         elapsed = time.perf_counter() - start
@@ -462,6 +531,11 @@ def main() -> None:
     print(f"errors                      {len(errors)} {errors[:5]}")
     if claims:
         print(f"mean claim {statistics.mean(claims) * ms:.1f} ms")
+    if args.trace:
+        print("slow requests (> 100 ms) and recounts, seconds into the run:")
+        for t, what, took in sorted(EVENTS):
+            if t >= start and (took > 0.1 or what.startswith("RECOUNT")):
+                print(f"  {t - start:7.2f} s  {what:40s} {took * ms:7.1f} ms")
 
 
 if __name__ == "__main__":

@@ -29,4 +29,4 @@ def review_wake_deferred() -> int:
 
 @shared_task(name="failsafe.review_count_queue", acks_late=True, ignore_result=True)
 def review_count_queue() -> int:
-    return queue_counts_refresh().took_ms
+    return queue_counts_refresh(only_if_due=True).took_ms
