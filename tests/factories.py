@@ -5,6 +5,7 @@ from __future__ import annotations
 import factory
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
+from django.db import connection
 
 from reviewapp import demo
 from reviewapp.core.audit import Actor
@@ -68,3 +69,10 @@ def envelope_for(model: MLModel, external_id: str = "txn-1", **overrides) -> dic
     }
     body.update(overrides)
     return body
+
+
+def signed_in_queries(own: int) -> int:
+    """Queries of a signed-in page: the session and the user (with the time-zone preference),
+    then the page's ``own``; on SQLite also the user's role names, which PostgreSQL loads
+    with the user."""
+    return own + (2 if connection.vendor == "postgresql" else 3)

@@ -6,6 +6,7 @@ created yet is skipped and added on the next migrate (post_migrate keeps groups 
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 REVIEWER = "reviewer"
@@ -95,15 +96,21 @@ def sync_role_permissions_signal(sender: Any, **kwargs: Any) -> None:
     sync_role_permissions(Group, Permission)
 
 
+def remember_roles(user: Any, group_names: Iterable[str]) -> set[str]:
+    """Keep the user's roles on the instance for this request (a superuser has them all)."""
+    names = set(group_names)
+    if user.is_superuser:
+        names |= set(ROLES)
+    user._failsafe_roles = names
+    return names
+
+
 def user_roles(user: Any) -> set[str]:
     if not getattr(user, "is_authenticated", False):
         return set()
     cached = getattr(user, "_failsafe_roles", None)
     if cached is None:
-        cached = set(user.groups.values_list("name", flat=True))
-        if user.is_superuser:
-            cached |= set(ROLES)
-        user._failsafe_roles = cached
+        cached = remember_roles(user, user.groups.values_list("name", flat=True))
     return cached
 
 

@@ -11,6 +11,7 @@ from django.http import QueryDict
 from django.urls import reverse
 
 from catalog import selectors, services
+from tests.factories import signed_in_queries
 
 pytestmark = pytest.mark.django_db
 
@@ -205,14 +206,14 @@ def test_api_is_in_openapi_schema(client, engineer):
 def test_search_page_query_count_is_pinned(client, corpus, engineer, django_assert_num_queries):
     client.force_login(engineer)
     url = reverse("catalog:search") + "?q=tokenizer&severity=S2"
-    # 6 for session, user, preferences, permissions and roles; the category tree, snippets,
+    # Permissions (2), the category tree, snippets,
     # mitigations and case studies. PostgreSQL: per searched model one probe (do the words
     # match as typed, or is a spelling correction needed?); the index-scan block (savepoint,
     # settings, release); one statement for the slice, the total and every facet; the 20
     # rows with their category and owner, and their tags. SQLite: the rows, their category,
     # owner and tags; count, grouped facets, relaxed severity, tag facets, and a probe for
     # each word (plus a vocabulary read when a word occurs nowhere).
-    expected = 20 if connection.vendor == "postgresql" else 23
+    expected = signed_in_queries(16 if connection.vendor == "postgresql" else 19)
     with django_assert_num_queries(expected):
         response = client.get(url)
     assert response.status_code == 200
