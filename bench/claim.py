@@ -351,6 +351,7 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=60)
     ap.add_argument("--max-decisions", type=int, default=2000, help="per reviewer")
     ap.add_argument("--workers", type=int, default=4, help="gunicorn worker processes")
+    ap.add_argument("--threads", type=int, default=1, help="threads per gunicorn worker")
     ap.add_argument("--keep", action="store_true", help="reuse the generated database")
     ap.add_argument(
         "--think",
@@ -410,6 +411,8 @@ def main() -> None:
             f"127.0.0.1:{port}",
             "--workers",
             str(args.workers),
+            "--threads",
+            str(args.threads),
             "--log-level",
             "warning",
         ],
@@ -503,7 +506,8 @@ def main() -> None:
     ms = 1000
     print(
         f"database: {urlparse(url).path.lstrip('/')}  pending items: {args.items:,}  "
-        f"reviewers: {args.reviewers}  think: {args.think} s  gunicorn workers: {args.workers}  "
+        f"reviewers: {args.reviewers}  think: {args.think} s  "
+        f"gunicorn: {args.workers} workers x {args.threads} threads  "
         f"run: {elapsed:.1f} s  load average: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs"
     )
     print(

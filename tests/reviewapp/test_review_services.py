@@ -37,6 +37,26 @@ def test_claim_next_takes_highest_priority_then_earliest_sla(pooled_reviewer, fr
     assert AuditEvent.objects.filter(verb="review_item.claimed", target_id=str(item.pk)).exists()
 
 
+def test_claims_do_not_wait_for_the_disk_but_decisions_do(pooled_reviewer, fraud_model):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    if connection.vendor != "postgresql":
+        pytest.skip("asynchronous commit is a PostgreSQL setting")
+    make_items(fraud_model, 1)
+    with CaptureQueriesContext(connection) as claim:
+        item = svc.review_item_claim_next(user=pooled_reviewer)
+    statements = [q["sql"] for q in claim.captured_queries]
+    lowered = statements.index("SET LOCAL synchronous_commit = off")
+    claimed = next(i for i, sql in enumerate(statements) if sql.startswith("UPDATE"))
+    assert lowered < claimed  # set in the claim's own transaction, before its write
+    with CaptureQueriesContext(connection) as decide:
+        svc.review_item_decide(
+            item_id=item.pk, user=pooled_reviewer, action="accept", generation=item.claim_generation
+        )
+    assert not any("synchronous_commit" in q["sql"] for q in decide.captured_queries)
+
+
 def test_claim_next_resumes_held_item_and_skips_claimed(
     pooled_reviewer, other_reviewer, fraud_model
 ):
