@@ -208,6 +208,20 @@ def _clean_list(errs: _Errors, field: str, value: Any) -> list[str]:
     return [v.strip() for v in value if v.strip()]
 
 
+def _clean_stewardship(errs: _Errors, data: dict[str, Any], values: dict[str, Any]) -> None:
+    """The review interval and next review date, shared by entries and mitigations."""
+    if "review_interval_days" in data:
+        days = data["review_interval_days"]
+        if not isinstance(days, int) or isinstance(days, bool) or not 7 <= days <= 730:
+            errs.add("review_interval_days", _("Between 7 and 730 days."))
+        else:
+            values["review_interval_days"] = days
+    if "next_review_on" in data:
+        date = _clean_date(errs, "next_review_on", data["next_review_on"])
+        if date:
+            values["next_review_on"] = date
+
+
 def _clean_date(errs: _Errors, field: str, value: Any) -> dt.date | None:
     if value in (None, ""):
         return None
@@ -296,16 +310,7 @@ def _clean_fm(data: dict[str, Any], *, fm: FailureMode | None) -> tuple[dict, di
             if name and name not in users:
                 errs.add(field, _("No user named “%s”.") % name)
             values[field] = users.get(name)
-    if "review_interval_days" in data:
-        days = data["review_interval_days"]
-        if not isinstance(days, int) or isinstance(days, bool) or not 7 <= days <= 730:
-            errs.add("review_interval_days", _("Between 7 and 730 days."))
-        else:
-            values["review_interval_days"] = days
-    if "next_review_on" in data:
-        date = _clean_date(errs, "next_review_on", data["next_review_on"])
-        if date:
-            values["next_review_on"] = date
+    _clean_stewardship(errs, data, values)
     if "evidence_links" in data:
         values["evidence_links"] = _clean_links(errs, data["evidence_links"])
     if "external_refs" in data:
@@ -627,16 +632,7 @@ def _clean_mitigation(data: dict[str, Any], *, m: MitigationTemplate | None) -> 
         if data["owner"] and data["owner"] not in users:
             errs.add("owner", _("No user named “%s”.") % data["owner"])
         values["owner"] = users.get(data["owner"] or "")
-    if "review_interval_days" in data:
-        days = data["review_interval_days"]
-        if not isinstance(days, int) or isinstance(days, bool) or not 7 <= days <= 730:
-            errs.add("review_interval_days", _("Between 7 and 730 days."))
-        else:
-            values["review_interval_days"] = days
-    if "next_review_on" in data:
-        date = _clean_date(errs, "next_review_on", data["next_review_on"])
-        if date:
-            values["next_review_on"] = date
+    _clean_stewardship(errs, data, values)
     if data.get("slug"):
         slug = slugify(str(data["slug"]))
         if MitigationTemplate.objects.filter(slug=slug).exclude(pk=getattr(m, "pk", None)).exists():

@@ -53,3 +53,42 @@ def test_only_owner_steward_or_editor_marks_reviewed(engineer, editor, make_fm):
     other = UserFactory(username="other-eng", roles=["engineer"])
     with pytest.raises(PermissionDenied):
         services.failure_mode_mark_reviewed(failure_mode=fm, user=other)
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("review_interval_days", 3, "Between 7 and 730 days."),
+        ("review_interval_days", True, "Between 7 and 730 days."),
+        ("next_review_on", "next spring", None),
+    ],
+)
+def test_entries_and_mitigations_check_their_review_schedule_alike(
+    editor, make_fm, field, value, message
+):
+    from reviewapp.core.exceptions import ServiceError
+
+    fm = make_fm(editor, "Scheduled entry")
+    mitigation = services.mitigation_create(
+        user=editor, data={"title": "Scheduled check", "kind": "detector", "summary": "S."}
+    )
+    before = (fm.review_interval_days, fm.next_review_on, fm.version)
+    for update in (
+        lambda: services.failure_mode_update(failure_mode=fm, user=editor, data={field: value}),
+        lambda: services.mitigation_update(mitigation=mitigation, user=editor, data={field: value}),
+    ):
+        with pytest.raises(ServiceError) as caught:
+            update()
+        assert field in caught.value.errors
+        if message:
+            assert caught.value.errors[field] == [message]
+    fm.refresh_from_db()
+    assert (fm.review_interval_days, fm.next_review_on, fm.version) == before
+    # A valid schedule is taken by both.
+    services.failure_mode_update(failure_mode=fm, user=editor, data={"review_interval_days": 30})
+    services.mitigation_update(
+        mitigation=mitigation, user=editor, data={"review_interval_days": 30}
+    )
+    fm.refresh_from_db()
+    mitigation.refresh_from_db()
+    assert fm.review_interval_days == mitigation.review_interval_days == 30
