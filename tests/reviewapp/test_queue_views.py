@@ -289,37 +289,28 @@ def test_counts_come_from_the_beat_snapshot_when_fresh(client, lead, fraud_model
     assert "5 open items" in client.get("/queue/").content.decode()
 
 
-def test_beat_recounts_no_more_often_than_a_hundred_times_the_count_took(fraud_model):
+@pytest.mark.parametrize(
+    ("took_ms", "age_seconds", "recounted"),
+    [
+        (400, 30, False),  # a count that took 0.4 s is kept for 40 s...
+        (400, 41, True),  # ...and recounted after that
+        (100_000, 59, False),  # a very slow count waits at most half the stale limit (60 s)
+        (100_000, 61, True),
+    ],
+)
+@override_settings(REVIEW_COUNTS_STALE_SECONDS=120)
+def test_beat_recounts_no_more_often_than_a_hundred_times_the_count_took(
+    fraud_model, took_ms, age_seconds, recounted
+):
     from reviewapp.models import QueueCountSnapshot
     from reviewapp.services.review import queue_counts_refresh
 
     make_items(fraud_model, 2)
     first = queue_counts_refresh()
-    # A count that took 0.4 s is kept for 40 s...
     QueueCountSnapshot.objects.filter(pk=1).update(
-        took_ms=400, computed_at=first.computed_at - dt.timedelta(seconds=30)
+        took_ms=took_ms, computed_at=first.computed_at - dt.timedelta(seconds=age_seconds)
     )
     make_items(fraud_model, 3, prefix="late")
-    kept = queue_counts_refresh(only_if_due=True)
-    assert sum(r["n"] for r in kept.rows) == 2
-    assert kept.took_ms == 400
-    # ...and recounted after that.
-    QueueCountSnapshot.objects.filter(pk=1).update(
-        computed_at=first.computed_at - dt.timedelta(seconds=41)
-    )
-    assert sum(r["n"] for r in queue_counts_refresh(only_if_due=True).rows) == 5
-
-
-@override_settings(REVIEW_COUNTS_STALE_SECONDS=60)
-def test_beat_recounts_before_pages_would_count_themselves(fraud_model):
-    from reviewapp.models import QueueCountSnapshot
-    from reviewapp.services.review import queue_counts_refresh
-
-    make_items(fraud_model, 1)
-    first = queue_counts_refresh()
-    # A very slow count (100 s) still waits at most half the stale limit.
-    QueueCountSnapshot.objects.filter(pk=1).update(
-        took_ms=100_000, computed_at=first.computed_at - dt.timedelta(seconds=31)
-    )
-    make_items(fraud_model, 1, prefix="late")
-    assert sum(r["n"] for r in queue_counts_refresh(only_if_due=True).rows) == 2
+    snapshot = queue_counts_refresh(only_if_due=True)
+    assert sum(r["n"] for r in snapshot.rows) == (5 if recounted else 2)
+    assert (snapshot.took_ms == took_ms) is not recounted
