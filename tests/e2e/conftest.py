@@ -11,6 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from django.db import connections
 
 CHROMIUM = os.environ.get("PLAYWRIGHT_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -39,6 +40,10 @@ def browser(monkeypatch):
             yield b
         finally:
             b.close()
+            # While Playwright's loop runs, Django keeps this thread's connections per async
+            # context, so the test's own queries opened a connection of their own: close it
+            # here, in that context, or it outlives the test database.
+            connections.close_all()
 
 
 @pytest.fixture
