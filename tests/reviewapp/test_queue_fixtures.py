@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 from django.utils import timezone
 
-from reviewapp.models import PoolMembership, Prediction, ReviewItem
+from reviewapp.models import Decision, PoolMembership, Prediction, ReviewItem
+from reviewapp.services import review as svc
 from reviewapp.services.routing import predictions_route
 from tests.factories import MLModelFactory, UserFactory, make_policy
 
@@ -46,6 +47,13 @@ def make_items(
     )
     predictions_route(ids=ids)
     return list(ReviewItem.objects.filter(prediction_id__in=ids).order_by("id"))
+
+
+def decide(item: ReviewItem, user, action: str = "accept", **fields) -> Decision:
+    """Decide ``item`` as ``user`` with the claim generation their review page carried."""
+    return svc.review_item_decide(
+        item_id=item.pk, user=user, action=action, generation=item.claim_generation, **fields
+    )
 
 
 @pytest.fixture

@@ -160,9 +160,7 @@ def test_review_page_query_count_is_fixed(
     # a few past decisions make the "similar" panel real
     for _ in range(3):
         item = svc.review_item_claim_next(user=pooled_reviewer)
-        svc.review_item_decide(
-            item_id=item.pk, user=pooled_reviewer, action="accept", generation=item.claim_generation
-        )
+        fx.decide(item, pooled_reviewer, "accept")
     held = svc.review_item_claim_next(user=pooled_reviewer)
     login(client, pooled_reviewer)
     url = f"/queue/items/{held.pk}/review/"
@@ -213,14 +211,7 @@ def test_lead_bulk_over_filter_and_reviewer_cannot(client, lead, pooled_reviewer
 def test_item_page_shows_history_from_audit_log(client, pooled_reviewer, fraud_model):
     (item,) = make_items(fraud_model, 1)
     held = svc.review_item_claim_next(user=pooled_reviewer)
-    svc.review_item_decide(
-        item_id=held.pk,
-        user=pooled_reviewer,
-        action="override",
-        generation=held.claim_generation,
-        label="legit",
-        reason="r",
-    )
+    fx.decide(held, pooled_reviewer, "override", label="legit", reason="r")
     login(client, pooled_reviewer)
     html = client.get(f"/queue/items/{item.pk}/").content.decode()
     for words in ("Routed to review", "Claimed", "Decided", "policy v1"):
@@ -230,13 +221,7 @@ def test_item_page_shows_history_from_audit_log(client, pooled_reviewer, fraud_m
 def test_escalations_view_for_leads_only(client, lead, pooled_reviewer, fraud_model):
     make_items(fraud_model, 1)
     held = svc.review_item_claim_next(user=pooled_reviewer)
-    svc.review_item_decide(
-        item_id=held.pk,
-        user=pooled_reviewer,
-        action="escalate",
-        generation=held.claim_generation,
-        note="Need the merchant file",
-    )
+    fx.decide(held, pooled_reviewer, "escalate", note="Need the merchant file")
     login(client, pooled_reviewer)
     assert client.get("/queue/escalations/").status_code == 403
     login(client, lead)

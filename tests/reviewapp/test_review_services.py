@@ -51,9 +51,7 @@ def test_claims_do_not_wait_for_the_disk_but_decisions_do(pooled_reviewer, fraud
     claimed = next(i for i, sql in enumerate(statements) if sql.startswith("UPDATE"))
     assert lowered < claimed  # set in the claim's own transaction, before its write
     with CaptureQueriesContext(connection) as decide:
-        svc.review_item_decide(
-            item_id=item.pk, user=pooled_reviewer, action="accept", generation=item.claim_generation
-        )
+        fx.decide(item, pooled_reviewer, "accept")
     assert not any("synchronous_commit" in q["sql"] for q in decide.captured_queries)
 
 
@@ -85,18 +83,14 @@ def test_engineer_cannot_claim_or_decide(engineer, pooled_reviewer, fraud_model)
         svc.review_item_claim_next(user=engineer)
     held = svc.review_item_claim_next(user=pooled_reviewer)
     with pytest.raises(PermissionDenied):
-        svc.review_item_decide(
-            item_id=held.pk, user=engineer, action="accept", generation=held.claim_generation
-        )
+        fx.decide(held, engineer, "accept")
 
 
 def test_accept_closes_item_and_sets_delivery_after_undo_window(pooled_reviewer, fraud_model):
     make_items(fraud_model, 1)
     item = svc.review_item_claim_next(user=pooled_reviewer)
     with override_settings(REVIEW_UNDO_SECONDS=8):
-        d = svc.review_item_decide(
-            item_id=item.pk, user=pooled_reviewer, action="accept", generation=item.claim_generation
-        )
+        d = fx.decide(item, pooled_reviewer, "accept")
     assert d.final_label == "fraud" and d.predicted_label == "fraud"
     assert (d.deliver_after - d.decided_at) == dt.timedelta(seconds=8)
     item.refresh_from_db()
@@ -117,23 +111,10 @@ def test_override_needs_label_from_label_set_and_reason(pooled_reviewer, fraud_m
         ({"label": "legit", "reason": ""}, "reason"),
     ]:
         with pytest.raises(ServiceError) as exc:
-            svc.review_item_decide(
-                item_id=item.pk,
-                user=pooled_reviewer,
-                action="override",
-                generation=item.claim_generation,
-                **kwargs,
-            )
+            fx.decide(item, pooled_reviewer, "override", **kwargs)
         assert field in exc.value.errors
     assert not Decision.objects.exists()  # no partial write
-    d = svc.review_item_decide(
-        item_id=item.pk,
-        user=pooled_reviewer,
-        action="override",
-        generation=item.claim_generation,
-        label="legit",
-        reason="Known customer",
-    )
+    d = fx.decide(item, pooled_reviewer, "override", label="legit", reason="Known customer")
     assert d.final_label == "legit" and d.final_output["label"] == "legit"
 
 
@@ -143,9 +124,7 @@ def test_reviewer_cannot_act_on_item_someone_else_holds(
     make_items(fraud_model, 1)
     item = svc.review_item_claim_next(user=pooled_reviewer)
     with pytest.raises(Conflict) as exc:
-        svc.review_item_decide(
-            item_id=item.pk, user=other_reviewer, action="accept", generation=item.claim_generation
-        )
+        fx.decide(item, other_reviewer, "accept")
     assert "ana holds this item" in exc.value.message
     with pytest.raises(Conflict):
         svc.review_item_release(item_id=item.pk, user=other_reviewer)
@@ -179,9 +158,7 @@ def test_expired_lease_is_released_by_sweeper(pooled_reviewer, fraud_model):
         verb="review_item.lease_expired", target_id=str(item.pk)
     ).exists()
     with pytest.raises(Conflict) as exc:
-        svc.review_item_decide(
-            item_id=item.pk, user=pooled_reviewer, action="accept", generation=item.claim_generation
-        )
+        fx.decide(item, pooled_reviewer, "accept")
     assert "expired" in exc.value.message
 
 
@@ -205,20 +182,9 @@ def test_escalate_then_lead_takes_it(pooled_reviewer, lead, fraud_model):
     make_items(fraud_model, 1)
     item = svc.review_item_claim_next(user=pooled_reviewer)
     with pytest.raises(ServiceError) as exc:
-        svc.review_item_decide(
-            item_id=item.pk,
-            user=pooled_reviewer,
-            action="escalate",
-            generation=item.claim_generation,
-        )
+        fx.decide(item, pooled_reviewer, "escalate")
     assert "note" in exc.value.errors
-    svc.review_item_decide(
-        item_id=item.pk,
-        user=pooled_reviewer,
-        action="escalate",
-        generation=item.claim_generation,
-        note="Needs the merchant file",
-    )
+    fx.decide(item, pooled_reviewer, "escalate", note="Needs the merchant file")
     item.refresh_from_db()
     assert item.status == S.ESCALATED
     taken = svc.review_item_claim_next(user=lead)  # leads get escalations first
@@ -232,14 +198,7 @@ def test_defer_with_wake_time_and_third_deferral_escalates(pooled_reviewer, frau
     make_items(fraud_model, 1)
     item = svc.review_item_claim_next(user=pooled_reviewer)
     wake = timezone.now() + dt.timedelta(hours=1)
-    svc.review_item_decide(
-        item_id=item.pk,
-        user=pooled_reviewer,
-        action="defer",
-        generation=item.claim_generation,
-        note="wait for chargeback",
-        wake_at=wake,
-    )
+    fx.decide(item, pooled_reviewer, "defer", note="wait for chargeback", wake_at=wake)
     item.refresh_from_db()
     assert item.status == S.DEFERRED and item.defer_count == 1
     assert svc.review_item_claim_next(user=pooled_reviewer) is None  # not offered before wake_at
@@ -247,13 +206,7 @@ def test_defer_with_wake_time_and_third_deferral_escalates(pooled_reviewer, frau
     assert svc.review_deferred_wake() == 1
     for expected in (S.PENDING, S.ESCALATED):
         item = svc.review_item_claim_next(user=pooled_reviewer)
-        svc.review_item_decide(
-            item_id=item.pk,
-            user=pooled_reviewer,
-            action="defer",
-            generation=item.claim_generation,
-            note="still waiting",
-        )
+        fx.decide(item, pooled_reviewer, "defer", note="still waiting")
         item.refresh_from_db()
         assert item.status == expected
     assert item.defer_count == 3
@@ -261,11 +214,10 @@ def test_defer_with_wake_time_and_third_deferral_escalates(pooled_reviewer, frau
         # past wake times are refused
         make_items(fraud_model, 1, prefix="w")
         other = svc.review_item_claim_next(user=pooled_reviewer)
-        svc.review_item_decide(
-            item_id=other.pk,
-            user=pooled_reviewer,
-            action="defer",
-            generation=other.claim_generation,
+        fx.decide(
+            other,
+            pooled_reviewer,
+            "defer",
             note="n",
             wake_at=timezone.now() - dt.timedelta(minutes=1),
         )
@@ -275,14 +227,7 @@ def test_defer_with_wake_time_and_third_deferral_escalates(pooled_reviewer, frau
 def test_undo_reopens_to_same_reviewer_and_is_audited(pooled_reviewer, other_reviewer, fraud_model):
     make_items(fraud_model, 1)
     item = svc.review_item_claim_next(user=pooled_reviewer)
-    d = svc.review_item_decide(
-        item_id=item.pk,
-        user=pooled_reviewer,
-        action="override",
-        generation=item.claim_generation,
-        label="legit",
-        reason="r",
-    )
+    d = fx.decide(item, pooled_reviewer, "override", label="legit", reason="r")
     with pytest.raises(PermissionDenied):
         svc.decision_undo(decision_id=d.pk, user=other_reviewer)
     reopened = svc.decision_undo(decision_id=d.pk, user=pooled_reviewer)
@@ -298,9 +243,7 @@ def test_undo_reopens_to_same_reviewer_and_is_audited(pooled_reviewer, other_rev
 def test_undo_refused_after_grace_period(pooled_reviewer, fraud_model):
     make_items(fraud_model, 1)
     item = svc.review_item_claim_next(user=pooled_reviewer)
-    d = svc.review_item_decide(
-        item_id=item.pk, user=pooled_reviewer, action="accept", generation=item.claim_generation
-    )
+    d = fx.decide(item, pooled_reviewer, "accept")
     Decision.objects.filter(pk=d.pk).update(deliver_after=timezone.now() - dt.timedelta(seconds=1))
     with pytest.raises(Conflict) as exc:
         svc.decision_undo(decision_id=d.pk, user=pooled_reviewer)
@@ -383,13 +326,7 @@ def test_guideline_is_sanitised_and_versioned(lead, fraud_model, pooled_reviewer
         svc.guideline_publish(model=fraud_model, body="x", by=pooled_reviewer)
     make_items(fraud_model, 1)
     item = svc.review_item_claim_next(user=pooled_reviewer)
-    d = svc.review_item_decide(
-        item_id=item.pk,
-        user=pooled_reviewer,
-        action="accept",
-        generation=item.claim_generation,
-        guideline_version_id=v2.pk,
-    )
+    d = fx.decide(item, pooled_reviewer, "accept", guideline_version_id=v2.pk)
     assert d.guideline_version_id == v2.pk
 
 
@@ -422,21 +359,9 @@ def test_failure_mode_tags_are_checked_and_recorded_in_the_catalog(
     make_items(fraud_model, 1)
     item = svc.review_item_claim_next(user=pooled_reviewer)
     with pytest.raises(ServiceError) as exc:
-        svc.review_item_decide(
-            item_id=item.pk,
-            user=pooled_reviewer,
-            action="accept",
-            generation=item.claim_generation,
-            failure_mode_tags=["made-up"],
-        )
+        fx.decide(item, pooled_reviewer, "accept", failure_mode_tags=["made-up"])
     assert "failure_mode_tags" in exc.value.errors
-    d = svc.review_item_decide(
-        item_id=item.pk,
-        user=pooled_reviewer,
-        action="accept",
-        generation=item.claim_generation,
-        failure_mode_tags=["currency-drift"],
-    )
+    d = fx.decide(item, pooled_reviewer, "accept", failure_mode_tags=["currency-drift"])
     assert d.failure_mode_tags == ["currency-drift"]
     assert calls == [
         {
