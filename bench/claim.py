@@ -199,19 +199,23 @@ def prewarm() -> None:
     """Read the tables and indexes into PostgreSQL's buffers: a run measures the steady state
     of a server that has been up, not the first minute after a restart (when every random
     read of a million-row table goes to disk)."""
-    from django.db import connection
+    from django.db import DatabaseError, connection
 
     t = time.perf_counter()
-    with connection.cursor() as cur:
-        cur.execute("CREATE EXTENSION IF NOT EXISTS pg_prewarm")
-        cur.execute(
-            """
-            SELECT coalesce(sum(pg_prewarm(c.oid)), 0) FROM pg_class c
-            JOIN pg_namespace n ON n.oid = c.relnamespace
-            WHERE n.nspname = 'public' AND c.relkind IN ('r', 'i', 't')
-            """
-        )
-        blocks = cur.fetchone()[0]
+    try:
+        with connection.cursor() as cur:
+            cur.execute("CREATE EXTENSION IF NOT EXISTS pg_prewarm")
+            cur.execute(
+                """
+                SELECT coalesce(sum(pg_prewarm(c.oid)), 0) FROM pg_class c
+                JOIN pg_namespace n ON n.oid = c.relnamespace
+                WHERE n.nspname = 'public' AND c.relkind IN ('r', 'i')
+                """
+            )
+            blocks = cur.fetchone()[0]
+    except DatabaseError as exc:  # no postgresql-contrib, or no right to create extensions
+        print(f"not prewarmed ({exc}); the first minutes may read from disk")
+        return
     print(f"prewarmed {blocks * 8 / 1024:,.0f} MB in {time.perf_counter() - t:.1f} s")
 
 
