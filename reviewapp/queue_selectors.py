@@ -18,6 +18,7 @@ from reviewapp.core import roles
 from reviewapp.core.models import AuditEvent
 from reviewapp.governance.rules import REASON_LABELS, describe_reasons
 from reviewapp.models import (
+    OPEN_STATUSES,
     Decision,
     GuidelineVersion,
     MLModel,
@@ -27,7 +28,6 @@ from reviewapp.models import (
 )
 
 S = ReviewItem.Status
-OPEN = [S.PENDING, S.CLAIMED, S.DEFERRED, S.ESCALATED]
 STATUS_CHOICES = ["open", *S.values, "all"]
 PRIORITY_BANDS = {"high": (70, 101), "medium": (40, 70), "low": (0, 40)}
 SLA_STATES = ["breached", "near", "ok"]
@@ -136,7 +136,7 @@ def queue_items(
     if filters.model:
         qs = qs.filter(model_id=models[filters.model].pk)
     if filters.status == "open":
-        qs = qs.filter(status__in=OPEN)
+        qs = qs.filter(status__in=OPEN_STATUSES)
     elif filters.status != "all":
         qs = qs.filter(status=filters.status)
     if filters.priority:
@@ -165,7 +165,7 @@ def page_of(qs: QuerySet, page: int, size: int = PAGE_SIZE) -> tuple[list, bool]
 
 def breached_first(*, user: Any, limit: int = 5) -> list[ReviewItem]:
     """Open items past their SLA, oldest breach first: what a lead looks at before anything."""
-    qs = ReviewItem.objects.filter(status__in=OPEN, sla_breached_at__isnull=False)
+    qs = ReviewItem.objects.filter(status__in=OPEN_STATUSES, sla_breached_at__isnull=False)
     visible = visible_model_ids(user)
     if visible is not None:
         qs = qs.filter(model_id__in=visible)
@@ -180,7 +180,7 @@ def count_rows(now: dt.datetime) -> list[dict[str, Any]]:
     near = now + dt.timedelta(seconds=int(settings.REVIEW_SLA_NEAR_SECONDS))
     breached = Q(sla_breached_at__isnull=False) | Q(sla_due_at__lte=now)
     grouped = (
-        ReviewItem.objects.filter(status__in=OPEN)
+        ReviewItem.objects.filter(status__in=OPEN_STATUSES)
         .order_by()
         .values("model_id", "status")
         .annotate(
@@ -239,7 +239,7 @@ def queue_counts(*, user: Any, model_id: int | None = None) -> dict[str, Any]:
     for r in rows:
         by_model[r["model_id"]] = by_model.get(r["model_id"], 0) + r["n"]
     scoped = [r for r in rows if model_id is None or r["model_id"] == model_id]
-    by_status = {s: 0 for s in OPEN}
+    by_status = {s: 0 for s in OPEN_STATUSES}
     breached = near = high = medium = total = 0
     for r in scoped:
         by_status[r["status"]] += r["n"]

@@ -16,7 +16,7 @@ from django.db.models.functions import TruncDay
 from django.utils.dateparse import parse_datetime
 
 from reviewapp.governance.models import PolicyVersion
-from reviewapp.models import MLModel, ReviewItem
+from reviewapp.models import OPEN_STATUSES, MLModel, ReviewItem
 from reviewapp.queue_selectors import fresh_count_snapshot
 
 from .models import (
@@ -28,26 +28,11 @@ from .models import (
     RollupWatermark,
 )
 
-OPEN_STATUSES = (
-    ReviewItem.Status.PENDING,
-    ReviewItem.Status.CLAIMED,
-    ReviewItem.Status.ESCALATED,
-    ReviewItem.Status.DEFERRED,
-)
-
 ROLLUP_FIELDS = (
     "model_id",
     "bucket_start",
-    "ingested",
-    "routed",
-    "passed",
+    *COUNTER_FIELDS,
     "reasons",
-    "decided",
-    "accepted",
-    "overridden",
-    "escalated",
-    "deferred",
-    "sla_breaches",
     *TTD_FIELDS,
     "calibration_decided",
     "calibration_agreed",

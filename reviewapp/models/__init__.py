@@ -1,6 +1,7 @@
 """Models of the queue app, one module per area; everything is importable from here."""
 
 from .ingest import (
+    OPEN_STATUSES,
     Criticality,
     MLModel,
     Prediction,
@@ -11,6 +12,7 @@ from .ingest import (
 from .review import Decision, GuidelineVersion, PoolMembership, QueueCountSnapshot
 
 __all__ = [
+    "OPEN_STATUSES",
     "Criticality",
     "Decision",
     "GuidelineVersion",

@@ -128,6 +128,10 @@ class Prediction(models.Model):
         return f"{self.model_id}:{self.external_id}"
 
 
+# Statuses of an item still waiting for a human (everything but decided).
+OPEN_STATUSES = ("pending", "claimed", "deferred", "escalated")
+
+
 class ReviewItem(models.Model):
     class Status(models.TextChoices):
         PENDING = "pending", _("Pending")
@@ -200,14 +204,13 @@ class ReviewItem(models.Model):
             models.Index(
                 fields=["-priority", "sla_due_at", "id"],
                 name="review_open_order_idx",
-                condition=Q(status__in=["pending", "claimed", "deferred", "escalated"]),
+                condition=Q(status__in=list(OPEN_STATUSES)),
             ),
             # Breached open items, which leads see first.
             models.Index(
                 fields=["sla_breached_at"],
                 name="review_breached_idx",
-                condition=Q(sla_breached_at__isnull=False)
-                & Q(status__in=["pending", "claimed", "deferred", "escalated"]),
+                condition=Q(sla_breached_at__isnull=False) & Q(status__in=list(OPEN_STATUSES)),
             ),
             models.Index(
                 fields=["claim_expires_at"],

@@ -30,6 +30,7 @@ from reviewapp.core import roles
 from reviewapp.core.audit import Actor, audit_record, audit_record_many, build_event
 from reviewapp.core.exceptions import Conflict, NotFound, PermissionDenied, ServiceError
 from reviewapp.models import (
+    OPEN_STATUSES,
     Decision,
     GuidelineVersion,
     PoolMembership,
@@ -38,7 +39,7 @@ from reviewapp.models import (
     ReviewItem,
 )
 
-from .review_state import OPEN_STATUSES, item_transition
+from .review_state import item_transition
 
 logger = logging.getLogger(__name__)
 S = ReviewItem.Status
@@ -77,6 +78,25 @@ def lease_seconds() -> int:
 
 def _lease_end(now: dt.datetime, seconds: int | None = None) -> dt.datetime:
     return now + dt.timedelta(seconds=seconds or lease_seconds())
+
+
+def _claim_changes(
+    item: ReviewItem,
+    holder: Any,
+    now: dt.datetime,
+    *,
+    lease: int | None = None,
+    assigned_by: Any = None,
+) -> dict[str, Any]:
+    """The columns every claim writes: the holder, a fresh lease, the next claim generation
+    (which makes every page rendered for an earlier claim stale)."""
+    return {
+        "claimed_by": holder,
+        "claimed_at": now,
+        "claim_expires_at": _lease_end(now, lease),
+        "claim_generation": item.claim_generation + 1,
+        "assigned_by": assigned_by,
+    }
 
 
 def _get_item(item_id: int, *, lock: bool = False) -> ReviewItem:
@@ -150,13 +170,7 @@ def review_item_claim_next(*, user: Any) -> ReviewItem | None:
                         event=event,
                         actor=Actor.user(user),
                         expect={"claimed_by__isnull": True},
-                        changes={
-                            "claimed_by": user,
-                            "claimed_at": now,
-                            "claim_expires_at": _lease_end(now),
-                            "claim_generation": item.claim_generation + 1,
-                            "assigned_by": None,
-                        },
+                        changes=_claim_changes(item, user, now),
                         data={"lease_seconds": lease_seconds(), "via": "next"},
                     )
             except Conflict:
@@ -187,13 +201,7 @@ def review_item_take(*, item_id: int, user: Any) -> ReviewItem:
             event="take",
             actor=Actor.user(user),
             expect={"claimed_by__isnull": True},
-            changes={
-                "claimed_by": user,
-                "claimed_at": now,
-                "claim_expires_at": _lease_end(now),
-                "claim_generation": item.claim_generation + 1,
-                "assigned_by": None,
-            },
+            changes=_claim_changes(item, user, now),
             data={"lease_seconds": lease_seconds(), "via": "item"},
             conflict_message=_("This item cannot be claimed now: it is %(status)s.")
             % {"status": item.get_status_display().lower()},
@@ -305,11 +313,13 @@ def review_item_assign(*, item_id: int, assignee: Any, by: Any) -> ReviewItem:
             event="assign",
             actor=Actor.user(by),
             changes={
-                "claimed_by": assignee,
-                "claimed_at": now,
-                "claim_expires_at": _lease_end(now, int(settings.REVIEW_ASSIGN_LEASE_SECONDS)),
-                "claim_generation": item.claim_generation + 1,
-                "assigned_by": by,
+                **_claim_changes(
+                    item,
+                    assignee,
+                    now,
+                    lease=int(settings.REVIEW_ASSIGN_LEASE_SECONDS),
+                    assigned_by=by,
+                ),
                 "wake_at": None,
             },
             data={"assignee": assignee.pk, "previous_holder": item.claimed_by_id},
@@ -610,14 +620,7 @@ def decision_undo(*, decision_id: int, user: Any) -> ReviewItem:
         item = _get_item(decision.item_id, lock=True)
         if item.status == S.CLAIMED:
             raise Conflict(_("Someone else picked this item up already; it cannot be undone."))
-        changes: dict[str, Any] = {
-            "claimed_by": user,
-            "claimed_at": now,
-            "claim_expires_at": _lease_end(now),
-            "claim_generation": item.claim_generation + 1,
-            "assigned_by": None,
-            "decided_at": None,
-        }
+        changes = {**_claim_changes(item, user, now), "decided_at": None}
         if decision.action == A.ESCALATE or (
             decision.action == A.DEFER and item.status == S.ESCALATED
         ):

@@ -22,7 +22,6 @@ from reviewapp.core.exceptions import Conflict
 from reviewapp.models import ReviewItem
 
 S = ReviewItem.Status
-OPEN_STATUSES = (S.PENDING, S.CLAIMED, S.DEFERRED, S.ESCALATED)
 
 
 @dataclass(frozen=True)
