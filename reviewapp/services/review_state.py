@@ -10,6 +10,7 @@ the caller's transaction.
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Any
 
@@ -95,45 +96,30 @@ def item_transition(
             % {"status": item.get_status_display().lower(), "verb": event},
             code="invalid_state",
         )
-    if connection.in_atomic_block:
-        # In the caller's transaction, without a savepoint of its own: a Conflict is raised
-        # before anything is written, so the caller may catch it and go on (and the claim,
-        # decide and release paths save two round trips).
-        return _apply(item, transition, target, actor, expect, changes, data, conflict_message)
-    with transaction.atomic():
-        return _apply(item, transition, target, actor, expect, changes, data, conflict_message)
-
-
-def _apply(
-    item: ReviewItem,
-    transition: Transition,
-    target: str,
-    actor: Actor,
-    expect: dict[str, Any] | None,
-    changes: dict[str, Any] | None,
-    data: dict[str, Any] | None,
-    conflict_message: str | None,
-) -> ReviewItem:
     now = timezone.now()
     values = {"status": target, "updated_at": now, **(changes or {})}
     before = _snapshot(item)
-    updated = ReviewItem.objects.filter(
-        pk=item.pk, status=item.status, claim_generation=item.claim_generation, **(expect or {})
-    ).update(**values)
-    if updated != 1:
-        raise Conflict(
-            conflict_message
-            or _("This item changed while you were looking at it. Reload to see its state."),
-            code="stale",
+    # Inside the caller's transaction no savepoint of its own: the Conflict below is raised
+    # before anything is written, so the caller may catch it and go on (and claims,
+    # decisions and releases save two round trips).
+    with nullcontext() if connection.in_atomic_block else transaction.atomic():
+        updated = ReviewItem.objects.filter(
+            pk=item.pk, status=item.status, claim_generation=item.claim_generation, **(expect or {})
+        ).update(**values)
+        if updated != 1:
+            raise Conflict(
+                conflict_message
+                or _("This item changed while you were looking at it. Reload to see its state."),
+                code="stale",
+            )
+        for field, value in values.items():
+            setattr(item, field, value)
+        audit_record(
+            actor=actor,
+            verb=transition.verb,
+            target=item,
+            before=before,
+            after=_snapshot(item),
+            data=data or {},
         )
-    for field, value in values.items():
-        setattr(item, field, value)
-    audit_record(
-        actor=actor,
-        verb=transition.verb,
-        target=item,
-        before=before,
-        after=_snapshot(item),
-        data=data or {},
-    )
     return item
