@@ -10,6 +10,10 @@ the caller's transaction.
 
 from __future__ import annotations
 
+import datetime as dt
+import functools
+import json
+from collections.abc import Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Any
@@ -18,8 +22,9 @@ from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from reviewapp.core.audit import Actor, audit_record
+from reviewapp.core.audit import Actor, audit_record, build_event
 from reviewapp.core.exceptions import Conflict
+from reviewapp.core.models import AuditEvent
 from reviewapp.models import ReviewItem
 
 S = ReviewItem.Status
@@ -61,12 +66,16 @@ TRANSITIONS: dict[str, Transition] = {
 }
 
 
+# What an item's audit events record before and after a transition: key -> column.
+SNAPSHOT_COLUMNS = {
+    "status": "status",
+    "claimed_by": "claimed_by_id",
+    "claim_generation": "claim_generation",
+}
+
+
 def _snapshot(item: ReviewItem) -> dict[str, Any]:
-    return {
-        "status": item.status,
-        "claimed_by": item.claimed_by_id,
-        "claim_generation": item.claim_generation,
-    }
+    return {key: getattr(item, column) for key, column in SNAPSHOT_COLUMNS.items()}
 
 
 def item_transition(
@@ -123,3 +132,111 @@ def item_transition(
             data=data or {},
         )
     return item
+
+
+# --- The claim in one statement (PostgreSQL) ---------------------------------------------------
+def pg_claim_next(
+    *,
+    user: Any,
+    model_ids: Sequence[int],
+    order: Sequence[str],
+    lease_ends: dt.datetime,
+    data: dict[str, Any],
+) -> ReviewItem | None:
+    """The "claim" transition for the first pending item of ``model_ids`` in ``order``, in one
+    statement: pick it (``FOR UPDATE SKIP LOCKED``), write the claim and its audit event.
+
+    The same change as ``item_transition(event="claim", …)`` with the columns of
+    ``services.review._claim_changes``, but one round trip instead of four and no ORM
+    compilation: "Start reviewing" is the request a reviewer makes hundreds of times a day,
+    and this halves its server time. Tests hold the two paths to the same row and event.
+    """
+    if not model_ids:
+        return None
+    now = timezone.now()
+    transition = TRANSITIONS["claim"]
+    event = build_event(
+        actor=Actor.user(user),
+        verb=transition.verb,
+        target=(ReviewItem._meta.label_lower, ""),
+        data=data,
+    )
+    params = {
+        "source": S.PENDING,
+        "target": next(iter(transition.targets)),
+        "models": model_ids[0] if len(model_ids) == 1 else list(model_ids),
+        "holder": user.pk,
+        "now": now,
+        "lease_ends": lease_ends,
+        "occurred_at": event.occurred_at,
+        "actor_type": event.actor_type,
+        "actor_id": event.actor_id,
+        "actor_label": event.actor_label,
+        "verb": event.verb,
+        "target_type": event.target_type,
+        "data": json.dumps(event.data),
+        "request_id": event.request_id,
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(_pg_claim_statement(tuple(order), len(model_ids) == 1), params)
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    attnames = [f.attname for f in ReviewItem._meta.concrete_fields]
+    return ReviewItem.from_db(connection.alias, attnames, row)
+
+
+@functools.cache
+def _pg_claim_statement(order: tuple[str, ...], one_model: bool) -> str:
+    """Built once from the models' metadata, so a renamed column cannot be missed here."""
+    q = connection.ops.quote_name
+    item_fields = ReviewItem._meta.concrete_fields
+    returned = ", ".join(f"r.{q(f.column)}" for f in item_fields)
+
+    def column(name: str) -> str:
+        return q(ReviewItem._meta.get_field(name).column)
+
+    def snapshot(alias: str) -> str:
+        pairs = ", ".join(f"'{key}', {alias}.{q(col)}" for key, col in SNAPSHOT_COLUMNS.items())
+        return f"jsonb_build_object({pairs})"
+
+    order_by = ", ".join(
+        column(key.lstrip("-")) + (" DESC" if key.startswith("-") else "") for key in order
+    )
+    model_match = "= %(models)s" if one_model else "= ANY(%(models)s)"
+    snapshot_columns = ", ".join(q(col) for col in SNAPSHOT_COLUMNS.values())
+    event_columns = [
+        "occurred_at", "actor_type", "actor_id", "actor_label", "verb", "target_type",
+        "target_id", "before", "after", "data", "request_id",
+    ]  # fmt: skip
+    events = q(AuditEvent._meta.db_table)
+    items = q(ReviewItem._meta.db_table)
+    return f"""
+        WITH next AS (
+            SELECT {column("id")}, {snapshot_columns} FROM {items}
+            WHERE {column("status")} = %(source)s AND {column("claimed_by")} IS NULL
+              AND {column("model")} {model_match}
+            ORDER BY {order_by}
+            LIMIT 1
+            FOR UPDATE SKIP LOCKED
+        ), claimed AS (
+            UPDATE {items} AS r
+            SET {column("status")} = %(target)s,
+                {column("updated_at")} = %(now)s,
+                {column("claimed_by")} = %(holder)s,
+                {column("claimed_at")} = %(now)s,
+                {column("claim_expires_at")} = %(lease_ends)s,
+                {column("claim_generation")} = next.{column("claim_generation")} + 1,
+                {column("assigned_by")} = NULL
+            FROM next
+            WHERE r.{column("id")} = next.{column("id")}
+            RETURNING {returned}, {snapshot("next")} AS before, {snapshot("r")} AS after
+        ), logged AS (
+            INSERT INTO {events} ({", ".join(q(c) for c in event_columns)})
+            SELECT %(occurred_at)s, %(actor_type)s, %(actor_id)s, %(actor_label)s, %(verb)s,
+                   %(target_type)s, claimed.{column("id")}::text, claimed.before,
+                   claimed.after, %(data)s::jsonb, %(request_id)s
+            FROM claimed
+        )
+        SELECT {", ".join(q(f.column) for f in item_fields)} FROM claimed
+    """

@@ -77,6 +77,26 @@ def test_queue_list_query_count_is_fixed(client, lead, fraud_model, django_asser
         client.get("/queue/")
 
 
+def test_start_reviewing_query_count_is_fixed(
+    client, pooled_reviewer, fraud_model, django_assert_num_queries
+):
+    from django.db import connection
+
+    make_items(fraud_model, 3)
+    login(client, pooled_reviewer)
+    # PostgreSQL: held item and pools, the async-commit setting, the claim with its audit
+    # event (one statement). Elsewhere: held item, pools, candidate, update, audit event.
+    # Both plus the claim's transaction, a savepoint inside the test's.
+    own = 5 if connection.vendor == "postgresql" else 7
+    for _ in range(2):
+        ReviewItem.objects.filter(status=S.CLAIMED).update(
+            status=S.PENDING, claimed_by=None, claimed_at=None, claim_expires_at=None
+        )
+        with django_assert_num_queries(signed_in_queries(own)):
+            response = client.post("/queue/next/")
+        assert response.status_code == 302 and "/review/" in response["Location"]
+
+
 def test_start_reviewing_then_decide_and_next(client, pooled_reviewer, fraud_model):
     first, second = make_items(fraud_model, 2)
     login(client, pooled_reviewer)

@@ -48,7 +48,7 @@ def test_claims_do_not_wait_for_the_disk_but_decisions_do(pooled_reviewer, fraud
         item = svc.review_item_claim_next(user=pooled_reviewer)
     statements = [q["sql"] for q in claim.captured_queries]
     lowered = statements.index("SET LOCAL synchronous_commit = off")
-    claimed = next(i for i, sql in enumerate(statements) if sql.startswith("UPDATE"))
+    claimed = next(i for i, sql in enumerate(statements) if "UPDATE" in sql)
     assert lowered < claimed  # set in the claim's own transaction, before its write
     with CaptureQueriesContext(connection) as decide:
         fx.decide(item, pooled_reviewer, "accept")
@@ -75,6 +75,71 @@ def test_claim_next_resumes_held_item_and_skips_claimed(
 def test_pools_keep_models_apart(pooled_reviewer, radiology_model):
     make_items(radiology_model, 2, confidence=0.5, label="nodule")
     assert svc.review_item_claim_next(user=pooled_reviewer) is None
+
+
+def test_claim_next_across_several_pools_takes_the_most_urgent(
+    pooled_reviewer, fraud_model, radiology_model
+):
+    from reviewapp.models import PoolMembership
+
+    PoolMembership.objects.create(model=radiology_model, user=pooled_reviewer)
+    (fraud,) = make_items(fraud_model, 1)
+    (scan,) = make_items(radiology_model, 1, confidence=0.5, label="nodule")
+    ReviewItem.objects.filter(pk=fraud.pk).update(priority=10)
+    ReviewItem.objects.filter(pk=scan.pk).update(priority=80)
+    assert svc.review_item_claim_next(user=pooled_reviewer).pk == scan.pk
+    assert svc.review_item_claim_next(user=pooled_reviewer).pk == scan.pk  # held: resumed
+    fx.decide(ReviewItem.objects.get(pk=scan.pk), pooled_reviewer, "accept")
+    assert svc.review_item_claim_next(user=pooled_reviewer).pk == fraud.pk
+
+
+def test_one_statement_claim_writes_what_the_general_path_writes(pooled_reviewer, fraud_model):
+    """On PostgreSQL "Start reviewing" claims in one SQL statement; every other claim goes
+    through item_transition. Both must leave the same row and the same audit event."""
+    from django.db import connection
+    from django.db.models import Q
+
+    from reviewapp.services.review_state import pg_claim_next
+
+    if connection.vendor != "postgresql":
+        pytest.skip("the one-statement claim is PostgreSQL's")
+    a, b = make_items(fraud_model, 2)
+    ReviewItem.objects.filter(pk__in=[a.pk, b.pk]).update(claim_generation=4)
+    now = timezone.now()
+    lease_ends = now + dt.timedelta(seconds=svc.lease_seconds())
+    data = {"lease_seconds": svc.lease_seconds(), "via": "next"}
+    one = pg_claim_next(
+        user=pooled_reviewer,
+        model_ids=[fraud_model.pk],
+        order=svc.CLAIM_ORDER,
+        lease_ends=lease_ends,
+        data=data,
+    )
+    other = svc._claim_one(
+        Q(pk=b.pk if one.pk == a.pk else a.pk), "claim", pooled_reviewer, now, data
+    )
+
+    def row(item):
+        values = ReviewItem.objects.filter(pk=item.pk).values().get()
+        lease = values["claim_expires_at"] - values["claimed_at"]
+        for moment in ("claimed_at", "claim_expires_at", "updated_at", "id", "prediction_id"):
+            values.pop(moment)
+        return values, round(lease.total_seconds())
+
+    assert row(one) == row(other)
+    assert one.claim_generation == 5 and one.claimed_by_id == pooled_reviewer.pk
+
+    def event(item):
+        claims = AuditEvent.objects.filter(verb="review_item.claimed", target_id=str(item.pk))
+        values = claims.values().get()
+        for varying in ("id", "occurred_at", "target_id"):
+            values.pop(varying)
+        return values
+
+    assert event(one) == event(other)
+    assert event(one)["after"] == {"status": "claimed", "claimed_by": pooled_reviewer.pk,
+                                   "claim_generation": 5}  # fmt: skip
+    assert event(one)["before"] == {"status": "pending", "claimed_by": None, "claim_generation": 4}
 
 
 def test_engineer_cannot_claim_or_decide(engineer, pooled_reviewer, fraud_model):
