@@ -91,11 +91,47 @@ class FailureModeListView(generics.ListAPIView):
             raise translate_validation(filterset.errors)
         limit, offset = self.paginator.get_limit(request), self.paginator.get_offset(request)
         with index_scans(search, FailureMode):
-            hits = selectors.failure_modes_search(
-                filterset, sort=sort, offset=offset, limit=limit, facets=False
-            )
+            hits = selectors.failure_modes_search(filterset, sort=sort, offset=offset, limit=limit)
         data = self.get_serializer(hits.rows, many=True).data
         return self.paginator.respond(request, data, count=hits.total)
+
+
+class FacetValueOutput(serializers.Serializer):
+    value = serializers.CharField()
+    label = serializers.CharField()
+    count = serializers.IntegerField()
+    selected = serializers.BooleanField()
+
+
+class FacetsOutput(serializers.Serializer):
+    category = FacetValueOutput(many=True, help_text="Categories as a tree: parents sum children.")
+    severity = FacetValueOutput(many=True)
+    status = FacetValueOutput(many=True)
+    owner = FacetValueOutput(many=True, help_text="The 15 most frequent.")
+    data_domain = FacetValueOutput(many=True, help_text="The 15 most frequent.")
+    model_family = FacetValueOutput(many=True, help_text="The 15 most frequent.")
+    deployment = FacetValueOutput(many=True, help_text="The 15 most frequent.")
+    segment = FacetValueOutput(many=True, help_text="The 15 most frequent.")
+
+
+@extend_schema(
+    summary="Facet counts of a failure-mode search",
+    description=(
+        "Takes the same parameters as the search. For each facet, its values with the number "
+        "of matching entries; a facet in use is counted with its own selection lifted, so "
+        "each count says how many entries choosing that value would give."
+    ),
+    responses={200: FacetsOutput},
+)
+class FailureModeFacetsView(APIView):
+    permission_classes = [CanViewCatalog]
+
+    def get(self, request):
+        params = request.query_params
+        filterset = FailureModeFilter(params, queryset=FailureMode.objects.none())
+        if not filterset.is_valid():
+            raise translate_validation(filterset.errors)
+        return Response(FacetsOutput(selectors.catalog_facets(params=params)).data)
 
 
 class FailureModeDetailView(APIView):

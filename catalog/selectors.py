@@ -14,7 +14,6 @@ from django.core.paginator import Page, Paginator
 from django.db import connection
 from django.db.models import (
     BooleanField,
-    Case,
     Count,
     ExpressionWrapper,
     FloatField,
@@ -23,7 +22,6 @@ from django.db.models import (
     QuerySet,
     TextField,
     Value,
-    When,
 )
 from django.db.models.expressions import RawSQL
 from django.db.models.functions import Cast
@@ -48,6 +46,9 @@ from .models import (
 from .search import TextSearch, index_scans, is_postgres
 
 PER_PAGE = 20
+# What a search result shows, on the page and in the API (FailureModeListOutput).
+RESULT_FIELDS = ("slug", "title", "summary", "severity", "status", "occurrence_count",
+                 "updated_at", "category__slug", "category__name", "owner__username")  # fmt: skip
 TOTAL = "_total"
 _PAGE = "_page"
 
@@ -92,12 +93,10 @@ class FacetValue:
 
 @dataclass
 class SearchHits:
-    """One slice of a search: its rows in order (each with ``score``), the total, and the
-    facet counts when asked for (facet name -> value -> count)."""
+    """One slice of a search: its rows in order (each with ``score``) and the total."""
 
     rows: list[FailureMode]
     total: int
-    counts: dict[str, dict[str, int]]
 
 
 @dataclass
@@ -106,7 +105,6 @@ class SearchPage:
     sort: str
     page: Page
     total: int
-    facets: dict[str, list[FacetValue]]
     errors: dict[str, list[str]]
     snippets: dict[int, SafeString] = field(default_factory=dict)
     mitigations: list[MitigationTemplate] = field(default_factory=list)
@@ -115,18 +113,26 @@ class SearchPage:
 
 
 def failure_modes_search(
-    filterset: FailureModeFilter, *, sort: str, offset: int, limit: int, facets: bool
+    filterset: FailureModeFilter, *, sort: str, offset: int, limit: int
 ) -> SearchHits:
-    """The search behind the catalog page and the API: match, filter, rank, count, one
-    slice, and facet counts where a facet's own selection is lifted when counting it (the
-    user sees how many entries each alternative would give; other facets still apply).
+    """The search behind the catalog page and the API: match, filter, rank, count, one slice.
 
     ``filterset`` must have been validated (``errors`` read); invalid filters are left out."""
     if is_postgres():
-        return _pg_search(filterset, sort=sort, offset=offset, limit=limit, facets=facets)
+        return _pg_search(filterset, sort=sort, offset=offset, limit=limit)
     ordered = failure_modes_sorted(filterset.qs, search=filterset.search, sort=sort)
-    counts = _orm_facet_counts(filterset) if facets else {}
-    return SearchHits(list(ordered[offset : offset + limit]), ordered.count(), counts)
+    return SearchHits(list(ordered[offset : offset + limit]), ordered.count())
+
+
+def failure_mode_facet_counts(filterset: FailureModeFilter) -> dict[str, dict[str, int]]:
+    """Facet name -> value -> count over the search's matches. A facet in use is counted with
+    its own selection lifted (the user sees how many entries each alternative would give;
+    the other facets still apply); the others over the filtered matches.
+
+    ``filterset`` must have been validated (``errors`` read); invalid filters are left out."""
+    if is_postgres():
+        return _pg_facet_counts(filterset)
+    return _orm_facet_counts(filterset)
 
 
 # --- PostgreSQL: one pass over the matches ---------------------------------------------------
@@ -136,130 +142,129 @@ _PG_FACET_VALUES = {"category": "c.slug", "severity": "g.severity", "status": "g
                     "owner": "u.username"}  # fmt: skip
 
 
-def _pg_search(
-    filterset: FailureModeFilter, *, sort: str, offset: int, limit: int, facets: bool
-) -> SearchHits:
-    """One statement reads the matching rows once (a materialised CTE) and returns the slice,
-    the total and every facet count.
-
-    With facets, the CTE holds the text matches with one flag per facet in use (does the row
-    satisfy that selection?): the slice and the total take rows with every flag set, a facet
-    not in use is counted over the same rows (GROUPING SETS, tags from each entry's
-    ``tag_ids`` array, migration 0004), and a facet in use over the rows with every other
-    flag set. Reading the matches is what costs (18,000 rows for a common word); counting them
-    again from memory does not."""
+def _pg_search(filterset: FailureModeFilter, *, sort: str, offset: int, limit: int) -> SearchHits:
+    """One statement reads the matching rows once (a materialised CTE) and returns the slice
+    and the total."""
     search = filterset.search
     ordering = _ordering(search, sort)
-    selections = filterset.facet_selections() if facets else {}
-    conditions = {name: Q(facet_condition(name, values)) for name, values in selections.items()}
-    flags = {name: f"f{i}" for i, name in enumerate(conditions)}
-
-    def all_but(skip: str | None = None) -> Q:
-        return reduce(and_, (c for name, c in conditions.items() if name != skip), Q())
-
-    scope = search.match(FailureMode.objects.all()) if facets else filterset.qs
-    if len(conditions) > 1:
-        # Only rows that miss at most one selection are counted anywhere (a facet in use is
-        # counted over the rows every other selection allows); this lets PostgreSQL combine
-        # indexes rather than read every match, or with no query, every entry.
-        scope = scope.filter(reduce(or_, (all_but(name) for name in conditions)))
-    columns = {"id", "severity", "category_id", "status", "owner_id"}
-    columns |= {key.lstrip("-") for key in ordering if key not in ("pk", "-score")}
-    annotations: dict[str, Any] = {
-        flags[name]: ExpressionWrapper(condition, output_field=BooleanField())
-        for name, condition in conditions.items()
-    }
-    if facets:
-        annotations["tag_ids"] = RawSQL('"catalog_failuremode"."tag_ids"', [], TextField())
-    # Relevance only for the rows that can be shown: ts_rank is the dearest part per row.
+    columns = {"id"} | {key.lstrip("-") for key in ordering if key not in ("pk", "-score")}
     score = search.pg_score(FailureMode) if search else Value(0.0)
-    if search and conditions:
-        score = Case(When(all_but(), then=score), default=Value(0.0))
-    annotations["score"] = ExpressionWrapper(score, output_field=FloatField())
-    matching = scope.order_by().annotate(**annotations)
-    inner, params = matching.values(*sorted(columns), *annotations).query.sql_with_params()
-
-    def where(skip: str | None = None) -> str:
-        return " AND ".join(f"m.{f}" for name, f in flags.items() if name != skip) or "TRUE"
-
+    matching = filterset.qs.order_by().annotate(
+        score=ExpressionWrapper(score, output_field=FloatField())
+    )
+    inner, params = matching.values(*sorted(columns), "score").query.sql_with_params()
     order = ", ".join(
         ("id" if k.lstrip("-") == "pk" else k.lstrip("-")) + (" DESC" if k[0] == "-" else "")
         for k in ordering
     )
-    parts = [
-        f"SELECT '{_PAGE}', p.id::text, row_number() OVER (ORDER BY {order}), p.score::float8 "
-        f"FROM (SELECT * FROM m WHERE {where()} ORDER BY {order} LIMIT %s OFFSET %s) AS p"
-    ]
-    args: list[Any] = [limit, offset]
-    unselected = [name for name in FACETS if name not in selections] if facets else []
-    sql, extra = _pg_facet_sql(unselected, where(), with_total=True)
-    parts += sql
-    args += extra
-    for name in selections:
-        sql, extra = _pg_facet_sql([name], where(skip=name), with_total=False)
-        parts += sql
-        args += extra
-    statement = f"WITH m AS MATERIALIZED ({inner}) " + " UNION ALL ".join(parts)
-    counts: dict[str, dict[str, int]] = {name: {} for name in [*FACETS, TOTAL]}
-    page: list[tuple[int, int, float]] = []
-    with connection.cursor() as cursor:
-        cursor.execute(statement, [*params, *args])
-        for kind, value, n, score in cursor.fetchall():
-            if kind == _PAGE:
-                page.append((n, int(value), score))
-            elif value is not None:
-                counts[kind][value] = n
-    # 20 rows by id: category and owner joined here (cheaper than two more queries).
-    shown = FailureMode.objects.defer("search_vector", "rank_vector").select_related(
-        "category", "owner"
+    statement = (
+        f"WITH m AS MATERIALIZED ({inner}) "
+        f"SELECT '{_PAGE}', p.id, row_number() OVER (ORDER BY {order}), p.score::float8 "
+        f"FROM (SELECT * FROM m ORDER BY {order} LIMIT %s OFFSET %s) AS p "
+        f"UNION ALL SELECT '{TOTAL}', NULL, count(*), NULL FROM m"
     )
+    page: list[tuple[int, int, float]] = []
+    total = 0
+    with connection.cursor() as cursor:
+        cursor.execute(statement, [*params, limit, offset])
+        for kind, pk, n, score in cursor.fetchall():
+            if kind == _PAGE:
+                page.append((n, pk, score))
+            else:
+                total = n
+    # 20 rows by id with what a result shows (not the long fields): category and owner
+    # joined here (cheaper than two more queries).
+    shown = FailureMode.objects.select_related("category", "owner").only(*RESULT_FIELDS)
     found = shown.prefetch_related("tags").in_bulk([pk for _n, pk, _s in page])
     rows = []
     for _n, pk, score in sorted(page):
         if pk in found:  # deleted since the statement ran
             found[pk].score = score
             rows.append(found[pk])
-    total = counts.pop(TOTAL).get("", 0)
-    return SearchHits(rows, total, counts if facets else {})
+    return SearchHits(rows, total)
 
 
-def _pg_facet_sql(names: list[str], where: str, *, with_total: bool) -> tuple[list[str], list]:
-    """SELECTs (kind, value, count, NULL) over the CTE ``m`` for the given facets, on the rows
-    that satisfy ``where``; with the total of those rows as (TOTAL, '', n) if asked."""
+def _pg_facet_counts(filterset: FailureModeFilter) -> dict[str, dict[str, int]]:
+    """One statement: the text matches, with one flag per facet in use (does the row satisfy
+    that selection?), read once into a materialised CTE. A facet not in use is counted over
+    the rows with every flag set (GROUPING SETS, tags from each entry's ``tag_ids`` array,
+    migration 0004), a facet in use over the rows with every other flag set."""
+    search = filterset.search
+    selections = filterset.facet_selections()
+    conditions = {name: Q(facet_condition(name, values)) for name, values in selections.items()}
+    flags = {name: f"f{i}" for i, name in enumerate(conditions)}
+
+    def all_but(skip: str | None = None) -> Q:
+        return reduce(and_, (c for name, c in conditions.items() if name != skip), Q())
+
+    scope = search.match(FailureMode.objects.all())
+    if len(conditions) > 1:
+        # Only rows that miss at most one selection are counted anywhere (a facet in use is
+        # counted over the rows every other selection allows); this lets PostgreSQL combine
+        # indexes rather than read every match, or with no query, every entry.
+        scope = scope.filter(reduce(or_, (all_but(name) for name in conditions)))
+    annotations: dict[str, Any] = {
+        flags[name]: ExpressionWrapper(condition, output_field=BooleanField())
+        for name, condition in conditions.items()
+    }
+    annotations["tag_ids"] = RawSQL('"catalog_failuremode"."tag_ids"', [], TextField())
+    matching = scope.order_by().annotate(**annotations)
+    inner, params = matching.values(
+        *sorted(_PG_FACET_COLUMNS.values()), *annotations
+    ).query.sql_with_params()
+
+    def where(skip: str | None = None) -> str:
+        return " AND ".join(f"m.{f}" for name, f in flags.items() if name != skip) or "TRUE"
+
+    unselected = [name for name in FACETS if name not in selections]
+    parts, args = _pg_facet_sql(unselected, where())
+    for name in selections:
+        sql, extra = _pg_facet_sql([name], where(skip=name))
+        parts += sql
+        args += extra
+    statement = f"WITH m AS MATERIALIZED ({inner}) " + " UNION ALL ".join(parts)
+    counts: dict[str, dict[str, int]] = {name: {} for name in FACETS}
+    with connection.cursor() as cursor:
+        cursor.execute(statement, [*params, *args])
+        for kind, value, n in cursor.fetchall():
+            if value is not None:
+                counts[kind][value] = n
+    return counts
+
+
+def _pg_facet_sql(names: list[str], where: str) -> tuple[list[str], list]:
+    """SELECTs (facet, value, count) over the CTE ``m`` for the given facets, on the rows
+    that satisfy ``where``."""
     scalar = [n for n in names if n in _PG_FACET_COLUMNS]
     tag_dims = [n for n in names if n in TAG_FACETS]
     columns = [_PG_FACET_COLUMNS[n] for n in scalar]
     parts: list[str] = []
-    if columns or with_total:
+    if columns:
         # GROUPING(columns) sets a bit for each column rolled up: 1 everywhere but the column
-        # grouped on; the empty set (the total) has every bit set.
+        # grouped on.
         everything = (1 << len(columns)) - 1
         bits = {n: everything ^ (1 << (len(columns) - 1 - i)) for i, n in enumerate(scalar)}
-        sets = ", ".join([*(f"({c})" for c in columns), *(["()"] if with_total else [])])
-        grouping = f"GROUPING({', '.join(columns)})" if columns else "0"
-        name_expr, value_expr = f"'{TOTAL}'", "''"
-        if scalar:
-            name_expr = "CASE g.bits {} ELSE '{}' END".format(
-                " ".join(f"WHEN {bits[n]} THEN '{n}'" for n in scalar), TOTAL
-            )
-            value_expr = "CASE g.bits {} ELSE '' END".format(
-                " ".join(f"WHEN {bits[n]} THEN {_PG_FACET_VALUES[n]}" for n in scalar)
-            )
+        name_expr = "CASE g.bits {} END".format(
+            " ".join(f"WHEN {bits[n]} THEN '{n}'" for n in scalar)
+        )
+        value_expr = "CASE g.bits {} END".format(
+            " ".join(f"WHEN {bits[n]} THEN {_PG_FACET_VALUES[n]}" for n in scalar)
+        )
         joins = ""
         if "category" in bits:
             joins += f" LEFT JOIN catalog_category c ON g.bits = {bits['category']} AND c.id = g.category_id"
         if "owner" in bits:
             joins += f" LEFT JOIN auth_user u ON g.bits = {bits['owner']} AND u.id = g.owner_id"
-        group_by = "".join(f"{c}, " for c in columns)
+        sets = ", ".join(f"({c})" for c in columns)
         parts.append(
-            f"SELECT {name_expr}, {value_expr}, g.n, NULL::float8 "
-            f"FROM (SELECT {group_by}count(*) AS n, {grouping} AS bits "
-            f"FROM m WHERE {where} GROUP BY GROUPING SETS ({sets})) AS g{joins}"
+            f"SELECT {name_expr}, {value_expr}, g.n "
+            f"FROM (SELECT {', '.join(columns)}, count(*) AS n, GROUPING({', '.join(columns)}) "
+            f"AS bits FROM m WHERE {where} GROUP BY GROUPING SETS ({sets})) AS g{joins}"
         )
     params: list[Any] = []
     if tag_dims:
         parts.append(
-            "SELECT t.dimension, t.name, x.n, NULL::float8 FROM (SELECT id, count(*) AS n FROM "
+            "SELECT t.dimension, t.name, x.n FROM (SELECT id, count(*) AS n FROM "
             f"(SELECT unnest(m.tag_ids) AS id FROM m WHERE {where}) AS ids GROUP BY id) AS x "
             "JOIN catalog_tag t ON t.id = x.id WHERE t.dimension = ANY(%s)"
         )
@@ -373,31 +378,41 @@ def _page_number(value: Any) -> int:
 
 
 def catalog_search(*, params: QueryDict, page_number: Any = 1, per_page: int = PER_PAGE,
-                   with_facets: bool = True, with_others: bool = True) -> SearchPage:  # fmt: skip
-    """The catalog search page and its benchmark: matching, ranking, facets, snippets."""
+                   with_others: bool = True) -> SearchPage:  # fmt: skip
+    """The catalog search page and its benchmark: matching, ranking, the page, snippets,
+    spelling correction and (``with_others``) the matching mitigations and case studies.
+    The facet counts are :func:`catalog_facets`, which the page loads after its results."""
     search = TextSearch(params.get("q", ""))
     sort = params.get("sort") or "relevance"
     if sort not in SORTS:
         sort = "relevance"
     with index_scans(search, FailureMode):
         return _catalog_search(search, sort, params, _page_number(page_number), per_page,
-                               with_facets, with_others)  # fmt: skip
+                               with_others)  # fmt: skip
+
+
+def catalog_facets(*, params: QueryDict) -> dict[str, list[FacetValue]]:
+    """The search page's facets for the query and filters in ``params``: every value with its
+    count, the selected ones marked (see :func:`failure_mode_facet_counts`)."""
+    search = TextSearch(params.get("q", ""))
+    with index_scans(search, FailureMode):
+        filterset = FailureModeFilter(params, queryset=failure_modes_base(), search=search)
+        filterset.errors  # noqa: B018 - validates; invalid filters are left out
+        return _facet_lists(failure_mode_facet_counts(filterset), params)
 
 
 def _catalog_search(search: TextSearch, sort: str, params: QueryDict, number: int,
-                    per_page: int, with_facets: bool, with_others: bool) -> SearchPage:  # fmt: skip
+                    per_page: int, with_others: bool) -> SearchPage:  # fmt: skip
     filterset = FailureModeFilter(params, queryset=failure_modes_base(), search=search)
     errors = {k: [str(m) for m in v] for k, v in filterset.errors.items()}
     hits = failure_modes_search(
-        filterset, sort=sort, offset=(number - 1) * per_page, limit=per_page, facets=with_facets
+        filterset, sort=sort, offset=(number - 1) * per_page, limit=per_page
     )
     paginator = _CountedPaginator(per_page, count=hits.total)
     if number > paginator.num_pages:  # past the end: the last page, as Paginator.get_page does
         number = paginator.num_pages
         offset = (number - 1) * per_page
-        hits.rows = failure_modes_search(
-            filterset, sort=sort, offset=offset, limit=per_page, facets=False
-        ).rows
+        hits.rows = failure_modes_search(filterset, sort=sort, offset=offset, limit=per_page).rows
     page = Page(hits.rows, number, paginator)
     snippets = search.snippets(FailureMode, [r.pk for r in hits.rows]) if search else {}
     result = SearchPage(
@@ -405,7 +420,6 @@ def _catalog_search(search: TextSearch, sort: str, params: QueryDict, number: in
         sort=sort,
         page=page,
         total=hits.total,
-        facets=_facet_lists(hits.counts, params) if with_facets else {},
         errors=errors,
         snippets={k: mark_safe(v) for k, v in snippets.items()},  # noqa: S308 - escaped in search
     )

@@ -6,6 +6,7 @@ app_name = "catalog"
 
 urlpatterns = [
     path("", views.search, name="search"),
+    path("facets/", views.search_facets, name="search-facets"),
     path("new/", views.failure_mode_create, name="failure-mode-create"),
     path("duplicates/", views.duplicates, name="duplicates"),
     path("stewardship/", views.stewardship, name="stewardship"),

@@ -9,6 +9,7 @@ from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
 from reviewapp.core.exceptions import ServiceError
@@ -48,27 +49,42 @@ def _fm_or_404(slug: str) -> FailureMode:
     return fm
 
 
+FACET_TITLES = [
+    ("category", gettext_lazy("Category")),
+    ("severity", gettext_lazy("Severity")),
+    ("status", gettext_lazy("Status")),
+    ("data_domain", gettext_lazy("Data domain")),
+    ("model_family", gettext_lazy("Model family")),
+    ("deployment", gettext_lazy("Deployment")),
+    ("segment", gettext_lazy("Customer segment")),
+    ("owner", gettext_lazy("Owner")),
+]
+
+
 @login_required
 @can_view
 def search(request: HttpRequest) -> HttpResponse:
+    """The results first; the facet panel asks for its counts once the page is shown
+    (``search_facets``): counting every facet over thousands of matches costs more than the
+    results, and nobody should wait for it to see them."""
     result = selectors.catalog_search(params=request.GET, page_number=request.GET.get("page"))
     context = {
         "result": result,
         "sorts": SORTS,
-        "facet_titles": [
-            ("category", _("Category")),
-            ("severity", _("Severity")),
-            ("status", _("Status")),
-            ("data_domain", _("Data domain")),
-            ("model_family", _("Model family")),
-            ("deployment", _("Deployment")),
-            ("segment", _("Customer segment")),
-            ("owner", _("Owner")),
-        ],
+        "facet_titles": FACET_TITLES,
+        "facets_url": f"{reverse('catalog:search-facets')}?{_without_page(request)}",
         "can_create": services.can_create(request.user),
         "query": _without_page(request),
     }
     return render(request, "catalog/search.html", {**context, "subnav": "search"})
+
+
+@login_required
+@can_view
+def search_facets(request: HttpRequest) -> HttpResponse:
+    """The search page's facet panel (htmx partial) for the query and filters given."""
+    facets = selectors.catalog_facets(params=request.GET)
+    return render(request, "catalog/_facets.html", {"facets": facets, "facet_titles": FACET_TITLES})
 
 
 def _without_page(request: HttpRequest) -> str:

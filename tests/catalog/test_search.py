@@ -51,6 +51,12 @@ def _search(query: str):
     return selectors.catalog_search(params=QueryDict(query))
 
 
+def _facets(query: str) -> dict[str, dict[str, int]]:
+    """The search page's facet panel as facet -> value -> count."""
+    facets = selectors.catalog_facets(params=QueryDict(query))
+    return {name: {f.value: f.count for f in values} for name, values in facets.items()}
+
+
 def test_title_match_ranks_above_body_match(corpus):
     title_hit, body_hit, _other = corpus
     result = _search("q=tokenizer")
@@ -78,8 +84,7 @@ def test_tag_changes_reach_filters_and_facets(corpus):
     body_hit.tags.remove(*body_hit.tags.filter(dimension="model_family"))
     result = _search("model_family=transformer")
     assert [fm.slug for fm in result.page.object_list] == [title_hit.slug]
-    family = {f.value: f.count for f in _search("q=tokenizer").facets["model_family"]}
-    assert family == {"transformer": 1}
+    assert _facets("q=tokenizer")["model_family"] == {"transformer": 1}
 
 
 def test_typo_still_finds_the_entry(corpus):
@@ -105,18 +110,17 @@ def test_snippets_are_highlighted_and_escaped(corpus, engineer, make_fm):
 
 
 def test_facet_counts_ignore_own_selection_but_apply_others(corpus):
-    result = _search("severity=S2")
-    assert result.total == 2
-    severity = {f.value: f.count for f in result.facets["severity"]}
+    assert _search("severity=S2").total == 2
+    facets = _facets("severity=S2")
+    severity = facets["severity"]
     assert severity["S2"] == 2 and severity["S3"] == 1  # own facet relaxed
-    category = {f.value: f.count for f in result.facets["category"]}
+    category = facets["category"]
     assert category["training-serving-skew"] == 1
     assert category["data-drift"] == 1
     assert category["infrastructure"] == 0  # S3 entry excluded by the severity filter
     assert category["operations"] == 1 and category["data"] == 1  # parents roll up
-    family = {f.value: f.count for f in result.facets["model_family"]}
-    assert family == {"transformer": 1}
-    status = {f.value: f.count for f in result.facets["status"]}
+    assert facets["model_family"] == {"transformer": 1}
+    status = facets["status"]
     assert status["published"] == 1 and status["draft"] == 1
 
 
@@ -125,15 +129,15 @@ def test_two_facets_in_use_each_counted_with_its_own_selection_lifted(corpus):
     result = _search("severity=S2&model_family=transformer")
     assert result.total == 1
     assert [fm.slug for fm in result.page.object_list] == [title_hit.slug]
-    severity = {f.value: f.count for f in result.facets["severity"]}
+    facets = _facets("severity=S2&model_family=transformer")
+    severity = facets["severity"]
     assert (severity["S2"], severity["S3"]) == (1, 1)  # transformer entries, any severity
-    family = {f.value: f.count for f in result.facets["model_family"]}
-    assert family == {"transformer": 1}  # S2 entries (the currency one has no family)
-    domain = {f.value: f.count for f in result.facets["data_domain"]}
-    assert domain == {"support tickets": 1}  # both selections applied
-    result = _search("q=tokenizer&severity=S3&model_family=transformer")
-    assert [fm.slug for fm in result.page.object_list] == [body_hit.slug]
-    severity = {f.value: f.count for f in result.facets["severity"]}
+    # S2 entries (the currency one has no family)
+    assert facets["model_family"] == {"transformer": 1}
+    assert facets["data_domain"] == {"support tickets": 1}  # both selections applied
+    query = "q=tokenizer&severity=S3&model_family=transformer"
+    assert [fm.slug for fm in _search(query).page.object_list] == [body_hit.slug]
+    severity = _facets(query)["severity"]
     assert (severity["S2"], severity["S3"]) == (1, 1)
 
 
@@ -206,17 +210,65 @@ def test_api_is_in_openapi_schema(client, engineer):
 def test_search_page_query_count_is_pinned(client, corpus, engineer, django_assert_num_queries):
     client.force_login(engineer)
     url = reverse("catalog:search") + "?q=tokenizer&severity=S2"
-    # Permissions (2), the category tree, snippets,
-    # mitigations and case studies. PostgreSQL: per searched model one probe (do the words
-    # match as typed, or is a spelling correction needed?); the index-scan block (savepoint,
-    # settings, release); one statement for the slice, the total and every facet; the 20
-    # rows with their category and owner, and their tags. SQLite: the rows, their category,
-    # owner and tags; count, grouped facets, relaxed severity, tag facets, and a probe for
-    # each word (plus a vocabulary read when a word occurs nowhere).
-    expected = signed_in_queries(16 if connection.vendor == "postgresql" else 19)
+    # Permissions (2), snippets, mitigations and case studies. PostgreSQL: per searched model
+    # one probe (do the words match as typed, or is a spelling correction needed?); the
+    # index-scan block (savepoint, settings, release); one statement for the slice and the
+    # total; the 20 rows with their category and owner, and their tags. SQLite: the rows,
+    # their category, owner and tags; the count, and a probe for each word. The same number.
+    expected = signed_in_queries(15)
     with django_assert_num_queries(expected):
         response = client.get(url)
     assert response.status_code == 200
     body = response.content.decode()
     assert "Tokenizer version mismatch" in body
-    assert 'data-facet="severity:S2"' in body
+    # The facet panel asks for its counts once the results are shown.
+    facets_url = reverse("catalog:search-facets") + "?q=tokenizer&amp;severity=S2"
+    assert f'hx-get="{facets_url}"' in body and 'hx-trigger="load"' in body
+
+
+def test_facet_panel_counts_and_links_back_to_the_search(
+    client, corpus, engineer, django_assert_num_queries
+):
+    client.force_login(engineer)
+    url = reverse("catalog:search-facets") + "?q=tokenizer&severity=S2&page=3"
+    # Permissions (2), the category tree. PostgreSQL: the spelling probe, the index-scan
+    # block (savepoint, settings, release), one statement for every facet. SQLite: grouped
+    # facets, the relaxed severity, tag facets, the probe for the word.
+    expected = signed_in_queries(8 if connection.vendor == "postgresql" else 7)
+    with django_assert_num_queries(expected):
+        response = client.get(url, headers={"HX-Request": "true"})
+    assert response.status_code == 200
+    body = response.content.decode()
+    assert body.startswith('<div id="facet-groups">')
+    # Toggling the selected value off goes back to the search without it (and page 1).
+    assert (
+        '<a class="facet selected" href="/catalog/?q=tokenizer" aria-pressed="true" '
+        'data-facet="severity:S2">'
+    ) in body
+    assert 'data-facet="severity:S3"' in body  # the alternative, counted with S2 lifted
+    assert "<html" not in body
+
+
+def test_api_facets_match_the_page(client, corpus, engineer):
+    client.force_login(engineer)
+    data = client.get("/api/v1/failure-mode-facets?severity=S2").json()
+    severity = {f["value"]: f["count"] for f in data["severity"]}
+    assert severity["S2"] == 2 and severity["S3"] == 1
+    assert {f["value"]: f["selected"] for f in data["severity"]}["S2"] is True
+    assert _facets("severity=S2")["category"] == {f["value"]: f["count"] for f in data["category"]}
+    response = client.get("/api/v1/failure-mode-facets?severity=S9")
+    assert response.status_code == 400 and "severity" in response.json()["errors"]
+
+
+def test_api_search_query_count_is_pinned(client, corpus, engineer, django_assert_num_queries):
+    client.force_login(engineer)
+    url = "/api/v1/failure-modes?q=tokenizer&severity=S2"
+    # Permissions (2). PostgreSQL: the index-scan block (savepoint, settings, release), the
+    # spelling probe, one statement for the slice and the total, the rows with their category
+    # and owner, their tags. SQLite: the rows, their category, owner and tags, the count, the
+    # probe. Whatever a result shows is loaded with it (no query per row).
+    own = 9 if connection.vendor == "postgresql" else 7
+    with django_assert_num_queries(signed_in_queries(own)):
+        data = client.get(url).json()
+    assert [r["slug"] for r in data["results"]]
+    assert all(r["category"] and r["owner"] and r["url"] for r in data["results"])
