@@ -148,6 +148,13 @@ def _pg_corrections(terms: list[str]) -> dict[str, str]:
         return {term: word for term, word in cursor.fetchall() if word}
 
 
+def _pg_all_known(terms: list[str]) -> bool:
+    """Does the catalog use every one of ``terms`` somewhere? (Then no word needs correcting.)"""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM catalog_searchword WHERE word = ANY(%s)", [terms])
+        return cursor.fetchone()[0] == len(terms)
+
+
 def _replace_words(q: str, replacements: dict[str, str]) -> str:
     for term, word in replacements.items():
         q = re.sub(rf"(?<![\w-]){re.escape(term)}(?![\w-])", word, q, flags=re.IGNORECASE)
@@ -214,6 +221,7 @@ class TextSearch:
         self._expanded: dict[str, list[list[str]]] = {}
         self._effective: dict[str, str] = {}
         self._corrected: str | None = None
+        self._all_known: bool | None = None
 
     def __bool__(self) -> bool:
         return bool(words(self.q))
@@ -231,8 +239,15 @@ class TextSearch:
         better answered by exactly those entries.)"""
         key = model._meta.model_name
         if key not in self._effective:
+            # Every word in the catalog's vocabulary: nothing to correct, whichever model (one
+            # primary-key lookup, where asking a model's index for a match of a common word
+            # costs milliseconds). Else ask the model.
+            if self._all_known is None:
+                self._all_known = _pg_all_known(list(dict.fromkeys(words(self.q))))
             self._effective[key] = (
-                self.q if _pg_exact_exists(model, self.q) else self.corrected_pg()
+                self.q
+                if self._all_known or _pg_exact_exists(model, self.q)
+                else self.corrected_pg()
             )
         return self._effective[key]
 

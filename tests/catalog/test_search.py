@@ -87,6 +87,18 @@ def test_tag_changes_reach_filters_and_facets(corpus):
     assert _facets("q=tokenizer")["model_family"] == {"transformer": 1}
 
 
+def test_a_word_the_catalog_never_spells_so_but_that_matches_is_not_corrected(corpus):
+    """PostgreSQL: words all in the catalog's vocabulary are used as typed without asking
+    each model; a word outside it that still matches (here by its stem) is used as typed
+    too, and only a word that matches nothing is corrected."""
+    if connection.vendor != "postgresql":
+        pytest.skip("stemming is PostgreSQL's")
+    title_hit, body_hit, _other = corpus
+    result = _search("q=tokenizers")
+    assert result.correction == "" and result.total == 2
+    assert _search("q=tokenzer").correction == "tokenizer"
+
+
 def test_typo_still_finds_the_entry(corpus):
     title_hit, _body, _other = corpus
     result = _search("q=tokenzer")
@@ -210,12 +222,13 @@ def test_api_is_in_openapi_schema(client, engineer):
 def test_search_page_query_count_is_pinned(client, corpus, engineer, django_assert_num_queries):
     client.force_login(engineer)
     url = reverse("catalog:search") + "?q=tokenizer&severity=S2"
-    # Permissions (2), snippets, mitigations and case studies. PostgreSQL: per searched model
-    # one probe (do the words match as typed, or is a spelling correction needed?); the
-    # index-scan block (savepoint, settings, release); one statement for the slice and the
-    # total; the 20 rows with their category and owner, and their tags. SQLite: the rows,
-    # their category, owner and tags; the count, and a probe for each word. The same number.
-    expected = signed_in_queries(15)
+    # Permissions (2), snippets, mitigations and case studies. PostgreSQL: the index-scan
+    # block (savepoint, settings, release); one vocabulary lookup (are all the words used
+    # somewhere in the catalog, or is a spelling correction needed?); one statement for the
+    # slice and the total; the 20 rows with their category and owner, and their tags.
+    # SQLite: the rows, their category, owner and tags; the count, and a probe for each word
+    # per searched model.
+    expected = signed_in_queries(12 if connection.vendor == "postgresql" else 15)
     with django_assert_num_queries(expected):
         response = client.get(url)
     assert response.status_code == 200
@@ -231,7 +244,7 @@ def test_facet_panel_counts_and_links_back_to_the_search(
 ):
     client.force_login(engineer)
     url = reverse("catalog:search-facets") + "?q=tokenizer&severity=S2&page=3"
-    # Permissions (2), the category tree. PostgreSQL: the spelling probe, the index-scan
+    # Permissions (2), the category tree. PostgreSQL: the vocabulary lookup, the index-scan
     # block (savepoint, settings, release), one statement for every facet. SQLite: grouped
     # facets, the relaxed severity, tag facets, the probe for the word.
     expected = signed_in_queries(8 if connection.vendor == "postgresql" else 7)
@@ -264,7 +277,7 @@ def test_api_search_query_count_is_pinned(client, corpus, engineer, django_asser
     client.force_login(engineer)
     url = "/api/v1/failure-modes?q=tokenizer&severity=S2"
     # Permissions (2). PostgreSQL: the index-scan block (savepoint, settings, release), the
-    # spelling probe, one statement for the slice and the total, the rows with their category
+    # vocabulary lookup, one statement for the slice and the total, the rows with their category
     # and owner, their tags. SQLite: the rows, their category, owner and tags, the count, the
     # probe. Whatever a result shows is loaded with it (no query per row).
     own = 9 if connection.vendor == "postgresql" else 7
