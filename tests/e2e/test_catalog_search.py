@@ -82,3 +82,23 @@ def test_draft_form_points_out_duplicates(live_server, page, sign_in, artifacts,
     page.wait_for_load_state("networkidle")
     assert page.locator(".field-error").count() >= 1  # summary and category are required
     page.screenshot(path=str(artifacts / "catalog-draft-form.png"), full_page=False)
+
+
+def test_results_show_before_the_facet_counts(live_server, page, sign_in, artifacts, catalog_data):
+    """The results are on screen while the facet panel is still counting; then it fills in."""
+    import re
+
+    sign_in(page, live_server, "sam")
+    held = []
+    page.route(re.compile(r"/catalog/facets/"), lambda route: held.append(route))
+    page.goto(f"{live_server.url}/catalog/?q=drift")
+    assert page.locator(".result").count() >= 3
+    while not held:
+        page.wait_for_timeout(20)
+    assert page.locator("#facet-groups[aria-busy=true]").count() == 1
+    assert page.locator("a[data-facet]").count() == 0
+    page.screenshot(path=str(artifacts / "catalog-facets-counting.png"), full_page=False)
+    held[0].continue_()
+    page.wait_for_selector('a[data-facet="severity:S2"]')
+    assert page.locator("#facet-groups[aria-busy]").count() == 0
+    assert int(page.locator('a[data-facet="severity:S2"] .count').inner_text()) >= 1
