@@ -106,10 +106,10 @@ def index_scans(search: TextSearch | None = None, *models: Any) -> Iterator[None
     is off too: the cost penalty of a disabled scan type would otherwise push small queries
     past the JIT threshold (20-80 ms compiling a query that runs in 0.1 ms).
 
-    For each of ``models``, the query is then checked against that model as typed (is a
-    spelling correction needed?), on the index too: a plain scan looking for the first
-    match reads and decompresses vectors until it finds one (46 ms for a word in 3 % of
-    50,000 entries), the index answers in 0.1 - 3 ms."""
+    For each of ``models``, the query's spelling is settled inside the block (see
+    ``TextSearch.effective``), so that a probe of the model, when one is needed, runs on the
+    index too: a plain scan looking for the first match reads and decompresses vectors until
+    it finds one (46 ms for a word in 3 % of 50,000 entries), the index answers in 0.1 - 3 ms."""
     if not (search and is_postgres()):
         yield
         return

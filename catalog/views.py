@@ -68,13 +68,14 @@ def search(request: HttpRequest) -> HttpResponse:
     (``search_facets``): counting every facet over thousands of matches costs more than the
     results, and nobody should wait for it to see them."""
     result = selectors.catalog_search(params=request.GET, page_number=request.GET.get("page"))
+    query = _without_page(request)
     context = {
         "result": result,
         "sorts": SORTS,
         "facet_titles": FACET_TITLES,
-        "facets_url": f"{reverse('catalog:search-facets')}?{_without_page(request)}",
+        "facets_url": f"{reverse('catalog:search-facets')}?{query}",
         "can_create": services.can_create(request.user),
-        "query": _without_page(request),
+        "query": query,
     }
     return render(request, "catalog/search.html", {**context, "subnav": "search"})
 

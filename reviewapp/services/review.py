@@ -39,7 +39,7 @@ from reviewapp.models import (
     ReviewItem,
 )
 
-from .review_state import item_transition, pg_claim_next
+from .review_state import item_transition, pg_claim_next, sql_order_by
 
 logger = logging.getLogger(__name__)
 S = ReviewItem.Status
@@ -148,7 +148,7 @@ def _held_and_pools(user: Any) -> tuple[tuple[int, int] | None, list[int]]:
             FROM (SELECT 1) AS one LEFT JOIN LATERAL (
                 SELECT id, claim_generation FROM {ReviewItem._meta.db_table}
                 WHERE claimed_by_id = %s AND status = %s
-                ORDER BY priority DESC, sla_due_at, id LIMIT 1
+                ORDER BY {sql_order_by(CLAIM_ORDER)} LIMIT 1
             ) AS h ON TRUE
             """,
             [user.pk, user.pk, S.CLAIMED],

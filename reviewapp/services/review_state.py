@@ -186,6 +186,16 @@ def pg_claim_next(
     return ReviewItem.from_db(connection.alias, attnames, row)
 
 
+def sql_order_by(order: Sequence[str]) -> str:
+    """An ORDER BY list for ReviewItem's columns from ORM ordering keys ("-priority", …)."""
+    q = connection.ops.quote_name
+    return ", ".join(
+        q(ReviewItem._meta.get_field(key.lstrip("-")).column)
+        + (" DESC" if key.startswith("-") else "")
+        for key in order
+    )
+
+
 @functools.cache
 def _pg_claim_statement(order: tuple[str, ...], one_model: bool) -> str:
     """Built once from the models' metadata, so a renamed column cannot be missed here."""
@@ -200,9 +210,7 @@ def _pg_claim_statement(order: tuple[str, ...], one_model: bool) -> str:
         pairs = ", ".join(f"'{key}', {alias}.{q(col)}" for key, col in SNAPSHOT_COLUMNS.items())
         return f"jsonb_build_object({pairs})"
 
-    order_by = ", ".join(
-        column(key.lstrip("-")) + (" DESC" if key.startswith("-") else "") for key in order
-    )
+    order_by = sql_order_by(order)
     model_match = "= %(models)s" if one_model else "= ANY(%(models)s)"
     snapshot_columns = ", ".join(q(col) for col in SNAPSHOT_COLUMNS.values())
     event_columns = [
