@@ -399,7 +399,7 @@ def main() -> None:
     # The uncached cost of the queue's filter counts (cached REVIEW_COUNTS_CACHE_SECONDS per process).
     from django.utils import timezone
 
-    from reviewapp.queue_selectors import count_rows
+    from reviewapp.selectors.queue import count_rows
 
     t = time.perf_counter()
     count_rows(timezone.now())
@@ -436,7 +436,7 @@ def main() -> None:
             time.sleep(0.2)
         # Beat's job in production: keep the queue-count snapshot fresh (every 15 s).
         from reviewapp.models import QueueCountSnapshot
-        from reviewapp.services.review import queue_counts_refresh
+        from reviewapp.services.sweeps import queue_counts_refresh
 
         def beat() -> None:
             while not stop.is_set():

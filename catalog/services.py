@@ -404,7 +404,7 @@ def failure_mode_create(*, user: Any, data: dict[str, Any], note: str = "") -> F
     snapshot = _store(fm, values, tags or {})
     _revision_add(kind="failure_mode", obj=fm, snapshot=snapshot, user=user, note=note or "Drafted")
     audit_record(
-        actor=_actor(user), verb="catalog.failure_mode.create", target=fm, after={"slug": fm.slug}
+        actor=_actor(user), verb="catalog.failure_mode.created", target=fm, after={"slug": fm.slug}
     )
     return fm
 
@@ -417,7 +417,7 @@ def failure_mode_update(
     data: dict[str, Any],
     base_version: int | None = None,
     note: str = "",
-    verb: str = "catalog.failure_mode.update",
+    verb: str = "catalog.failure_mode.updated",
 ) -> FailureMode:
     fm = FailureMode.objects.select_for_update().get(pk=failure_mode.pk)
     if not can_edit(user, fm):
@@ -511,7 +511,7 @@ def failure_mode_restore(*, failure_mode: FailureMode, user: Any, number: int) -
         user=user,
         data=data,
         note=_("Restored version %s") % number,
-        verb="catalog.failure_mode.restore",
+        verb="catalog.failure_mode.restored",
     )
 
 
@@ -562,7 +562,7 @@ def failure_mode_link_mitigation(
     )
     audit_record(
         actor=_actor(user),
-        verb="catalog.failure_mode.link_mitigation",
+        verb="catalog.failure_mode.mitigation_linked",
         target=failure_mode,
         after={"mitigation": mitigation.slug, "effectiveness": effectiveness},
         data={"created": created},
@@ -583,7 +583,7 @@ def failure_mode_unlink_mitigation(
         raise NotFound(_("That mitigation is not linked."), field="mitigation")
     audit_record(
         actor=_actor(user),
-        verb="catalog.failure_mode.unlink_mitigation",
+        verb="catalog.failure_mode.mitigation_unlinked",
         target=failure_mode,
         before={"mitigation": mitigation_slug},
     )
@@ -658,7 +658,7 @@ def mitigation_create(*, user: Any, data: dict[str, Any]) -> MitigationTemplate:
     m = MitigationTemplate(created_by=user, **values)
     m.save()
     _revision_add(kind="mitigation", obj=m, snapshot=mitigation_snapshot(m), user=user)
-    audit_record(actor=_actor(user), verb="catalog.mitigation.create", target=m)
+    audit_record(actor=_actor(user), verb="catalog.mitigation.created", target=m)
     return m
 
 
@@ -681,7 +681,7 @@ def mitigation_update(
     _revision_add(kind="mitigation", obj=m, snapshot=after, user=user, note=note)
     audit_record(
         actor=_actor(user),
-        verb="catalog.mitigation.update",
+        verb="catalog.mitigation.updated",
         target=m,
         before={k: before[k] for k in changed},
         after=changed,
@@ -710,7 +710,7 @@ def mitigation_use_record(
     )
     audit_record(
         actor=Actor.system("catalog"),
-        verb="catalog.mitigation.use",
+        verb="catalog.mitigation.used",
         target=mitigation,
         after={"source": f"{source_type}:{source_id}", "ttr": observed_ttr_minutes},
     )
@@ -763,7 +763,7 @@ def case_study_create(*, user: Any, data: dict[str, Any]) -> CaseStudy:
         occurrence_record(
             failure_mode_slug=fm.slug, source_type="case_study", source_id=cs.slug, occurred_at=when
         )
-    audit_record(actor=_actor(user), verb="catalog.case_study.create", target=cs)
+    audit_record(actor=_actor(user), verb="catalog.case_study.created", target=cs)
     return cs
 
 
@@ -818,7 +818,7 @@ def occurrence_record(
     )
     audit_record(
         actor=actor or Actor.system("catalog"),
-        verb="catalog.occurrence.record",
+        verb="catalog.occurrence.recorded",
         target=("catalog.failuremode", fm.pk),
         after={"source_type": source_type, "source_id": str(source_id)},
         data={"occurred_at": occurred_at.isoformat()},
@@ -879,7 +879,7 @@ def stewardship_remind(*, now: dt.datetime | None = None) -> int:
     if due_fms or due_mits:
         audit_record(
             actor=Actor.system("catalog.stewardship"),
-            verb="catalog.stewardship.remind",
+            verb="catalog.stewardship.reminded",
             target=("catalog.catalog", "stewardship"),
             data={
                 "failure_modes": [f.slug for f in due_fms],

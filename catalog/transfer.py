@@ -364,7 +364,7 @@ def catalog_import(*, data: Any, user: Any = None) -> ImportResult:
         raise ServiceError(f"The catalog was not imported: {first}", errors=errors)
     audit_record(
         actor=Actor.user(user) if getattr(user, "pk", None) else Actor.system("catalog.import"),
-        verb="catalog.import",
+        verb="catalog.bundle.imported",
         target=("catalog.catalog", "import"),
         data={
             "created": result.created,

@@ -22,6 +22,12 @@ from reviewapp.services.ingest import (
     predictions_store,
 )
 from reviewapp.services.routing import predictions_route
+from reviewapp.services.sweeps import (
+    queue_counts_refresh,
+    review_deferred_wake,
+    review_leases_expire,
+    review_sla_sweep,
+)
 
 logger = logging.getLogger(__name__)
 TRANSIENT = (OperationalError, InterfaceError)
@@ -123,5 +129,22 @@ def ingest_prediction(envelope: Any, service_account: str) -> int | None:
     return results[0].id
 
 
-# The review queue's beat tasks live in their own module; importing it registers them.
-from reviewapp import queue_tasks  # noqa: E402,F401
+# --- the review queue's beat tasks ----------------------------------------------------------
+@shared_task(name="failsafe.review_expire_leases", acks_late=True, ignore_result=True)
+def review_expire_leases() -> int:
+    return review_leases_expire()
+
+
+@shared_task(name="failsafe.review_sla_sweep", acks_late=True, ignore_result=True)
+def review_sla_sweep_task() -> dict[str, int]:
+    return review_sla_sweep()
+
+
+@shared_task(name="failsafe.review_wake_deferred", acks_late=True, ignore_result=True)
+def review_wake_deferred() -> int:
+    return review_deferred_wake()
+
+
+@shared_task(name="failsafe.review_count_queue", acks_late=True, ignore_result=True)
+def review_count_queue() -> int:
+    return queue_counts_refresh(only_if_due=True).took_ms

@@ -3,23 +3,22 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from reviewapp import views
 from reviewapp.core import views as core_views
+from reviewapp.views import home
 
 urlpatterns = [
-    path("", views.home, name="home"),
+    path("", home.home, name="home"),
     path("healthz", core_views.healthz, name="healthz"),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
-    path("ingest/rejected/", views.rejected_envelopes, name="rejected-envelopes"),
-    path("queue/", include("reviewapp.queue_urls")),
+    path("ingest/rejected/", home.rejected_envelopes, name="rejected-envelopes"),
+    path("queue/", include("reviewapp.views.urls")),
     path("delivery/", include("reviewapp.delivery.urls")),
     path("dashboards/", include("reviewapp.dashboards.urls")),
     path("catalog/", include("catalog.urls")),
     path("", include("reviewapp.dashboards.metrics_urls")),
     path("admin/", admin.site.urls),
-    path("api/v1/", include("reviewapp.api_urls")),
-    path("api/v1/", include("reviewapp.queue_api_urls")),
+    path("api/v1/", include("reviewapp.api.urls")),
     path("api/v1/", include("reviewapp.delivery.api_urls")),
     path("api/v1/", include("catalog.api_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),

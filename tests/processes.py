@@ -75,7 +75,9 @@ def routed_counts() -> collections.Counter[int]:
     from reviewapp.core.models import AuditEvent
 
     counts: collections.Counter[int] = collections.Counter()
-    for data in AuditEvent.objects.filter(verb="prediction.routed").values_list("data", flat=True):
+    for data in AuditEvent.objects.filter(verb="queue.prediction.routed").values_list(
+        "data", flat=True
+    ):
         counts.update(data.get("to_review", []))
         counts.update(data.get("passed", []))
     return counts

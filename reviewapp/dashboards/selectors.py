@@ -17,7 +17,7 @@ from django.utils.dateparse import parse_datetime
 
 from reviewapp.governance.models import PolicyVersion
 from reviewapp.models import OPEN_STATUSES, MLModel, ReviewItem
-from reviewapp.queue_selectors import fresh_count_snapshot
+from reviewapp.selectors.queue import fresh_count_snapshot
 
 from .models import (
     COUNTER_FIELDS,

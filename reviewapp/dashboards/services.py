@@ -424,7 +424,7 @@ def rollups_rebuild(*, actor: Actor) -> dict[str, Any]:
         after = {"bucket_minutes": fresh.bucket_minutes}
         audit_record(
             actor=actor,
-            verb="dashboards.rollups_rebuilt",
+            verb="dashboards.rollups.rebuilt",
             target=("dashboards.rollupwatermark", WATERMARK),
             before=before,
             after=after,

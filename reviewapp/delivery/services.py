@@ -138,7 +138,7 @@ def _new_row(
 def _audit_fill(*, token: uuid.UUID, rows: list[tuple[int, str]], kind: str) -> None:
     audit_record(
         actor=SENDER,
-        verb="delivery.enqueued",
+        verb="delivery.delivery.enqueued",
         target=("delivery.fill", token),
         data={
             "kind": kind,
@@ -570,7 +570,7 @@ def model_callback_configure(
         model.save(update_fields=["callback_url", "callback_secret"])
         audit_record(
             actor=actor,
-            verb="model.callback_configured",
+            verb="delivery.callback.configured",
             target=model,
             before=before,
             after={"callback_url": model.callback_url, "has_secret": bool(model.callback_secret)},

@@ -40,7 +40,7 @@ def policy_version_create(
     policy.save(force_insert=True)
     audit_record(
         actor=actor,
-        verb="policy.created",
+        verb="governance.policy_version.created",
         target=policy,
         after={"version": policy.version, "rules_hash": policy.rules_hash, "rules": rules},
         data={"model": model_slug, "note": note},
@@ -70,7 +70,7 @@ def policy_version_activate(*, policy: PolicyVersion, actor: Actor) -> PolicyVer
     policy.save(update_fields=["is_active", "activated_at", "deactivated_at"])
     audit_record(
         actor=actor,
-        verb="policy.activated",
+        verb="governance.policy_version.activated",
         target=policy,
         before={"active_version": current.version if current else None},
         after={"active_version": policy.version, "rules_hash": policy.rules_hash},

@@ -1,15 +1,20 @@
 """Models of the queue app, one module per area; everything is importable from here."""
 
 from .ingest import (
-    OPEN_STATUSES,
     Criticality,
     MLModel,
     Prediction,
     RejectedEnvelope,
-    ReviewItem,
     ServiceAccount,
 )
-from .review import Decision, GuidelineVersion, PoolMembership, QueueCountSnapshot
+from .review import (
+    OPEN_STATUSES,
+    Decision,
+    GuidelineVersion,
+    PoolMembership,
+    QueueCountSnapshot,
+    ReviewItem,
+)
 
 __all__ = [
     "OPEN_STATUSES",

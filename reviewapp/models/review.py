@@ -6,6 +6,107 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from .ingest import MLModel, Prediction
+
+# Statuses of an item still waiting for a human (everything but decided).
+OPEN_STATUSES = ("pending", "claimed", "deferred", "escalated")
+
+
+class ReviewItem(models.Model):
+    class Status(models.TextChoices):
+        PENDING = "pending", _("Pending")
+        CLAIMED = "claimed", _("Claimed")
+        ESCALATED = "escalated", _("Escalated")
+        DEFERRED = "deferred", _("Deferred")
+        DECIDED = "decided", _("Decided")
+
+    id = models.BigAutoField(primary_key=True)
+    prediction = models.OneToOneField(
+        Prediction, on_delete=models.PROTECT, related_name="review_item"
+    )
+    model = models.ForeignKey(MLModel, on_delete=models.PROTECT, related_name="review_items")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    priority = models.PositiveSmallIntegerField(default=0)
+    sla_due_at = models.DateTimeField()
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+    claimed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="claimed_items",
+    )
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    claim_expires_at = models.DateTimeField(null=True, blank=True)
+    decided_at = models.DateTimeField(null=True, blank=True)
+    # Set by the SLA beat task when the deadline passes undecided; the producer is then told
+    # `timed_out` (with the policy's fallback) and the item stays open for a human.
+    sla_breached_at = models.DateTimeField(null=True, blank=True)
+    # Increases with every claim: a form carries the generation it was rendered for, so a
+    # decision from a stale tab (lease lost, item re-claimed) is refused, never applied.
+    claim_generation = models.PositiveIntegerField(default=0)
+    # Deferred items are not offered before this; a beat task returns them to the queue.
+    wake_at = models.DateTimeField(null=True, blank=True)
+    defer_count = models.PositiveSmallIntegerField(default=0)
+    # Set when a lead (not the reviewer) placed the claim: shown as "assigned by".
+    assigned_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    escalated_at = models.DateTimeField(null=True, blank=True)
+    sla_escalated_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-priority", "sla_due_at", "id"]
+        permissions = [
+            ("decide_reviewitem", "Can claim and decide review items"),
+            ("manage_queue", "Can assign, release and manage review queues"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(status="claimed", claimed_by__isnull=False) | ~Q(status="claimed"),
+                name="review_claim_has_holder",
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["model", "-priority", "sla_due_at", "id"],
+                name="review_next_idx",
+                condition=Q(status="pending"),
+            ),
+            models.Index(fields=["status", "sla_due_at"], name="review_status_sla_idx"),
+            # Queue order of open items: serves the queue list and, since status='pending'
+            # implies the condition, claims across several pool models.
+            models.Index(
+                fields=["-priority", "sla_due_at", "id"],
+                name="review_open_order_idx",
+                condition=Q(status__in=list(OPEN_STATUSES)),
+            ),
+            # Breached open items, which leads see first.
+            models.Index(
+                fields=["sla_breached_at"],
+                name="review_breached_idx",
+                condition=Q(sla_breached_at__isnull=False) & Q(status__in=list(OPEN_STATUSES)),
+            ),
+            models.Index(
+                fields=["claim_expires_at"],
+                name="review_lease_idx",
+                condition=Q(status="claimed"),
+            ),
+            models.Index(
+                fields=["claimed_by", "status"],
+                name="review_holder_idx",
+                condition=Q(claimed_by__isnull=False),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"item #{self.pk}"
+
 
 class Decision(models.Model):
     """What a reviewer did with a review item. Append-only; an undo is a new audited fact.

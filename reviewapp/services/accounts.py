@@ -67,7 +67,7 @@ def service_account_create(
     account.allowed_models.set(models)
     audit_record(
         actor=actor,
-        verb="service_account.created",
+        verb="queue.service_account.created",
         target=account,
         after={
             "name": name,
@@ -94,7 +94,7 @@ def service_token_rotate(*, name: str, actor: Actor) -> IssuedToken:
     account.rotated_at = timezone.now()
     account.revoked_at = None
     account.save(update_fields=["token_prefix", "token_hash", "rotated_at", "revoked_at"])
-    audit_record(actor=actor, verb="service_account.token_rotated", target=account)
+    audit_record(actor=actor, verb="queue.service_account.token_rotated", target=account)
     return IssuedToken(account, token)
 
 
@@ -104,7 +104,7 @@ def service_token_revoke(*, name: str, actor: Actor) -> ServiceAccount:
     if account.revoked_at is None:
         account.revoked_at = timezone.now()
         account.save(update_fields=["revoked_at"])
-        audit_record(actor=actor, verb="service_account.token_revoked", target=account)
+        audit_record(actor=actor, verb="queue.service_account.token_revoked", target=account)
     return account
 
 

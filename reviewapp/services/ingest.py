@@ -165,7 +165,7 @@ def predictions_store(
             audit_record_many(
                 build_event(
                     actor=actor,
-                    verb="prediction.ingested",
+                    verb="queue.prediction.ingested",
                     target=(
                         "reviewapp.prediction",
                         part[0] if len(part) == 1 else f"{part[0]}..{part[-1]}",
@@ -325,7 +325,7 @@ def envelope_reject(
         )
         audit_record(
             actor=Actor.service(safe_text(account_name[:100]) or "unknown"),
-            verb="prediction.rejected",
+            verb="queue.prediction.rejected",
             target=rejected,
             data={"errors": errors},
         )

@@ -43,25 +43,25 @@ def _t(sources: set[str], targets: set[str], verb: str) -> Transition:
 
 TRANSITIONS: dict[str, Transition] = {
     # A reviewer takes the next pending item of their pools.
-    "claim": _t({S.PENDING}, {S.CLAIMED}, "review_item.claimed"),
+    "claim": _t({S.PENDING}, {S.CLAIMED}, "queue.review_item.claimed"),
     # A lead takes an escalated item to decide it.
-    "take": _t({S.ESCALATED, S.PENDING}, {S.CLAIMED}, "review_item.claimed"),
+    "take": _t({S.ESCALATED, S.PENDING}, {S.CLAIMED}, "queue.review_item.claimed"),
     # A lead gives an open item to a named reviewer (or moves it from one to another).
     "assign": _t(
-        {S.PENDING, S.DEFERRED, S.ESCALATED, S.CLAIMED}, {S.CLAIMED}, "review_item.assigned"
+        {S.PENDING, S.DEFERRED, S.ESCALATED, S.CLAIMED}, {S.CLAIMED}, "queue.review_item.assigned"
     ),
     # The holder or a lead gives the item back; an escalated item goes back to the leads.
-    "release": _t({S.CLAIMED}, {S.PENDING, S.ESCALATED}, "review_item.released"),
+    "release": _t({S.CLAIMED}, {S.PENDING, S.ESCALATED}, "queue.review_item.released"),
     # The lease ran out (beat): same as release, by the system.
-    "expire": _t({S.CLAIMED}, {S.PENDING, S.ESCALATED}, "review_item.lease_expired"),
-    "decide": _t({S.CLAIMED}, {S.DECIDED}, "review_item.decided"),
-    "escalate": _t({S.CLAIMED}, {S.ESCALATED}, "review_item.escalated"),
+    "expire": _t({S.CLAIMED}, {S.PENDING, S.ESCALATED}, "queue.review_item.lease_expired"),
+    "decide": _t({S.CLAIMED}, {S.DECIDED}, "queue.review_item.decided"),
+    "escalate": _t({S.CLAIMED}, {S.ESCALATED}, "queue.review_item.escalated"),
     # Without a wake-up time the item is back in the queue at once.
-    "defer": _t({S.CLAIMED}, {S.PENDING, S.DEFERRED}, "review_item.deferred"),
-    "wake": _t({S.DEFERRED}, {S.PENDING}, "review_item.woke"),
+    "defer": _t({S.CLAIMED}, {S.PENDING, S.DEFERRED}, "queue.review_item.deferred"),
+    "wake": _t({S.DEFERRED}, {S.PENDING}, "queue.review_item.woken"),
     # Undo within the grace period reopens the item to the reviewer who decided.
     "undo": _t(
-        {S.DECIDED, S.ESCALATED, S.PENDING, S.DEFERRED}, {S.CLAIMED}, "review_item.reopened"
+        {S.DECIDED, S.ESCALATED, S.PENDING, S.DEFERRED}, {S.CLAIMED}, "queue.review_item.reopened"
     ),
 }
 
@@ -147,7 +147,7 @@ def pg_claim_next(
     statement: pick it (``FOR UPDATE SKIP LOCKED``), write the claim and its audit event.
 
     The same change as ``item_transition(event="claim", …)`` with the columns of
-    ``services.review._claim_changes``, but one round trip instead of four and no ORM
+    ``services.claims.claim_changes``, but one round trip instead of four and no ORM
     compilation: "Start reviewing" is the request a reviewer makes hundreds of times a day,
     and this halves its server time. Tests hold the two paths to the same row and event.
     """

@@ -162,7 +162,7 @@ def predictions_route(*, ids: Sequence[int], fill_to: int = 0) -> int:
         ReviewItem.objects.bulk_create(items, batch_size=500)
         audit_record(
             actor=ROUTER,
-            verb="prediction.routed",
+            verb="queue.prediction.routed",
             target=("reviewapp.prediction", f"{predictions[0].pk}..{predictions[-1].pk}"),
             data={
                 "to_review": routed_ids,

@@ -138,19 +138,19 @@ def get_item(mapping: Any, key: Any) -> Any:
 @register.filter
 def verb_label(verb: str) -> str:
     labels = {
-        "prediction.ingested": _("Ingested"),
-        "prediction.routed": _("Routed to review"),
-        "review_item.claimed": _("Claimed"),
-        "review_item.assigned": _("Assigned"),
-        "review_item.released": _("Released"),
-        "review_item.lease_expired": _("Lease expired, back in queue"),
-        "review_item.decided": _("Decided"),
-        "review_item.escalated": _("Escalated"),
-        "review_item.deferred": _("Deferred"),
-        "review_item.woke": _("Back in queue after deferral"),
-        "review_item.reopened": _("Reopened by undo"),
-        "review_item.sla_breached": _("SLA breached"),
-        "review_item.sla_near": _("Priority raised: SLA near"),
-        "decision.undone": _("Decision undone"),
+        "queue.prediction.ingested": _("Ingested"),
+        "queue.prediction.routed": _("Routed to review"),
+        "queue.review_item.claimed": _("Claimed"),
+        "queue.review_item.assigned": _("Assigned"),
+        "queue.review_item.released": _("Released"),
+        "queue.review_item.lease_expired": _("Lease expired, back in queue"),
+        "queue.review_item.decided": _("Decided"),
+        "queue.review_item.escalated": _("Escalated"),
+        "queue.review_item.deferred": _("Deferred"),
+        "queue.review_item.woken": _("Back in queue after deferral"),
+        "queue.review_item.reopened": _("Reopened by undo"),
+        "queue.review_item.sla_breached": _("SLA breached"),
+        "queue.review_item.sla_warned": _("Priority raised: SLA near"),
+        "queue.decision.undone": _("Decision undone"),
     }
     return labels.get(verb, verb)

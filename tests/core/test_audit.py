@@ -61,13 +61,13 @@ def test_ingest_route_policy_and_account_actions_are_audited(api, fraud_model):
     predictions_route(ids=[response.json()["id"]])
     verbs = set(AuditEvent.objects.values_list("verb", flat=True))
     assert {
-        "policy.created",
-        "policy.activated",
-        "service_account.created",
-        "prediction.ingested",
-        "prediction.routed",
+        "governance.policy_version.created",
+        "governance.policy_version.activated",
+        "queue.service_account.created",
+        "queue.prediction.ingested",
+        "queue.prediction.routed",
     } <= verbs
-    ingested = AuditEvent.objects.get(verb="prediction.ingested")
+    ingested = AuditEvent.objects.get(verb="queue.prediction.ingested")
     assert ingested.request_id == "req-audit-1"
     assert (ingested.actor_type, ingested.actor_label) == ("service", "producer")
     assert ingested.data["ids"] == [response.json()["id"]]

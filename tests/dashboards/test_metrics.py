@@ -102,7 +102,7 @@ def test_metrics_before_any_fold(client, model_a):
 def test_metrics_queries_do_not_grow_with_models(
     client, model_a, model_b, django_assert_num_queries
 ):
-    from reviewapp.services.review import queue_counts_refresh
+    from reviewapp.services.sweeps import queue_counts_refresh
 
     queue_counts_refresh()  # beat keeps the open-item counts; the endpoint reads them
     client.get("/metrics")

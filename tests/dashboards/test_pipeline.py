@@ -10,7 +10,9 @@ from django.utils import timezone
 from reviewapp.dashboards.models import ModelTotal
 from reviewapp.dashboards.services import rollups_fold
 from reviewapp.models import Prediction
-from reviewapp.services.review import pool_member_add, review_item_claim_next, review_item_decide
+from reviewapp.services.claims import review_item_claim_next
+from reviewapp.services.decisions import review_item_decide
+from reviewapp.services.pools import pool_member_add
 from reviewapp.services.routing import predictions_route
 from tests.factories import envelope_for
 

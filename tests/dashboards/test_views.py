@@ -148,7 +148,7 @@ def test_dashboards_read_a_fixed_number_of_queries(
     """Pinned: the pages read rollups and grouped counts, so more models or rows add no
     queries. Overview: watermark, models,
     rollup sums, rate points and the open-item count snapshot."""
-    from reviewapp.services.review import queue_counts_refresh
+    from reviewapp.services.sweeps import queue_counts_refresh
 
     login(client, "lead")
     queue_counts_refresh()  # beat keeps the open-item counts; the pages read that snapshot

@@ -42,7 +42,7 @@ def test_only_released_final_decisions_are_queued(hooked_model, ana):
     assert row.payload["data"]["decision_id"] == accepted.pk
     assert row.payload["data"]["delivery_id"] == row.message_id
     assert row.retry_until == row.created_at + dt.timedelta(hours=24)
-    assert AuditEvent.objects.filter(verb="delivery.enqueued").count() == 1
+    assert AuditEvent.objects.filter(verb="delivery.delivery.enqueued").count() == 1
 
     # Running again adds nothing; once the grace period is over, that decision follows.
     assert services.deliveries_enqueue().total == 0
@@ -108,7 +108,7 @@ def test_concurrent_fills_queue_each_decision_once(hooked_model, ana):
     # Audit events name exactly the rows each fill inserted: no row twice, none missing.
     named = [
         pk
-        for data in AuditEvent.objects.filter(verb="delivery.enqueued").values_list(
+        for data in AuditEvent.objects.filter(verb="delivery.delivery.enqueued").values_list(
             "data", flat=True
         )
         for pk in data["deliveries"]

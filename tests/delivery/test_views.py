@@ -144,7 +144,7 @@ def test_callback_settings_refuse_private_urls_and_generate_a_secret(client, lea
     assert model.callback_url == "https://93.184.216.34/hooks"
     assert model.callback_secret in response.content.decode()  # shown once
     assert len(secret_key_bytes(model.callback_secret)) == 32
-    event = AuditEvent.objects.get(verb="model.callback_configured")
+    event = AuditEvent.objects.get(verb="delivery.callback.configured")
     assert model.callback_secret not in json.dumps([event.before, event.after, event.data])
     # Saving again without a secret keeps it and does not show it.
     again = client.post(url, {"callback_url": "https://93.184.216.34/hooks2"})

@@ -12,7 +12,10 @@ from django.utils import timezone
 from reviewapp.delivery import services
 from reviewapp.delivery.models import Delivery
 from reviewapp.models import ReviewItem
-from reviewapp.services import review as queue
+from reviewapp.services.claims import review_item_claim_next
+from reviewapp.services.decisions import decision_undo, review_item_decide
+from reviewapp.services.pools import pool_member_add
+from reviewapp.services.sweeps import review_sla_sweep
 
 from .factories import FALLBACK, make_item
 
@@ -20,21 +23,19 @@ pytestmark = pytest.mark.django_db
 
 
 def _claim_and_decide(user, **kw):
-    item = queue.review_item_claim_next(user=user)
+    item = review_item_claim_next(user=user)
     assert item is not None
-    return queue.review_item_decide(
-        item_id=item.pk, user=user, generation=item.claim_generation, **kw
-    )
+    return review_item_decide(item_id=item.pk, user=user, generation=item.claim_generation, **kw)
 
 
 @override_settings(REVIEW_UNDO_SECONDS=5)
 def test_queue_decisions_reach_the_producer_except_undone_ones(hooked_model, receiver, ana, lead):
-    queue.pool_member_add(model=hooked_model, user=ana, by=lead)
+    pool_member_add(model=hooked_model, user=ana, by=lead)
     for n in range(3):
         make_item(hooked_model, external_id=f"q-{n}")
     kept = _claim_and_decide(ana, action="override", label="legit", reason="known merchant")
     undone = _claim_and_decide(ana, action="accept")
-    queue.decision_undo(decision_id=undone.pk, user=ana)
+    decision_undo(decision_id=undone.pk, user=ana)
 
     # Within the grace period nothing is queued; after it, only the decision that stands.
     assert services.deliveries_enqueue().total == 0
@@ -49,7 +50,7 @@ def test_queue_decisions_reach_the_producer_except_undone_ones(hooked_model, rec
 
 def test_sla_breach_from_the_sweep_is_announced_with_the_fallback(hooked_model, receiver):
     item = make_item(hooked_model, sla_due_at=timezone.now() - dt.timedelta(minutes=1))
-    assert queue.review_sla_sweep()["breached"] == 1
+    assert review_sla_sweep()["breached"] == 1
     assert ReviewItem.objects.get(pk=item.pk).sla_breached_at is not None
     assert services.deliveries_enqueue().timed_out == 1
     services.deliveries_send_due(time_budget=10)

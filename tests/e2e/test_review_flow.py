@@ -4,7 +4,7 @@ the decision in the item's history. Saves screenshots of the queue and review pa
 import pytest
 
 from reviewapp.models import Decision, PoolMembership
-from reviewapp.services import review as svc
+from reviewapp.services.pools import guideline_publish
 from tests.factories import UserFactory
 from tests.reviewapp import test_queue_fixtures as fx
 
@@ -19,7 +19,7 @@ def test_reviewer_overrides_with_keyboard_and_sees_history(
     ana.save()
     PoolMembership.objects.create(model=fraud_model, user=ana)
     lead = UserFactory(username="lee", roles=["lead"])
-    svc.guideline_publish(
+    guideline_publish(
         model=fraud_model,
         body="## Card fraud\n- **Accept** when amount and country fit the customer.\n- **Override** when the device and CVV match a known customer.",
         by=lead,

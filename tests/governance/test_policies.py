@@ -138,13 +138,13 @@ def test_per_label_thresholds_must_name_the_models_labels():
 
 def test_creating_and_activating_are_audited():
     policy = create(activate=True, note="first cut")
-    created = AuditEvent.objects.get(verb="policy.created")
+    created = AuditEvent.objects.get(verb="governance.policy_version.created")
     assert created.target_type == "governance.policyversion"
     assert created.target_id == str(policy.pk)
     assert created.after["rules_hash"] == policy.rules_hash
     assert created.after["rules"] == DEFAULT_RULES
     assert created.data == {"model": "card-fraud", "note": "first cut"}
-    activated = AuditEvent.objects.get(verb="policy.activated")
+    activated = AuditEvent.objects.get(verb="governance.policy_version.activated")
     assert activated.before == {"active_version": None}
     assert activated.after == {"active_version": 1, "rules_hash": policy.rules_hash}
     assert (created.actor_type, created.actor_label) == ("system", "tests")

@@ -119,7 +119,7 @@ def test_revoking_twice_is_harmless_and_audited_once(models):
     first = service_token_revoke(name="producer", actor=ACTOR).revoked_at
     second = service_token_revoke(name="producer", actor=ACTOR).revoked_at
     assert first == second
-    assert AuditEvent.objects.filter(verb="service_account.token_revoked").count() == 1
+    assert AuditEvent.objects.filter(verb="queue.service_account.token_revoked").count() == 1
 
 
 @pytest.mark.parametrize("action", [service_token_rotate, service_token_revoke])
@@ -134,9 +134,9 @@ def test_account_actions_are_audited_without_the_token(models):
     service_token_revoke(name="producer", actor=ACTOR)
     events = list(AuditEvent.objects.filter(target_type="reviewapp.serviceaccount"))
     assert [e.verb for e in events] == [
-        "service_account.created",
-        "service_account.token_rotated",
-        "service_account.token_revoked",
+        "queue.service_account.created",
+        "queue.service_account.token_rotated",
+        "queue.service_account.token_revoked",
     ]
     assert events[0].after == {"name": "producer", "models": ["card-fraud"], "all_models": False}
     assert all(token not in str((e.before, e.after, e.data)) for e in events)

@@ -59,7 +59,7 @@ def _rules() -> dict:
 
 # --- 202 and idempotency ----------------------------------------------------------------------
 def test_accepts_a_prediction_with_202_id_status_and_url(api, fraud_model):
-    before = AuditEvent.objects.filter(verb="prediction.ingested").count()
+    before = AuditEvent.objects.filter(verb="queue.prediction.ingested").count()
     response = post_json(api, env(fraud_model, "txn-000123"))
 
     assert response.status_code == 202, response.content
@@ -74,7 +74,7 @@ def test_accepts_a_prediction_with_202_id_status_and_url(api, fraud_model):
     assert prediction.confidence == 0.55
     assert prediction.status == Prediction.Status.RECEIVED
     assert prediction.submitted_by.name == "producer"
-    assert AuditEvent.objects.filter(verb="prediction.ingested").count() == before + 1
+    assert AuditEvent.objects.filter(verb="queue.prediction.ingested").count() == before + 1
     # The url answers with the record.
     assert api.get(body["url"]).json()["external_id"] == "txn-000123"
 
@@ -155,7 +155,7 @@ def test_two_concurrent_posts_of_one_key_store_exactly_one_row(monkeypatch):
     assert by_status[202]["id"] == row.pk
     assert by_status[200]["id"] == row.pk
     assert by_status[200]["duplicate"] is True
-    assert AuditEvent.objects.filter(verb="prediction.ingested").count() == 1
+    assert AuditEvent.objects.filter(verb="queue.prediction.ingested").count() == 1
 
 
 # --- who may send -------------------------------------------------------------------------------

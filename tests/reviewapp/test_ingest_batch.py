@@ -72,7 +72,7 @@ def test_valid_items_are_written_in_one_transaction_with_one_audit_event(
     assert [r["status"] for r in response.json()["results"]] == ["accepted"] * 50
     assert Prediction.objects.count() == 50
     assert AuditEvent.objects.count() == events + 1
-    event = AuditEvent.objects.filter(verb="prediction.ingested").latest("id")
+    event = AuditEvent.objects.filter(verb="queue.prediction.ingested").latest("id")
     assert event.data["count"] == 50
 
 

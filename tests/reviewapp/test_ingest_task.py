@@ -60,7 +60,7 @@ def test_an_invalid_envelope_is_kept_as_a_rejected_record(fraud_model, service_t
     assert rejected.status_code == 400
     assert rejected.service_account_name == "producer"
     assert rejected.envelope["external_id"] == "bad"
-    event = AuditEvent.objects.get(verb="prediction.rejected")
+    event = AuditEvent.objects.get(verb="queue.prediction.rejected")
     assert event.target_id == str(rejected.pk)
 
 

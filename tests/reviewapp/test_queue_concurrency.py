@@ -6,7 +6,8 @@ import pytest
 from django.db import connection, connections
 
 from reviewapp.models import PoolMembership, ReviewItem
-from reviewapp.services import review as svc
+from reviewapp.services.claims import review_item_claim_next
+from reviewapp.services.decisions import review_item_decide
 from tests.factories import UserFactory
 
 from . import test_queue_fixtures as fx
@@ -34,12 +35,12 @@ def test_eight_concurrent_claimers_never_share_an_item(fraud_model):
         try:
             barrier.wait()
             while True:
-                item = svc.review_item_claim_next(user=user)
+                item = review_item_claim_next(user=user)
                 if item is None:
                     return
                 claimed[user.pk].append(item.pk)
                 # decide at once so the next claim takes a new item, not the held one
-                svc.review_item_decide(
+                review_item_decide(
                     item_id=item.pk, user=user, action="accept", generation=item.claim_generation
                 )
         except BaseException as exc:  # noqa: BLE001 - reported below

@@ -6,7 +6,7 @@ import pytest
 from django.utils import timezone
 
 from reviewapp.models import Decision, PoolMembership, Prediction, ReviewItem
-from reviewapp.services import review as svc
+from reviewapp.services.decisions import review_item_decide
 from reviewapp.services.routing import predictions_route
 from tests.factories import MLModelFactory, UserFactory, make_policy
 
@@ -51,7 +51,7 @@ def make_items(
 
 def decide(item: ReviewItem, user, action: str = "accept", **fields) -> Decision:
     """Decide ``item`` as ``user`` with the claim generation their review page carried."""
-    return svc.review_item_decide(
+    return review_item_decide(
         item_id=item.pk, user=user, action=action, generation=item.claim_generation, **fields
     )
 

@@ -7,7 +7,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from reviewapp.models import Decision, ReviewItem
-from reviewapp.services import review as svc
+from reviewapp.services.claims import review_item_claim_next, review_item_release
+from reviewapp.services.sweeps import review_sla_sweep
 from tests.factories import signed_in_queries
 
 from . import test_queue_fixtures as fx
@@ -128,7 +129,7 @@ def test_start_reviewing_then_decide_and_next(client, pooled_reviewer, fraud_mod
 def test_decide_with_errors_rerenders_with_field_messages(client, pooled_reviewer, fraud_model):
     make_items(fraud_model, 1)
     login(client, pooled_reviewer)
-    held = svc.review_item_claim_next(user=pooled_reviewer)
+    held = review_item_claim_next(user=pooled_reviewer)
     response = client.post(
         f"/queue/items/{held.pk}/decide/",
         {"action": "override", "label": "", "reason": "", "generation": held.claim_generation},
@@ -143,9 +144,9 @@ def test_stale_claim_gets_409_with_clear_message(
     client, pooled_reviewer, other_reviewer, fraud_model
 ):
     make_items(fraud_model, 1)
-    held = svc.review_item_claim_next(user=pooled_reviewer)
-    svc.review_item_release(item_id=held.pk, user=pooled_reviewer)
-    svc.review_item_claim_next(user=other_reviewer)
+    held = review_item_claim_next(user=pooled_reviewer)
+    review_item_release(item_id=held.pk, user=pooled_reviewer)
+    review_item_claim_next(user=other_reviewer)
     login(client, pooled_reviewer)
     response = client.post(
         f"/queue/items/{held.pk}/decide/", {"action": "accept", "generation": held.claim_generation}
@@ -159,7 +160,7 @@ def test_stale_claim_gets_409_with_clear_message(
 
 def test_engineer_reads_but_cannot_decide(client, engineer, pooled_reviewer, fraud_model):
     make_items(fraud_model, 1)
-    held = svc.review_item_claim_next(user=pooled_reviewer)
+    held = review_item_claim_next(user=pooled_reviewer)
     login(client, engineer)
     assert client.get(f"/queue/items/{held.pk}/review/").status_code == 200
     assert (
@@ -179,9 +180,9 @@ def test_review_page_query_count_is_fixed(
     make_items(fraud_model, 6)
     # a few past decisions make the "similar" panel real
     for _ in range(3):
-        item = svc.review_item_claim_next(user=pooled_reviewer)
+        item = review_item_claim_next(user=pooled_reviewer)
         fx.decide(item, pooled_reviewer, "accept")
-    held = svc.review_item_claim_next(user=pooled_reviewer)
+    held = review_item_claim_next(user=pooled_reviewer)
     login(client, pooled_reviewer)
     url = f"/queue/items/{held.pk}/review/"
     client.get(url)
@@ -196,7 +197,7 @@ def test_review_page_query_count_is_fixed(
 def test_undo_via_view_reopens_and_returns_next_item(client, pooled_reviewer, fraud_model):
     make_items(fraud_model, 2)
     login(client, pooled_reviewer)
-    held = svc.review_item_claim_next(user=pooled_reviewer)
+    held = review_item_claim_next(user=pooled_reviewer)
     client.post(
         f"/queue/items/{held.pk}/decide/", {"action": "accept", "generation": held.claim_generation}
     )
@@ -230,7 +231,7 @@ def test_lead_bulk_over_filter_and_reviewer_cannot(client, lead, pooled_reviewer
 
 def test_item_page_shows_history_from_audit_log(client, pooled_reviewer, fraud_model):
     (item,) = make_items(fraud_model, 1)
-    held = svc.review_item_claim_next(user=pooled_reviewer)
+    held = review_item_claim_next(user=pooled_reviewer)
     fx.decide(held, pooled_reviewer, "override", label="legit", reason="r")
     login(client, pooled_reviewer)
     html = client.get(f"/queue/items/{item.pk}/").content.decode()
@@ -240,7 +241,7 @@ def test_item_page_shows_history_from_audit_log(client, pooled_reviewer, fraud_m
 
 def test_escalations_view_for_leads_only(client, lead, pooled_reviewer, fraud_model):
     make_items(fraud_model, 1)
-    held = svc.review_item_claim_next(user=pooled_reviewer)
+    held = review_item_claim_next(user=pooled_reviewer)
     fx.decide(held, pooled_reviewer, "escalate", note="Need the merchant file")
     login(client, pooled_reviewer)
     assert client.get("/queue/escalations/").status_code == 403
@@ -274,7 +275,7 @@ def test_queue_nav_link_appears(client, pooled_reviewer):
 def test_sla_breached_items_listed_first_for_leads(client, lead, fraud_model):
     a, b = make_items(fraud_model, 2)
     ReviewItem.objects.filter(pk=b.pk).update(sla_due_at=timezone.now() - dt.timedelta(minutes=3))
-    svc.review_sla_sweep()
+    review_sla_sweep()
     login(client, lead)
     html = client.get("/queue/").content.decode()
     assert "SLA breached" in html
@@ -282,7 +283,7 @@ def test_sla_breached_items_listed_first_for_leads(client, lead, fraud_model):
 
 
 def test_counts_come_from_the_beat_snapshot_when_fresh(client, lead, fraud_model):
-    from reviewapp.services.review import queue_counts_refresh
+    from reviewapp.services.sweeps import queue_counts_refresh
 
     make_items(fraud_model, 2)
     snapshot = queue_counts_refresh()
@@ -308,7 +309,7 @@ def test_beat_recounts_no_more_often_than_a_hundred_times_the_count_took(
     fraud_model, took_ms, age_seconds, recounted
 ):
     from reviewapp.models import QueueCountSnapshot
-    from reviewapp.services.review import queue_counts_refresh
+    from reviewapp.services.sweeps import queue_counts_refresh
 
     make_items(fraud_model, 2)
     first = queue_counts_refresh()

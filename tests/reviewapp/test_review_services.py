@@ -7,8 +7,21 @@ from django.utils import timezone
 from reviewapp.core.exceptions import Conflict, PermissionDenied, ServiceError
 from reviewapp.core.models import AuditEvent
 from reviewapp.models import Decision, Prediction, ReviewItem
-from reviewapp.services import review as svc
+from reviewapp.services.claims import (
+    CLAIM_ORDER,
+    _claim_one,
+    lease_seconds,
+    pool_model_ids,
+    review_item_assign,
+    review_item_claim_next,
+    review_item_release,
+    review_item_renew,
+    review_items_bulk,
+)
+from reviewapp.services.decisions import decision_undo, review_item_decide
+from reviewapp.services.pools import guideline_publish, pool_member_add, pool_member_remove
 from reviewapp.services.review_state import TRANSITIONS
+from reviewapp.services.sweeps import review_deferred_wake, review_leases_expire, review_sla_sweep
 
 from . import test_queue_fixtures as fx
 
@@ -30,11 +43,13 @@ def test_claim_next_takes_highest_priority_then_earliest_sla(pooled_reviewer, fr
     ReviewItem.objects.filter(pk=high_later.pk).update(
         priority=90, sla_due_at=timezone.now() + dt.timedelta(minutes=50)
     )
-    item = svc.review_item_claim_next(user=pooled_reviewer)
+    item = review_item_claim_next(user=pooled_reviewer)
     assert item.pk == high.pk
     assert item.status == S.CLAIMED and item.claimed_by_id == pooled_reviewer.pk
     assert item.claim_expires_at > timezone.now() + dt.timedelta(minutes=14)
-    assert AuditEvent.objects.filter(verb="review_item.claimed", target_id=str(item.pk)).exists()
+    assert AuditEvent.objects.filter(
+        verb="queue.review_item.claimed", target_id=str(item.pk)
+    ).exists()
 
 
 def test_claims_do_not_wait_for_the_disk_but_decisions_do(pooled_reviewer, fraud_model):
@@ -45,7 +60,7 @@ def test_claims_do_not_wait_for_the_disk_but_decisions_do(pooled_reviewer, fraud
         pytest.skip("asynchronous commit is a PostgreSQL setting")
     make_items(fraud_model, 1)
     with CaptureQueriesContext(connection) as claim:
-        item = svc.review_item_claim_next(user=pooled_reviewer)
+        item = review_item_claim_next(user=pooled_reviewer)
     statements = [q["sql"] for q in claim.captured_queries]
     lowered = statements.index("SET LOCAL synchronous_commit = off")
     claimed = next(i for i, sql in enumerate(statements) if "UPDATE" in sql)
@@ -59,22 +74,20 @@ def test_claim_next_resumes_held_item_and_skips_claimed(
     pooled_reviewer, other_reviewer, fraud_model
 ):
     a, b = make_items(fraud_model, 2)
-    first = svc.review_item_claim_next(user=pooled_reviewer)
-    assert (
-        svc.review_item_claim_next(user=pooled_reviewer).pk == first.pk
-    )  # resume, not a second claim
-    second = svc.review_item_claim_next(user=other_reviewer)
+    first = review_item_claim_next(user=pooled_reviewer)
+    assert review_item_claim_next(user=pooled_reviewer).pk == first.pk  # resume, not a second claim
+    second = review_item_claim_next(user=other_reviewer)
     assert second.pk != first.pk
-    assert svc.review_item_claim_next(user=ReviewItem.objects.get(pk=b.pk).claimed_by) is not None
+    assert review_item_claim_next(user=ReviewItem.objects.get(pk=b.pk).claimed_by) is not None
     from tests.factories import UserFactory
 
     third = UserFactory(username="zoe", roles=["reviewer"])
-    assert svc.review_item_claim_next(user=third) is None  # not in any pool
+    assert review_item_claim_next(user=third) is None  # not in any pool
 
 
 def test_pools_keep_models_apart(pooled_reviewer, radiology_model):
     make_items(radiology_model, 2, confidence=0.5, label="nodule")
-    assert svc.review_item_claim_next(user=pooled_reviewer) is None
+    assert review_item_claim_next(user=pooled_reviewer) is None
 
 
 def test_claim_next_across_several_pools_takes_the_most_urgent(
@@ -87,10 +100,10 @@ def test_claim_next_across_several_pools_takes_the_most_urgent(
     (scan,) = make_items(radiology_model, 1, confidence=0.5, label="nodule")
     ReviewItem.objects.filter(pk=fraud.pk).update(priority=10)
     ReviewItem.objects.filter(pk=scan.pk).update(priority=80)
-    assert svc.review_item_claim_next(user=pooled_reviewer).pk == scan.pk
-    assert svc.review_item_claim_next(user=pooled_reviewer).pk == scan.pk  # held: resumed
+    assert review_item_claim_next(user=pooled_reviewer).pk == scan.pk
+    assert review_item_claim_next(user=pooled_reviewer).pk == scan.pk  # held: resumed
     fx.decide(ReviewItem.objects.get(pk=scan.pk), pooled_reviewer, "accept")
-    assert svc.review_item_claim_next(user=pooled_reviewer).pk == fraud.pk
+    assert review_item_claim_next(user=pooled_reviewer).pk == fraud.pk
 
 
 def test_one_statement_claim_writes_what_the_general_path_writes(pooled_reviewer, fraud_model):
@@ -106,18 +119,16 @@ def test_one_statement_claim_writes_what_the_general_path_writes(pooled_reviewer
     a, b = make_items(fraud_model, 2)
     ReviewItem.objects.filter(pk__in=[a.pk, b.pk]).update(claim_generation=4)
     now = timezone.now()
-    lease_ends = now + dt.timedelta(seconds=svc.lease_seconds())
-    data = {"lease_seconds": svc.lease_seconds(), "via": "next"}
+    lease_ends = now + dt.timedelta(seconds=lease_seconds())
+    data = {"lease_seconds": lease_seconds(), "via": "next"}
     one = pg_claim_next(
         user=pooled_reviewer,
         model_ids=[fraud_model.pk],
-        order=svc.CLAIM_ORDER,
+        order=CLAIM_ORDER,
         lease_ends=lease_ends,
         data=data,
     )
-    other = svc._claim_one(
-        Q(pk=b.pk if one.pk == a.pk else a.pk), "claim", pooled_reviewer, now, data
-    )
+    other = _claim_one(Q(pk=b.pk if one.pk == a.pk else a.pk), "claim", pooled_reviewer, now, data)
 
     def row(item):
         values = ReviewItem.objects.filter(pk=item.pk).values().get()
@@ -130,7 +141,7 @@ def test_one_statement_claim_writes_what_the_general_path_writes(pooled_reviewer
     assert one.claim_generation == 5 and one.claimed_by_id == pooled_reviewer.pk
 
     def event(item):
-        claims = AuditEvent.objects.filter(verb="review_item.claimed", target_id=str(item.pk))
+        claims = AuditEvent.objects.filter(verb="queue.review_item.claimed", target_id=str(item.pk))
         values = claims.values().get()
         for varying in ("id", "occurred_at", "target_id"):
             values.pop(varying)
@@ -145,15 +156,15 @@ def test_one_statement_claim_writes_what_the_general_path_writes(pooled_reviewer
 def test_engineer_cannot_claim_or_decide(engineer, pooled_reviewer, fraud_model):
     (item,) = make_items(fraud_model, 1)
     with pytest.raises(PermissionDenied):
-        svc.review_item_claim_next(user=engineer)
-    held = svc.review_item_claim_next(user=pooled_reviewer)
+        review_item_claim_next(user=engineer)
+    held = review_item_claim_next(user=pooled_reviewer)
     with pytest.raises(PermissionDenied):
         fx.decide(held, engineer, "accept")
 
 
 def test_accept_closes_item_and_sets_delivery_after_undo_window(pooled_reviewer, fraud_model):
     make_items(fraud_model, 1)
-    item = svc.review_item_claim_next(user=pooled_reviewer)
+    item = review_item_claim_next(user=pooled_reviewer)
     with override_settings(REVIEW_UNDO_SECONDS=8):
         d = fx.decide(item, pooled_reviewer, "accept")
     assert d.final_label == "fraud" and d.predicted_label == "fraud"
@@ -162,13 +173,14 @@ def test_accept_closes_item_and_sets_delivery_after_undo_window(pooled_reviewer,
     assert item.status == S.DECIDED and item.claimed_by is None and item.decided_at is not None
     assert Prediction.objects.get(pk=item.prediction_id).status == Prediction.Status.DECIDED
     assert (
-        AuditEvent.objects.filter(verb="review_item.decided", target_id=str(item.pk)).count() == 1
+        AuditEvent.objects.filter(verb="queue.review_item.decided", target_id=str(item.pk)).count()
+        == 1
     )
 
 
 def test_override_needs_label_from_label_set_and_reason(pooled_reviewer, fraud_model):
     make_items(fraud_model, 1)
-    item = svc.review_item_claim_next(user=pooled_reviewer)
+    item = review_item_claim_next(user=pooled_reviewer)
     for kwargs, field in [
         ({"label": "", "reason": "x"}, "label"),
         ({"label": "cat", "reason": "x"}, "label"),
@@ -187,23 +199,23 @@ def test_reviewer_cannot_act_on_item_someone_else_holds(
     pooled_reviewer, other_reviewer, fraud_model
 ):
     make_items(fraud_model, 1)
-    item = svc.review_item_claim_next(user=pooled_reviewer)
+    item = review_item_claim_next(user=pooled_reviewer)
     with pytest.raises(Conflict) as exc:
         fx.decide(item, other_reviewer, "accept")
     assert "ana holds this item" in exc.value.message
     with pytest.raises(Conflict):
-        svc.review_item_release(item_id=item.pk, user=other_reviewer)
+        review_item_release(item_id=item.pk, user=other_reviewer)
 
 
 def test_stale_generation_is_refused_never_overwritten(pooled_reviewer, fraud_model):
     make_items(fraud_model, 1)
-    item = svc.review_item_claim_next(user=pooled_reviewer)
+    item = review_item_claim_next(user=pooled_reviewer)
     old_generation = item.claim_generation
-    svc.review_item_release(item_id=item.pk, user=pooled_reviewer, generation=old_generation)
-    again = svc.review_item_claim_next(user=pooled_reviewer)
+    review_item_release(item_id=item.pk, user=pooled_reviewer, generation=old_generation)
+    again = review_item_claim_next(user=pooled_reviewer)
     assert again.pk == item.pk and again.claim_generation == old_generation + 1
     with pytest.raises(Conflict) as exc:
-        svc.review_item_decide(
+        review_item_decide(
             item_id=item.pk, user=pooled_reviewer, action="accept", generation=old_generation
         )
     assert exc.value.status == 409 and "out of date" in exc.value.message
@@ -212,15 +224,15 @@ def test_stale_generation_is_refused_never_overwritten(pooled_reviewer, fraud_mo
 
 def test_expired_lease_is_released_by_sweeper(pooled_reviewer, fraud_model):
     make_items(fraud_model, 1)
-    item = svc.review_item_claim_next(user=pooled_reviewer)
+    item = review_item_claim_next(user=pooled_reviewer)
     ReviewItem.objects.filter(pk=item.pk).update(
         claim_expires_at=timezone.now() - dt.timedelta(seconds=1)
     )
-    assert svc.review_leases_expire() == 1
+    assert review_leases_expire() == 1
     item.refresh_from_db()
     assert item.status == S.PENDING and item.claimed_by is None
     assert AuditEvent.objects.filter(
-        verb="review_item.lease_expired", target_id=str(item.pk)
+        verb="queue.review_item.lease_expired", target_id=str(item.pk)
     ).exists()
     with pytest.raises(Conflict) as exc:
         fx.decide(item, pooled_reviewer, "accept")
@@ -229,48 +241,46 @@ def test_expired_lease_is_released_by_sweeper(pooled_reviewer, fraud_model):
 
 def test_renew_extends_lease_only_for_holder(pooled_reviewer, other_reviewer, fraud_model):
     make_items(fraud_model, 1)
-    item = svc.review_item_claim_next(user=pooled_reviewer)
+    item = review_item_claim_next(user=pooled_reviewer)
     ReviewItem.objects.filter(pk=item.pk).update(
         claim_expires_at=timezone.now() + dt.timedelta(seconds=5)
     )
-    renewed = svc.review_item_renew(
+    renewed = review_item_renew(
         item_id=item.pk, user=pooled_reviewer, generation=item.claim_generation
     )
     assert renewed.claim_expires_at > timezone.now() + dt.timedelta(minutes=14)
     with pytest.raises(Conflict):
-        svc.review_item_renew(
-            item_id=item.pk, user=other_reviewer, generation=item.claim_generation
-        )
+        review_item_renew(item_id=item.pk, user=other_reviewer, generation=item.claim_generation)
 
 
 def test_escalate_then_lead_takes_it(pooled_reviewer, lead, fraud_model):
     make_items(fraud_model, 1)
-    item = svc.review_item_claim_next(user=pooled_reviewer)
+    item = review_item_claim_next(user=pooled_reviewer)
     with pytest.raises(ServiceError) as exc:
         fx.decide(item, pooled_reviewer, "escalate")
     assert "note" in exc.value.errors
     fx.decide(item, pooled_reviewer, "escalate", note="Needs the merchant file")
     item.refresh_from_db()
     assert item.status == S.ESCALATED
-    taken = svc.review_item_claim_next(user=lead)  # leads get escalations first
+    taken = review_item_claim_next(user=lead)  # leads get escalations first
     assert taken.pk == item.pk and taken.claimed_by_id == lead.pk
-    svc.review_item_release(item_id=item.pk, user=lead)
+    review_item_release(item_id=item.pk, user=lead)
     item.refresh_from_db()
     assert item.status == S.ESCALATED  # back to the leads, not the general queue
 
 
 def test_defer_with_wake_time_and_third_deferral_escalates(pooled_reviewer, fraud_model):
     make_items(fraud_model, 1)
-    item = svc.review_item_claim_next(user=pooled_reviewer)
+    item = review_item_claim_next(user=pooled_reviewer)
     wake = timezone.now() + dt.timedelta(hours=1)
     fx.decide(item, pooled_reviewer, "defer", note="wait for chargeback", wake_at=wake)
     item.refresh_from_db()
     assert item.status == S.DEFERRED and item.defer_count == 1
-    assert svc.review_item_claim_next(user=pooled_reviewer) is None  # not offered before wake_at
+    assert review_item_claim_next(user=pooled_reviewer) is None  # not offered before wake_at
     ReviewItem.objects.filter(pk=item.pk).update(wake_at=timezone.now() - dt.timedelta(seconds=1))
-    assert svc.review_deferred_wake() == 1
+    assert review_deferred_wake() == 1
     for expected in (S.PENDING, S.ESCALATED):
-        item = svc.review_item_claim_next(user=pooled_reviewer)
+        item = review_item_claim_next(user=pooled_reviewer)
         fx.decide(item, pooled_reviewer, "defer", note="still waiting")
         item.refresh_from_db()
         assert item.status == expected
@@ -278,7 +288,7 @@ def test_defer_with_wake_time_and_third_deferral_escalates(pooled_reviewer, frau
     with pytest.raises(ServiceError) as exc:
         # past wake times are refused
         make_items(fraud_model, 1, prefix="w")
-        other = svc.review_item_claim_next(user=pooled_reviewer)
+        other = review_item_claim_next(user=pooled_reviewer)
         fx.decide(
             other,
             pooled_reviewer,
@@ -291,33 +301,33 @@ def test_defer_with_wake_time_and_third_deferral_escalates(pooled_reviewer, frau
 
 def test_undo_reopens_to_same_reviewer_and_is_audited(pooled_reviewer, other_reviewer, fraud_model):
     make_items(fraud_model, 1)
-    item = svc.review_item_claim_next(user=pooled_reviewer)
+    item = review_item_claim_next(user=pooled_reviewer)
     d = fx.decide(item, pooled_reviewer, "override", label="legit", reason="r")
     with pytest.raises(PermissionDenied):
-        svc.decision_undo(decision_id=d.pk, user=other_reviewer)
-    reopened = svc.decision_undo(decision_id=d.pk, user=pooled_reviewer)
+        decision_undo(decision_id=d.pk, user=other_reviewer)
+    reopened = decision_undo(decision_id=d.pk, user=pooled_reviewer)
     assert reopened.status == S.CLAIMED and reopened.claimed_by_id == pooled_reviewer.pk
     d.refresh_from_db()
     assert d.undone_at is not None and d.undone_by_id == pooled_reviewer.pk and not d.is_final
     assert Prediction.objects.get(pk=item.prediction_id).status == Prediction.Status.IN_REVIEW
-    assert AuditEvent.objects.filter(verb="decision.undone", target_id=str(d.pk)).exists()
+    assert AuditEvent.objects.filter(verb="queue.decision.undone", target_id=str(d.pk)).exists()
     with pytest.raises(Conflict):
-        svc.decision_undo(decision_id=d.pk, user=pooled_reviewer)
+        decision_undo(decision_id=d.pk, user=pooled_reviewer)
 
 
 def test_undo_refused_after_grace_period(pooled_reviewer, fraud_model):
     make_items(fraud_model, 1)
-    item = svc.review_item_claim_next(user=pooled_reviewer)
+    item = review_item_claim_next(user=pooled_reviewer)
     d = fx.decide(item, pooled_reviewer, "accept")
     Decision.objects.filter(pk=d.pk).update(deliver_after=timezone.now() - dt.timedelta(seconds=1))
     with pytest.raises(Conflict) as exc:
-        svc.decision_undo(decision_id=d.pk, user=pooled_reviewer)
+        decision_undo(decision_id=d.pk, user=pooled_reviewer)
     assert exc.value.code == "undo_expired"
 
 
 def test_lead_assigns_and_releases_in_bulk(lead, pooled_reviewer, fraud_model):
     items = make_items(fraud_model, 3)
-    result = svc.review_items_bulk(
+    result = review_items_bulk(
         item_ids=[i.pk for i in items], action="assign", by=lead, assignee=pooled_reviewer
     )
     assert sorted(result.done) == sorted(i.pk for i in items)
@@ -327,10 +337,10 @@ def test_lead_assigns_and_releases_in_bulk(lead, pooled_reviewer, fraud_model):
         ).count()
         == 3
     )
-    result = svc.review_items_bulk(item_ids=[i.pk for i in items], action="release", by=lead)
+    result = review_items_bulk(item_ids=[i.pk for i in items], action="release", by=lead)
     assert len(result.done) == 3 and ReviewItem.objects.filter(status=S.PENDING).count() == 3
     with pytest.raises(PermissionDenied):
-        svc.review_items_bulk(item_ids=[items[0].pk], action="release", by=pooled_reviewer)
+        review_items_bulk(item_ids=[items[0].pk], action="release", by=pooled_reviewer)
 
 
 def test_assign_requires_pool_membership(lead, fraud_model):
@@ -339,7 +349,7 @@ def test_assign_requires_pool_membership(lead, fraud_model):
     (item,) = make_items(fraud_model, 1)
     outsider = UserFactory(username="out", roles=["reviewer"])
     with pytest.raises(ServiceError) as exc:
-        svc.review_item_assign(item_id=item.pk, assignee=outsider, by=lead)
+        review_item_assign(item_id=item.pk, assignee=outsider, by=lead)
     assert "assignee" in exc.value.errors
 
 
@@ -356,14 +366,17 @@ def test_sla_sweep_raises_priority_and_stamps_breach_once(fraud_model):
         sla_due_at=now + dt.timedelta(hours=5), priority=50
     )
     with override_settings(REVIEW_SLA_NEAR_SECONDS=600, REVIEW_SLA_PRIORITY_BUMP=20):
-        assert svc.review_sla_sweep() == {"near": 2, "breached": 1}
-        assert svc.review_sla_sweep() == {"near": 0, "breached": 0}
+        assert review_sla_sweep() == {"near": 2, "breached": 1}
+        assert review_sla_sweep() == {"near": 0, "breached": 0}
     prio = dict(ReviewItem.objects.values_list("id", "priority"))
     assert prio[near.pk] == 70 and prio[breached.pk] == 70 and prio[fine.pk] == 50
     b = ReviewItem.objects.get(pk=breached.pk)
     assert b.sla_breached_at is not None and b.status == S.PENDING  # stays open
     assert (
-        AuditEvent.objects.filter(verb="review_item.sla_breached", target_id=str(b.pk)).count() == 1
+        AuditEvent.objects.filter(
+            verb="queue.review_item.sla_breached", target_id=str(b.pk)
+        ).count()
+        == 1
     )
 
 
@@ -375,7 +388,7 @@ def test_transition_table_names_every_state():
 
 
 def test_guideline_is_sanitised_and_versioned(lead, fraud_model, pooled_reviewer):
-    v1 = svc.guideline_publish(
+    v1 = guideline_publish(
         model=fraud_model,
         body="# Rules\n<script>alert(1)</script>\n**Accept** if [ok](javascript:alert(1))",
         by=lead,
@@ -385,12 +398,12 @@ def test_guideline_is_sanitised_and_versioned(lead, fraud_model, pooled_reviewer
         and "javascript:" not in v1.html
         and "<strong>Accept</strong>" in v1.html
     )
-    v2 = svc.guideline_publish(model=fraud_model, body="v2", by=lead)
+    v2 = guideline_publish(model=fraud_model, body="v2", by=lead)
     assert (v1.version, v2.version) == (1, 2)
     with pytest.raises(PermissionDenied):
-        svc.guideline_publish(model=fraud_model, body="x", by=pooled_reviewer)
+        guideline_publish(model=fraud_model, body="x", by=pooled_reviewer)
     make_items(fraud_model, 1)
-    item = svc.review_item_claim_next(user=pooled_reviewer)
+    item = review_item_claim_next(user=pooled_reviewer)
     d = fx.decide(item, pooled_reviewer, "accept", guideline_version_id=v2.pk)
     assert d.guideline_version_id == v2.pk
 
@@ -399,14 +412,14 @@ def test_pool_membership_managed_by_leads(lead, fraud_model, engineer):
     from tests.factories import UserFactory
 
     ravi = UserFactory(username="ravi2", roles=["reviewer"])
-    svc.pool_member_add(model=fraud_model, user=ravi, by=lead)
-    assert svc.pool_model_ids(ravi) == [fraud_model.pk]
+    pool_member_add(model=fraud_model, user=ravi, by=lead)
+    assert pool_model_ids(ravi) == [fraud_model.pk]
     with pytest.raises(ServiceError):
-        svc.pool_member_add(model=fraud_model, user=engineer, by=lead)
+        pool_member_add(model=fraud_model, user=engineer, by=lead)
     with pytest.raises(PermissionDenied):
-        svc.pool_member_add(model=fraud_model, user=ravi, by=ravi)
-    assert svc.pool_member_remove(model=fraud_model, user=ravi, by=lead)
-    assert svc.pool_model_ids(ravi) == []
+        pool_member_add(model=fraud_model, user=ravi, by=ravi)
+    assert pool_member_remove(model=fraud_model, user=ravi, by=lead)
+    assert pool_model_ids(ravi) == []
 
 
 def test_failure_mode_tags_are_checked_and_recorded_in_the_catalog(
@@ -422,7 +435,7 @@ def test_failure_mode_tags_are_checked_and_recorded_in_the_catalog(
     )
     monkeypatch.setattr(catalog_services, "occurrence_record", lambda **kw: calls.append(kw))
     make_items(fraud_model, 1)
-    item = svc.review_item_claim_next(user=pooled_reviewer)
+    item = review_item_claim_next(user=pooled_reviewer)
     with pytest.raises(ServiceError) as exc:
         fx.decide(item, pooled_reviewer, "accept", failure_mode_tags=["made-up"])
     assert "failure_mode_tags" in exc.value.errors

@@ -196,7 +196,7 @@ def test_routing_is_audited_once_per_call(fraud_model):
         env(fraud_model, "b", confidence=0.99, output={"label": "legit"}, signals={}),
     )
     predictions_route(ids=ids)
-    event = AuditEvent.objects.get(verb="prediction.routed")
+    event = AuditEvent.objects.get(verb="queue.prediction.routed")
     policy = active_policies(["card-fraud"])["card-fraud"]
     assert event.actor_type == "system" and event.actor_label == "router"
     assert event.data["policies"] == {"card-fraud": [policy.version, policy.rules_hash]}

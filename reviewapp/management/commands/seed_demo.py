@@ -116,7 +116,7 @@ class Command(BaseCommand):
     def _pools_and_guidelines(self, actor: Actor) -> None:
         """Reviewer pools (ana: every model, ravi: support tickets only) and a first guideline."""
         from reviewapp.models import GuidelineVersion, PoolMembership
-        from reviewapp.services.review import render_guideline
+        from reviewapp.services.pools import render_guideline
 
         User = get_user_model()
         lead = User.objects.get(username="lee")

@@ -1,4 +1,4 @@
-"""Reads of the review queue: the filtered list, its counts, the review page and history."""
+"""Reads of the review queue: who sees which models, the filtered list, counts, pools."""
 
 from __future__ import annotations
 
@@ -15,12 +15,9 @@ from django.db.models import Count, Min, Q, QuerySet
 from django.utils import timezone
 
 from reviewapp.core import roles
-from reviewapp.core.models import AuditEvent
-from reviewapp.governance.rules import REASON_LABELS, describe_reasons
+from reviewapp.governance.rules import REASON_LABELS
 from reviewapp.models import (
     OPEN_STATUSES,
-    Decision,
-    GuidelineVersion,
     MLModel,
     PoolMembership,
     QueueCountSnapshot,
@@ -260,197 +257,6 @@ def queue_counts(*, user: Any, model_id: int | None = None) -> dict[str, Any]:
 
 def held_by(user: Any) -> int:
     return ReviewItem.objects.filter(claimed_by=user, status=S.CLAIMED).count()
-
-
-# --- the review page ------------------------------------------------------------------------
-def review_item_for_page(item_id: int) -> ReviewItem | None:
-    return (
-        ReviewItem.objects.select_related(
-            "model", "prediction", "prediction__policy_version", "claimed_by", "assigned_by"
-        )
-        .filter(pk=item_id)
-        .first()
-    )
-
-
-def important_inputs(prediction: Any, *, shown: int = 6, long_chars: int = 80) -> dict[str, Any]:
-    """The inputs that matter most: by |attribution| when the producer sent attributions,
-    else all in the order sent. Long values are marked so the page can collapse them."""
-    features = (
-        prediction.input if isinstance(prediction.input, dict) else {"input": prediction.input}
-    )
-    attributions = (prediction.signals or {}).get("attributions") or {}
-    rows = []
-    for name, value in features.items():
-        text = value if isinstance(value, str) else str(value)
-        attr = attributions.get(name)
-        attr = float(attr) if isinstance(attr, int | float) and not isinstance(attr, bool) else None
-        rows.append(
-            {"name": name, "value": text, "attribution": attr, "long": len(text) > long_chars}
-        )
-    if attributions:
-        rows.sort(key=lambda r: (r["attribution"] is None, -abs(r["attribution"] or 0)))
-    max_attr = max((abs(r["attribution"]) for r in rows if r["attribution"] is not None), default=0)
-    for r in rows:
-        r["bar"] = (
-            round(100 * abs(r["attribution"]) / max_attr) if r["attribution"] and max_attr else 0
-        )
-    return {"top": rows[:shown], "rest": rows[shown:], "by_attribution": bool(attributions)}
-
-
-def similar_decisions(item: ReviewItem, *, limit: int = 4) -> list[Decision]:
-    """Final decisions on the same model and predicted label with the nearest confidence:
-    two index range scans (above and below), merged by distance."""
-    prediction = item.prediction
-    base = Decision.objects.filter(
-        model_id=item.model_id,
-        predicted_label=prediction.label,
-        action__in=[Decision.Action.ACCEPT, Decision.Action.OVERRIDE],
-        undone_at__isnull=True,
-    ).exclude(item_id=item.pk)
-    c = prediction.confidence
-    above = list(base.filter(model_confidence__gte=c).order_by("model_confidence", "-id")[:limit])
-    below = list(base.filter(model_confidence__lt=c).order_by("-model_confidence", "-id")[:limit])
-    merged = sorted(above + below, key=lambda d: (abs(d.model_confidence - c), -d.pk))
-    return merged[:limit]
-
-
-def matching_failure_modes(item: ReviewItem) -> list[dict[str, Any]] | None:
-    """From the catalog when it exists (None means: no catalog yet)."""
-    try:
-        from catalog import selectors as catalog_selectors
-
-        finder = catalog_selectors.failure_modes_matching
-    except (ImportError, AttributeError):
-        return None
-    prediction = item.prediction
-    found = finder(
-        model_slug=item.model.slug,
-        label=prediction.label,
-        reason_codes=list(prediction.reason_codes or []),
-        drift_features=list((prediction.signals or {}).get("drift_features") or []),
-        limit=5,
-    )
-    out = []
-    for fm in found or []:
-        get = fm.get if isinstance(fm, dict) else lambda k, o=fm: getattr(o, k, None)
-        url = get("url")
-        if not url and hasattr(fm, "get_absolute_url"):
-            try:
-                url = fm.get_absolute_url()
-            except Exception:  # noqa: BLE001 - a link is optional
-                url = None
-        out.append(
-            {
-                "slug": get("slug"),
-                "title": get("title") or get("name") or get("slug"),
-                "severity": get("severity") or "",
-                "url": url,
-            }
-        )
-    return out
-
-
-def current_guideline(model_id: int) -> GuidelineVersion | None:
-    return (
-        GuidelineVersion.objects.filter(model_id=model_id)
-        .select_related("created_by")
-        .order_by("-version")
-        .first()
-    )
-
-
-def item_decisions(item_id: int) -> list[Decision]:
-    return list(
-        Decision.objects.filter(item_id=item_id)
-        .select_related("reviewer", "guideline_version")
-        .order_by("decided_at", "id")
-    )
-
-
-@dataclass
-class ReviewContext:
-    item: ReviewItem
-    reasons: list[str]
-    threshold: float | None
-    margin: float | None
-    inputs: dict[str, Any]
-    similar: list[Decision]
-    failure_modes: list[dict[str, Any]] | None
-    guideline: GuidelineVersion | None
-    decisions: list[Decision]
-    ood_score: float | None
-    ood_limit: float | None
-    drift_features: list[str]
-    scores: list[tuple[str, float]]
-
-
-def review_context(item: ReviewItem) -> ReviewContext:
-    prediction = item.prediction
-    signals = prediction.signals or {}
-    threshold = prediction.threshold
-    margin = round(prediction.confidence - threshold, 4) if threshold is not None else None
-    policy = prediction.policy_version
-    ood = signals.get("ood_score")
-    scores = (prediction.output or {}).get("scores") or {}
-    return ReviewContext(
-        item=item,
-        reasons=describe_reasons(
-            list(prediction.reason_codes or []), prediction.reason_details or {}
-        ),
-        threshold=threshold,
-        margin=margin,
-        inputs=important_inputs(prediction),
-        similar=similar_decisions(item),
-        failure_modes=matching_failure_modes(item),
-        guideline=current_guideline(item.model_id),
-        decisions=item_decisions(item.pk),
-        ood_score=float(ood) if isinstance(ood, int | float) else None,
-        ood_limit=(policy.rules or {}).get("max_ood_score") if policy else None,
-        drift_features=list(signals.get("drift_features") or []),
-        scores=sorted(
-            ((str(k), float(v)) for k, v in scores.items() if isinstance(v, int | float)),
-            key=lambda kv: -kv[1],
-        ),
-    )
-
-
-# --- history from the audit log --------------------------------------------------------------
-def item_history(item: ReviewItem) -> list[AuditEvent]:
-    """Every audit event about this item: its own, its prediction's and its decisions', plus
-    the ingest and routing events whose batch names the prediction."""
-    prediction = item.prediction
-    decision_ids = [
-        str(pk) for pk in Decision.objects.filter(item_id=item.pk).values_list("pk", flat=True)
-    ]
-    q = (
-        Q(target_type="reviewapp.reviewitem", target_id=str(item.pk))
-        | Q(target_type="reviewapp.prediction", target_id=str(prediction.pk))
-        | Q(target_type="reviewapp.decision", target_id__in=decision_ids)
-    )
-    events = list(AuditEvent.objects.filter(q).order_by("id")[:500])
-    # Ingest and routing write one event per batch; find the batch by time, then by id list.
-    moments = [t for t in (prediction.received_at, prediction.routed_at) if t]
-    if moments:
-        window = dt.timedelta(seconds=30)
-        batch = AuditEvent.objects.filter(
-            verb__in=["prediction.ingested", "prediction.routed"],
-            occurred_at__gte=min(moments) - window,
-            occurred_at__lte=max(moments) + window,
-        ).order_by("id")[:200]
-        seen = {e.pk for e in events}
-        for event in batch:
-            ids = (event.data or {}).get("ids") or []
-            ids = (
-                ids
-                + ((event.data or {}).get("to_review") or [])
-                + ((event.data or {}).get("passed") or [])
-            )
-            if prediction.pk in ids and event.pk not in seen:
-                events.append(event)
-    # Bulk SLA events name their items in data.
-    events.sort(key=lambda e: (e.occurred_at, e.pk))
-    return events
 
 
 def assignable_users(model_id: int | None = None) -> QuerySet:

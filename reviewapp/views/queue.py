@@ -8,33 +8,51 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
-from reviewapp import queue_selectors as sel
 from reviewapp.core import roles
 from reviewapp.core.exceptions import ServiceError
 from reviewapp.governance.rules import REASON_LABELS, describe_reasons
 from reviewapp.models import Decision, MLModel, ReviewItem
-from reviewapp.services import review as svc
+from reviewapp.selectors.context import review_context, review_item_for_page
+from reviewapp.selectors.history import item_decisions, item_history
+from reviewapp.selectors.queue import (
+    QueueFilters,
+    assignable_users,
+    breached_first,
+    page_of,
+    queue_counts,
+    queue_items,
+    visible_model_ids,
+)
+from reviewapp.services.claims import (
+    can_review,
+    is_lead,
+    pool_model_ids,
+    review_item_claim_next,
+    review_item_release,
+    review_item_renew,
+    review_item_take,
+)
+from reviewapp.services.decisions import decision_undo, failure_mode_choices, review_item_decide
 
 S = ReviewItem.Status
 
 
-def _require(request: HttpRequest, *allowed: str) -> None:
+def require_role(request: HttpRequest, *allowed: str) -> None:
     if not roles.has_role(request.user, *allowed):
         raise DjangoPermissionDenied
 
 
-def _models() -> dict[str, MLModel]:
+def models_by_slug() -> dict[str, MLModel]:
     return {m.slug: m for m in MLModel.objects.order_by("slug")}
 
 
@@ -62,28 +80,28 @@ def _toast(request: HttpRequest) -> dict[str, Any] | None:
 @login_required
 @require_GET
 def queue_list(request: HttpRequest) -> HttpResponse:
-    _require(request, roles.REVIEWER, roles.LEAD, roles.ENGINEER)
-    models = _models()
-    filters = sel.QueueFilters.from_query(request.GET, models=models)
-    items, has_next = sel.page_of(
-        sel.queue_items(user=request.user, filters=filters, models=models), filters.page
+    require_role(request, roles.REVIEWER, roles.LEAD, roles.ENGINEER)
+    models = models_by_slug()
+    filters = QueueFilters.from_query(request.GET, models=models)
+    items, has_next = page_of(
+        queue_items(user=request.user, filters=filters, models=models), filters.page
     )
-    is_lead = roles.has_role(request.user, roles.LEAD)
-    visible = sel.visible_model_ids(request.user)
+    lead = roles.has_role(request.user, roles.LEAD)
+    visible = visible_model_ids(request.user)
     context = {
         "filters": filters,
         "items": items,
         "has_next": has_next,
         "models": models,
         "visible_models": [m for m in models.values() if visible is None or m.pk in visible],
-        "counts": sel.queue_counts(
+        "counts": queue_counts(
             user=request.user, model_id=models[filters.model].pk if filters.model else None
         ),
         "reason_labels": REASON_LABELS,
-        "is_lead": is_lead,
-        "can_review": svc.can_review(request.user),
-        "breached": sel.breached_first(user=request.user) if is_lead else [],
-        "assignees": list(sel.assignable_users()) if is_lead else [],
+        "is_lead": lead,
+        "can_review": can_review(request.user),
+        "breached": breached_first(user=request.user) if lead else [],
+        "assignees": list(assignable_users()) if lead else [],
         "now": timezone.now(),
         "near_seconds": settings.REVIEW_SLA_NEAR_SECONDS,
         "toast": _toast(request),
@@ -100,12 +118,12 @@ def queue_list(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_POST
 def start_reviewing(request: HttpRequest) -> HttpResponse:
-    _require(request, roles.REVIEWER, roles.LEAD)
-    item = svc.review_item_claim_next(user=request.user)
+    require_role(request, roles.REVIEWER, roles.LEAD)
+    item = review_item_claim_next(user=request.user)
     done = request.POST.get("done") or ""
     suffix = f"?done={done}" if done.isdigit() else ""
     if item is None:
-        if not svc.pool_model_ids(request.user) and not svc.is_lead(request.user):
+        if not pool_model_ids(request.user) and not is_lead(request.user):
             messages.info(
                 request, _("You are not in any reviewer pool yet. Ask a lead to add you.")
             )
@@ -124,7 +142,7 @@ def _review_page(
     status: int = 200,
     posted: dict | None = None,
 ) -> HttpResponse:
-    ctx = sel.review_context(item)
+    ctx = review_context(item)
     holds = item.status == S.CLAIMED and item.claimed_by_id == request.user.pk
     context = {
         "item": item,
@@ -132,9 +150,9 @@ def _review_page(
         "ctx": ctx,
         "holds": holds,
         "is_lead": roles.has_role(request.user, roles.LEAD),
-        "can_review": svc.can_review(request.user),
+        "can_review": can_review(request.user),
         "labels": list(enumerate(item.model.labels or [], start=1)),
-        "tag_choices": svc.failure_mode_choices(),
+        "tag_choices": failure_mode_choices(),
         "errors": errors or {},
         "posted": posted or {},
         "toast": _toast(request),
@@ -147,10 +165,10 @@ def _review_page(
 
 
 def _visible_item(request: HttpRequest, item_id: int) -> ReviewItem:
-    item = sel.review_item_for_page(item_id)
+    item = review_item_for_page(item_id)
     if item is None:
         raise Http404
-    visible = sel.visible_model_ids(request.user)
+    visible = visible_model_ids(request.user)
     if (
         visible is not None
         and item.model_id not in visible
@@ -163,14 +181,14 @@ def _visible_item(request: HttpRequest, item_id: int) -> ReviewItem:
 @login_required
 @require_GET
 def review(request: HttpRequest, item_id: int) -> HttpResponse:
-    _require(request, roles.REVIEWER, roles.LEAD, roles.ENGINEER)
+    require_role(request, roles.REVIEWER, roles.LEAD, roles.ENGINEER)
     return _review_page(request, _visible_item(request, item_id))
 
 
 @login_required
 @require_POST
 def decide(request: HttpRequest, item_id: int) -> HttpResponse:
-    _require(request, roles.REVIEWER, roles.LEAD)
+    require_role(request, roles.REVIEWER, roles.LEAD)
     post = request.POST
     action = post.get("action", "")
     text = post.get("reason", "")
@@ -188,7 +206,7 @@ def decide(request: HttpRequest, item_id: int) -> HttpResponse:
     try:
         if errors:
             raise ServiceError(_("The decision has problems."), errors=errors)
-        decision = svc.review_item_decide(
+        decision = review_item_decide(
             item_id=item_id,
             user=request.user,
             action=action,
@@ -207,7 +225,7 @@ def decide(request: HttpRequest, item_id: int) -> HttpResponse:
         return _review_page(request, item, errors=errs, status=exc.status, posted=post)
     if post.get("next") == "0":
         return redirect(reverse("queue:list") + f"?done={decision.pk}")
-    nxt = svc.review_item_claim_next(user=request.user)
+    nxt = review_item_claim_next(user=request.user)
     if nxt is None:
         return redirect(reverse("queue:list") + f"?done={decision.pk}")
     return redirect(reverse("queue:review", args=[nxt.pk]) + f"?done={decision.pk}")
@@ -216,9 +234,9 @@ def decide(request: HttpRequest, item_id: int) -> HttpResponse:
 @login_required
 @require_POST
 def undo(request: HttpRequest, decision_id: int) -> HttpResponse:
-    _require(request, roles.REVIEWER, roles.LEAD)
+    require_role(request, roles.REVIEWER, roles.LEAD)
     try:
-        item = svc.decision_undo(decision_id=decision_id, user=request.user)
+        item = decision_undo(decision_id=decision_id, user=request.user)
     except ServiceError as exc:
         messages.error(request, exc.message)
         return redirect("queue:list")
@@ -229,10 +247,10 @@ def undo(request: HttpRequest, decision_id: int) -> HttpResponse:
 @login_required
 @require_POST
 def renew(request: HttpRequest, item_id: int) -> HttpResponse:
-    _require(request, roles.REVIEWER, roles.LEAD)
+    require_role(request, roles.REVIEWER, roles.LEAD)
     generation = request.POST.get("generation", "")
     try:
-        item = svc.review_item_renew(
+        item = review_item_renew(
             item_id=item_id,
             user=request.user,
             generation=int(generation) if generation.isdigit() else -1,
@@ -245,9 +263,9 @@ def renew(request: HttpRequest, item_id: int) -> HttpResponse:
 @login_required
 @require_POST
 def take(request: HttpRequest, item_id: int) -> HttpResponse:
-    _require(request, roles.REVIEWER, roles.LEAD)
+    require_role(request, roles.REVIEWER, roles.LEAD)
     try:
-        item = svc.review_item_take(item_id=item_id, user=request.user)
+        item = review_item_take(item_id=item_id, user=request.user)
     except ServiceError as exc:
         messages.error(request, exc.message)
         return redirect("queue:item", item_id)
@@ -257,10 +275,10 @@ def take(request: HttpRequest, item_id: int) -> HttpResponse:
 @login_required
 @require_POST
 def release(request: HttpRequest, item_id: int) -> HttpResponse:
-    _require(request, roles.REVIEWER, roles.LEAD)
+    require_role(request, roles.REVIEWER, roles.LEAD)
     generation = request.POST.get("generation", "")
     try:
-        svc.review_item_release(
+        review_item_release(
             item_id=item_id,
             user=request.user,
             generation=int(generation) if generation.isdigit() else None,
@@ -271,206 +289,28 @@ def release(request: HttpRequest, item_id: int) -> HttpResponse:
     return redirect("queue:list")
 
 
-@login_required
-@require_POST
-def assign(request: HttpRequest, item_id: int) -> HttpResponse:
-    _require(request, roles.LEAD)
-    User = get_user_model()
-    assignee = User.objects.filter(username=request.POST.get("assignee", "")).first()
-    try:
-        if assignee is None:
-            raise ServiceError(_("Pick a reviewer."), errors={"assignee": [_("Pick a reviewer.")]})
-        svc.review_item_assign(item_id=item_id, assignee=assignee, by=request.user)
-        messages.success(
-            request,
-            _("Item #%(id)s assigned to %(name)s.")
-            % {"id": item_id, "name": assignee.get_username()},
-        )
-    except ServiceError as exc:
-        messages.error(request, "; ".join(m for msgs in exc.errors.values() for m in msgs))
-    return redirect(
-        request.POST.get("back") if _safe_back(request) else reverse("queue:item", args=[item_id])
-    )
-
-
-def _safe_back(request: HttpRequest) -> bool:
-    back = request.POST.get("back", "")
-    return back.startswith("/queue/") and "//" not in back
-
-
-@login_required
-@require_POST
-def bulk(request: HttpRequest) -> HttpResponse:
-    _require(request, roles.LEAD)
-    post = request.POST
-    action = post.get("action", "")
-    if post.get("scope") == "filter":
-        models = _models()
-        from django.http import QueryDict
-
-        filters = sel.QueueFilters.from_query(QueryDict(post.get("query", "")), models=models)
-        ids = list(
-            sel.queue_items(user=request.user, filters=filters, models=models).values_list(
-                "id", flat=True
-            )[: settings.REVIEW_BULK_LIMIT + 1]
-        )
-    else:
-        ids = [int(i) for i in post.getlist("items") if i.isdigit()]
-    assignee = (
-        get_user_model().objects.filter(username=post.get("assignee", "")).first()
-        if action == "assign"
-        else None
-    )
-    try:
-        result = svc.review_items_bulk(
-            item_ids=ids, action=action, by=request.user, assignee=assignee
-        )
-    except ServiceError as exc:
-        messages.error(request, "; ".join(m for msgs in exc.errors.values() for m in msgs))
-    else:
-        verb = _("assigned") if action == "assign" else _("released")
-        messages.success(
-            request, _("%(n)s item(s) %(verb)s.") % {"n": len(result.done), "verb": verb}
-        )
-        if result.skipped:
-            sample = "; ".join(f"#{k}: {v}" for k, v in list(result.skipped.items())[:5])
-            messages.warning(
-                request, _("%(n)s skipped (%(why)s).") % {"n": len(result.skipped), "why": sample}
-            )
-    back = post.get("back", "")
-    return redirect(
-        back if back.startswith("/queue/") and "//" not in back else reverse("queue:list")
-    )
-
-
 # --- item page, escalations, pools, guidelines ----------------------------------------------
 @login_required
 @require_GET
 def item_page(request: HttpRequest, item_id: int) -> HttpResponse:
-    _require(request, roles.REVIEWER, roles.LEAD, roles.ENGINEER)
+    require_role(request, roles.REVIEWER, roles.LEAD, roles.ENGINEER)
     item = _visible_item(request, item_id)
-    is_lead = roles.has_role(request.user, roles.LEAD)
+    lead = roles.has_role(request.user, roles.LEAD)
     return render(
         request,
         "reviewapp/queue/item.html",
         {
             "item": item,
             "prediction": item.prediction,
-            "decisions": sel.item_decisions(item.pk),
-            "history": sel.item_history(item),
+            "decisions": item_decisions(item.pk),
+            "history": item_history(item),
             "reasons": describe_reasons(
                 list(item.prediction.reason_codes or []), item.prediction.reason_details or {}
             ),
-            "is_lead": is_lead,
-            "can_review": svc.can_review(request.user),
-            "assignees": list(sel.assignable_users(item.model_id)) if is_lead else [],
+            "is_lead": lead,
+            "can_review": can_review(request.user),
+            "assignees": list(assignable_users(item.model_id)) if lead else [],
             "now": timezone.now(),
             "near_seconds": settings.REVIEW_SLA_NEAR_SECONDS,
         },
-    )
-
-
-@login_required
-@require_GET
-def escalations(request: HttpRequest) -> HttpResponse:
-    _require(request, roles.LEAD)
-    items = list(
-        ReviewItem.objects.filter(status=S.ESCALATED)
-        .select_related("model", "prediction")
-        .order_by("-priority", "sla_due_at", "id")[:200]
-    )
-    notes: dict[int, Decision] = {}
-    for d in (
-        Decision.objects.filter(
-            item_id__in=[i.pk for i in items],
-            action__in=["escalate", "defer"],
-            undone_at__isnull=True,
-        )
-        .select_related("reviewer")
-        .order_by("decided_at", "id")
-    ):
-        notes[d.item_id] = d
-    rows = [(i, notes.get(i.pk)) for i in items]
-    return render(
-        request,
-        "reviewapp/queue/escalations.html",
-        {"rows": rows, "now": timezone.now(), "near_seconds": settings.REVIEW_SLA_NEAR_SECONDS},
-    )
-
-
-@login_required
-def pools(request: HttpRequest) -> HttpResponse:
-    _require(request, roles.LEAD, roles.REVIEWER, roles.ENGINEER)
-    is_lead = roles.has_role(request.user, roles.LEAD)
-    if request.method == "POST":
-        if not is_lead:
-            raise DjangoPermissionDenied
-        model = get_object_or_404(MLModel, slug=request.POST.get("model", ""))
-        user = get_user_model().objects.filter(username=request.POST.get("user", "")).first()
-        try:
-            if user is None:
-                raise ServiceError(_("Pick a person."), errors={"user": [_("Pick a person.")]})
-            if request.POST.get("op") == "remove":
-                svc.pool_member_remove(model=model, user=user, by=request.user)
-                messages.success(
-                    request,
-                    _("%(u)s removed from the %(m)s pool.")
-                    % {"u": user.get_username(), "m": model.slug},
-                )
-            else:
-                svc.pool_member_add(model=model, user=user, by=request.user)
-                messages.success(
-                    request,
-                    _("%(u)s added to the %(m)s pool.")
-                    % {"u": user.get_username(), "m": model.slug},
-                )
-        except ServiceError as exc:
-            messages.error(request, "; ".join(m for msgs in exc.errors.values() for m in msgs))
-        return redirect("queue:pools")
-    return render(
-        request,
-        "reviewapp/queue/pools.html",
-        {"pools": sel.pools_overview(), "is_lead": is_lead, "people": list(sel.assignable_users())},
-    )
-
-
-@login_required
-def guideline(request: HttpRequest, slug: str) -> HttpResponse:
-    _require(request, roles.LEAD, roles.REVIEWER, roles.ENGINEER)
-    model = get_object_or_404(MLModel, slug=slug)
-    is_lead = roles.has_role(request.user, roles.LEAD)
-    errors: dict[str, list[str]] = {}
-    if request.method == "POST":
-        if not is_lead:
-            raise DjangoPermissionDenied
-        try:
-            version = svc.guideline_publish(
-                model=model,
-                body=request.POST.get("body", ""),
-                note=request.POST.get("note", ""),
-                by=request.user,
-            )
-            messages.success(request, _("Guideline v%(v)s published.") % {"v": version.version})
-            return redirect("queue:guideline", slug)
-        except ServiceError as exc:
-            errors = exc.errors
-    versions = list(model.guideline_versions.select_related("created_by").order_by("-version")[:50])
-    shown = versions[0] if versions else None
-    wanted = request.GET.get("v", "")
-    if wanted.isdigit():
-        shown = next((v for v in versions if v.version == int(wanted)), shown)
-    if request.htmx:
-        return render(request, "reviewapp/queue/_guideline.html", {"model": model, "shown": shown})
-    return render(
-        request,
-        "reviewapp/queue/guideline.html",
-        {
-            "model": model,
-            "versions": versions,
-            "shown": shown,
-            "is_lead": is_lead,
-            "errors": errors,
-            "draft": request.POST.get("body") if errors else (versions[0].body if versions else ""),
-        },
-        status=400 if errors else 200,
     )

@@ -9,15 +9,15 @@ from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers, status
-from rest_framework.permissions import BasePermission
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from reviewapp.api.permissions import CanReadPredictions, IsServiceAccount
 from reviewapp.core.api import error_response
 from reviewapp.core.audit import Actor
 from reviewapp.envelope import BodyError, parse_json
 from reviewapp.models import Prediction
-from reviewapp.selectors import (
+from reviewapp.selectors.ingest import (
     models_visible_to,
     prediction_representation,
     predictions_with_routing,
@@ -29,23 +29,6 @@ from reviewapp.services.ingest import (
     model_catalogue,
     predictions_store,
 )
-
-
-class IsServiceAccount(BasePermission):
-    message = "Only a service account token may send predictions."
-
-    def has_permission(self, request, view) -> bool:
-        return getattr(request.user, "is_service", False)
-
-
-class CanReadPredictions(BasePermission):
-    """Service accounts read their own models' records; signed-in staff with view rights too."""
-
-    def has_permission(self, request, view) -> bool:
-        user = request.user
-        if getattr(user, "is_service", False):
-            return True
-        return bool(user and user.is_authenticated and user.has_perm("reviewapp.view_prediction"))
 
 
 def _account(request):

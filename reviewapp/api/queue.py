@@ -14,36 +14,19 @@ from drf_spectacular.utils import (
     inline_serializer,
 )
 from rest_framework import serializers, status
-from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from reviewapp import queue_selectors as sel
-from reviewapp.core import roles
+from reviewapp.api.permissions import CanReadQueue, CanReview
 from reviewapp.core.api import error_response
 from reviewapp.core.exceptions import NotFound
 from reviewapp.models import Decision, MLModel, ReviewItem
-from reviewapp.selectors import _iso
-from reviewapp.services import review as svc
-
-
-class CanReadQueue(BasePermission):
-    message = "Only reviewers, leads and engineers may read the queue."
-
-    def has_permission(self, request, view) -> bool:
-        if getattr(request.user, "is_service", False):
-            return False  # producers read their predictions, not the queue
-        return roles.has_role(request.user, roles.REVIEWER, roles.LEAD, roles.ENGINEER)
-
-
-class CanReview(BasePermission):
-    message = "Only reviewers and leads may claim and decide review items."
-
-    def has_permission(self, request, view) -> bool:
-        if getattr(request.user, "is_service", False):
-            return False
-        return roles.has_role(request.user, roles.REVIEWER, roles.LEAD)
+from reviewapp.selectors.context import review_context, review_item_for_page
+from reviewapp.selectors.ingest import _iso
+from reviewapp.selectors.queue import QueueFilters, page_of, queue_items, visible_model_ids
+from reviewapp.services.claims import review_item_claim_next, review_item_release, review_item_renew
+from reviewapp.services.decisions import decision_undo, review_item_decide
 
 
 def item_representation(item: ReviewItem, *, detail: bool = False) -> dict[str, Any]:
@@ -70,7 +53,7 @@ def item_representation(item: ReviewItem, *, detail: bool = False) -> dict[str, 
         },
     }
     if detail:
-        ctx = sel.review_context(item)
+        ctx = review_context(item)
         policy = p.policy_version
         out.update(
             {
@@ -204,11 +187,11 @@ class QueueItemsView(APIView):
     )
     def get(self, request: Request) -> Response:
         models = {m.slug: m for m in MLModel.objects.all()}
-        filters = sel.QueueFilters.from_query(request.query_params, models=models)
+        filters = QueueFilters.from_query(request.query_params, models=models)
         if filters.errors:
             return error_response(filters.errors, 400)
-        items, has_next = sel.page_of(
-            sel.queue_items(user=request.user, filters=filters, models=models), filters.page
+        items, has_next = page_of(
+            queue_items(user=request.user, filters=filters, models=models), filters.page
         )
         return Response(
             {
@@ -228,10 +211,10 @@ class ClaimNextView(APIView):
         responses={200: QueueItemDetailOut, 204: OpenApiResponse(description="Nothing waiting.")},
     )
     def post(self, request: Request) -> Response:
-        item = svc.review_item_claim_next(user=request.user)
+        item = review_item_claim_next(user=request.user)
         if item is None:
             return Response(status=status.HTTP_204_NO_CONTENT)
-        item = sel.review_item_for_page(item.pk)
+        item = review_item_for_page(item.pk)
         return Response(item_representation(item, detail=True))
 
 
@@ -240,8 +223,8 @@ class QueueItemDetailView(APIView):
 
     @extend_schema(summary="One review item with its context summary", responses=QueueItemDetailOut)
     def get(self, request: Request, item_id: int) -> Response:
-        item = sel.review_item_for_page(item_id)
-        visible = sel.visible_model_ids(request.user)
+        item = review_item_for_page(item_id)
+        visible = visible_model_ids(request.user)
         if item is None or (
             visible is not None
             and item.model_id not in visible
@@ -281,7 +264,7 @@ class DecideView(APIView):
             wake_at = parse_datetime(v["wake_at"])
             if wake_at is None:
                 return error_response({"wake_at": ["Not an ISO 8601 date-time."]}, 400)
-        decision = svc.review_item_decide(
+        decision = review_item_decide(
             item_id=item_id,
             user=request.user,
             action=v["action"],
@@ -308,7 +291,7 @@ class ReleaseView(APIView):
     )
     def post(self, request: Request, item_id: int) -> Response:
         generation = request.data.get("generation") if hasattr(request.data, "get") else None
-        item = svc.review_item_release(
+        item = review_item_release(
             item_id=item_id,
             user=request.user,
             generation=int(generation) if str(generation or "").isdigit() else None,
@@ -331,7 +314,7 @@ class RenewView(APIView):
         generation = request.data.get("generation") if hasattr(request.data, "get") else None
         if not str(generation or "").isdigit():
             return error_response({"generation": ["Required: the item's claim_generation."]}, 400)
-        item = svc.review_item_renew(item_id=item_id, user=request.user, generation=int(generation))
+        item = review_item_renew(item_id=item_id, user=request.user, generation=int(generation))
         return Response({"id": item.pk, "claim_expires_at": _iso(item.claim_expires_at)})
 
 
@@ -342,5 +325,5 @@ class UndoView(APIView):
         summary="Undo your decision within the grace period", request=None, responses=QueueItemOut
     )
     def post(self, request: Request, decision_id: int) -> Response:
-        item = svc.decision_undo(decision_id=decision_id, user=request.user)
-        return Response(item_representation(sel.review_item_for_page(item.pk)))
+        item = decision_undo(decision_id=decision_id, user=request.user)
+        return Response(item_representation(review_item_for_page(item.pk)))

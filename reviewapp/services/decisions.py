@@ -1,0 +1,339 @@
+"""Deciding a claimed item (accept, override, escalate, defer) and undoing a decision.
+
+Every decision is delivered only after ``deliver_after`` (the Undo grace period).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Iterable
+from typing import Any
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.utils import timezone
+from django.utils.text import slugify
+from django.utils.translation import gettext as _
+
+from reviewapp.core.audit import Actor, audit_record
+from reviewapp.core.exceptions import Conflict, NotFound, PermissionDenied, ServiceError
+from reviewapp.models import (
+    Decision,
+    GuidelineVersion,
+    Prediction,
+    ReviewItem,
+)
+
+from .claims import (
+    RELEASED_CLAIM,
+    check_holder,
+    claim_changes,
+    get_item,
+    release_target,
+    require_reviewer,
+)
+from .review_state import item_transition
+
+logger = logging.getLogger(__name__)
+S = ReviewItem.Status
+A = Decision.Action
+DEFERRALS_BEFORE_ESCALATION = 3
+MAX_TEXT = 2000
+
+
+# --- deciding -------------------------------------------------------------------------------
+def failure_mode_choices() -> list[tuple[str, str]] | None:
+    """(slug, title) of catalog failure modes, or None while the catalog is not built."""
+    try:
+        from catalog import selectors as catalog_selectors
+
+        choices = catalog_selectors.failure_mode_choices()
+    except (ImportError, AttributeError):
+        return None
+    out = []
+    for choice in choices:
+        if isinstance(choice, tuple | list):
+            out.append((str(choice[0]), str(choice[1]) if len(choice) > 1 else str(choice[0])))
+        else:
+            slug = getattr(choice, "slug", None) or (
+                choice.get("slug") if isinstance(choice, dict) else None
+            )
+            title = getattr(choice, "title", None) or (
+                choice.get("title") if isinstance(choice, dict) else slug
+            )
+            if slug:
+                out.append((str(slug), str(title or slug)))
+    return out
+
+
+def _record_occurrences(*, tags: list[str], decision: Decision, actor: Actor) -> None:
+    try:
+        from catalog import services as catalog_services
+
+        record = catalog_services.occurrence_record
+    except (ImportError, AttributeError):
+        return
+    for slug in tags:
+        record(
+            failure_mode_slug=slug,
+            source_type="review_decision",
+            source_id=str(decision.pk),
+            occurred_at=decision.decided_at,
+            actor=actor,
+        )
+
+
+def _clean_text(value: str | None, field: str, errors: dict[str, list[str]]) -> str:
+    value = (value or "").strip()
+    if len(value) > MAX_TEXT:
+        errors.setdefault(field, []).append(_("At most %(n)s characters.") % {"n": MAX_TEXT})
+    return value
+
+
+def _clean_tags(tags: Iterable[str], errors: dict[str, list[str]]) -> list[str]:
+    cleaned = [t.strip() for t in tags if t and t.strip()]
+    cleaned = list(dict.fromkeys(cleaned))
+    if len(cleaned) > 10:
+        errors.setdefault("failure_mode_tags", []).append(_("At most 10 tags."))
+    known = failure_mode_choices()
+    for tag in cleaned:
+        if known is not None and tag not in {slug for slug, _title in known}:
+            errors.setdefault("failure_mode_tags", []).append(
+                _("'%(tag)s' is not a failure mode in the catalog.") % {"tag": tag}
+            )
+        elif known is None and slugify(tag) != tag:
+            errors.setdefault("failure_mode_tags", []).append(
+                _("'%(tag)s' is not a failure-mode slug.") % {"tag": tag}
+            )
+    return cleaned
+
+
+def review_item_decide(
+    *,
+    item_id: int,
+    user: Any,
+    action: str,
+    generation: int | None,
+    label: str = "",
+    reason: str = "",
+    note: str = "",
+    wake_at: dt.datetime | None = None,
+    failure_mode_tags: Iterable[str] = (),
+    guideline_version_id: int | None = None,
+) -> Decision:
+    """Record what the holder of ``item_id`` decided and move the item on.
+
+    accept / override close the item (delivered after the Undo grace period); escalate hands
+    it to the leads; defer puts it back in the queue (not offered before ``wake_at``), and the
+    third deferral escalates instead.
+    """
+    require_reviewer(user)
+    errors: dict[str, list[str]] = {}
+    if action not in A.values:
+        raise ServiceError(
+            _("Unknown action."),
+            errors={"action": [_("Choose accept, override, escalate or defer.")]},
+        )
+    reason = _clean_text(reason, "reason", errors)
+    note = _clean_text(note, "note", errors)
+    tags = _clean_tags(failure_mode_tags, errors)
+    with transaction.atomic():
+        item = get_item(item_id, lock=True)
+        check_holder(item, user, generation)
+        prediction = item.prediction
+        model = item.model
+        final_label = ""
+        if action == A.ACCEPT:
+            final_label = prediction.label
+        elif action == A.OVERRIDE:
+            label = (label or "").strip()
+            if not label:
+                errors.setdefault("label", []).append(_("Pick the correct label."))
+            elif label not in (model.labels or []):
+                errors.setdefault("label", []).append(
+                    _("'%(label)s' is not one of this model's labels (%(labels)s).")
+                    % {"label": label, "labels": ", ".join(model.labels)}
+                )
+            elif label == prediction.label:
+                errors.setdefault("label", []).append(
+                    _("That is what the model said; use Accept instead.")
+                )
+            if not reason:
+                errors.setdefault("reason", []).append(_("Say why the model was wrong."))
+            final_label = label
+        elif action == A.ESCALATE:
+            if not note:
+                errors.setdefault("note", []).append(_("Tell the lead what you need from them."))
+        elif action == A.DEFER:
+            if not note:
+                errors.setdefault("note", []).append(_("Say why you are deferring."))
+            if wake_at is not None:
+                now = timezone.now()
+                if timezone.is_naive(wake_at):
+                    errors.setdefault("wake_at", []).append(_("Give a time with its zone."))
+                elif wake_at <= now:
+                    errors.setdefault("wake_at", []).append(_("Pick a time in the future."))
+                elif wake_at > now + dt.timedelta(days=30):
+                    errors.setdefault("wake_at", []).append(_("At most 30 days ahead."))
+        guideline = None
+        if guideline_version_id:
+            guideline = GuidelineVersion.objects.filter(
+                pk=guideline_version_id, model_id=model.pk
+            ).first()
+            if guideline is None:
+                errors.setdefault("guideline_version", []).append(
+                    _("Not a guideline version of this model.")
+                )
+        if errors:
+            raise ServiceError(_("The decision has problems."), errors=errors, status=400)
+
+        now = timezone.now()
+        actor = Actor.user(user)
+        escalates = action == A.ESCALATE or (
+            action == A.DEFER and item.defer_count + 1 >= DEFERRALS_BEFORE_ESCALATION
+        )
+        decision = Decision.objects.create(
+            item=item,
+            prediction=prediction,
+            model=model,
+            reviewer=user,
+            action=action,
+            predicted_label=prediction.label,
+            final_label=final_label,
+            final_output={**(prediction.output or {}), "label": final_label}
+            if final_label
+            else None,
+            reason=reason,
+            note=note,
+            failure_mode_tags=tags,
+            model_confidence=prediction.confidence,
+            guideline_version=guideline,
+            decided_at=now,
+            deliver_after=now + dt.timedelta(seconds=int(settings.REVIEW_UNDO_SECONDS)),
+        )
+        data = {"decision": decision.pk, "action": action}
+        if final_label:
+            data["label"] = final_label
+        released = dict(RELEASED_CLAIM)
+        if action in (A.ACCEPT, A.OVERRIDE):
+            item_transition(
+                item=item,
+                event="decide",
+                actor=actor,
+                changes={**released, "decided_at": now},
+                data=data,
+            )
+            Prediction.objects.filter(pk=prediction.pk).update(status=Prediction.Status.DECIDED)
+        elif escalates:
+            if action == A.DEFER:
+                data["auto"] = _("Deferred %(n)s times") % {"n": item.defer_count + 1}
+            item_transition(
+                item=item,
+                event="escalate",
+                actor=actor,
+                changes={
+                    **released,
+                    "escalated_at": now,
+                    "wake_at": None,
+                    "defer_count": item.defer_count + (1 if action == A.DEFER else 0),
+                },
+                data=data,
+            )
+        else:  # defer
+            if wake_at is not None:
+                data["wake_at"] = wake_at.isoformat()
+            item_transition(
+                item=item,
+                event="defer",
+                to=S.DEFERRED if wake_at else S.PENDING,
+                actor=actor,
+                changes={
+                    **released,
+                    "wake_at": wake_at,
+                    "escalated_at": None,
+                    "defer_count": item.defer_count + 1,
+                },
+                data=data,
+            )
+        _record_occurrences(tags=tags, decision=decision, actor=actor)
+    return decision
+
+
+def decision_undo(*, decision_id: int, user: Any) -> ReviewItem:
+    """Take back a decision within the grace period; the item reopens to the same reviewer.
+
+    Refused once ``deliver_after`` has passed: the producer may already have it.
+    """
+    require_reviewer(user)
+    with transaction.atomic():
+        qs = Decision.objects.filter(pk=decision_id)
+        if connection.vendor == "postgresql":
+            qs = qs.select_for_update()
+        decision = qs.first()
+        if decision is None:
+            raise NotFound(_("No decision #%(id)s.") % {"id": decision_id}, field="decision")
+        if decision.reviewer_id != user.pk:
+            raise PermissionDenied(_("Only the reviewer who decided can undo it."))
+        if decision.undone_at is not None:
+            raise Conflict(_("This decision was already undone."), code="undone")
+        now = timezone.now()
+        if decision.deliver_after is None or now >= decision.deliver_after:
+            raise Conflict(
+                _("Too late to undo: the decision is already on its way to the producer."),
+                code="undo_expired",
+            )
+        later = Decision.objects.filter(
+            item_id=decision.item_id, id__gt=decision.pk, undone_at__isnull=True
+        )
+        if later.exists():
+            raise Conflict(_("The item was acted on again since; this decision cannot be undone."))
+        item = get_item(decision.item_id, lock=True)
+        if item.status == S.CLAIMED:
+            raise Conflict(_("Someone else picked this item up already; it cannot be undone."))
+        changes = {**claim_changes(item, user, now), "decided_at": None}
+        if decision.action == A.ESCALATE or (
+            decision.action == A.DEFER and item.status == S.ESCALATED
+        ):
+            changes["escalated_at"] = None
+        if decision.action == A.DEFER:
+            changes["wake_at"] = None
+            changes["defer_count"] = max(0, item.defer_count - 1)
+        Decision.objects.filter(pk=decision.pk).update(undone_at=now, undone_by=user)
+        item_transition(
+            item=item,
+            event="undo",
+            actor=Actor.user(user),
+            expect={"claimed_by__isnull": True},
+            changes=changes,
+            data={"decision": decision.pk, "action": decision.action},
+        )
+        if decision.action in (A.ACCEPT, A.OVERRIDE):
+            Prediction.objects.filter(pk=decision.prediction_id).update(
+                status=Prediction.Status.IN_REVIEW
+            )
+        # Submit-and-next gave the reviewer the next item; it goes back untouched so they hold
+        # only the reopened one.
+        for other in ReviewItem.objects.filter(
+            claimed_by=user,
+            status=S.CLAIMED,
+            claimed_at__gte=decision.decided_at,
+            assigned_by__isnull=True,
+        ).exclude(pk=item.pk):
+            item_transition(
+                item=other,
+                event="release",
+                to=release_target(other),
+                actor=Actor.user(user),
+                changes=dict(RELEASED_CLAIM),
+                data={"holder": user.pk, "why": "undo"},
+            )
+        audit_record(
+            actor=Actor.user(user),
+            verb="queue.decision.undone",
+            target=decision,
+            before={"undone_at": None},
+            after={"undone_at": now.isoformat()},
+            data={"item": item.pk},
+        )
+    return item

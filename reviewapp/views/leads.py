@@ -1,0 +1,203 @@
+"""HTML views of the review queue. Thin: parse the request, call one service or selector,
+render. Every view checks the role; services check again (a reviewer acts only on an item
+they hold). Everything works as plain form posts; htmx only makes some parts partial."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth import get_user_model
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET, require_POST
+
+from reviewapp.core import roles
+from reviewapp.core.exceptions import ServiceError
+from reviewapp.models import Decision, MLModel, ReviewItem
+from reviewapp.selectors.queue import QueueFilters, assignable_users, pools_overview, queue_items
+from reviewapp.services.claims import review_item_assign, review_items_bulk
+from reviewapp.services.pools import guideline_publish, pool_member_add, pool_member_remove
+from reviewapp.views.queue import models_by_slug, require_role
+
+S = ReviewItem.Status
+
+
+@login_required
+@require_POST
+def assign(request: HttpRequest, item_id: int) -> HttpResponse:
+    require_role(request, roles.LEAD)
+    User = get_user_model()
+    assignee = User.objects.filter(username=request.POST.get("assignee", "")).first()
+    try:
+        if assignee is None:
+            raise ServiceError(_("Pick a reviewer."), errors={"assignee": [_("Pick a reviewer.")]})
+        review_item_assign(item_id=item_id, assignee=assignee, by=request.user)
+        messages.success(
+            request,
+            _("Item #%(id)s assigned to %(name)s.")
+            % {"id": item_id, "name": assignee.get_username()},
+        )
+    except ServiceError as exc:
+        messages.error(request, "; ".join(m for msgs in exc.errors.values() for m in msgs))
+    return redirect(
+        request.POST.get("back") if _safe_back(request) else reverse("queue:item", args=[item_id])
+    )
+
+
+def _safe_back(request: HttpRequest) -> bool:
+    back = request.POST.get("back", "")
+    return back.startswith("/queue/") and "//" not in back
+
+
+@login_required
+@require_POST
+def bulk(request: HttpRequest) -> HttpResponse:
+    require_role(request, roles.LEAD)
+    post = request.POST
+    action = post.get("action", "")
+    if post.get("scope") == "filter":
+        models = models_by_slug()
+        from django.http import QueryDict
+
+        filters = QueueFilters.from_query(QueryDict(post.get("query", "")), models=models)
+        ids = list(
+            queue_items(user=request.user, filters=filters, models=models).values_list(
+                "id", flat=True
+            )[: settings.REVIEW_BULK_LIMIT + 1]
+        )
+    else:
+        ids = [int(i) for i in post.getlist("items") if i.isdigit()]
+    assignee = (
+        get_user_model().objects.filter(username=post.get("assignee", "")).first()
+        if action == "assign"
+        else None
+    )
+    try:
+        result = review_items_bulk(item_ids=ids, action=action, by=request.user, assignee=assignee)
+    except ServiceError as exc:
+        messages.error(request, "; ".join(m for msgs in exc.errors.values() for m in msgs))
+    else:
+        verb = _("assigned") if action == "assign" else _("released")
+        messages.success(
+            request, _("%(n)s item(s) %(verb)s.") % {"n": len(result.done), "verb": verb}
+        )
+        if result.skipped:
+            sample = "; ".join(f"#{k}: {v}" for k, v in list(result.skipped.items())[:5])
+            messages.warning(
+                request, _("%(n)s skipped (%(why)s).") % {"n": len(result.skipped), "why": sample}
+            )
+    back = post.get("back", "")
+    return redirect(
+        back if back.startswith("/queue/") and "//" not in back else reverse("queue:list")
+    )
+
+
+@login_required
+@require_GET
+def escalations(request: HttpRequest) -> HttpResponse:
+    require_role(request, roles.LEAD)
+    items = list(
+        ReviewItem.objects.filter(status=S.ESCALATED)
+        .select_related("model", "prediction")
+        .order_by("-priority", "sla_due_at", "id")[:200]
+    )
+    notes: dict[int, Decision] = {}
+    for d in (
+        Decision.objects.filter(
+            item_id__in=[i.pk for i in items],
+            action__in=["escalate", "defer"],
+            undone_at__isnull=True,
+        )
+        .select_related("reviewer")
+        .order_by("decided_at", "id")
+    ):
+        notes[d.item_id] = d
+    rows = [(i, notes.get(i.pk)) for i in items]
+    return render(
+        request,
+        "reviewapp/queue/escalations.html",
+        {"rows": rows, "now": timezone.now(), "near_seconds": settings.REVIEW_SLA_NEAR_SECONDS},
+    )
+
+
+@login_required
+def pools(request: HttpRequest) -> HttpResponse:
+    require_role(request, roles.LEAD, roles.REVIEWER, roles.ENGINEER)
+    is_lead = roles.has_role(request.user, roles.LEAD)
+    if request.method == "POST":
+        if not is_lead:
+            raise DjangoPermissionDenied
+        model = get_object_or_404(MLModel, slug=request.POST.get("model", ""))
+        user = get_user_model().objects.filter(username=request.POST.get("user", "")).first()
+        try:
+            if user is None:
+                raise ServiceError(_("Pick a person."), errors={"user": [_("Pick a person.")]})
+            if request.POST.get("op") == "remove":
+                pool_member_remove(model=model, user=user, by=request.user)
+                messages.success(
+                    request,
+                    _("%(u)s removed from the %(m)s pool.")
+                    % {"u": user.get_username(), "m": model.slug},
+                )
+            else:
+                pool_member_add(model=model, user=user, by=request.user)
+                messages.success(
+                    request,
+                    _("%(u)s added to the %(m)s pool.")
+                    % {"u": user.get_username(), "m": model.slug},
+                )
+        except ServiceError as exc:
+            messages.error(request, "; ".join(m for msgs in exc.errors.values() for m in msgs))
+        return redirect("queue:pools")
+    return render(
+        request,
+        "reviewapp/queue/pools.html",
+        {"pools": pools_overview(), "is_lead": is_lead, "people": list(assignable_users())},
+    )
+
+
+@login_required
+def guideline(request: HttpRequest, slug: str) -> HttpResponse:
+    require_role(request, roles.LEAD, roles.REVIEWER, roles.ENGINEER)
+    model = get_object_or_404(MLModel, slug=slug)
+    is_lead = roles.has_role(request.user, roles.LEAD)
+    errors: dict[str, list[str]] = {}
+    if request.method == "POST":
+        if not is_lead:
+            raise DjangoPermissionDenied
+        try:
+            version = guideline_publish(
+                model=model,
+                body=request.POST.get("body", ""),
+                note=request.POST.get("note", ""),
+                by=request.user,
+            )
+            messages.success(request, _("Guideline v%(v)s published.") % {"v": version.version})
+            return redirect("queue:guideline", slug)
+        except ServiceError as exc:
+            errors = exc.errors
+    versions = list(model.guideline_versions.select_related("created_by").order_by("-version")[:50])
+    shown = versions[0] if versions else None
+    wanted = request.GET.get("v", "")
+    if wanted.isdigit():
+        shown = next((v for v in versions if v.version == int(wanted)), shown)
+    if request.htmx:
+        return render(request, "reviewapp/queue/_guideline.html", {"model": model, "shown": shown})
+    return render(
+        request,
+        "reviewapp/queue/guideline.html",
+        {
+            "model": model,
+            "versions": versions,
+            "shown": shown,
+            "is_lead": is_lead,
+            "errors": errors,
+            "draft": request.POST.get("body") if errors else (versions[0].body if versions else ""),
+        },
+        status=400 if errors else 200,
+    )
