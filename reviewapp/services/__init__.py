@@ -1,1 +1,1 @@
-"""Every write of the queue app, one function per use case (see DESIGN.md)."""
+"""Every write of the queue app, one function per use case (docs/architecture.md)."""
