@@ -24,3 +24,7 @@ class CatalogConfig(AppConfig):
         from django.db.backends.signals import connection_created
 
         connection_created.connect(_set_trigram_threshold, dispatch_uid="catalog-trigram")
+
+        from .verbs import register_audit_verbs
+
+        register_audit_verbs()

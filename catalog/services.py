@@ -886,5 +886,9 @@ def stewardship_remind(*, now: dt.datetime | None = None) -> int:
                 "mitigations": [m.slug for m in due_mits],
                 "people": sorted(p.get_username() for p in by_person),
             },
+            subjects={
+                FailureMode._meta.label_lower: [f.pk for f in due_fms],
+                MitigationTemplate._meta.label_lower: [m.pk for m in due_mits],
+            },
         )
     return len(due_fms) + len(due_mits)

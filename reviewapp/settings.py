@@ -207,6 +207,12 @@ SERVICE_TOKEN_CACHE_SECONDS = env_float("SERVICE_TOKEN_CACHE_SECONDS", 5)
 INGEST_ROUTE_FILL = env_bool("INGEST_ROUTE_FILL", True)
 AUDIT_SEAL_INTERVAL_SECONDS = env_float("AUDIT_SEAL_INTERVAL_SECONDS", 10)
 AUDIT_SEAL_BATCH = env_int("AUDIT_SEAL_BATCH", 5000)
+# An audit verb no app registered (reviewapp.core.verbs): raise when on (tests), else log a
+# warning and keep the event.
+AUDIT_STRICT_VERBS = env_bool("AUDIT_STRICT_VERBS", False)
+# Legacy verb names may still be written: delivery status changes and the catalog workflow
+# write old f-string verbs until their rename lands. Set to False once it has.
+AUDIT_WRITE_LEGACY_VERBS = True
 
 # --- Dashboards -----------------------------------------------------------------------------
 # Rollup bucket width; changing it needs `manage.py dashboards_rebuild`. Must divide 60 or be

@@ -31,5 +31,8 @@ if os.environ.get("TEST_DATABASE_NAME"):
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = True
 
+# Writing an audit verb no app registered is a bug: fail the test that does it.
+AUDIT_STRICT_VERBS = True
+
 # Delivery tests run a real HTTP receiver on 127.0.0.1; tests of the refusal turn this off.
 WEBHOOK_ALLOW_PRIVATE_NETWORKS = True

@@ -6,6 +6,10 @@ the sha256 of (previous seal hash + the event's canonical form). Verification re
 chain, so an edited, removed or reordered sealed event is detected, and it reports the
 unsealed tail. Neither table is ever updated or deleted by the application; on PostgreSQL a
 trigger refuses UPDATE and DELETE outright.
+
+A batch event (one routing chunk, one ingest chunk, one SLA sweep, one outbox fill) names
+its many subjects in ``AuditSubject`` rows, written in the event's transaction, so "everything
+about item 41" is one indexed lookup instead of a scan of event data.
 """
 
 from __future__ import annotations
@@ -90,6 +94,49 @@ class AuditSeal(models.Model):
         if self.pk is not None and not kwargs.get("force_insert"):
             raise RuntimeError("Audit seals are append-only.")
         super().save(*args, **kwargs)
+
+
+class AuditSubject(models.Model):
+    """One subject named by a batch event: an index, derived from the event's data.
+
+    Not part of the hash chain: the chain covers the event (whose ``data`` lists the same
+    ids), so these rows add no new facts and sealing, verification and checkpoints never
+    read them. They are append-only all the same (same queryset, same PostgreSQL trigger),
+    so the index cannot drift from the events it was written with.
+    """
+
+    id = models.BigAutoField(primary_key=True)
+    # No database constraint, like the seal: tampering that removes an event must stay
+    # possible to detect, not blocked by its index rows. No index of its own either: every
+    # lookup goes by subject (the composite index below), and hot paths insert many rows.
+    event = models.ForeignKey(
+        AuditEvent,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        db_index=False,
+        related_name="subjects",
+    )
+    target_type = models.CharField(max_length=64)
+    target_id = models.CharField(max_length=64)
+
+    objects = AppendOnlyQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [
+            models.Index(fields=["target_type", "target_id", "event"], name="audit_subject_idx")
+        ]
+
+    def __str__(self) -> str:
+        return f"event {self.event_id} names {self.target_type}:{self.target_id}"
+
+    def save(self, *args, **kwargs) -> None:
+        if self.pk is not None and not kwargs.get("force_insert"):
+            raise RuntimeError("Audit subjects are append-only.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise RuntimeError("Audit subjects are append-only.")
 
 
 class UserPreference(models.Model):

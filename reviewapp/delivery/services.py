@@ -135,17 +135,23 @@ def _new_row(
     )
 
 
-def _audit_fill(*, token: uuid.UUID, rows: list[tuple[int, str]], kind: str) -> None:
+def _audit_fill(*, token: uuid.UUID, rows: list[tuple[int, str, int]], kind: str) -> None:
+    """One event per fill; ``items`` runs beside ``deliveries`` (the n-th item is the n-th
+    delivery's), so an item's history can follow its deliveries' own events."""
+    deliveries = [pk for pk, _status, _item in rows]
+    items = [item_id for _pk, _status, item_id in rows]
     audit_record(
         actor=SENDER,
         verb="delivery.delivery.enqueued",
         target=("delivery.fill", token),
         data={
             "kind": kind,
-            "deliveries": [pk for pk, _status in rows],
-            "skipped": sum(1 for _pk, status in rows if status == S.SKIPPED),
-            "cancelled": sum(1 for _pk, status in rows if status == S.CANCELLED),
+            "deliveries": deliveries,
+            "items": items,
+            "skipped": sum(1 for _pk, status, _item in rows if status == S.SKIPPED),
+            "cancelled": sum(1 for _pk, status, _item in rows if status == S.CANCELLED),
         },
+        subjects={Delivery._meta.label_lower: deliveries, "reviewapp.reviewitem": items},
     )
 
 
@@ -173,7 +179,7 @@ def _enqueue_decisions_chunk(*, now: dt.datetime, limit: int) -> tuple[int, int]
         inserted = list(
             Delivery.objects.filter(
                 decision_id__in=[d.pk for d in decisions], fill_token=token
-            ).values_list("id", "status")
+            ).values_list("id", "status", "item_id")
         )
         if inserted:
             _audit_fill(token=token, rows=inserted, kind=Delivery.Kind.DECISION)
@@ -218,7 +224,7 @@ def _enqueue_timeouts_chunk(*, now: dt.datetime, limit: int) -> tuple[int, int]:
                 item_id__in=[i.pk for i in items],
                 kind=Delivery.Kind.TIMED_OUT,
                 fill_token=token,
-            ).values_list("id", "status")
+            ).values_list("id", "status", "item_id")
         )
         if inserted:
             _audit_fill(token=token, rows=inserted, kind=Delivery.Kind.TIMED_OUT)

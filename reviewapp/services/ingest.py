@@ -171,6 +171,7 @@ def predictions_store(
                         part[0] if len(part) == 1 else f"{part[0]}..{part[-1]}",
                     ),
                     data={"count": len(part), "ids": part},
+                    subjects={"reviewapp.prediction": part},
                 )
                 for part in (created[i : i + chunk] for i in range(0, len(created), chunk))
             )

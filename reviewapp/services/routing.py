@@ -169,5 +169,6 @@ def predictions_route(*, ids: Sequence[int], fill_to: int = 0) -> int:
                 "passed": passed_ids,
                 "policies": {slug: [p.version, p.rules_hash] for slug, p in policies.items()},
             },
+            subjects={"reviewapp.prediction": [p.pk for p in predictions]},
         )
     return len(predictions)

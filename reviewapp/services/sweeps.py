@@ -97,6 +97,7 @@ def review_sla_sweep(*, limit: int = 1000) -> dict[str, int]:
                 verb="queue.review_item.sla_warned",
                 target=("reviewapp.reviewitem", f"{min(near_ids)}..{max(near_ids)}"),
                 data={"ids": near_ids, "priority_bump": bump},
+                subjects={"reviewapp.reviewitem": near_ids},
             )
         breached = list(
             ReviewItem.objects.filter(

@@ -10,6 +10,8 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.translation import gettext as _
 
+from reviewapp.core import verbs
+
 register = template.Library()
 
 
@@ -137,20 +139,5 @@ def get_item(mapping: Any, key: Any) -> Any:
 
 @register.filter
 def verb_label(verb: str) -> str:
-    labels = {
-        "queue.prediction.ingested": _("Ingested"),
-        "queue.prediction.routed": _("Routed to review"),
-        "queue.review_item.claimed": _("Claimed"),
-        "queue.review_item.assigned": _("Assigned"),
-        "queue.review_item.released": _("Released"),
-        "queue.review_item.lease_expired": _("Lease expired, back in queue"),
-        "queue.review_item.decided": _("Decided"),
-        "queue.review_item.escalated": _("Escalated"),
-        "queue.review_item.deferred": _("Deferred"),
-        "queue.review_item.woken": _("Back in queue after deferral"),
-        "queue.review_item.reopened": _("Reopened by undo"),
-        "queue.review_item.sla_breached": _("SLA breached"),
-        "queue.review_item.sla_warned": _("Priority raised: SLA near"),
-        "queue.decision.undone": _("Decision undone"),
-    }
-    return labels.get(verb, verb)
+    """The registered label of an audit verb, current or legacy (reviewapp.core.verbs)."""
+    return verbs.label(verb)

@@ -296,14 +296,15 @@ def item_page(request: HttpRequest, item_id: int) -> HttpResponse:
     require_role(request, roles.REVIEWER, roles.LEAD, roles.ENGINEER)
     item = _visible_item(request, item_id)
     lead = roles.has_role(request.user, roles.LEAD)
+    decisions = item_decisions(item.pk)
     return render(
         request,
         "reviewapp/queue/item.html",
         {
             "item": item,
             "prediction": item.prediction,
-            "decisions": item_decisions(item.pk),
-            "history": item_history(item),
+            "decisions": decisions,
+            "history": item_history(item, decisions=decisions),
             "reasons": describe_reasons(
                 list(item.prediction.reason_codes or []), item.prediction.reason_details or {}
             ),
