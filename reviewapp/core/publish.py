@@ -12,7 +12,7 @@ eager the task is looked up by name in the app's registry and applied in-process
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from celery import Celery, Task, current_app
@@ -21,8 +21,15 @@ from django.db import transaction
 logger = logging.getLogger(__name__)
 
 
-def task_publish(name: str, *calls: Sequence[Any], fail_fast: bool = False) -> None:
-    """Publish task `name` now, one message per positional-argument list in `calls`.
+def task_publish(name: str, *, args: Sequence[Any] = (), fail_fast: bool = False) -> None:
+    """Publish task `name` with positional `args` now (see task_publish_many)."""
+    task_publish_many(name, [args], fail_fast=fail_fast)
+
+
+def task_publish_many(
+    name: str, args_list: Iterable[Sequence[Any]], *, fail_fast: bool = False
+) -> None:
+    """Publish task `name` now, one message per positional-argument list in `args_list`.
 
     Every message goes over one producer connection. With `fail_fast`, the broker gets one
     connection attempt and no publish retries, so a caller answering a request can note the
@@ -32,20 +39,20 @@ def task_publish(name: str, *calls: Sequence[Any], fail_fast: bool = False) -> N
     app: Celery = current_app._get_current_object()
     if app.conf.task_always_eager:
         task = _registered(app, name)
-        for args in calls:
+        for args in args_list:
             task.apply(args=list(args))
         return
     with app.producer_or_acquire() as producer:
         if fail_fast:
             producer.connection.ensure_connection(max_retries=0)
-        for args in calls:
+        for args in args_list:
             if fail_fast:
                 app.send_task(name, args=list(args), producer=producer, retry=False)
             else:
                 app.send_task(name, args=list(args), producer=producer)
 
 
-def task_publish_on_commit(name: str, *calls: Sequence[Any]) -> None:
+def task_publish_on_commit(name: str, *, args: Sequence[Any] = ()) -> None:
     """Publish task `name` once the current transaction commits (at once outside one).
 
     A broker failure is logged, not raised: the transaction has committed, so whatever the task
@@ -55,10 +62,10 @@ def task_publish_on_commit(name: str, *calls: Sequence[Any]) -> None:
 
     def send() -> None:
         if current_app.conf.task_always_eager:
-            task_publish(name, *calls)
+            task_publish(name, args=args)
             return
         try:
-            task_publish(name, *calls)
+            task_publish(name, args=args)
         except Exception:  # noqa: BLE001 - any broker failure; a beat sweep catches up
             logger.warning("Could not enqueue %s; a periodic sweep will pick it up.", name)
 

@@ -22,7 +22,7 @@ from django.utils import timezone
 
 from reviewapp.core.audit import Actor, audit_record, audit_record_many, build_event
 from reviewapp.core.models import AuditEvent
-from reviewapp.core.publish import task_publish
+from reviewapp.core.publish import task_publish_many
 from reviewapp.envelope import (
     CleanEnvelope,
     parse_json,
@@ -401,8 +401,8 @@ def enqueue_routing(ids: list[int]) -> bool:
     try:
         if time.monotonic() < _broker_down_until:
             raise ConnectionError("broker marked down")
-        task_publish(
-            ROUTE_TASK, *([ids[i : i + chunk]] for i in range(0, len(ids), chunk)), fail_fast=True
+        task_publish_many(
+            ROUTE_TASK, ([ids[i : i + chunk]] for i in range(0, len(ids), chunk)), fail_fast=True
         )
     except Exception as exc:  # noqa: BLE001 - any broker failure; the inbox row is durable
         _broker_down_until = time.monotonic() + settings.INGEST_BROKER_RETRY_AFTER_SECONDS
