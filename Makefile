@@ -39,11 +39,24 @@ test: $(VENV)/.dev-stamp
 	$(PY) manage.py makemigrations --check --dry-run --settings=reviewapp.settings_test
 	$(PY) -m pytest $(PYTEST_ARGS)
 
+# ruff, then the import contracts of DESIGN.md (pyproject.toml [tool.importlinter]).
 lint: $(VENV)/.dev-stamp
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports
 
+# Benchmarks print figures (docs/performance.md); BENCH_ARGS passes flags to the script.
+# PostgreSQL on :5432 and Redis on :6379 unless BENCH_DATABASE_URL / BENCH_BROKER_URL say otherwise.
 bench-ingest: $(VENV)/.dev-stamp
-	$(PY) bench/ingest.py
+	$(PY) bench/ingest.py $(BENCH_ARGS)
+
+# Drops and re-creates the database named in DATABASE_URL (default failsafe_bench_claim on :5432).
+bench-claim: $(VENV)/.dev-stamp
+	$(PY) bench/claim.py $(BENCH_ARGS)
+
+# Creates and fills failsafe_bench_search on the server in BENCH_PG (default 127.0.0.1:5432).
+bench-search: $(VENV)/.dev-stamp
+	$(PY) bench/search.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VAR)/broker $(VAR)/celerybeat-schedule*

@@ -29,12 +29,22 @@ def env_bool(name: str, default: bool = False) -> bool:
 
 def env_int(name: str, default: int) -> int:
     value = os.environ.get(name)
-    return int(value) if value not in (None, "") else default
+    if value is None or value.strip() == "":
+        return default
+    try:
+        return int(value)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be a whole number, got {value!r}") from None
 
 
 def env_float(name: str, default: float) -> float:
     value = os.environ.get(name)
-    return float(value) if value not in (None, "") else default
+    if value is None or value.strip() == "":
+        return default
+    try:
+        return float(value)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be a number, got {value!r}") from None
 
 
 def env_list(name: str, default: str = "") -> list[str]:
@@ -264,10 +274,9 @@ WEBHOOK_SEND_INTERVAL_SECONDS = env_float("WEBHOOK_SEND_INTERVAL_SECONDS", 10)
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "filesystem://")
 BROKER_IS_FILESYSTEM = CELERY_BROKER_URL.startswith("filesystem")
 if BROKER_IS_FILESYSTEM:
+    # The Celery app makes these folders when it reads this configuration (reviewapp/celery.py):
+    # importing settings creates nothing on disk.
     _broker_dir = VAR_DIR / "broker"
-    # kombu's filesystem transport fails to publish into a folder that does not exist.
-    for _sub in ("queue", "processed", "control"):
-        (_broker_dir / _sub).mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "control_folder": str(_broker_dir / "control"),
         "data_folder_in": str(_broker_dir / "queue"),

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import json
 import logging
-import re
 from typing import Any
 
 from celery import shared_task
@@ -12,15 +10,8 @@ from celery.signals import task_postrun, task_prerun
 from django.conf import settings
 from django.db import DatabaseError, InterfaceError, OperationalError, close_old_connections
 
-from reviewapp.core.audit import Actor
-from reviewapp.envelope import parse_json, safe_text
-from reviewapp.services.ingest import (
-    check_envelopes,
-    envelope_reject,
-    inbox_sweep,
-    model_catalogue,
-    predictions_store,
-)
+from reviewapp.envelope import safe_text
+from reviewapp.services.ingest import ROUTE_TASK, inbox_sweep, prediction_ingest_published
 from reviewapp.services.routing import predictions_route
 from reviewapp.services.sweeps import (
     queue_counts_refresh,
@@ -48,7 +39,7 @@ def _recycle_db_connections(task: Any = None, **kwargs: Any) -> None:
 
 
 @shared_task(
-    name="failsafe.route_predictions",
+    name=ROUTE_TASK,
     acks_late=True,
     autoretry_for=TRANSIENT,
     retry_backoff=2,
@@ -76,57 +67,12 @@ def sweep_inbox() -> int:
     ignore_result=True,
 )
 def ingest_prediction(envelope: Any, service_account: str) -> int | None:
-    """For producers that already run Celery: publish this task to the `ingest` queue.
-
-    Same validation and permissions as POST /api/v1/predictions. An invalid envelope is kept
-    as a rejected record (leads see it under Ingest → Rejected); a duplicate does nothing.
-    """
-    from reviewapp.models import ServiceAccount
-
-    # Only a well-formed name reaches the query (a NUL byte would make PostgreSQL raise).
-    name = service_account if isinstance(service_account, str) else ""
-    account = (
-        ServiceAccount.objects.filter(name=name, revoked_at__isnull=True).first()
-        if re.fullmatch(r"[A-Za-z0-9_-]{1,100}", name)
-        else None
-    )
-    if account is None:
-        shown = safe_text(str(service_account))[:100]
-        envelope_reject(
-            envelope=envelope,
-            errors={"service_account": [f"No active service account named '{shown}'."]},
-            account_name=shown,
-            status=403,
-        )
-        return None
-    models = model_catalogue()
-    # Celery's JSON decoder lets NaN / Infinity through as floats; re-parse so validation
-    # names those fields instead of the database refusing them later.
-    envelope, _ = parse_json(json.dumps(envelope, default=str).encode())
-    results, valid = check_envelopes([envelope], account=account, models=models)
-    if not valid:
-        envelope_reject(
-            envelope=envelope,
-            errors=results[0].errors,
-            account_name=account.name,
-            status=results[0].http_status,
-        )
-        return None
+    """For producers that already run Celery: publish this task to the `ingest` queue."""
     try:
-        created = predictions_store(
-            valid=valid,
-            results=results,
-            models=models,
-            account=account,
-            actor=Actor.service(account.name, account.pk),
-            enqueue=False,
-        )
+        return prediction_ingest_published(envelope=envelope, service_account=service_account)
     except DatabaseError:
-        logger.exception("Could not store an envelope from %s", service_account)
+        logger.exception("Could not store an envelope from %s", safe_text(str(service_account)))
         raise
-    if created:
-        predictions_route(ids=created)
-    return results[0].id
 
 
 # --- the review queue's beat tasks ----------------------------------------------------------

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from rest_framework.test import APIClient
 
@@ -7,6 +9,14 @@ from reviewapp.core.audit import Actor
 from reviewapp.services.accounts import service_account_create
 
 from .factories import MLModelFactory, UserFactory, make_policy
+
+
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix):
+    """The SQLite test database lives under VAR_DIR; settings no longer make folders on import."""
+    from django.conf import settings
+
+    Path(settings.VAR_DIR).mkdir(parents=True, exist_ok=True)
 
 
 @pytest.fixture

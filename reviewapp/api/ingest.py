@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 from django.conf import settings
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
@@ -14,7 +12,6 @@ from rest_framework.views import APIView
 
 from reviewapp.api.permissions import CanReadPredictions, IsServiceAccount
 from reviewapp.core.api import error_response
-from reviewapp.core.audit import Actor
 from reviewapp.envelope import BodyError, parse_json
 from reviewapp.models import Prediction
 from reviewapp.selectors.ingest import (
@@ -23,12 +20,7 @@ from reviewapp.selectors.ingest import (
     predictions_with_routing,
 )
 from reviewapp.services.accounts import allowed_model_ids
-from reviewapp.services.ingest import (
-    ItemResult,
-    check_envelopes,
-    model_catalogue,
-    predictions_store,
-)
+from reviewapp.services.ingest import prediction_batch_ingest, prediction_ingest
 
 
 def _account(request):
@@ -121,19 +113,9 @@ class PredictionsView(APIView):
         raw, problem = _read_body(request, settings.INGEST_MAX_BODY_BYTES)
         if problem:
             return problem
-        account = _account(request)
-        models = model_catalogue()
-        results, valid = check_envelopes([raw], account=account, models=models)
-        result = results[0]
-        if not valid:
+        result = prediction_ingest(envelope=raw, account=_account(request))
+        if result.status == "error":
             return error_response(result.errors, result.http_status)
-        predictions_store(
-            valid=valid,
-            results=results,
-            models=models,
-            account=account,
-            actor=Actor.service(account.name, account.pk),
-        )
         if result.status == "duplicate":
             record = prediction_representation(
                 predictions_with_routing().get(pk=result.id), request
@@ -216,17 +198,8 @@ class PredictionBatchView(APIView):
             return error_response(
                 {"predictions": [f"At most {limit} items per batch; got {len(items)}."]}, 400
             )
-        account = _account(request)
-        models = model_catalogue()
-        results, valid = check_envelopes(items, account=account, models=models)
-        if len(request.body) > settings.INGEST_MAX_BODY_BYTES:
-            valid = _refuse_oversized_items(items, results, valid)
-        predictions_store(
-            valid=valid,
-            results=results,
-            models=models,
-            account=account,
-            actor=Actor.service(account.name, account.pk),
+        results = prediction_batch_ingest(
+            envelopes=items, account=_account(request), body_size=len(request.body)
         )
         return Response(
             {
@@ -236,24 +209,6 @@ class PredictionBatchView(APIView):
                 ]
             }
         )
-
-
-def _refuse_oversized_items(items, results, valid):
-    """Each batch item must fit the single-prediction limit. Measured only when the whole
-    body is larger than that limit (otherwise no item can be), on compact re-serialised JSON."""
-    limit = settings.INGEST_MAX_BODY_BYTES
-    oversized = set()
-    for index, _ in valid:  # invalid items are refused already
-        size = len(json.dumps(items[index], separators=(",", ":"), ensure_ascii=False).encode())
-        if size > limit:
-            oversized.add(index)
-            results[index] = ItemResult(
-                index,
-                "error",
-                errors={"body": [f"This item is larger than the limit of {limit} bytes."]},
-                http_status=413,
-            )
-    return [(index, clean) for index, clean in valid if index not in oversized]
 
 
 class PredictionDetailView(APIView):

@@ -26,6 +26,7 @@ from django.utils.translation import gettext as _
 
 from reviewapp.core.audit import Actor, audit_record
 from reviewapp.core.exceptions import Conflict, NotFound, ServiceError
+from reviewapp.core.publish import task_publish_on_commit
 from reviewapp.models import Decision, MLModel
 
 from . import selectors
@@ -40,6 +41,8 @@ from .validators import (
 
 logger = logging.getLogger(__name__)
 SENDER = Actor.system("delivery")
+# Registered name of the sender task (reviewapp/delivery/tasks.py), published by name.
+SEND_TASK = "failsafe.delivery_send"
 S = Delivery.Status
 
 # The one table of allowed status changes. pending -> pending is a scheduled retry.
@@ -524,17 +527,9 @@ def delivery_retry_now(*, delivery_id: int, user: Any) -> Delivery:
         )
         if not changed:
             raise Conflict(_("The delivery changed meanwhile; reload and try again."))
-        transaction.on_commit(_kick_sender)
+        # Send now rather than on the next beat tick; if the broker is down, beat sends it.
+        task_publish_on_commit(SEND_TASK)
     return delivery
-
-
-def _kick_sender() -> None:
-    from .tasks import send_due_deliveries  # tasks import services: import lazily
-
-    try:
-        send_due_deliveries.delay()
-    except Exception:  # noqa: BLE001 - the beat task sends it anyway; a broker hiccup is fine
-        logger.warning("Could not enqueue the delivery sender; beat will pick it up.")
 
 
 # --- Callback settings ----------------------------------------------------------------------

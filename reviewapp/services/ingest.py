@@ -6,6 +6,7 @@ import datetime as dt
 import functools
 import json
 import logging
+import re
 import time
 import uuid
 from collections.abc import Sequence
@@ -20,15 +21,27 @@ from django.dispatch import receiver
 from django.utils import timezone
 
 from reviewapp.core.audit import Actor, audit_record, audit_record_many, build_event
-from reviewapp.envelope import CleanEnvelope, safe_text, storable_copy, validate_envelope
+from reviewapp.core.models import AuditEvent
+from reviewapp.core.publish import task_publish_many
+from reviewapp.envelope import (
+    CleanEnvelope,
+    parse_json,
+    safe_text,
+    storable_copy,
+    validate_envelope,
+)
 from reviewapp.models import MLModel, Prediction, RejectedEnvelope, ServiceAccount
 
 from .accounts import allowed_model_ids
+from .routing import predictions_route
 
 logger = logging.getLogger(__name__)
 
+# Registered names of the tasks this module publishes (see reviewapp/tasks.py).
+ROUTE_TASK = "failsafe.route_predictions"
 
-@dataclass
+
+@dataclass(frozen=True)
 class ItemResult:
     index: int
     status: str  # accepted | duplicate | error
@@ -89,23 +102,143 @@ def check_envelopes(
     return results, valid
 
 
+def prediction_ingest(
+    *,
+    envelope: Any,
+    account: ServiceAccount | None,
+    actor: Actor | None = None,
+    enqueue: bool = True,
+) -> ItemResult:
+    """Validate and store one prediction: the single endpoint and the ingest task.
+
+    The result is `accepted` (stored here, 202), `duplicate` (stored earlier, 200, with its id)
+    or `error` with the fields named and the HTTP status (nothing stored).
+    """
+    return _ingest([envelope], account=account, actor=actor, body_size=0, enqueue=enqueue)[0]
+
+
+def prediction_batch_ingest(
+    *,
+    envelopes: Sequence[Any],
+    account: ServiceAccount | None,
+    actor: Actor | None = None,
+    body_size: int = 0,
+    enqueue: bool = True,
+) -> list[ItemResult]:
+    """Validate and store many predictions, each accepted or refused on its own; one result each.
+
+    `body_size` is the size of the request the batch came in: when it is larger than the
+    single-prediction limit, each valid item must fit that limit on its own.
+    """
+    return _ingest(envelopes, account=account, actor=actor, body_size=body_size, enqueue=enqueue)
+
+
+def _ingest(
+    envelopes: Sequence[Any],
+    *,
+    account: ServiceAccount | None,
+    actor: Actor | None,
+    body_size: int,
+    enqueue: bool,
+) -> list[ItemResult]:
+    if actor is None:
+        if account is None:
+            raise ValueError("Name the actor when no service account sends the predictions.")
+        actor = Actor.service(account.name, account.pk)
+    models = model_catalogue()
+    results, valid = check_envelopes(envelopes, account=account, models=models)
+    if body_size > settings.INGEST_MAX_BODY_BYTES:
+        results, valid = _refuse_oversized_items(envelopes, results, valid)
+    stored = predictions_store(
+        valid=valid, models=models, account=account, actor=actor, enqueue=enqueue
+    )
+    return [stored.get(result.index, result) for result in results]
+
+
+def _refuse_oversized_items(
+    envelopes: Sequence[Any], results: list[ItemResult], valid: list[tuple[int, CleanEnvelope]]
+) -> tuple[list[ItemResult], list[tuple[int, CleanEnvelope]]]:
+    """Each batch item must fit the single-prediction limit. Measured only when the whole
+    body is larger than that limit (otherwise no item can be), on compact re-serialised JSON."""
+    limit = settings.INGEST_MAX_BODY_BYTES
+    refused: dict[int, ItemResult] = {}
+    for index, _ in valid:  # invalid items are refused already
+        size = len(json.dumps(envelopes[index], separators=(",", ":"), ensure_ascii=False).encode())
+        if size > limit:
+            refused[index] = ItemResult(
+                index,
+                "error",
+                errors={"body": [f"This item is larger than the limit of {limit} bytes."]},
+                http_status=413,
+            )
+    if not refused:
+        return results, valid
+    return (
+        [refused.get(result.index, result) for result in results],
+        [(index, clean) for index, clean in valid if index not in refused],
+    )
+
+
+def prediction_ingest_published(*, envelope: Any, service_account: Any) -> int | None:
+    """The `failsafe.ingest_prediction` task's use case: a producer published one envelope.
+
+    Same validation and permissions as POST /api/v1/predictions, then routed at once (this
+    already runs on a worker). An invalid envelope or unknown account is kept as a rejected
+    record (leads see it under Ingest → Rejected); a duplicate does nothing. Returns the
+    prediction's id, or None when refused.
+    """
+    # Only a well-formed name reaches the query (a NUL byte would make PostgreSQL raise).
+    name = service_account if isinstance(service_account, str) else ""
+    account = (
+        ServiceAccount.objects.filter(name=name, revoked_at__isnull=True).first()
+        if _ACCOUNT_NAME.fullmatch(name)
+        else None
+    )
+    if account is None:
+        shown = safe_text(str(service_account))[:100]
+        envelope_reject(
+            envelope=envelope,
+            errors={"service_account": [f"No active service account named '{shown}'."]},
+            account_name=shown,
+            status=403,
+        )
+        return None
+    # Celery's JSON decoder lets NaN / Infinity through as floats; re-parse so validation
+    # names those fields instead of the database refusing them later.
+    envelope, _ = parse_json(json.dumps(envelope, default=str).encode())
+    result = prediction_ingest(envelope=envelope, account=account, enqueue=False)
+    if result.status == "error":
+        envelope_reject(
+            envelope=envelope,
+            errors=result.errors,
+            account_name=account.name,
+            status=result.http_status,
+        )
+        return None
+    if result.status == "accepted":
+        predictions_route(ids=[result.id])
+    return result.id
+
+
+_ACCOUNT_NAME = re.compile(r"[A-Za-z0-9_-]{1,100}")
+
+
 def predictions_store(
     *,
     valid: list[tuple[int, CleanEnvelope]],
-    results: list[ItemResult],
     models: dict[str, MLModel],
     account: ServiceAccount | None,
     actor: Actor,
     enqueue: bool = True,
-) -> list[int]:
-    """Insert the valid envelopes in one transaction; returns the ids of rows created here.
+) -> dict[int, ItemResult]:
+    """Insert the valid envelopes in one transaction; returns each one's result by its index.
 
     Idempotent on (model, external_id) without catching IntegrityError: rows are inserted with
     ON CONFLICT DO NOTHING and read back; a row carrying this call's receipt was created here,
     any other (an earlier request, or one racing this one) makes the item a duplicate.
     """
     if not valid:
-        return []
+        return {}
     receipt = uuid.uuid4()
     now = timezone.now()
     first_index: dict[tuple[int, str], int] = {}
@@ -150,34 +283,38 @@ def predictions_store(
             )
             stored = _read_back(list(first_index))
         created: list[int] = []
+        results: dict[int, ItemResult] = {}
         for index, env in valid:
             key = (models[env.model_slug].pk, env.external_id)
             pk, row_receipt = stored[key]
-            result = results[index]
-            result.id = pk
             if row_receipt == receipt and first_index[key] == index:
-                result.status, result.http_status = "accepted", 202
+                results[index] = ItemResult(index, "accepted", id=pk, http_status=202)
                 created.append(pk)
             else:
-                result.status, result.http_status = "duplicate", 200
+                results[index] = ItemResult(index, "duplicate", id=pk, http_status=200)
         if created:
-            chunk = settings.INGEST_ROUTE_CHUNK
-            audit_record_many(
-                build_event(
-                    actor=actor,
-                    verb="queue.prediction.ingested",
-                    target=(
-                        "reviewapp.prediction",
-                        part[0] if len(part) == 1 else f"{part[0]}..{part[-1]}",
-                    ),
-                    data={"count": len(part), "ids": part},
-                    subjects={"reviewapp.prediction": part},
-                )
-                for part in (created[i : i + chunk] for i in range(0, len(created), chunk))
-            )
+            audit_record_many(_ingested_events(created, actor=actor))
             if enqueue:
                 transaction.on_commit(lambda: enqueue_routing(created))
-    return created
+    return results
+
+
+def _ingested_events(created: list[int], *, actor: Actor) -> list[AuditEvent]:
+    """One event per routing chunk of new rows (bulk work is audited per chunk)."""
+    chunk = settings.INGEST_ROUTE_CHUNK
+    return [
+        build_event(
+            actor=actor,
+            verb="queue.prediction.ingested",
+            target=(
+                "reviewapp.prediction",
+                part[0] if len(part) == 1 else f"{part[0]}..{part[-1]}",
+            ),
+            data={"count": len(part), "ids": part},
+            subjects={"reviewapp.prediction": part},
+        )
+        for part in (created[i : i + chunk] for i in range(0, len(created), chunk))
+    ]
 
 
 def _read_back(keys: list[tuple[int, str]]) -> dict[tuple[int, str], tuple[int, uuid.UUID]]:
@@ -259,20 +396,15 @@ def enqueue_routing(ids: list[int]) -> bool:
     down still answers promptly; the rows are marked for the sweeper's next pass.
     """
     global _broker_down_until
-    from reviewapp.tasks import route_predictions
-
     if not ids:
         return True
     chunk = settings.INGEST_ROUTE_CHUNK
     try:
         if time.monotonic() < _broker_down_until:
             raise ConnectionError("broker marked down")
-        with route_predictions.app.producer_or_acquire() as producer:
-            producer.connection.ensure_connection(max_retries=0)
-            for i in range(0, len(ids), chunk):
-                route_predictions.apply_async(
-                    args=[ids[i : i + chunk]], retry=False, producer=producer
-                )
+        task_publish_many(
+            ROUTE_TASK, ([ids[i : i + chunk]] for i in range(0, len(ids), chunk)), fail_fast=True
+        )
     except Exception as exc:  # noqa: BLE001 - any broker failure; the inbox row is durable
         _broker_down_until = time.monotonic() + settings.INGEST_BROKER_RETRY_AFTER_SECONDS
         logger.warning(

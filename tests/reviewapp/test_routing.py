@@ -14,7 +14,7 @@ from reviewapp.governance.rules import NO_POLICY_FALLBACK, decide
 from reviewapp.governance.selectors import active_policies
 from reviewapp.governance.services import policy_version_activate
 from reviewapp.models import Prediction, ReviewItem
-from reviewapp.services.ingest import check_envelopes, model_catalogue, predictions_store
+from reviewapp.services.ingest import prediction_batch_ingest
 from reviewapp.services.routing import facts_for, predictions_route
 from tests.factories import DEFAULT_RULES, MLModelFactory, envelope_for, make_policy
 
@@ -23,17 +23,11 @@ pytestmark = pytest.mark.django_db
 
 def store(*envelopes: dict) -> list[int]:
     """Ingest through the same service the API uses, without publishing to the broker."""
-    models = model_catalogue()
-    results, valid = check_envelopes(list(envelopes), account=None, models=models)
-    assert all(r.status == "accepted" for r in results), [r.errors for r in results]
-    return predictions_store(
-        valid=valid,
-        results=results,
-        models=models,
-        account=None,
-        actor=Actor.system("tests"),
-        enqueue=False,
+    results = prediction_batch_ingest(
+        envelopes=list(envelopes), account=None, actor=Actor.system("tests"), enqueue=False
     )
+    assert all(r.status == "accepted" for r in results), [r.errors for r in results]
+    return [r.id for r in results]
 
 
 def env(ml_model, external_id: str, /, **patch) -> dict:

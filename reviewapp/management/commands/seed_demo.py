@@ -16,7 +16,7 @@ from reviewapp.core.audit import Actor
 from reviewapp.governance.services import policy_version_create
 from reviewapp.models import MLModel, ServiceAccount
 from reviewapp.services.accounts import service_account_create, service_token_rotate
-from reviewapp.services.ingest import check_envelopes, model_catalogue, predictions_store
+from reviewapp.services.ingest import prediction_batch_ingest
 
 DEMO_PASSWORD = "failsafe-demo"  # noqa: S105 - demo data, printed to the operator on purpose
 DEMO_USERS = [
@@ -73,22 +73,13 @@ class Command(BaseCommand):
                 ).token
 
         account = ServiceAccount.objects.get(name=DEMO_SERVICE)
-        models = model_catalogue()
         stored = 0
         traffic = demo.envelopes(predictions, seed=11)
         for start in range(0, len(traffic), 100):
-            results, valid = check_envelopes(
-                traffic[start : start + 100], account=account, models=models
+            results = prediction_batch_ingest(
+                envelopes=traffic[start : start + 100], account=account
             )
-            stored += len(
-                predictions_store(
-                    valid=valid,
-                    results=results,
-                    models=models,
-                    account=account,
-                    actor=Actor.service(account.name, account.pk),
-                )
-            )
+            stored += sum(result.status == "accepted" for result in results)
         self._write_credentials(token)
         self.stdout.write(
             self.style.SUCCESS(
