@@ -1,7 +1,20 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class DashboardsConfig(AppConfig):
     name = "reviewapp.dashboards"
     label = "dashboards"
     verbose_name = "Dashboards"
+
+    def ready(self) -> None:
+        from reviewapp.core import registry
+        from reviewapp.core.roles import COMMITTEE, ENGINEER, LEAD, REVIEWER
+
+        registry.register_nav_section(
+            key="dashboards",
+            label=_("Dashboards"),
+            url_name="dashboards:overview",
+            roles={REVIEWER, LEAD, COMMITTEE, ENGINEER},
+            order=20,
+        )

@@ -5,3 +5,18 @@ class GovernanceConfig(AppConfig):
     name = "reviewapp.governance"
     label = "governance"
     verbose_name = "Governance"
+
+    def ready(self) -> None:
+        from reviewapp.core import registry
+        from reviewapp.core.roles import COMMITTEE, ENGINEER, LEAD, REVIEWER
+
+        # No nav section yet: the governance pages do not exist (a later change registers it).
+        registry.register_role_permissions(
+            self.label,
+            {
+                REVIEWER: ["view_policyversion"],
+                LEAD: ["view_policyversion"],
+                COMMITTEE: ["view_policyversion", "approve_policychange"],
+                ENGINEER: ["view_policyversion"],
+            },
+        )
