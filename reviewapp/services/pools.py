@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils.translation import gettext as _
 
@@ -96,12 +95,3 @@ def guideline_publish(*, model: Any, body: str, note: str = "", by: Any) -> Guid
             data={"model": model.slug, "version": version.version},
         )
     return version
-
-
-def user_by_name(username: str) -> Any:
-    user = get_user_model().objects.filter(username=username).first()
-    if user is None:
-        raise ServiceError(
-            _("Unknown user."), errors={"assignee": [_("No user named '%(u)s'.") % {"u": username}]}
-        )
-    return user
