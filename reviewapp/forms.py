@@ -8,8 +8,7 @@ from typing import Any
 
 from django import forms
 from django.contrib.auth import get_user_model
-from django.core.exceptions import ValidationError
-from django.forms.utils import ErrorDict
+from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext_lazy as _
@@ -77,10 +76,9 @@ class ListField(forms.Field):
 def page_errors(form: forms.Form) -> dict[str, list[str]]:
     """The form's errors as the queue templates read them: field name → messages, and the
     errors of no field under ``detail`` (the summary at the top of the page)."""
-    errors: ErrorDict = form.errors
     return {
-        ("detail" if name == forms.forms.NON_FIELD_ERRORS else name): list(messages)
-        for name, messages in errors.items()
+        ("detail" if name == NON_FIELD_ERRORS else name): list(messages)
+        for name, messages in form.errors.items()
     }
 
 
