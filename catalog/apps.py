@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 # Duplicate hints while drafting compare a new title with existing ones by trigram word
 # similarity. pg_trgm's default threshold (0.6) misses one-letter typos in 8–10 letter words
@@ -28,3 +29,31 @@ class CatalogConfig(AppConfig):
         from .verbs import register_audit_verbs
 
         register_audit_verbs()
+
+        from reviewapp.core import registry
+        from reviewapp.core.roles import CATALOG_EDITOR, COMMITTEE, ENGINEER, LEAD, REVIEWER
+
+        registry.register_nav_section(
+            key="catalog", label=_("Catalog"), url_name="catalog:search", roles=None, order=40
+        )
+        # Everyone with a role reads the catalog (reviewers tag decisions from it). Editors
+        # edit and publish, but never their own entry (catalog services enforce that).
+        read = ["view_failuremode", "view_mitigationtemplate", "view_casestudy"]
+        draft = ["add_failuremode", "add_mitigationtemplate", "add_casestudy"]
+        registry.register_role_permissions(
+            self.label,
+            {
+                REVIEWER: read,
+                LEAD: read,
+                COMMITTEE: read,
+                CATALOG_EDITOR: [
+                    *read,
+                    *draft,
+                    "change_failuremode",
+                    "publish_failuremode",
+                    "change_mitigationtemplate",
+                    "change_casestudy",
+                ],
+                ENGINEER: [*read, *draft],
+            },
+        )

@@ -9,7 +9,7 @@ from typing import Any
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
-from reviewapp.core.exceptions import ServiceError
+from reviewapp.core.forms import ServiceErrorsMixin
 
 from .models import (
     SEVERITY_MEANINGS,
@@ -43,20 +43,6 @@ def category_choices() -> list[tuple[str, Any]]:
         children = [(c.slug, c.name) for c in cats if c.parent_id == root.pk]
         groups.append((root.name, [(root.slug, f"{root.name} (general)"), *children]))
     return groups
-
-
-class ServiceErrorsMixin:
-    field_aliases: dict[str, str] = {}
-
-    def add_service_errors(self, exc: ServiceError) -> None:
-        for key, messages in exc.errors.items():
-            name = re.sub(r"\[\d+\]$", "", key)
-            if name.startswith("tags."):
-                name = "tags_" + name.split(".", 1)[1]
-            name = self.field_aliases.get(name, name)
-            target = name if name in self.fields else None
-            for message in messages:
-                self.add_error(target, message)
 
 
 class FailureModeForm(ServiceErrorsMixin, forms.Form):

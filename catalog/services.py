@@ -262,7 +262,7 @@ def _clean_refs(errs: _Errors, value: Any) -> list[dict[str, str]]:
     return out
 
 
-def _clean_fm(data: dict[str, Any], *, fm: FailureMode | None) -> tuple[dict, dict]:
+def failure_mode_clean(data: dict[str, Any], *, fm: FailureMode | None) -> tuple[dict, dict]:
     """Validate a (partial) snapshot. Returns (model field values, tag names by dimension)."""
     errs = _Errors()
     unknown = set(data) - set(FM_CONTENT_FIELDS)
@@ -368,7 +368,10 @@ def _check_required(fm_snapshot: dict[str, Any], status: str) -> None:
         )
 
 
-def _store(fm: FailureMode, values: dict, tags: dict | None) -> dict[str, Any]:
+def failure_mode_store(fm: FailureMode, values: dict, tags: dict | None) -> dict[str, Any]:
+    """Write cleaned values (and tags, unless None) and refresh the search keywords; returns
+    the new snapshot. No checks and no audit: the caller (a service or the import) does both
+    in its transaction."""
     for field, value in values.items():
         setattr(fm, field, value)
     fm.updated_at = timezone.now()
@@ -386,7 +389,7 @@ def _store(fm: FailureMode, values: dict, tags: dict | None) -> dict[str, Any]:
 def failure_mode_create(*, user: Any, data: dict[str, Any], note: str = "") -> FailureMode:
     if not can_create(user):
         raise PermissionDenied(_("You may not draft catalog entries."))
-    values, tags = _clean_fm(data, fm=None)
+    values, tags = failure_mode_clean(data, fm=None)
     for field in quality.REQUIRED_BY_STATUS[Status.DRAFT]:
         if not values.get(field):
             raise ServiceError(
@@ -401,7 +404,7 @@ def failure_mode_create(*, user: Any, data: dict[str, Any], note: str = "") -> F
     if "next_review_on" not in values:
         days = values.get("review_interval_days", fm.review_interval_days)
         values["next_review_on"] = timezone.localdate() + dt.timedelta(days=days)
-    snapshot = _store(fm, values, tags or {})
+    snapshot = failure_mode_store(fm, values, tags or {})
     _revision_add(kind="failure_mode", obj=fm, snapshot=snapshot, user=user, note=note or "Drafted")
     audit_record(
         actor=_actor(user), verb="catalog.failure_mode.created", target=fm, after={"slug": fm.slug}
@@ -429,11 +432,11 @@ def failure_mode_update(
             field="base_version",
         )  # fmt: skip
     before = failure_mode_snapshot(fm)
-    values, tags = _clean_fm(data, fm=fm)
+    values, tags = failure_mode_clean(data, fm=fm)
     # The entry as it would read after this edit must still meet its status's requirements.
     _check_required({**before, **data}, fm.status)
     fm.version += 1
-    snapshot = _store(fm, values, tags)
+    snapshot = failure_mode_store(fm, values, tags)
     changed = {k: v for k, v in snapshot.items() if before.get(k) != v}
     _revision_add(kind="failure_mode", obj=fm, snapshot=snapshot, user=user, note=note)
     audit_record(
@@ -597,7 +600,8 @@ MIT_FIELDS = [
 ]  # fmt: skip
 
 
-def _clean_mitigation(data: dict[str, Any], *, m: MitigationTemplate | None) -> dict[str, Any]:
+def mitigation_clean(data: dict[str, Any], *, m: MitigationTemplate | None) -> dict[str, Any]:
+    """Validate a (partial) mitigation snapshot; returns the model field values."""
     errs = _Errors()
     values: dict[str, Any] = {}
     for field in sorted(set(data) - set(MIT_FIELDS)):
@@ -646,7 +650,7 @@ def _clean_mitigation(data: dict[str, Any], *, m: MitigationTemplate | None) -> 
 def mitigation_create(*, user: Any, data: dict[str, Any]) -> MitigationTemplate:
     if not (user.has_perm("catalog.add_mitigationtemplate")):
         raise PermissionDenied(_("You may not create mitigation templates."))
-    values = _clean_mitigation(data, m=None)
+    values = mitigation_clean(data, m=None)
     if not values.get("slug"):
         base, n = slugify(values["title"])[:180] or "mitigation", 2
         slug = base
@@ -670,7 +674,7 @@ def mitigation_update(
         raise PermissionDenied(_("You may not edit mitigation templates."))
     m = MitigationTemplate.objects.select_for_update().get(pk=mitigation.pk)
     before = mitigation_snapshot(m)
-    values = _clean_mitigation(data, m=m)
+    values = mitigation_clean(data, m=m)
     for field, value in values.items():
         setattr(m, field, value)
     m.version += 1

@@ -20,6 +20,7 @@ from django.utils import timezone
 
 from reviewapp.core.audit import Actor, audit_record
 from reviewapp.core.exceptions import ServiceError
+from reviewapp.core.time import iso_utc
 
 from .models import (
     CaseStudy,
@@ -33,10 +34,10 @@ from .models import (
 from .services import (
     FM_CONTENT_FIELDS,
     MIT_FIELDS,
-    _clean_fm,
-    _clean_mitigation,
-    _store,
+    failure_mode_clean,
     failure_mode_snapshot,
+    failure_mode_store,
+    mitigation_clean,
     mitigation_snapshot,
 )
 
@@ -46,10 +47,6 @@ FORMAT_VERSION = 1
 
 def _username(user: Any) -> str:
     return user.get_username() if user is not None else ""
-
-
-def _iso(value: dt.datetime | None) -> str:
-    return value.astimezone(dt.UTC).isoformat() if value else ""
 
 
 def catalog_export() -> dict[str, Any]:
@@ -81,7 +78,8 @@ def catalog_export() -> dict[str, Any]:
                 "status": fm.status,
                 "created_by": _username(fm.created_by),
                 "published_by": _username(fm.published_by),
-                "published_at": _iso(fm.published_at),
+                # The export has always written "+00:00", and "" for no time.
+                "published_at": iso_utc(fm.published_at, utc_designator="+00:00") or "",
                 "mitigations": sorted(
                     (
                         {
@@ -98,7 +96,7 @@ def catalog_export() -> dict[str, Any]:
                         {
                             "source_type": o.source_type,
                             "source_id": o.source_id,
-                            "occurred_at": _iso(o.occurred_at),
+                            "occurred_at": iso_utc(o.occurred_at, utc_designator="+00:00") or "",
                         }  # fmt: skip
                         for o in fm.occurrences.all()
                     ),
@@ -222,7 +220,7 @@ def catalog_import(*, data: Any, user: Any = None) -> ImportResult:
         content["owner"] = user_or_blank(item.get("owner", ""), f"{path}.owner")
         m = MitigationTemplate.objects.filter(slug=item["slug"]).first()
         try:
-            values = _clean_mitigation(content, m=m)
+            values = mitigation_clean(content, m=m)
         except ServiceError as exc:
             _prefixed(exc, path, errors)
             continue
@@ -256,7 +254,7 @@ def catalog_import(*, data: Any, user: Any = None) -> ImportResult:
             continue
         fm = FailureMode.objects.filter(slug=item["slug"]).first()
         try:
-            values, tags = _clean_fm(content, fm=fm)
+            values, tags = failure_mode_clean(content, fm=fm)
         except ServiceError as exc:
             _prefixed(exc, path, errors)
             continue
@@ -292,7 +290,7 @@ def catalog_import(*, data: Any, user: Any = None) -> ImportResult:
         fm.status = status
         fm.published_by = users.get(item.get("published_by") or "")
         fm.published_at = published_at
-        snapshot = _store(fm, values, tags or {})
+        snapshot = failure_mode_store(fm, values, tags or {})
         Revision.objects.create(
             kind="failure_mode", object_id=fm.pk, number=fm.version, snapshot=snapshot,
             author=user, note="Imported",

@@ -23,22 +23,37 @@ from .transfer import catalog_export
 
 can_view = permission_required("catalog.view_failuremode", raise_exception=True)
 
+# Translated when shown, not at import (the active language is the request's).
 ACTION_COPY = {
-    "submit": (_("Submit for review"), _("A catalog editor other than the author will review it.")),
-    "return": (_("Return to draft"), _("The entry goes back to its author as a draft.")),
+    "submit": (
+        gettext_lazy("Submit for review"),
+        gettext_lazy("A catalog editor other than the author will review it."),
+    ),
+    "return": (
+        gettext_lazy("Return to draft"),
+        gettext_lazy("The entry goes back to its author as a draft."),
+    ),
     "publish": (
-        _("Publish"),
-        _(
+        gettext_lazy("Publish"),
+        gettext_lazy(
             "Everyone will see this entry as a reviewed reference, and reviewers can tag "
             "decisions with it. You are confirming you reviewed it."
         ),
     ),  # fmt: skip
     "deprecate": (
-        _("Deprecate"),
-        _("The entry stays readable but is hidden from reviewers' tag picker and matching."),
+        gettext_lazy("Deprecate"),
+        gettext_lazy(
+            "The entry stays readable but is hidden from reviewers' tag picker and matching."
+        ),
     ),
-    "reopen": (_("Reopen for review"), _("The entry leaves published status until re-published.")),
-    "revive": (_("Revive as draft"), _("The deprecated entry becomes a draft again.")),
+    "reopen": (
+        gettext_lazy("Reopen for review"),
+        gettext_lazy("The entry leaves published status until re-published."),
+    ),
+    "revive": (
+        gettext_lazy("Revive as draft"),
+        gettext_lazy("The deprecated entry becomes a draft again."),
+    ),
 }
 
 

@@ -1,4 +1,6 @@
 from django.apps import AppConfig
+from django.conf import settings
+from django.utils.translation import gettext_lazy as _
 
 
 class ReviewAppConfig(AppConfig):
@@ -10,3 +12,44 @@ class ReviewAppConfig(AppConfig):
         from .verbs import register_audit_verbs
 
         register_audit_verbs()
+
+        from reviewapp.core import registry
+        from reviewapp.core.roles import COMMITTEE, ENGINEER, LEAD, REVIEWER
+
+        registry.register_nav_section(
+            key="queue",
+            label=_("Queue"),
+            url_name="queue:list",
+            roles={REVIEWER, LEAD, ENGINEER},
+            order=10,
+        )
+        registry.register_tool(
+            key="rejected-envelopes",
+            label=_("Rejected envelopes"),
+            url_name="rejected-envelopes",
+            roles={LEAD, ENGINEER},
+            order=30,
+        )
+        read = ["view_mlmodel", "view_prediction", "view_reviewitem"]
+        registry.register_role_permissions(
+            self.label,
+            {
+                REVIEWER: [*read, "decide_reviewitem"],
+                LEAD: [
+                    *read,
+                    "decide_reviewitem",
+                    "manage_queue",
+                    "view_rejectedenvelope",
+                    "change_mlmodel",
+                ],
+                COMMITTEE: read,
+                ENGINEER: [*read, "view_rejectedenvelope"],
+            },
+        )
+        # Every API body is bounded; a batch of predictions may be larger than one.
+        registry.register_body_limit(
+            path="/api/", prefix=True, limit=lambda: settings.INGEST_MAX_BODY_BYTES
+        )
+        registry.register_body_limit(
+            path="/api/v1/predictions/batch", limit=lambda: settings.INGEST_MAX_BATCH_BODY_BYTES
+        )

@@ -3,8 +3,8 @@ from __future__ import annotations
 from django import template
 from django.utils.safestring import mark_safe
 
-from catalog.markdown import render_markdown
 from catalog.models import SEVERITY_TONES
+from reviewapp.core.markdown import render_markdown
 
 register = template.Library()
 

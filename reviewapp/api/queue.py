@@ -21,9 +21,9 @@ from rest_framework.views import APIView
 from reviewapp.api.permissions import CanReadQueue, CanReview
 from reviewapp.core.api import error_response
 from reviewapp.core.exceptions import NotFound
+from reviewapp.core.time import iso_utc
 from reviewapp.models import Decision, MLModel, ReviewItem
 from reviewapp.selectors.context import review_context, review_item_for_page
-from reviewapp.selectors.ingest import _iso
 from reviewapp.selectors.queue import QueueFilters, page_of, queue_items, visible_model_ids
 from reviewapp.services.claims import review_item_claim_next, review_item_release, review_item_renew
 from reviewapp.services.decisions import decision_undo, review_item_decide
@@ -36,13 +36,13 @@ def item_representation(item: ReviewItem, *, detail: bool = False) -> dict[str, 
         "model": item.model.slug,
         "status": item.status,
         "priority": item.priority,
-        "sla_due_at": _iso(item.sla_due_at),
-        "sla_breached_at": _iso(item.sla_breached_at),
+        "sla_due_at": iso_utc(item.sla_due_at),
+        "sla_breached_at": iso_utc(item.sla_breached_at),
         "claimed_by": item.claimed_by.get_username() if item.claimed_by_id else None,
-        "claim_expires_at": _iso(item.claim_expires_at),
+        "claim_expires_at": iso_utc(item.claim_expires_at),
         "claim_generation": item.claim_generation,
         "defer_count": item.defer_count,
-        "wake_at": _iso(item.wake_at),
+        "wake_at": iso_utc(item.wake_at),
         "prediction": {
             "id": p.pk,
             "external_id": p.external_id,
@@ -90,9 +90,9 @@ def decision_representation(d: Decision) -> dict[str, Any]:
         "reason": d.reason,
         "note": d.note,
         "failure_mode_tags": d.failure_mode_tags,
-        "decided_at": _iso(d.decided_at),
-        "deliver_after": _iso(d.deliver_after),
-        "undone_at": _iso(d.undone_at),
+        "decided_at": iso_utc(d.decided_at),
+        "deliver_after": iso_utc(d.deliver_after),
+        "undone_at": iso_utc(d.undone_at),
     }
 
 
@@ -315,7 +315,7 @@ class RenewView(APIView):
         if not str(generation or "").isdigit():
             return error_response({"generation": ["Required: the item's claim_generation."]}, 400)
         item = review_item_renew(item_id=item_id, user=request.user, generation=int(generation))
-        return Response({"id": item.pk, "claim_expires_at": _iso(item.claim_expires_at)})
+        return Response({"id": item.pk, "claim_expires_at": iso_utc(item.claim_expires_at)})
 
 
 class UndoView(APIView):

@@ -8,7 +8,7 @@ class CoreConfig(AppConfig):
     verbose_name = "Core"
 
     def ready(self) -> None:
-        from . import roles
+        from . import checks, roles  # noqa: F401 - checks register themselves
 
-        # Apps added later declare permissions their roles need; keep groups in step.
+        # Apps declare the permissions their roles need; keep the groups in step.
         post_migrate.connect(roles.sync_role_permissions_signal, dispatch_uid="core-sync-roles")

@@ -10,6 +10,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils import timezone
 
 from .context import get_request_id, reset_request_id, set_request_id
+from .registry import body_limit_for
 
 _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
@@ -38,16 +39,9 @@ class RequestIdLogFilter(logging.Filter):
         return True
 
 
-def body_limit_for(path: str) -> int | None:
-    if path.rstrip("/").endswith("/api/v1/predictions/batch"):
-        return settings.INGEST_MAX_BATCH_BODY_BYTES
-    if path.startswith("/api/"):
-        return settings.INGEST_MAX_BODY_BYTES
-    return None
-
-
 class BodySizeLimitMiddleware:
-    """Refuses an oversized API body with 413 before any of it is parsed."""
+    """Refuses an oversized body with 413 before any of it is parsed (the limits are the
+    ones apps registered for their paths)."""
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response

@@ -1,13 +1,14 @@
-"""The roles of DESIGN.md as Django groups, and the permissions each one carries.
-
-Permissions are named as strings so core imports no app; a permission an app has not
-created yet is skipped and added on the next migrate (post_migrate keeps groups in step).
+"""The roles of DESIGN.md as Django groups. Core keeps the role names; each app declares
+which of its permissions each role gets (``registry.register_role_permissions`` from its
+``AppConfig.ready()``), and post_migrate keeps the groups in step.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from typing import Any
+
+from django.core.exceptions import ImproperlyConfigured
 
 REVIEWER = "reviewer"
 LEAD = "lead"
@@ -25,75 +26,47 @@ ROLE_LABELS = {
     ENGINEER: "Engineer",
 }
 
-_READ_QUEUE = [
-    "reviewapp.view_mlmodel",
-    "reviewapp.view_prediction",
-    "reviewapp.view_reviewitem",
-    "governance.view_policyversion",
-]
 
-# Everyone signed in with a role reads the catalog (reviewers tag decisions from it).
-_READ_CATALOG = [
-    "catalog.view_failuremode",
-    "catalog.view_mitigationtemplate",
-    "catalog.view_casestudy",
-]
+def sync_role_permissions(
+    group_model: Any, permission_model: Any, *, strict: bool = False, using: str = "default"
+) -> None:
+    """Create the role groups and grant each the permissions its apps declare. Idempotent;
+    it only adds (a permission taken from a role stays on existing groups until removed).
 
-ROLE_PERMISSIONS: dict[str, list[str]] = {
-    REVIEWER: [*_READ_QUEUE, *_READ_CATALOG, "reviewapp.decide_reviewitem"],
-    LEAD: [
-        *_READ_QUEUE,
-        *_READ_CATALOG,
-        "reviewapp.decide_reviewitem",
-        "reviewapp.manage_queue",
-        "reviewapp.view_rejectedenvelope",
-        "reviewapp.change_mlmodel",
-        "delivery.view_delivery",
-        "delivery.retry_delivery",
-    ],
-    COMMITTEE: [*_READ_QUEUE, *_READ_CATALOG, "governance.approve_policychange"],
-    # Editors edit anything and publish, but never their own entry (enforced in catalog
-    # services); they draft too.
-    CATALOG_EDITOR: [
-        *_READ_CATALOG,
-        "catalog.add_failuremode",
-        "catalog.change_failuremode",
-        "catalog.publish_failuremode",
-        "catalog.add_mitigationtemplate",
-        "catalog.change_mitigationtemplate",
-        "catalog.add_casestudy",
-        "catalog.change_casestudy",
-    ],
-    ENGINEER: [
-        *_READ_QUEUE,
-        "reviewapp.view_rejectedenvelope",
-        *_READ_CATALOG,
-        "catalog.add_failuremode",
-        "catalog.add_mitigationtemplate",
-        "catalog.add_casestudy",
-    ],
-}
+    Migrations call it before every app's permissions exist, so by default a missing one is
+    skipped; after migrate (``strict``) every permission exists, and one that does not is a
+    misspelling in an app's declaration: an error, not a role silently short of a right.
+    """
+    from .registry import role_permissions
+
+    wanted = role_permissions()
+    names = {name for perms in wanted.values() for name in perms}
+    rows = permission_model.objects.using(using).filter(
+        content_type__app_label__in={name.split(".", 1)[0] for name in names}
+    )
+    existing = {
+        f"{app_label}.{codename}": pk
+        for pk, app_label, codename in rows.values_list("pk", "content_type__app_label", "codename")
+    }
+    missing = sorted(names - existing.keys())
+    if strict and missing:
+        raise ImproperlyConfigured(
+            "Roles are granted permissions that do not exist: " + ", ".join(missing)
+        )
+    for role in ROLES:
+        group, _ = group_model.objects.using(using).get_or_create(name=role)
+        group.permissions.add(*(existing[name] for name in wanted[role] if name in existing))
 
 
-def sync_role_permissions(group_model: Any, permission_model: Any) -> None:
-    """Create the role groups and grant each the permissions that exist now. Idempotent."""
-    for role, perm_names in ROLE_PERMISSIONS.items():
-        group, _ = group_model.objects.get_or_create(name=role)
-        wanted = []
-        for name in perm_names:
-            app_label, codename = name.split(".", 1)
-            perm = permission_model.objects.filter(
-                content_type__app_label=app_label, codename=codename
-            ).first()
-            if perm is not None:
-                wanted.append(perm)
-        group.permissions.add(*wanted)
-
-
-def sync_role_permissions_signal(sender: Any, **kwargs: Any) -> None:
+def sync_role_permissions_signal(sender: Any, using: str = "default", **kwargs: Any) -> None:
+    """post_migrate: once per migrate, after the last app's permissions were created."""
+    from django.apps import apps
     from django.contrib.auth.models import Group, Permission
 
-    sync_role_permissions(Group, Permission)
+    with_models = [c for c in apps.get_app_configs() if c.models_module is not None]
+    if not with_models or sender.label != with_models[-1].label:
+        return
+    sync_role_permissions(Group, Permission, strict=True, using=using)
 
 
 def remember_roles(user: Any, group_names: Iterable[str]) -> set[str]:

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import logging
 
+from celery import current_app
 from django.conf import settings
 from django.db import connection
 from django.http import HttpRequest, JsonResponse
@@ -23,10 +24,9 @@ def _database_ok() -> bool:
 
 
 def _broker_ok() -> bool:
-    from reviewapp.celery import app
-
+    # The project's Celery app is the current one (the project package creates it on import).
     try:
-        with app.connection_for_write() as conn:
+        with current_app.connection_for_write() as conn:
             conn.ensure_connection(max_retries=1, timeout=2)
         return True
     except Exception:  # noqa: BLE001

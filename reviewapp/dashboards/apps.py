@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class DashboardsConfig(AppConfig):
@@ -10,3 +11,14 @@ class DashboardsConfig(AppConfig):
         from .verbs import register_audit_verbs
 
         register_audit_verbs()
+
+        from reviewapp.core import registry
+        from reviewapp.core.roles import COMMITTEE, ENGINEER, LEAD, REVIEWER
+
+        registry.register_nav_section(
+            key="dashboards",
+            label=_("Dashboards"),
+            url_name="dashboards:overview",
+            roles={REVIEWER, LEAD, COMMITTEE, ENGINEER},
+            order=20,
+        )

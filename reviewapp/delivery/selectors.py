@@ -8,16 +8,13 @@ from typing import Any
 from django.db.models import Count, Prefetch, Q, QuerySet
 from django.utils import timezone
 
+from reviewapp.core.time import iso_utc
 from reviewapp.models import Decision, ReviewItem
 
 from .models import Delivery, DeliveryAttempt
 
 RELEASE_SETTLE = dt.timedelta(seconds=2)
 OUTCOMES = {Decision.Action.ACCEPT: "accepted", Decision.Action.OVERRIDE: "overridden"}
-
-
-def _iso(value: dt.datetime | None) -> str | None:
-    return value.astimezone(dt.UTC).isoformat().replace("+00:00", "Z") if value else None
 
 
 def released_decisions(*, now: dt.datetime | None = None) -> QuerySet[Decision]:
@@ -60,7 +57,7 @@ def decision_representation(decision: Decision) -> dict[str, Any]:
         "reason": decision.reason,
         "failure_mode_tags": decision.failure_mode_tags,
         "reviewer": decision.reviewer.get_username(),
-        "decided_at": _iso(decision.decided_at),
+        "decided_at": iso_utc(decision.decided_at),
         "policy_version": policy.version if policy else None,
         "policy_hash": prediction.policy_hash or None,
     }
@@ -95,7 +92,7 @@ def export_row(decision: Decision) -> dict[str, Any]:
 def decision_payload(decision: Decision, *, message_id: str, now: dt.datetime) -> dict:
     return {
         "type": "decision.made",
-        "timestamp": _iso(now),
+        "timestamp": iso_utc(now),
         "data": {"delivery_id": message_id, **decision_representation(decision)},
     }
 
@@ -105,7 +102,7 @@ def timed_out_payload(item: ReviewItem, *, message_id: str, now: dt.datetime) ->
     policy = prediction.policy_version
     return {
         "type": "review.timed_out",
-        "timestamp": _iso(now),
+        "timestamp": iso_utc(now),
         "data": {
             "delivery_id": message_id,
             "item_id": item.pk,
@@ -115,8 +112,8 @@ def timed_out_payload(item: ReviewItem, *, message_id: str, now: dt.datetime) ->
             "external_id": prediction.external_id,
             "model_label": prediction.label,
             "model_confidence": prediction.confidence,
-            "sla_due_at": _iso(item.sla_due_at),
-            "sla_breached_at": _iso(item.sla_breached_at),
+            "sla_due_at": iso_utc(item.sla_due_at),
+            "sla_breached_at": iso_utc(item.sla_breached_at),
             # What the producer should do meanwhile; a decision may still follow.
             "fallback": prediction.fallback,
             "policy_version": policy.version if policy else None,

@@ -10,3 +10,17 @@ class GovernanceConfig(AppConfig):
         from .verbs import register_audit_verbs
 
         register_audit_verbs()
+
+        from reviewapp.core import registry
+        from reviewapp.core.roles import COMMITTEE, ENGINEER, LEAD, REVIEWER
+
+        # No nav section yet: the governance pages do not exist (a later change registers it).
+        registry.register_role_permissions(
+            self.label,
+            {
+                REVIEWER: ["view_policyversion"],
+                LEAD: ["view_policyversion"],
+                COMMITTEE: ["view_policyversion", "approve_policychange"],
+                ENGINEER: ["view_policyversion"],
+            },
+        )

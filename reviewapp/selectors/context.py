@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from catalog import selectors as catalog_selectors
+from catalog.models import FailureMode
 from reviewapp.governance.rules import describe_reasons
 from reviewapp.models import (
     Decision,
@@ -69,40 +71,16 @@ def similar_decisions(item: ReviewItem, *, limit: int = 4) -> list[Decision]:
     return merged[:limit]
 
 
-def matching_failure_modes(item: ReviewItem) -> list[dict[str, Any]] | None:
-    """From the catalog when it exists (None means: no catalog yet)."""
-    try:
-        from catalog import selectors as catalog_selectors
-
-        finder = catalog_selectors.failure_modes_matching
-    except (ImportError, AttributeError):
-        return None
+def matching_failure_modes(item: ReviewItem) -> list[FailureMode]:
+    """Catalog entries that fit the item, best first (the catalog's matching)."""
     prediction = item.prediction
-    found = finder(
+    return catalog_selectors.failure_modes_matching(
         model_slug=item.model.slug,
         label=prediction.label,
         reason_codes=list(prediction.reason_codes or []),
         drift_features=list((prediction.signals or {}).get("drift_features") or []),
         limit=5,
     )
-    out = []
-    for fm in found or []:
-        get = fm.get if isinstance(fm, dict) else lambda k, o=fm: getattr(o, k, None)
-        url = get("url")
-        if not url and hasattr(fm, "get_absolute_url"):
-            try:
-                url = fm.get_absolute_url()
-            except Exception:  # noqa: BLE001 - a link is optional
-                url = None
-        out.append(
-            {
-                "slug": get("slug"),
-                "title": get("title") or get("name") or get("slug"),
-                "severity": get("severity") or "",
-                "url": url,
-            }
-        )
-    return out
 
 
 def current_guideline(model_id: int) -> GuidelineVersion | None:
@@ -122,7 +100,7 @@ class ReviewContext:
     margin: float | None
     inputs: dict[str, Any]
     similar: list[Decision]
-    failure_modes: list[dict[str, Any]] | None
+    failure_modes: list[FailureMode]
     guideline: GuidelineVersion | None
     decisions: list[Decision]
     ood_score: float | None

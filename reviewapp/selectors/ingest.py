@@ -7,6 +7,7 @@ from typing import Any
 from django.db.models import QuerySet
 from django.urls import reverse
 
+from reviewapp.core.time import iso_utc
 from reviewapp.models import MLModel, Prediction, ServiceAccount
 
 
@@ -19,10 +20,6 @@ def models_visible_to(account: ServiceAccount | None) -> QuerySet[MLModel]:
     if account is not None and not account.all_models:
         qs = qs.filter(service_accounts=account)
     return qs.order_by("slug")
-
-
-def _iso(value: Any) -> str | None:
-    return value.isoformat().replace("+00:00", "Z") if value else None
 
 
 def prediction_representation(prediction: Prediction, request: Any = None) -> dict[str, Any]:
@@ -45,8 +42,8 @@ def prediction_representation(prediction: Prediction, request: Any = None) -> di
         "confidence": prediction.confidence,
         "signals": prediction.signals,
         "lineage": prediction.lineage,
-        "occurred_at": _iso(prediction.occurred_at),
-        "received_at": _iso(prediction.received_at),
+        "occurred_at": iso_utc(prediction.occurred_at),
+        "received_at": iso_utc(prediction.received_at),
         "routing": None
         if routed is None
         else {
@@ -56,7 +53,7 @@ def prediction_representation(prediction: Prediction, request: Any = None) -> di
             "policy_version": policy.version if policy else None,
             "policy_hash": prediction.policy_hash or None,
             "fallback": prediction.fallback,
-            "routed_at": _iso(prediction.routed_at),
+            "routed_at": iso_utc(prediction.routed_at),
         },
         "review_item": None
         if item is None
@@ -64,7 +61,7 @@ def prediction_representation(prediction: Prediction, request: Any = None) -> di
             "id": item.pk,
             "status": item.status,
             "priority": item.priority,
-            "sla_due_at": _iso(item.sla_due_at),
-            "decided_at": _iso(item.decided_at),
+            "sla_due_at": iso_utc(item.sla_due_at),
+            "decided_at": iso_utc(item.decided_at),
         },
     }

@@ -13,9 +13,10 @@ from typing import Any
 from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
-from django.utils.text import slugify
 from django.utils.translation import gettext as _
 
+from catalog import selectors as catalog_selectors
+from catalog import services as catalog_services
 from reviewapp.core.audit import Actor, audit_record
 from reviewapp.core.exceptions import Conflict, NotFound, PermissionDenied, ServiceError
 from reviewapp.models import (
@@ -43,39 +44,14 @@ MAX_TEXT = 2000
 
 
 # --- deciding -------------------------------------------------------------------------------
-def failure_mode_choices() -> list[tuple[str, str]] | None:
-    """(slug, title) of catalog failure modes, or None while the catalog is not built."""
-    try:
-        from catalog import selectors as catalog_selectors
-
-        choices = catalog_selectors.failure_mode_choices()
-    except (ImportError, AttributeError):
-        return None
-    out = []
-    for choice in choices:
-        if isinstance(choice, tuple | list):
-            out.append((str(choice[0]), str(choice[1]) if len(choice) > 1 else str(choice[0])))
-        else:
-            slug = getattr(choice, "slug", None) or (
-                choice.get("slug") if isinstance(choice, dict) else None
-            )
-            title = getattr(choice, "title", None) or (
-                choice.get("title") if isinstance(choice, dict) else slug
-            )
-            if slug:
-                out.append((str(slug), str(title or slug)))
-    return out
+def failure_mode_choices() -> list[catalog_selectors.FailureModeChoice]:
+    """The catalog failure modes a reviewer may tag a decision with."""
+    return catalog_selectors.failure_mode_choices()
 
 
 def _record_occurrences(*, tags: list[str], decision: Decision, actor: Actor) -> None:
-    try:
-        from catalog import services as catalog_services
-
-        record = catalog_services.occurrence_record
-    except (ImportError, AttributeError):
-        return
     for slug in tags:
-        record(
+        catalog_services.occurrence_record(
             failure_mode_slug=slug,
             source_type="review_decision",
             source_id=str(decision.pk),
@@ -96,15 +72,11 @@ def _clean_tags(tags: Iterable[str], errors: dict[str, list[str]]) -> list[str]:
     cleaned = list(dict.fromkeys(cleaned))
     if len(cleaned) > 10:
         errors.setdefault("failure_mode_tags", []).append(_("At most 10 tags."))
-    known = failure_mode_choices()
+    known = {choice.slug for choice in failure_mode_choices()} if cleaned else set()
     for tag in cleaned:
-        if known is not None and tag not in {slug for slug, _title in known}:
+        if tag not in known:
             errors.setdefault("failure_mode_tags", []).append(
                 _("'%(tag)s' is not a failure mode in the catalog.") % {"tag": tag}
-            )
-        elif known is None and slugify(tag) != tag:
-            errors.setdefault("failure_mode_tags", []).append(
-                _("'%(tag)s' is not a failure-mode slug.") % {"tag": tag}
             )
     return cleaned
 

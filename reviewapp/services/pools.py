@@ -5,12 +5,12 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils.translation import gettext as _
 
 from reviewapp.core.audit import Actor, audit_record
 from reviewapp.core.exceptions import ServiceError
+from reviewapp.core.markdown import render_markdown
 from reviewapp.models import (
     GuidelineVersion,
     PoolMembership,
@@ -62,15 +62,6 @@ def pool_member_remove(*, model: Any, user: Any, by: Any) -> bool:
     return bool(deleted)
 
 
-def render_guideline(body: str) -> str:
-    """Markdown to HTML, then sanitised: only harmless tags and attributes survive."""
-    import markdown
-    import nh3
-
-    html = markdown.markdown(body, extensions=["extra", "sane_lists"], output_format="html")
-    return nh3.clean(html, link_rel="noopener noreferrer nofollow")
-
-
 def guideline_publish(*, model: Any, body: str, note: str = "", by: Any) -> GuidelineVersion:
     require_lead(by)
     body = (body or "").strip()
@@ -93,7 +84,7 @@ def guideline_publish(*, model: Any, body: str, note: str = "", by: Any) -> Guid
             model=model,
             version=(last.version + 1) if last else 1,
             body=body,
-            html=render_guideline(body),
+            html=render_markdown(body),
             note=(note or "").strip(),
             created_by=by,
         )
@@ -104,12 +95,3 @@ def guideline_publish(*, model: Any, body: str, note: str = "", by: Any) -> Guid
             data={"model": model.slug, "version": version.version},
         )
     return version
-
-
-def user_by_name(username: str) -> Any:
-    user = get_user_model().objects.filter(username=username).first()
-    if user is None:
-        raise ServiceError(
-            _("Unknown user."), errors={"assignee": [_("No user named '%(u)s'.") % {"u": username}]}
-        )
-    return user

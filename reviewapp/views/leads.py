@@ -6,10 +6,9 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -18,6 +17,14 @@ from django.views.decorators.http import require_GET, require_POST
 
 from reviewapp.core import roles
 from reviewapp.core.exceptions import ServiceError
+from reviewapp.forms import (
+    AssignForm,
+    BulkForm,
+    GuidelineForm,
+    PoolMemberForm,
+    form_messages,
+    page_errors,
+)
 from reviewapp.models import Decision, MLModel, ReviewItem
 from reviewapp.selectors.queue import QueueFilters, assignable_users, pools_overview, queue_items
 from reviewapp.services.claims import review_item_assign, review_items_bulk
@@ -27,23 +34,29 @@ from reviewapp.views.queue import models_by_slug, require_role
 S = ReviewItem.Status
 
 
+def service_messages(exc: ServiceError) -> str:
+    """Every message of a service error in one line, for a flash message."""
+    return "; ".join(m for msgs in exc.errors.values() for m in msgs)
+
+
 @login_required
 @require_POST
 def assign(request: HttpRequest, item_id: int) -> HttpResponse:
     require_role(request, roles.LEAD)
-    User = get_user_model()
-    assignee = User.objects.filter(username=request.POST.get("assignee", "")).first()
-    try:
-        if assignee is None:
-            raise ServiceError(_("Pick a reviewer."), errors={"assignee": [_("Pick a reviewer.")]})
-        review_item_assign(item_id=item_id, assignee=assignee, by=request.user)
-        messages.success(
-            request,
-            _("Item #%(id)s assigned to %(name)s.")
-            % {"id": item_id, "name": assignee.get_username()},
-        )
-    except ServiceError as exc:
-        messages.error(request, "; ".join(m for msgs in exc.errors.values() for m in msgs))
+    form = AssignForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, form_messages(form))
+    else:
+        assignee = form.cleaned_data["assignee"]
+        try:
+            review_item_assign(item_id=item_id, assignee=assignee, by=request.user)
+            messages.success(
+                request,
+                _("Item #%(id)s assigned to %(name)s.")
+                % {"id": item_id, "name": assignee.get_username()},
+            )
+        except ServiceError as exc:
+            messages.error(request, service_messages(exc))
     return redirect(
         request.POST.get("back") if _safe_back(request) else reverse("queue:item", args=[item_id])
     )
@@ -59,28 +72,24 @@ def _safe_back(request: HttpRequest) -> bool:
 def bulk(request: HttpRequest) -> HttpResponse:
     require_role(request, roles.LEAD)
     post = request.POST
-    action = post.get("action", "")
-    if post.get("scope") == "filter":
+    form = BulkForm(post)
+    form.is_valid()  # every field is optional; the service says what an action lacks
+    action = form.cleaned_data["action"]
+    if form.cleaned_data["scope"] == "filter":
         models = models_by_slug()
-        from django.http import QueryDict
-
-        filters = QueueFilters.from_query(QueryDict(post.get("query", "")), models=models)
+        filters = QueueFilters.from_query(QueryDict(form.cleaned_data["query"]), models=models)
         ids = list(
             queue_items(user=request.user, filters=filters, models=models).values_list(
                 "id", flat=True
             )[: settings.REVIEW_BULK_LIMIT + 1]
         )
     else:
-        ids = [int(i) for i in post.getlist("items") if i.isdigit()]
-    assignee = (
-        get_user_model().objects.filter(username=post.get("assignee", "")).first()
-        if action == "assign"
-        else None
-    )
+        ids = form.cleaned_data["items"]
+    assignee = form.cleaned_data["assignee"] if action == "assign" else None
     try:
         result = review_items_bulk(item_ids=ids, action=action, by=request.user, assignee=assignee)
     except ServiceError as exc:
-        messages.error(request, "; ".join(m for msgs in exc.errors.values() for m in msgs))
+        messages.error(request, service_messages(exc))
     else:
         verb = _("assigned") if action == "assign" else _("released")
         messages.success(
@@ -133,11 +142,13 @@ def pools(request: HttpRequest) -> HttpResponse:
         if not is_lead:
             raise DjangoPermissionDenied
         model = get_object_or_404(MLModel, slug=request.POST.get("model", ""))
-        user = get_user_model().objects.filter(username=request.POST.get("user", "")).first()
+        form = PoolMemberForm(request.POST)
+        if not form.is_valid():
+            messages.error(request, form_messages(form))
+            return redirect("queue:pools")
+        user = form.cleaned_data["user"]
         try:
-            if user is None:
-                raise ServiceError(_("Pick a person."), errors={"user": [_("Pick a person.")]})
-            if request.POST.get("op") == "remove":
+            if form.cleaned_data["op"] == "remove":
                 pool_member_remove(model=model, user=user, by=request.user)
                 messages.success(
                     request,
@@ -152,7 +163,7 @@ def pools(request: HttpRequest) -> HttpResponse:
                     % {"u": user.get_username(), "m": model.slug},
                 )
         except ServiceError as exc:
-            messages.error(request, "; ".join(m for msgs in exc.errors.values() for m in msgs))
+            messages.error(request, service_messages(exc))
         return redirect("queue:pools")
     return render(
         request,
@@ -170,17 +181,20 @@ def guideline(request: HttpRequest, slug: str) -> HttpResponse:
     if request.method == "POST":
         if not is_lead:
             raise DjangoPermissionDenied
-        try:
-            version = guideline_publish(
-                model=model,
-                body=request.POST.get("body", ""),
-                note=request.POST.get("note", ""),
-                by=request.user,
-            )
-            messages.success(request, _("Guideline v%(v)s published.") % {"v": version.version})
-            return redirect("queue:guideline", slug)
-        except ServiceError as exc:
-            errors = exc.errors
+        form = GuidelineForm(request.POST)
+        if form.is_valid():
+            try:
+                version = guideline_publish(
+                    model=model,
+                    body=form.cleaned_data["body"],
+                    note=form.cleaned_data["note"],
+                    by=request.user,
+                )
+                messages.success(request, _("Guideline v%(v)s published.") % {"v": version.version})
+                return redirect("queue:guideline", slug)
+            except ServiceError as exc:
+                form.add_service_errors(exc)
+        errors = page_errors(form)
     versions = list(model.guideline_versions.select_related("created_by").order_by("-version")[:50])
     shown = versions[0] if versions else None
     wanted = request.GET.get("v", "")

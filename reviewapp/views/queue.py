@@ -14,12 +14,12 @@ from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
 from reviewapp.core import roles
 from reviewapp.core.exceptions import ServiceError
+from reviewapp.forms import ClaimForm, DecideForm, ReleaseForm, page_errors
 from reviewapp.governance.rules import REASON_LABELS, describe_reasons
 from reviewapp.models import Decision, MLModel, ReviewItem
 from reviewapp.selectors.context import review_context, review_item_for_page
@@ -189,41 +189,22 @@ def review(request: HttpRequest, item_id: int) -> HttpResponse:
 @require_POST
 def decide(request: HttpRequest, item_id: int) -> HttpResponse:
     require_role(request, roles.REVIEWER, roles.LEAD)
-    post = request.POST
-    action = post.get("action", "")
-    text = post.get("reason", "")
-    wake_raw = (post.get("wake_at") or "").strip()
-    errors: dict[str, list[str]] = {}
-    wake_at = None
-    if wake_raw and action == Decision.Action.DEFER:
-        wake_at = parse_datetime(wake_raw)
-        if wake_at is None:
-            errors["wake_at"] = [_("Not a date and time.")]
-        elif timezone.is_naive(wake_at):
-            wake_at = timezone.make_aware(wake_at, timezone.get_current_timezone())
-    generation = post.get("generation", "")
-    guideline = post.get("guideline_version", "")
-    try:
-        if errors:
-            raise ServiceError(_("The decision has problems."), errors=errors)
-        decision = review_item_decide(
-            item_id=item_id,
-            user=request.user,
-            action=action,
-            generation=int(generation) if generation.isdigit() else -1,
-            label=post.get("label", ""),
-            reason=text if action == Decision.Action.OVERRIDE else "",
-            note=text if action != Decision.Action.OVERRIDE else "",
-            wake_at=wake_at,
-            failure_mode_tags=post.getlist("failure_mode_tags"),
-            guideline_version_id=int(guideline) if guideline.isdigit() else None,
-        )
-    except ServiceError as exc:
+    form = DecideForm(request.POST)
+    status = 400
+    if form.is_valid():
+        try:
+            decision = review_item_decide(
+                item_id=item_id, user=request.user, **form.decide_kwargs()
+            )
+        except ServiceError as exc:
+            form.add_service_errors(exc)
+            status = exc.status
+    if form.errors:
         item = _visible_item(request, item_id)
-        # The form's single text box carries both "reason" and "note".
-        errs = {("reason" if k == "note" else k): v for k, v in exc.errors.items()}
-        return _review_page(request, item, errors=errs, status=exc.status, posted=post)
-    if post.get("next") == "0":
+        return _review_page(
+            request, item, errors=page_errors(form), status=status, posted=request.POST
+        )
+    if form.cleaned_data["next"] == "0":
         return redirect(reverse("queue:list") + f"?done={decision.pk}")
     nxt = review_item_claim_next(user=request.user)
     if nxt is None:
@@ -248,12 +229,11 @@ def undo(request: HttpRequest, decision_id: int) -> HttpResponse:
 @require_POST
 def renew(request: HttpRequest, item_id: int) -> HttpResponse:
     require_role(request, roles.REVIEWER, roles.LEAD)
-    generation = request.POST.get("generation", "")
+    form = ClaimForm(request.POST)
+    form.is_valid()  # a generation that is not a number is -1: no claim has it
     try:
         item = review_item_renew(
-            item_id=item_id,
-            user=request.user,
-            generation=int(generation) if generation.isdigit() else -1,
+            item_id=item_id, user=request.user, generation=form.cleaned_data["generation"]
         )
     except ServiceError as exc:
         return JsonResponse({"errors": exc.errors}, status=exc.status)
@@ -276,12 +256,11 @@ def take(request: HttpRequest, item_id: int) -> HttpResponse:
 @require_POST
 def release(request: HttpRequest, item_id: int) -> HttpResponse:
     require_role(request, roles.REVIEWER, roles.LEAD)
-    generation = request.POST.get("generation", "")
+    form = ReleaseForm(request.POST)
+    form.is_valid()  # no generation (or not a number): release the claim the user holds
     try:
         review_item_release(
-            item_id=item_id,
-            user=request.user,
-            generation=int(generation) if generation.isdigit() else None,
+            item_id=item_id, user=request.user, generation=form.cleaned_data["generation"]
         )
         messages.success(request, _("Item #%(id)s is back in the queue.") % {"id": item_id})
     except ServiceError as exc:

@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 from django.urls import reverse
 
-from catalog.markdown import render_markdown
+from reviewapp.core.markdown import render_markdown
 
 pytestmark = pytest.mark.django_db
 

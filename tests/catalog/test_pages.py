@@ -102,3 +102,11 @@ def test_other_pages_render(client, engineer, editor, editor2, make_fm):
     assert client.get(reverse("catalog:export")).status_code == 403  # engineers do not export
     fm.refresh_from_db()
     assert fm.occurrence_count == 1  # the case study is one occurrence
+
+
+def test_action_copy_is_translated_when_shown_not_at_import():
+    from django.utils.functional import Promise
+
+    from catalog.views import ACTION_COPY
+
+    assert all(isinstance(text, Promise) for pair in ACTION_COPY.values() for text in pair)

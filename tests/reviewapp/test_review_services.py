@@ -431,7 +431,7 @@ def test_failure_mode_tags_are_checked_and_recorded_in_the_catalog(
     monkeypatch.setattr(
         catalog_selectors,
         "failure_mode_choices",
-        lambda: [("currency-drift", "Currency drift", "S2")],
+        lambda: [catalog_selectors.FailureModeChoice("currency-drift", "Currency drift", "S2")],
     )
     monkeypatch.setattr(catalog_services, "occurrence_record", lambda **kw: calls.append(kw))
     make_items(fraud_model, 1)

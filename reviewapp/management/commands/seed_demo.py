@@ -106,8 +106,8 @@ class Command(BaseCommand):
 
     def _pools_and_guidelines(self, actor: Actor) -> None:
         """Reviewer pools (ana: every model, ravi: support tickets only) and a first guideline."""
+        from reviewapp.core.markdown import render_markdown
         from reviewapp.models import GuidelineVersion, PoolMembership
-        from reviewapp.services.pools import render_guideline
 
         User = get_user_model()
         lead = User.objects.get(username="lee")
@@ -132,7 +132,7 @@ class Command(BaseCommand):
                     model=model,
                     version=1,
                     body=body,
-                    html=render_guideline(body),
+                    html=render_markdown(body),
                     note="Initial guideline from seed_demo.",
                     created_by=lead,
                 )

@@ -1,0 +1,176 @@
+"""HTML forms of the review queue: they check the shape of a post and hand typed values to
+one service; the services decide. Service errors land on the fields through core's mixin."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from django import forms
+from django.contrib.auth import get_user_model
+from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+from django.utils.translation import gettext_lazy as _
+
+from reviewapp.core.forms import ServiceErrorsMixin
+from reviewapp.models import Decision
+
+
+class GenerationField(forms.Field):
+    """The claim generation the page was rendered with (a hidden field).
+
+    Anything but digits is ``missing``: for decide and renew that is -1, a generation no claim
+    has, so the service answers that the claim changed (409) as it does for a stale page.
+    """
+
+    widget = forms.HiddenInput
+
+    def __init__(self, *, missing: int | None, **kwargs: Any) -> None:
+        self.missing = missing
+        super().__init__(required=False, **kwargs)
+
+    def to_python(self, value: Any) -> int | None:
+        text = str(value or "").strip()
+        return int(text) if text.isdigit() else self.missing
+
+
+class OptionalIdField(forms.Field):
+    """An optional id: anything but digits is None."""
+
+    widget = forms.HiddenInput
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(required=False, **kwargs)
+
+    def to_python(self, value: Any) -> int | None:
+        text = str(value or "").strip()
+        return int(text) if text.isdigit() else None
+
+
+class UsernameField(forms.CharField):
+    """A person picked by username, cleaned to the user (None: no one by that name)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(required=False, **kwargs)
+
+    def clean(self, value: Any) -> Any:
+        username = super().clean(value)
+        if not username:
+            return None
+        return get_user_model().objects.filter(username=username).first()
+
+
+class ListField(forms.Field):
+    """Every value posted under the name (a multiple select), blanks dropped."""
+
+    widget = forms.SelectMultiple
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(required=False, **kwargs)
+
+    def to_python(self, value: Any) -> list[str]:
+        return [str(v) for v in (value or []) if str(v).strip()]
+
+
+def page_errors(form: forms.Form) -> dict[str, list[str]]:
+    """The form's errors as the queue templates read them: field name → messages, and the
+    errors of no field under ``detail`` (the summary at the top of the page)."""
+    return {
+        ("detail" if name == NON_FIELD_ERRORS else name): list(messages)
+        for name, messages in form.errors.items()
+    }
+
+
+def form_messages(form: forms.Form) -> str:
+    """Every error of the form in one line, for a flash message."""
+    return "; ".join(m for messages in form.errors.values() for m in messages)
+
+
+class ClaimForm(forms.Form):
+    """Renew a claim."""
+
+    generation = GenerationField(missing=-1)
+
+
+class ReleaseForm(forms.Form):
+    # No generation (an older page): release whatever claim the user holds.
+    generation = GenerationField(missing=None)
+
+
+class DecideForm(ServiceErrorsMixin, forms.Form):
+    # The page has one text box: the override's reason, or the note of any other action.
+    field_aliases = {"note": "reason"}
+
+    action = forms.CharField(required=False)
+    label = forms.CharField(required=False, strip=False)
+    reason = forms.CharField(required=False, strip=False)
+    wake_at = forms.CharField(required=False)
+    failure_mode_tags = ListField()
+    generation = GenerationField(missing=-1)
+    guideline_version = OptionalIdField()
+    next = forms.CharField(required=False)
+
+    def clean_wake_at(self) -> dt.datetime | None:
+        """Only a deferral wakes; a naive time is in the reviewer's zone."""
+        raw = (self.cleaned_data.get("wake_at") or "").strip()
+        if not raw or self.data.get("action") != Decision.Action.DEFER:
+            return None
+        wake_at = parse_datetime(raw)
+        if wake_at is None:
+            raise ValidationError(_("Not a date and time."))
+        if timezone.is_naive(wake_at):
+            wake_at = timezone.make_aware(wake_at, timezone.get_current_timezone())
+        return wake_at
+
+    def decide_kwargs(self) -> dict[str, Any]:
+        """The cleaned post as ``review_item_decide`` takes it."""
+        d = self.cleaned_data
+        override = d["action"] == Decision.Action.OVERRIDE
+        return {
+            "action": d["action"],
+            "generation": d["generation"],
+            "label": d["label"],
+            "reason": d["reason"] if override else "",
+            "note": d["reason"] if not override else "",
+            "wake_at": d["wake_at"],
+            "failure_mode_tags": d["failure_mode_tags"],
+            "guideline_version_id": d["guideline_version"],
+        }
+
+
+class AssignForm(forms.Form):
+    assignee = UsernameField()
+
+    def clean_assignee(self) -> Any:
+        if self.cleaned_data.get("assignee") is None:
+            raise ValidationError(_("Pick a reviewer."))
+        return self.cleaned_data["assignee"]
+
+
+class BulkForm(forms.Form):
+    action = forms.CharField(required=False)
+    scope = forms.CharField(required=False)
+    query = forms.CharField(required=False)
+    items = ListField()
+    # Unknown or absent: None, and the service says an assignment needs someone.
+    assignee = UsernameField()
+
+    def clean_items(self) -> list[int]:
+        return [int(i) for i in self.cleaned_data["items"] if i.isdigit()]
+
+
+class PoolMemberForm(forms.Form):
+    op = forms.CharField(required=False)
+    user = UsernameField()
+
+    def clean_user(self) -> Any:
+        if self.cleaned_data.get("user") is None:
+            raise ValidationError(_("Pick a person."))
+        return self.cleaned_data["user"]
+
+
+class GuidelineForm(ServiceErrorsMixin, forms.Form):
+    # The service checks length and emptiness, so its messages are the ones shown.
+    body = forms.CharField(required=False, strip=False)
+    note = forms.CharField(required=False, strip=False)
