@@ -176,3 +176,42 @@ def test_the_apps_machines_name_verbs_by_app_entity_and_past_participle():
         for name, t in machine.events.items():
             assert t.verb.startswith(prefix) and t.verb.count(".") == 2, (name, t.verb)
             assert t.sources and t.targets
+
+
+def test_apply_many_rows_store_json_times_and_keys_as_the_orm_would(items):
+    from django.utils import timezone
+
+    from reviewapp.models import Prediction
+    from reviewapp.services.review_state import PREDICTION
+
+    a, b = (item.prediction for item in items[:2])
+    Prediction.objects.filter(pk__in=[a.pk, b.pk]).update(status=Prediction.Status.RECEIVED)
+    when = timezone.now()
+    changed = state.apply_many(
+        PREDICTION,
+        event="route",
+        rows={
+            a.pk: {
+                "status": Prediction.Status.IN_REVIEW,
+                "reason_details": {"confidence": {"value": 0.4, "note": "naïve"}},
+                "fallback": None,
+                "routed_at": when,
+                "policy_version": a.policy_version,
+            },
+            b.pk: {
+                "status": Prediction.Status.PASSED,
+                "reason_details": {},
+                "fallback": {"action": "hold"},
+                "routed_at": when,
+                "policy_version": None,
+            },
+        },
+    )
+    assert sorted(changed) == sorted([a.pk, b.pk])
+    a2, b2 = Prediction.objects.get(pk=a.pk), Prediction.objects.get(pk=b.pk)
+    assert a2.status == "in_review" and b2.status == "passed"
+    assert a2.reason_details == {"confidence": {"value": 0.4, "note": "naïve"}}
+    assert a2.fallback is None and b2.fallback == {"action": "hold"}
+    assert a2.routed_at == when == b2.routed_at
+    assert a2.policy_version_id == a.policy_version_id and b2.policy_version_id is None
+    assert Prediction.objects.filter(pk=a.pk, fallback__isnull=True).exists()  # SQL NULL
