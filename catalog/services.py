@@ -18,8 +18,10 @@ from django.utils import timezone
 from django.utils.text import slugify
 from django.utils.translation import gettext as _
 
+from reviewapp.core import state
 from reviewapp.core.audit import Actor, audit_record
 from reviewapp.core.exceptions import Conflict, NotFound, PermissionDenied, ServiceError
+from reviewapp.core.state import transition
 
 from . import quality
 from .models import (
@@ -37,19 +39,35 @@ from .models import (
 
 Status = FailureMode.Status
 
-# The one transition table for failure modes: (from, to) -> (verb, who may do it).
+# The editorial workflow of a failure mode (core's state machine): action -> transition.
+FAILURE_MODE = state.Machine(
+    model=FailureMode,
+    events={
+        "submit": transition(Status.DRAFT, Status.IN_REVIEW, "catalog.failure_mode.submitted"),
+        "return": transition(Status.IN_REVIEW, Status.DRAFT, "catalog.failure_mode.returned"),
+        "publish": transition(Status.IN_REVIEW, Status.PUBLISHED, "catalog.failure_mode.published"),
+        "deprecate": transition(
+            Status.PUBLISHED, Status.DEPRECATED, "catalog.failure_mode.deprecated"
+        ),
+        "reopen": transition(Status.PUBLISHED, Status.IN_REVIEW, "catalog.failure_mode.reopened"),
+        "revive": transition(Status.DEPRECATED, Status.DRAFT, "catalog.failure_mode.revived"),
+    },
+    # Every save bumps the version: a workflow action never lands on an edit it did not see.
+    match=("version",),
+)
+# Who may take each action (the catalog's rule, beside the machine's table):
 #   "author_or_editor": the entry's author, or anyone with change_failuremode
 #   "publisher": publish_failuremode, and never the entry's author
 #   "editor": change_failuremode
-TRANSITIONS: dict[tuple[str, str], tuple[str, str]] = {
-    (Status.DRAFT, Status.IN_REVIEW): ("submit", "author_or_editor"),
-    (Status.IN_REVIEW, Status.DRAFT): ("return", "author_or_editor"),
-    (Status.IN_REVIEW, Status.PUBLISHED): ("publish", "publisher"),
-    (Status.PUBLISHED, Status.DEPRECATED): ("deprecate", "publisher"),
-    (Status.PUBLISHED, Status.IN_REVIEW): ("reopen", "editor"),
-    (Status.DEPRECATED, Status.DRAFT): ("revive", "editor"),
+WHO_MAY: dict[str, str] = {
+    "submit": "author_or_editor",
+    "return": "author_or_editor",
+    "publish": "publisher",
+    "deprecate": "publisher",
+    "reopen": "editor",
+    "revive": "editor",
 }
-ACTION_TARGETS = {verb: to for (_from, to), (verb, _who) in TRANSITIONS.items()}
+ACTION_TARGETS = {action: FAILURE_MODE.target(action) for action in FAILURE_MODE.events}
 
 FM_TEXT_FIELDS = [
     "title", "summary", "cause", "effect", "latent_conditions", "trigger_steps",
@@ -93,9 +111,7 @@ def can_edit(user: Any, fm: FailureMode) -> bool:
 
 def allowed_actions(user: Any, fm: FailureMode) -> list[str]:
     return [
-        verb
-        for (src, _to), (verb, who) in TRANSITIONS.items()
-        if src == fm.status and _may(user, fm, who)
+        action for action in FAILURE_MODE.events_from(fm.status) if _may(user, fm, WHO_MAY[action])
     ]
 
 
@@ -456,18 +472,14 @@ def failure_mode_transition(
 ) -> FailureMode:
     """Apply one workflow action (submit, return, publish, deprecate, reopen, revive)."""
     fm = FailureMode.objects.select_for_update().get(pk=failure_mode.pk)
-    entry = next(
-        (((src, to), rule) for (src, to), rule in TRANSITIONS.items()
-         if rule[0] == action and src == fm.status),
-        None,
-    )  # fmt: skip
-    if entry is None:
+    if not FAILURE_MODE.allows(action, fm.status):
         raise Conflict(
             _("Cannot %(action)s an entry that is “%(status)s”.")
             % {"action": action, "status": fm.get_status_display()},
             field="action",
         )
-    (_src, to), (_verb, who) = entry
+    to = FAILURE_MODE.target(action)
+    who = WHO_MAY[action]
     if who == "publisher" and fm.created_by_id == user.pk:
         raise PermissionDenied(
             _("You wrote this entry; another catalog editor must publish it."), field="action"
@@ -476,27 +488,26 @@ def failure_mode_transition(
         raise PermissionDenied(_("You may not %s this entry.") % action, field="action")
     _check_required(failure_mode_snapshot(fm), to)
     before = fm.status
-    fm.status = to
     now = timezone.now()
+    changes: dict[str, Any] = {"version": fm.version + 1}
     if to == Status.PUBLISHED:
-        fm.published_by, fm.published_at = user, now
-    fm.version += 1
-    fm.updated_at = now
-    fm.save()
+        changes.update(published_by=user, published_at=now)
+    state.apply(
+        FAILURE_MODE,
+        instance=fm,
+        event=action,
+        actor=_actor(user),
+        now=now,
+        changes=changes,
+        data={"note": note} if note else None,
+        field="action",
+    )
     _revision_add(
         kind="failure_mode",
         obj=fm,
         snapshot=failure_mode_snapshot(fm),
         user=user,
         note=note or f"{action}: {before} → {to}",
-    )
-    audit_record(
-        actor=_actor(user),
-        verb=f"catalog.failure_mode.{action}",
-        target=fm,
-        before={"status": before},
-        after={"status": to},
-        data={"note": note} if note else None,
     )
     return fm
 

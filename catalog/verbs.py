@@ -43,8 +43,7 @@ LEGACY = {
     "catalog.occurrence.record": "catalog.occurrence.recorded",
     "catalog.stewardship.remind": "catalog.stewardship.reminded",
     "catalog.import": "catalog.bundle.imported",
-    # The workflow's ``catalog.failure_mode.<action>``: still written by
-    # services.failure_mode_transition until its rename lands (AUDIT_WRITE_LEGACY_VERBS).
+    # The editorial workflow wrote ``catalog.failure_mode.<action>``.
     "catalog.failure_mode.submit": "catalog.failure_mode.submitted",
     "catalog.failure_mode.return": "catalog.failure_mode.returned",
     "catalog.failure_mode.publish": "catalog.failure_mode.published",

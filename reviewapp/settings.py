@@ -220,9 +220,6 @@ AUDIT_SEAL_BATCH = env_int("AUDIT_SEAL_BATCH", 5000)
 # An audit verb no app registered (reviewapp.core.verbs): raise when on (tests), else log a
 # warning and keep the event.
 AUDIT_STRICT_VERBS = env_bool("AUDIT_STRICT_VERBS", False)
-# Legacy verb names may still be written: delivery status changes and the catalog workflow
-# write old f-string verbs until their rename lands. Set to False once it has.
-AUDIT_WRITE_LEGACY_VERBS = True
 
 # --- Dashboards -----------------------------------------------------------------------------
 # Rollup bucket width; changing it needs `manage.py dashboards_rebuild`. Must divide 60 or be

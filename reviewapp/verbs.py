@@ -12,6 +12,8 @@ VERBS = {
     "queue.prediction.ingested": _("Ingested"),
     "queue.prediction.rejected": _("Rejected at ingest"),
     "queue.prediction.routed": _("Routed to review"),
+    "queue.prediction.decided": _("Prediction decided"),
+    "queue.prediction.reopened": _("Prediction reopened by undo"),
     "queue.review_item.claimed": _("Claimed"),
     "queue.review_item.assigned": _("Assigned"),
     "queue.review_item.released": _("Released"),

@@ -10,9 +10,7 @@ aliases for a ``verb__in`` filter.
 Writing is checked by :func:`check_writable` (called by ``audit.build_event``): an unregistered
 verb raises ``UnknownVerb`` when ``settings.AUDIT_STRICT_VERBS`` is on (tests) and logs a
 warning otherwise (production keeps the event rather than lose a state change's record).
-Writing a legacy name is allowed while ``settings.AUDIT_WRITE_LEGACY_VERBS`` is on: some
-f-string verbs are being renamed in parallel; once that lands the setting goes off and a
-legacy name is as unknown as a typo.
+A legacy name is only ever read: writing one is treated like a typo.
 """
 
 from __future__ import annotations
@@ -123,8 +121,6 @@ def all_verbs() -> dict[str, str]:
 
 def check_writable(verb: str) -> None:
     if is_current(verb):
-        return
-    if is_legacy(verb) and settings.AUDIT_WRITE_LEGACY_VERBS:
         return
     problem = (
         f"Audit verb {verb!r} is a legacy name; write {', '.join(_registry.legacy[verb])}."

@@ -24,9 +24,11 @@ from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from reviewapp.core import state
 from reviewapp.core.audit import Actor, audit_record
 from reviewapp.core.exceptions import Conflict, NotFound, ServiceError
 from reviewapp.core.publish import task_publish_on_commit
+from reviewapp.core.state import transition
 from reviewapp.models import Decision, MLModel
 
 from . import selectors
@@ -45,16 +47,35 @@ SENDER = Actor.system("delivery")
 SEND_TASK = "failsafe.delivery_send"
 S = Delivery.Status
 
-# The one table of allowed status changes. pending -> pending is a scheduled retry.
-TRANSITIONS: dict[str, set[str]] = {
-    S.PENDING: {S.PENDING, S.DELIVERED, S.FAILED, S.STOPPED, S.SKIPPED, S.CANCELLED},
-    S.FAILED: {S.PENDING},
-    S.STOPPED: {S.PENDING},
-    S.SKIPPED: {S.PENDING},
-    S.DELIVERED: set(),
-    S.CANCELLED: set(),
+# The one table of allowed status changes (core's state machine).
+DELIVERY = state.Machine(
+    model=Delivery,
+    events={
+        # A failed attempt with time left: the row stays pending with a later attempt time.
+        "reschedule": transition(S.PENDING, S.PENDING, "delivery.delivery.rescheduled"),
+        "deliver": transition(S.PENDING, S.DELIVERED, "delivery.delivery.delivered"),
+        "fail": transition(S.PENDING, S.FAILED, "delivery.delivery.failed"),
+        # The receiver answered 410 Gone.
+        "stop": transition(S.PENDING, S.STOPPED, "delivery.delivery.stopped"),
+        "skip": transition(S.PENDING, S.SKIPPED, "delivery.delivery.skipped"),
+        "cancel": transition(S.PENDING, S.CANCELLED, "delivery.delivery.cancelled"),
+        # A lead sends it again, by hand.
+        "requeue": transition(
+            {S.FAILED, S.STOPPED, S.SKIPPED}, S.PENDING, "delivery.delivery.requeued"
+        ),
+    },
+    snapshot={"status": "status", "attempts": "attempts"},
+)
+# The sender's outcome -> its event.
+SENT_EVENTS = {
+    S.PENDING: "reschedule",
+    S.DELIVERED: "deliver",
+    S.FAILED: "fail",
+    S.STOPPED: "stop",
+    S.SKIPPED: "skip",
+    S.CANCELLED: "cancel",
 }
-RETRYABLE_BY_HAND = {S.FAILED, S.STOPPED, S.SKIPPED}
+RETRYABLE_BY_HAND = DELIVERY["requeue"].sources
 RESPONSE_EXCERPT_BYTES = 1024
 
 
@@ -65,44 +86,41 @@ def _max_age() -> dt.timedelta:
 def delivery_transition(
     *,
     delivery: Delivery,
-    to: str,
+    event: str,
     actor: Actor,
     now: dt.datetime,
     fields: dict[str, Any] | None = None,
     claim_token: uuid.UUID | None = None,
     data: dict | None = None,
 ) -> bool:
-    """Apply one status change if the row is still as the caller saw it; audit real changes.
+    """Apply one event of ``DELIVERY`` if the row is still as the caller saw it, audited.
 
     Conditional on the status (and on the claim token when a sender holds the row), so a
     sender whose lease ran out, or a lead's retry racing a sender, cannot overwrite a newer
     state. Returns False if the row moved on meanwhile. Call inside the caller's transaction.
     """
-    before = delivery.status
-    if to not in TRANSITIONS[before]:
+    if not DELIVERY.allows(event, delivery.status):
         raise Conflict(
-            _("A %(before)s delivery cannot become %(to)s.") % {"before": before, "to": to},
+            _("A %(before)s delivery cannot become %(to)s.")
+            % {"before": delivery.status, "to": DELIVERY.target(event)},
             field="status",
         )
-    fields = dict(fields or {})
-    qs = Delivery.objects.filter(pk=delivery.pk, status=before)
-    if claim_token is not None:
-        qs = qs.filter(claim_token=claim_token)
-    if not qs.update(status=to, updated_at=now, **fields):
-        return False
-    for name, value in fields.items():
-        setattr(delivery, name, value)
-    delivery.status = to
-    delivery.updated_at = now
-    if to != before:
-        audit_record(
+    try:
+        state.apply(
+            DELIVERY,
+            instance=delivery,
+            event=event,
             actor=actor,
-            verb=f"delivery.{to}",
-            target=delivery,
-            before={"status": before},
-            after={"status": to, "attempts": delivery.attempts},
+            now=now,
+            expect={"claim_token": claim_token} if claim_token is not None else None,
+            changes=fields,
             data={"item_id": delivery.item_id, "event_type": delivery.event_type, **(data or {})},
+            field="status",
         )
+    except Conflict as exc:
+        if exc.code == "stale":
+            return False  # nothing was written: the newer state stands
+        raise
     return True
 
 
@@ -390,7 +408,7 @@ def delivery_send(
         with transaction.atomic():
             delivery_transition(
                 delivery=delivery,
-                to=to,
+                event=SENT_EVENTS[to],
                 actor=SENDER,
                 now=now,
                 claim_token=claim_token,
@@ -432,7 +450,7 @@ def delivery_send(
     with transaction.atomic():
         if not delivery_transition(
             delivery=delivery,
-            to=to,
+            event=SENT_EVENTS[to],
             actor=SENDER,
             now=now,
             claim_token=claim_token,
@@ -514,7 +532,7 @@ def delivery_retry_now(*, delivery_id: int, user: Any) -> Delivery:
             )
         changed = delivery_transition(
             delivery=delivery,
-            to=S.PENDING,
+            event="requeue",
             actor=Actor.user(user),
             now=now,
             fields={

@@ -23,9 +23,8 @@ VERBS = {
 LEGACY = {
     "delivery.enqueued": "delivery.delivery.enqueued",
     "model.callback_configured": "delivery.callback.configured",
-    # Status changes were audited as ``delivery.<status>``. Still written by
-    # services.delivery_transition until its rename lands (settings.AUDIT_WRITE_LEGACY_VERBS).
-    # "pending" was both a scheduled retry and a retry by hand.
+    # Status changes were audited as ``delivery.<status>``; "pending" was both a scheduled
+    # retry and a retry by hand.
     "delivery.pending": ("delivery.delivery.rescheduled", "delivery.delivery.requeued"),
     "delivery.delivered": "delivery.delivery.delivered",
     "delivery.failed": "delivery.delivery.failed",

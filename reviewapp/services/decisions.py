@@ -17,12 +17,12 @@ from django.utils.translation import gettext as _
 
 from catalog import selectors as catalog_selectors
 from catalog import services as catalog_services
+from reviewapp.core import state
 from reviewapp.core.audit import Actor, audit_record
 from reviewapp.core.exceptions import Conflict, NotFound, PermissionDenied, ServiceError
 from reviewapp.models import (
     Decision,
     GuidelineVersion,
-    Prediction,
     ReviewItem,
 )
 
@@ -34,7 +34,7 @@ from .claims import (
     release_target,
     require_reviewer,
 )
-from .review_state import item_transition
+from .review_state import PREDICTION, item_transition
 
 logger = logging.getLogger(__name__)
 S = ReviewItem.Status
@@ -196,7 +196,8 @@ def review_item_decide(
                 changes={**released, "decided_at": now},
                 data=data,
             )
-            Prediction.objects.filter(pk=prediction.pk).update(status=Prediction.Status.DECIDED)
+            # The item's decided event covers the prediction: no event of its own.
+            state.apply_many(PREDICTION, event="decide", ids=[prediction.pk])
         elif escalates:
             if action == A.DEFER:
                 data["auto"] = _("Deferred %(n)s times") % {"n": item.defer_count + 1}
@@ -281,9 +282,8 @@ def decision_undo(*, decision_id: int, user: Any) -> ReviewItem:
             data={"decision": decision.pk, "action": decision.action},
         )
         if decision.action in (A.ACCEPT, A.OVERRIDE):
-            Prediction.objects.filter(pk=decision.prediction_id).update(
-                status=Prediction.Status.IN_REVIEW
-            )
+            # The item's reopened event covers the prediction: no event of its own.
+            state.apply_many(PREDICTION, event="reopen", ids=[decision.prediction_id])
         # Submit-and-next gave the reviewer the next item; it goes back untouched so they hold
         # only the reopened one.
         for other in ReviewItem.objects.filter(

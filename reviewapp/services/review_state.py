@@ -1,11 +1,14 @@
-"""The review item's state machine: one transition table and one function that applies it.
+"""The queue's state machines: review items and predictions, declared on core's mechanism.
 
 Every change of ``ReviewItem.status`` anywhere in the code goes through
-:func:`item_transition`. It checks the table, applies the change as a conditional UPDATE
-(``WHERE id = … AND status = <seen> AND <expectations>``) and checks the row count, so a
-concurrent change (another claimer, the lease sweeper, a lead) makes it fail with a clear
-409 instead of silently overwriting; it stamps ``updated_at`` and writes the audit event in
-the caller's transaction.
+:func:`item_transition` (or the one-statement claim below, held to it by a test), and every
+change of ``Prediction.status`` through :data:`PREDICTION` (routing and decisions change
+predictions in sets, see :func:`reviewapp.core.state.apply_many`). Core's ``apply`` checks the
+table, applies the change as a conditional UPDATE (``WHERE id = … AND status = <seen> AND
+claim_generation = <seen> AND <expectations>``) and checks the row count, so a concurrent
+change (another claimer, the lease sweeper, a lead) makes it fail with a clear 409 instead of
+silently overwriting; it stamps ``updated_at`` and writes the audit event in the caller's
+transaction.
 """
 
 from __future__ import annotations
@@ -14,53 +17,42 @@ import datetime as dt
 import functools
 import json
 from collections.abc import Sequence
-from contextlib import nullcontext
-from dataclasses import dataclass
 from typing import Any
 
-from django.db import connection, transaction
+from django.db import connection
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from reviewapp.core.audit import Actor, audit_record, build_event
+from reviewapp.core import state
+from reviewapp.core.audit import Actor, build_event
 from reviewapp.core.exceptions import Conflict
 from reviewapp.core.models import AuditEvent
-from reviewapp.models import ReviewItem
+from reviewapp.core.state import Transition, transition
+from reviewapp.models import Prediction, ReviewItem
 
 S = ReviewItem.Status
-
-
-@dataclass(frozen=True)
-class Transition:
-    sources: frozenset[str]
-    targets: frozenset[str]
-    verb: str
-
-
-def _t(sources: set[str], targets: set[str], verb: str) -> Transition:
-    return Transition(frozenset(sources), frozenset(targets), verb)
-
+P = Prediction.Status
 
 TRANSITIONS: dict[str, Transition] = {
     # A reviewer takes the next pending item of their pools.
-    "claim": _t({S.PENDING}, {S.CLAIMED}, "queue.review_item.claimed"),
+    "claim": transition({S.PENDING}, {S.CLAIMED}, "queue.review_item.claimed"),
     # A lead takes an escalated item to decide it.
-    "take": _t({S.ESCALATED, S.PENDING}, {S.CLAIMED}, "queue.review_item.claimed"),
+    "take": transition({S.ESCALATED, S.PENDING}, {S.CLAIMED}, "queue.review_item.claimed"),
     # A lead gives an open item to a named reviewer (or moves it from one to another).
-    "assign": _t(
+    "assign": transition(
         {S.PENDING, S.DEFERRED, S.ESCALATED, S.CLAIMED}, {S.CLAIMED}, "queue.review_item.assigned"
     ),
     # The holder or a lead gives the item back; an escalated item goes back to the leads.
-    "release": _t({S.CLAIMED}, {S.PENDING, S.ESCALATED}, "queue.review_item.released"),
+    "release": transition({S.CLAIMED}, {S.PENDING, S.ESCALATED}, "queue.review_item.released"),
     # The lease ran out (beat): same as release, by the system.
-    "expire": _t({S.CLAIMED}, {S.PENDING, S.ESCALATED}, "queue.review_item.lease_expired"),
-    "decide": _t({S.CLAIMED}, {S.DECIDED}, "queue.review_item.decided"),
-    "escalate": _t({S.CLAIMED}, {S.ESCALATED}, "queue.review_item.escalated"),
+    "expire": transition({S.CLAIMED}, {S.PENDING, S.ESCALATED}, "queue.review_item.lease_expired"),
+    "decide": transition({S.CLAIMED}, {S.DECIDED}, "queue.review_item.decided"),
+    "escalate": transition({S.CLAIMED}, {S.ESCALATED}, "queue.review_item.escalated"),
     # Without a wake-up time the item is back in the queue at once.
-    "defer": _t({S.CLAIMED}, {S.PENDING, S.DEFERRED}, "queue.review_item.deferred"),
-    "wake": _t({S.DEFERRED}, {S.PENDING}, "queue.review_item.woken"),
+    "defer": transition({S.CLAIMED}, {S.PENDING, S.DEFERRED}, "queue.review_item.deferred"),
+    "wake": transition({S.DEFERRED}, {S.PENDING}, "queue.review_item.woken"),
     # Undo within the grace period reopens the item to the reviewer who decided.
-    "undo": _t(
+    "undo": transition(
         {S.DECIDED, S.ESCALATED, S.PENDING, S.DEFERRED}, {S.CLAIMED}, "queue.review_item.reopened"
     ),
 }
@@ -73,9 +65,31 @@ SNAPSHOT_COLUMNS = {
     "claim_generation": "claim_generation",
 }
 
+REVIEW_ITEM = state.Machine(
+    model=ReviewItem,
+    events=TRANSITIONS,
+    snapshot=SNAPSHOT_COLUMNS,
+    # Every claim bumps the generation: a change meant for an earlier claim never lands.
+    match=("claim_generation",),
+)
 
-def _snapshot(item: ReviewItem) -> dict[str, Any]:
-    return {key: getattr(item, column) for key, column in SNAPSHOT_COLUMNS.items()}
+# A prediction's status follows its routing and its final decision. Routing and decisions
+# change it in sets (core's apply_many) beside the event they already write for the batch
+# or the item, so these verbs name what happened when a single change is audited.
+PREDICTION = state.Machine(
+    model=Prediction,
+    events={
+        # The router's decision: to the queue, or the model's output stands.
+        "route": transition({P.RECEIVED}, {P.IN_REVIEW, P.PASSED}, "queue.prediction.routed"),
+        # A final decision (accept or override) by a reviewer; a passed prediction may be
+        # sampled and decided, and a second review decides a decided one again.
+        "decide": transition(
+            {P.IN_REVIEW, P.PASSED, P.DECIDED}, {P.DECIDED}, "queue.prediction.decided"
+        ),
+        # The decision was undone within its grace period: the item is open again.
+        "reopen": transition({P.DECIDED}, {P.IN_REVIEW}, "queue.prediction.reopened"),
+    },
+)
 
 
 def item_transition(
@@ -94,43 +108,25 @@ def item_transition(
     ``expect`` adds conditions to the UPDATE (e.g. ``claimed_by=user``); ``changes`` are the
     other columns to write. The in-memory item is updated to match the row.
     """
-    transition = TRANSITIONS[event]
-    target = to or next(iter(sorted(transition.targets)))
-    if target not in transition.targets:
-        raise ValueError(f"{event} cannot lead to {target}")
-    if item.status not in transition.sources:
+    if not REVIEW_ITEM.allows(event, item.status):
         raise Conflict(
             conflict_message
             or _("This item is %(status)s; it cannot be %(verb)s now.")
             % {"status": item.get_status_display().lower(), "verb": event},
             code="invalid_state",
         )
-    now = timezone.now()
-    values = {"status": target, "updated_at": now, **(changes or {})}
-    before = _snapshot(item)
-    # Inside the caller's transaction no savepoint of its own: the Conflict below is raised
-    # before anything is written, so the caller may catch it and go on (and claims,
-    # decisions and releases save two round trips).
-    with nullcontext() if connection.in_atomic_block else transaction.atomic():
-        updated = ReviewItem.objects.filter(
-            pk=item.pk, status=item.status, claim_generation=item.claim_generation, **(expect or {})
-        ).update(**values)
-        if updated != 1:
-            raise Conflict(
-                conflict_message
-                or _("This item changed while you were looking at it. Reload to see its state."),
-                code="stale",
-            )
-        for field, value in values.items():
-            setattr(item, field, value)
-        audit_record(
-            actor=actor,
-            verb=transition.verb,
-            target=item,
-            before=before,
-            after=_snapshot(item),
-            data=data or {},
-        )
+    state.apply(
+        REVIEW_ITEM,
+        instance=item,
+        event=event,
+        actor=actor,
+        to=to,
+        expect=expect,
+        changes=changes,
+        data=data,
+        stale_message=conflict_message
+        or _("This item changed while you were looking at it. Reload to see its state."),
+    )
     return item
 
 
@@ -154,16 +150,17 @@ def pg_claim_next(
     if not model_ids:
         return None
     now = timezone.now()
-    transition = TRANSITIONS["claim"]
+    claim = REVIEW_ITEM["claim"]
+    (source,) = claim.sources
     event = build_event(
         actor=Actor.user(user),
-        verb=transition.verb,
+        verb=claim.verb,
         target=(ReviewItem._meta.label_lower, ""),
         data=data,
     )
     params = {
-        "source": S.PENDING,
-        "target": next(iter(transition.targets)),
+        "source": source,
+        "target": REVIEW_ITEM.target("claim"),
         "models": model_ids[0] if len(model_ids) == 1 else list(model_ids),
         "holder": user.pk,
         "now": now,

@@ -49,7 +49,7 @@ def test_author_cannot_publish_own_entry_but_second_editor_can(editor, editor2, 
     fm = services.failure_mode_transition(failure_mode=fm, user=editor2, action="publish")
     assert fm.status == "published" and fm.published_by == editor2
     assert AuditEvent.objects.filter(
-        verb="catalog.failure_mode.publish", actor_id=str(editor2.pk)
+        verb="catalog.failure_mode.published", actor_id=str(editor2.pk)
     ).exists()
 
 

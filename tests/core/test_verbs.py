@@ -7,12 +7,12 @@ import logging
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
-from catalog.services import TRANSITIONS as CATALOG_TRANSITIONS
+from catalog.services import FAILURE_MODE
 from reviewapp.core import verbs
 from reviewapp.core.audit import Actor, audit_record, build_event
 from reviewapp.core.models import AuditEvent
-from reviewapp.delivery.models import Delivery
-from reviewapp.services.review_state import TRANSITIONS as ITEM_TRANSITIONS
+from reviewapp.delivery.services import DELIVERY
+from reviewapp.services.review_state import PREDICTION, REVIEW_ITEM
 
 ACTOR = Actor.system("tests")
 
@@ -63,22 +63,17 @@ def test_production_logs_an_unknown_verb_and_keeps_the_event(settings, caplog):
 
 
 @pytest.mark.django_db
-def test_legacy_names_are_writable_only_while_the_switch_is_on(settings):
-    audit_record(actor=ACTOR, verb="delivery.failed", target=("tests.thing", 1))
-    settings.AUDIT_WRITE_LEGACY_VERBS = False
+def test_a_legacy_name_is_read_but_never_written():
     with pytest.raises(verbs.UnknownVerb, match="legacy name; write delivery.delivery.failed"):
         audit_record(actor=ACTOR, verb="delivery.failed", target=("tests.thing", 2))
-    assert AuditEvent.objects.count() == 1
+    assert AuditEvent.objects.count() == 0
+    assert verbs.canonical("delivery.failed") == "delivery.delivery.failed"
 
 
-def test_every_verb_the_state_tables_write_is_registered():
-    for transition in ITEM_TRANSITIONS.values():
-        assert verbs.is_current(transition.verb), transition.verb
-    # Still written under their old names until the parallel rename lands.
-    for _edge, (action, _who) in CATALOG_TRANSITIONS.items():
-        assert verbs.is_legacy(f"catalog.failure_mode.{action}"), action
-    for status in Delivery.Status.values:
-        assert verbs.is_legacy(f"delivery.{status}"), status
+def test_every_verb_the_state_machines_write_is_registered():
+    for machine in (REVIEW_ITEM, PREDICTION, DELIVERY, FAILURE_MODE):
+        for event, transition in machine.events.items():
+            assert verbs.is_current(transition.verb), (event, transition.verb)
 
 
 @pytest.fixture

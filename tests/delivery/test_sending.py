@@ -69,7 +69,9 @@ def test_decision_is_delivered_signed_per_standard_webhooks(hooked_model, receiv
     delivery.refresh_from_db()
     assert delivery.status == "delivered" and delivery.attempts == 1
     assert delivery.last_status_code == 200 and delivery.delivered_at is not None
-    assert AuditEvent.objects.filter(verb="delivery.delivered", target_id=str(delivery.pk)).exists()
+    assert AuditEvent.objects.filter(
+        verb="delivery.delivery.delivered", target_id=str(delivery.pk)
+    ).exists()
 
 
 def test_retries_with_backoff_until_the_receiver_accepts(hooked_model, receiver, ana):
@@ -106,6 +108,16 @@ def test_retries_with_backoff_until_the_receiver_accepts(hooked_model, receiver,
     # Each attempt ran when the previous one said it would.
     for prev, cur in zip(attempts, attempts[1:], strict=False):
         assert cur.started_at == prev.next_attempt_at
+    # Each retry is a pending -> pending transition of its own, audited.
+    verbs = AuditEvent.objects.filter(
+        target_type="delivery.delivery", target_id=str(delivery.pk)
+    ).order_by("id")
+    assert list(verbs.values_list("verb", flat=True)) == [
+        *["delivery.delivery.rescheduled"] * 3,
+        "delivery.delivery.delivered",
+    ]
+    assert verbs[0].before == {"status": "pending", "attempts": 0}
+    assert verbs[0].after == {"status": "pending", "attempts": 1}
     assert attempts[0].error.startswith("The receiver answered HTTP 503")
 
 
@@ -215,8 +227,8 @@ def test_retry_now_resends_a_failed_delivery_and_is_audited(hooked_model, receiv
         status="failed", next_attempt_at=None, attempts=16
     )
     services.delivery_retry_now(delivery_id=delivery.pk, user=lead)
-    event = AuditEvent.objects.get(verb="delivery.pending", target_id=str(delivery.pk))
-    assert event.actor_label == "lee" and event.before == {"status": "failed"}
+    event = AuditEvent.objects.get(verb="delivery.delivery.requeued", target_id=str(delivery.pk))
+    assert event.actor_label == "lee" and event.before == {"status": "failed", "attempts": 16}
     _deliver()
     delivery.refresh_from_db()
     assert delivery.status == "delivered" and delivery.attempts == 17

@@ -101,7 +101,7 @@ def test_retry_now_from_the_log(client, hooked_model, receiver, ana, lead, revie
     delivery.refresh_from_db()
     assert delivery.status == "pending" and delivery.next_attempt_at is not None
     assert AuditEvent.objects.filter(
-        verb="delivery.pending", target_id=str(delivery.pk), actor_label="lee"
+        verb="delivery.delivery.requeued", target_id=str(delivery.pk), actor_label="lee"
     ).exists()
     # A second click names the problem instead of failing.
     response = client.post(url, {"next": "https://evil.example/"}, follow=True)
