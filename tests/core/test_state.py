@@ -6,7 +6,7 @@ import pytest
 from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 
-from reviewapp.core import state
+from reviewapp.core import state, verbs
 from reviewapp.core.audit import Actor
 from reviewapp.core.exceptions import Conflict
 from reviewapp.core.models import AuditEvent
@@ -16,6 +16,15 @@ from tests.factories import MLModelFactory
 
 S = ReviewItem.Status
 ACTOR = Actor.system("tests")
+# The test machine's verbs are declared like an app's, so strict verb checking stays on.
+verbs.register(
+    prefix="tests.",
+    verbs={
+        "tests.review_item.held": "Held (test)",
+        "tests.review_item.put_back": "Put back (test)",
+    },
+)
+
 MACHINE = state.Machine(
     model=ReviewItem,
     events={

@@ -197,7 +197,10 @@ def test_item_history_follows_the_items_deliveries(client, lead, fraud_model):
     assert fill.data["items"] == [item.pk, other.pk] or fill.data["items"] == [other.pk, item.pk]
     retries = [e for e in history if e.target_type == "delivery.delivery"]
     assert [e.target_id for e in retries] == [str(mine.pk)]
-    assert retries[0].label == "Delivery retry scheduled / Delivery queued again"
+    assert (retries[0].verb, retries[0].label) == (
+        "delivery.delivery.requeued",
+        "Delivery queued again",
+    )
     client.force_login(lead)
     html = client.get(f"/queue/items/{item.pk}/").content.decode()
     assert "Delivery queued" in html
