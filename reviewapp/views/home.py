@@ -4,28 +4,29 @@ from django.contrib.auth.decorators import login_required, permission_required
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.urls import NoReverseMatch, reverse
 
 from reviewapp.core import roles
 from reviewapp.models import RejectedEnvelope
+
+
+# Where each role starts its day, first match wins. Every URL here exists: a missing page is
+# an error, never a silent fallback.
+LANDING = [
+    (roles.REVIEWER, "queue:list"),
+    (roles.LEAD, "queue:list"),
+    (roles.ENGINEER, "catalog:search"),
+    (roles.CATALOG_EDITOR, "catalog:search"),
+    (roles.COMMITTEE, "dashboards:overview"),
+]
 
 
 @login_required
 def home(request: HttpRequest) -> HttpResponse:
     """Send each person to the section they use most."""
     mine = roles.user_roles(request.user)
-    for role, url_name in [
-        (roles.REVIEWER, "queue:list"),
-        (roles.LEAD, "queue:list"),
-        (roles.COMMITTEE, "governance:policies"),
-        (roles.ENGINEER, "catalog:search"),
-        (roles.CATALOG_EDITOR, "catalog:search"),
-    ]:
+    for role, url_name in LANDING:
         if role in mine:
-            try:
-                return redirect(reverse(url_name))
-            except NoReverseMatch:
-                continue
+            return redirect(url_name)
     return render(request, "reviewapp/home.html")
 
 
