@@ -8,7 +8,6 @@ from django.shortcuts import redirect, render
 from reviewapp.core import roles
 from reviewapp.models import RejectedEnvelope
 
-
 # Where each role starts its day, first match wins. Every URL here exists: a missing page is
 # an error, never a silent fallback.
 LANDING = [
