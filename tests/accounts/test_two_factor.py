@@ -85,9 +85,7 @@ def test_new_recovery_codes_replace_the_old_ones(enrolled):
     new = services.recovery_codes_regenerate(user=user)
     assert services.second_factor_verify(user=user, code=old[0]) is None
     assert services.second_factor_verify(user=user, code=new[0]) is not None
-    assert AuditEvent.objects.filter(
-        verb="accounts.two_factor.recovery_codes_regenerated"
-    ).exists()
+    assert AuditEvent.objects.filter(verb="accounts.two_factor.recovery_codes_regenerated").exists()
 
 
 def test_removal_takes_the_authenticator_and_the_codes_and_is_audited(enrolled):
@@ -233,4 +231,3 @@ def test_production_requires_leads_committee_and_superusers_and_debug_none(tmp_p
     assert prod.stdout.strip() == "['lead', 'committee', 'superuser']", prod.stderr
     dev = _python(code, FAILSAFE_VAR_DIR=str(tmp_path), DEBUG="1")
     assert dev.stdout.strip() == "[]", dev.stderr
-
