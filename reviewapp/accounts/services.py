@@ -102,12 +102,17 @@ def two_factor_enrol(*, user: Any, key: str, code: str) -> Enrolment:
 
 
 @transaction.atomic
-def two_factor_remove(*, user: Any) -> None:
-    """Turn two-factor sign-in off: the authenticator and every recovery code go."""
+def two_factor_remove(*, user: Any, actor: Actor | None = None) -> None:
+    """Turn two-factor sign-in off: the authenticator and every recovery code go.
+
+    ``actor`` is the person themselves unless an operator resets someone who lost both their
+    phone and their codes (``manage.py two_factor_reset``)."""
     removed, _counts = TOTPDevice.objects.filter(user=user).delete()
-    RecoveryCodeDevice.objects.filter(user=user).delete()
-    if removed:
-        audit_record(actor=Actor.user(user), verb="accounts.two_factor.removed", target=user)
+    codes, _counts = RecoveryCodeDevice.objects.filter(user=user).delete()
+    if removed or codes:
+        audit_record(
+            actor=actor or Actor.user(user), verb="accounts.two_factor.removed", target=user
+        )
 
 
 @transaction.atomic

@@ -231,3 +231,12 @@ def test_production_requires_leads_committee_and_superusers_and_debug_none(tmp_p
     assert prod.stdout.strip() == "['lead', 'committee', 'superuser']", prod.stderr
     dev = _python(code, FAILSAFE_VAR_DIR=str(tmp_path), DEBUG="1")
     assert dev.stdout.strip() == "[]", dev.stderr
+
+
+def test_an_operator_can_reset_someone_who_lost_phone_and_codes(enrolled):
+    user = UserFactory(username="kim")
+    enrolled(user)
+    call_command("two_factor_reset", "kim")
+    assert not TOTPDevice.objects.filter(user=user).exists()
+    event = AuditEvent.objects.get(verb="accounts.two_factor.removed")
+    assert event.actor_type == "system" and event.target_id == str(user.pk)
