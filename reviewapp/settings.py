@@ -78,6 +78,11 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "django_htmx",
     "reviewapp.core",
+    # --- accounts: two-factor sign-in (django-otp) ---
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "reviewapp.accounts",
+    # --- end accounts ---
     "reviewapp.governance",
     "reviewapp",
     "reviewapp.delivery",
@@ -96,6 +101,10 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # --- accounts: whether this session passed its second factor, and holding it until so ---
+    "django_otp.middleware.OTPMiddleware",
+    "reviewapp.accounts.middleware.SecondFactorMiddleware",
+    # --- end accounts ---
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
@@ -179,6 +188,18 @@ STORAGES = {
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
+
+# --- Accounts: two-factor sign-in and personal API tokens (README "Security") ---------------
+# Roles that must sign in with a second factor (role names, plus "superuser" and "staff").
+# Production default: leads, the committee and superusers; DEBUG (`make run`) and tests: none.
+OTP_REQUIRED_ROLES = env_list("OTP_REQUIRED_ROLES", "" if DEBUG else "lead,committee,superuser")
+# The name authenticator apps show beside the account.
+OTP_TOTP_ISSUER = env_str("OTP_TOTP_ISSUER", "Failsafe")
+# A session re-reads whether its account has an authenticator this often (seconds).
+OTP_DEVICE_RECHECK_SECONDS = env_int("OTP_DEVICE_RECHECK_SECONDS", 60)
+# Personal API tokens expire after at most this many days.
+PERSONAL_TOKEN_MAX_DAYS = env_int("PERSONAL_TOKEN_MAX_DAYS", 90)
+# --- end accounts ---
 
 # --- Security (production values when DEBUG is off) -----------------------------------------
 SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", not DEBUG)
@@ -363,6 +384,7 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "reviewapp.auth.ServiceTokenAuthentication",
+        "reviewapp.accounts.auth.PersonalTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],

@@ -36,3 +36,6 @@ AUDIT_STRICT_VERBS = True
 
 # Delivery tests run a real HTTP receiver on 127.0.0.1; tests of the refusal turn this off.
 WEBHOOK_ALLOW_PRIVATE_NETWORKS = True
+
+# No role needs a second factor unless a test says so (accounts tests override this).
+OTP_REQUIRED_ROLES: list[str] = []

@@ -11,6 +11,7 @@ urlpatterns = [
     path("healthz", core_views.healthz, name="healthz"),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("account/", include("reviewapp.accounts.urls")),
     path("ingest/rejected/", home.rejected_envelopes, name="rejected-envelopes"),
     path("queue/", include("reviewapp.views.urls")),
     path("delivery/", include("reviewapp.delivery.urls")),

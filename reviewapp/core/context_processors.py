@@ -29,6 +29,6 @@ def navigation(request: HttpRequest) -> dict[str, Any]:
     tools = [
         {"label": tool.label, "url": reverse(tool.url_name)}
         for tool in registry.tools()
-        if mine & tool.roles
+        if tool.roles is None or mine & tool.roles
     ]
     return {"nav_sections": items, "nav_tools": tools, "user_roles": mine}

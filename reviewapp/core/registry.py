@@ -37,7 +37,8 @@ class Tool:
     key: str
     label: Label
     url_name: str
-    roles: frozenset[str]
+    # Roles that see the tool; None: every signed-in user (their own account page).
+    roles: frozenset[str] | None
     order: int
 
 
@@ -79,10 +80,14 @@ def register_nav_section(
 
 
 def register_tool(
-    *, key: str, label: Label, url_name: str, roles: Iterable[str], order: int
+    *, key: str, label: Label, url_name: str, roles: Iterable[str] | None, order: int
 ) -> None:
     _tools[key] = Tool(
-        key=key, label=label, url_name=url_name, roles=_check_roles(roles), order=order
+        key=key,
+        label=label,
+        url_name=url_name,
+        roles=None if roles is None else _check_roles(roles),
+        order=order,
     )
 
 

@@ -1,9 +1,6 @@
 from __future__ import annotations
 
-import hashlib
-import hmac
 import re
-import secrets
 import time
 from dataclasses import dataclass
 
@@ -15,22 +12,19 @@ from django.utils import timezone
 
 from reviewapp.core.audit import Actor, audit_record
 from reviewapp.core.exceptions import Conflict, NotFound, ServiceError
+from reviewapp.core.tokens import token_digest, token_matches, token_new, token_prefix
 from reviewapp.models import MLModel, ServiceAccount
 
 TOKEN_PREFIX = "fs"
-_PREFIX_SHAPE = re.compile(r"[0-9a-f]{12}")
 _NAME_SHAPE = re.compile(r"[A-Za-z0-9_-]{1,100}")
 
 
 def _hash(token: str) -> str:
-    # The token carries 256 random bits, so a plain sha256 cannot be brute-forced; no salt or
-    # slow hash is needed, and lookups stay cheap on every request.
-    return hashlib.sha256(token.encode()).hexdigest()
+    return token_digest(token)
 
 
 def _new_token() -> tuple[str, str]:
-    prefix = secrets.token_hex(6)
-    return prefix, f"{TOKEN_PREFIX}_{prefix}_{secrets.token_urlsafe(32)}"
+    return token_new(TOKEN_PREFIX)
 
 
 @dataclass
@@ -109,10 +103,8 @@ def service_token_revoke(*, name: str, actor: Actor) -> ServiceAccount:
 
 
 def service_account_for_token(token: str) -> ServiceAccount | None:
-    parts = token.split("_", 2)
-    # Anything but the 12 hex digits we issue is refused before it reaches a query (a NUL
-    # byte in a header would otherwise make PostgreSQL raise).
-    if len(parts) != 3 or parts[0] != TOKEN_PREFIX or not _PREFIX_SHAPE.fullmatch(parts[1]):
+    prefix = token_prefix(token, TOKEN_PREFIX)
+    if prefix is None:
         return None
     digest = _hash(token)
     ttl = settings.SERVICE_TOKEN_CACHE_SECONDS
@@ -120,11 +112,11 @@ def service_account_for_token(token: str) -> ServiceAccount | None:
     if ttl > 0 and cached is not None and cached[0] > time.monotonic():
         return cached[1]
     account = (
-        ServiceAccount.objects.filter(token_prefix=parts[1], revoked_at__isnull=True)
+        ServiceAccount.objects.filter(token_prefix=prefix, revoked_at__isnull=True)
         .prefetch_related("allowed_models")
         .first()
     )
-    if account is None or not hmac.compare_digest(account.token_hash, digest):
+    if account is None or not token_matches(account.token_hash, token):
         return None
     if ttl > 0:
         if len(_token_cache) > 1000:

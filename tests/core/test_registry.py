@@ -36,18 +36,18 @@ def nav_for(user):
 @pytest.mark.parametrize(
     ("role", "sections", "tools"),
     [
-        (roles.REVIEWER, ["queue", "dashboards", "catalog"], []),
+        (roles.REVIEWER, ["queue", "dashboards", "catalog"], ["My account"]),
         (
             roles.LEAD,
             ["queue", "dashboards", "catalog"],
-            ["Decision delivery", "Export labels", "Rejected envelopes"],
+            ["My account", "Decision delivery", "Export labels", "Rejected envelopes"],
         ),
-        (roles.COMMITTEE, ["dashboards", "catalog"], []),
-        (roles.CATALOG_EDITOR, ["catalog"], []),
+        (roles.COMMITTEE, ["dashboards", "catalog"], ["My account"]),
+        (roles.CATALOG_EDITOR, ["catalog"], ["My account"]),
         (
             roles.ENGINEER,
             ["queue", "dashboards", "catalog"],
-            ["Export labels", "Rejected envelopes"],
+            ["My account", "Export labels", "Rejected envelopes"],
         ),
     ],
 )

@@ -1,0 +1,54 @@
+"""``Authorization: Bearer fsp_…``: a person's API token, acting as that person."""
+
+from __future__ import annotations
+
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from rest_framework import authentication, exceptions
+
+from .selectors import personal_token_for
+from .services import personal_token_touch
+
+
+class PersonalTokenAuthentication(authentication.BaseAuthentication):
+    """The request is the token's person: their roles, pools and permissions, no more.
+
+    Service tokens use the ``Token`` keyword and an ``fs_`` token; a personal token is sent as
+    ``Bearer`` and starts ``fsp_``, so neither is ever taken for the other.
+    """
+
+    keyword = "Bearer"
+
+    def authenticate(self, request):
+        header = authentication.get_authorization_header(request).split()
+        if not header or header[0].lower() != self.keyword.lower().encode():
+            return None
+        if len(header) != 2:
+            raise exceptions.AuthenticationFailed(
+                _("Invalid token header: expected 'Bearer <token>'.")
+            )
+        try:
+            token = header[1].decode()
+        except UnicodeError:
+            raise exceptions.AuthenticationFailed(_("Invalid token header.")) from None
+        record = personal_token_for(token)
+        if record is None:
+            raise exceptions.AuthenticationFailed(_("Invalid, expired or revoked token."))
+        personal_token_touch(record=record, now=timezone.now())
+        return record.user, record
+
+    def authenticate_header(self, request) -> str:
+        return self.keyword
+
+
+class PersonalTokenScheme(OpenApiAuthenticationExtension):
+    target_class = "reviewapp.accounts.auth.PersonalTokenAuthentication"
+    name = "PersonalToken"
+
+    def get_security_definition(self, auto_schema):
+        return {
+            "type": "http",
+            "scheme": "bearer",
+            "description": "A person's API token (My account): `Authorization: Bearer fsp_…`.",
+        }

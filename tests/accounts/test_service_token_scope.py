@@ -1,0 +1,66 @@
+"""A producer's service token reaches ingestion and its own predictions' decisions, nothing else.
+
+Every API route is listed here with what a service token gets, and a test fails when a route
+is added without being listed, so a new endpoint cannot be left open to producers by accident.
+"""
+
+from __future__ import annotations
+
+import pytest
+from django.urls import URLPattern, URLResolver, get_resolver
+
+pytestmark = pytest.mark.django_db
+
+# route -> (method, path, status a service token gets)
+SERVICE_TOKEN_ANSWERS = {
+    # ingestion and the producer's own predictions
+    "api/v1/predictions": [
+        ("post", "/api/v1/predictions", 400),
+        ("get", "/api/v1/predictions?model=card-fraud&external_id=none", 404),
+    ],
+    "api/v1/predictions/batch": [("post", "/api/v1/predictions/batch", 400)],
+    "api/v1/predictions/<int:pk>": [("get", "/api/v1/predictions/999999", 404)],
+    "api/v1/models": [("get", "/api/v1/models", 200)],
+    # the decisions on its own models: the pull side of webhooks (docs/webhooks.md)
+    "api/v1/decisions": [("get", "/api/v1/decisions", 200)],
+    "api/v1/decisions/export": [("get", "/api/v1/decisions/export", 200)],
+    # the review queue: people only
+    "api/v1/queue/items": [("get", "/api/v1/queue/items", 403)],
+    "api/v1/queue/claim": [("post", "/api/v1/queue/claim", 403)],
+    "api/v1/queue/items/<int:item_id>": [("get", "/api/v1/queue/items/1", 403)],
+    "api/v1/queue/items/<int:item_id>/decide": [("post", "/api/v1/queue/items/1/decide", 403)],
+    "api/v1/queue/items/<int:item_id>/release": [("post", "/api/v1/queue/items/1/release", 403)],
+    "api/v1/queue/items/<int:item_id>/renew": [("post", "/api/v1/queue/items/1/renew", 403)],
+    "api/v1/queue/decisions/<int:decision_id>/undo": [
+        ("post", "/api/v1/queue/decisions/1/undo", 403)
+    ],
+    # the catalog: people only
+    "api/v1/failure-modes": [("get", "/api/v1/failure-modes", 403)],
+    "api/v1/failure-mode-facets": [("get", "/api/v1/failure-mode-facets", 403)],
+    "api/v1/failure-modes/<slug:slug>": [("get", "/api/v1/failure-modes/x", 403)],
+    "api/v1/catalog": [("get", "/api/v1/catalog", 403), ("post", "/api/v1/catalog", 403)],
+}
+
+
+def _routes(resolver=None, prefix: str = "") -> list[str]:
+    out = []
+    for entry in (resolver or get_resolver()).url_patterns:
+        if isinstance(entry, URLResolver):
+            out += _routes(entry, prefix + str(entry.pattern))
+        elif isinstance(entry, URLPattern):
+            out.append(prefix + str(entry.pattern))
+    return out
+
+
+def test_every_api_route_is_listed_with_what_a_service_token_gets():
+    api_routes = {r for r in _routes() if r.startswith("api/v1/")}
+    assert api_routes == set(SERVICE_TOKEN_ANSWERS)
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status"),
+    [case for cases in SERVICE_TOKEN_ANSWERS.values() for case in cases],
+)
+def test_a_service_token_gets(api, method, path, status):
+    response = getattr(api, method)(path, {} if method == "post" else None, format="json")
+    assert response.status_code == status, response.content
