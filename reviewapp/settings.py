@@ -221,17 +221,22 @@ AXES_VERBOSE = False
 # Successful sign-ins are not logged by axes: the session itself is the record.
 AXES_DISABLE_ACCESS_LOG = True
 
+# Markdown (guidelines, catalog) may show images only from this site or these origins
+# ("https://img.example.org"); any other image becomes a link.
+MARKDOWN_IMAGE_ORIGINS = env_list("MARKDOWN_IMAGE_ORIGINS")
+
 # Content-Security-Policy (django-csp): only this origin's own files; no inline script, no
 # inline <style> element, no eval. Style *attributes* are allowed (style-src-attr): the review
 # page draws its confidence and attribution bars with width/left values (a style attribute
-# cannot load anything or run script). Images: own files and data: URIs (the favicon).
+# cannot load anything or run script). Images: own files, data: URIs (Swagger UI's icons) and
+# the Markdown image origins.
 CONTENT_SECURITY_POLICY = {
     "DIRECTIVES": {
         "default-src": ["'self'"],
         "script-src": ["'self'"],
         "style-src": ["'self'"],
         "style-src-attr": ["'unsafe-inline'"],
-        "img-src": ["'self'", "data:"],
+        "img-src": ["'self'", "data:", *MARKDOWN_IMAGE_ORIGINS],
         "font-src": ["'self'"],
         "connect-src": ["'self'"],
         "object-src": ["'none'"],
@@ -248,9 +253,6 @@ PERMISSIONS_POLICY_FEATURES = [
     "midi", "payment", "picture-in-picture", "publickey-credentials-get", "screen-wake-lock",
     "serial", "usb", "xr-spatial-tracking",
 ]  # fmt: skip
-# Markdown (guidelines, catalog) may show images only from this site or these origins
-# ("https://img.example.org"); any other image becomes a link.
-MARKDOWN_IMAGE_ORIGINS = env_list("MARKDOWN_IMAGE_ORIGINS")
 
 # Webhook signing secrets are stored encrypted (Fernet) with these keys, newest first; the
 # first encrypts, all decrypt, so a new key is put in front and `manage.py
