@@ -73,3 +73,15 @@ def test_api_docs_render_swagger_ui_from_our_own_files(live_server, page, artifa
     assert page.locator(".opblock").count() > 3
     page.screenshot(path=str(artifacts / "api-docs.png"))
     assert origins == {live_server.url.split("/", 3)[2]}  # nothing from a third party
+
+
+def test_the_policy_blocks_inline_script_and_the_fixture_sees_it(live_server, page, csp_violations):
+    page.goto(f"{live_server.url}/accounts/login/")
+    page.evaluate(
+        "() => { const s = document.createElement('script');"
+        " s.textContent = 'window.__ran = true'; document.body.appendChild(s); }"
+    )
+    page.wait_for_timeout(200)
+    assert page.evaluate("() => window.__ran === true") is False
+    assert any("Content Security Policy" in v for v in csp_violations)
+    csp_violations.clear()  # seen on purpose: the fixture must not fail this test
