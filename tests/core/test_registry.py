@@ -40,7 +40,7 @@ def nav_for(user):
         (
             roles.LEAD,
             ["queue", "dashboards", "catalog"],
-            ["Decision delivery", "Export labels", "Rejected envelopes"],
+            ["Decision delivery", "Export labels", "Rejected envelopes", "Sign-in lockouts"],
         ),
         (roles.COMMITTEE, ["dashboards", "catalog"], []),
         (roles.CATALOG_EDITOR, ["catalog"], []),
