@@ -21,8 +21,10 @@ $(VENV)/.dev-stamp: pyproject.toml | $(VENV)/bin/python
 	$(PY) -m pip install --quiet -e '.[dev]'
 	touch $@ $(VENV)/.run-stamp
 
-# Development values: DEBUG on, a dev secret, SQLite + filesystem broker under var/.
+# Development values: DEBUG on, a dev secret, SQLite + filesystem broker under var/; loopback
+# callback URLs allowed so deliveries can go to bench/webhook_receiver.py (README).
 run: export DEBUG ?= 1
+run: export WEBHOOK_ALLOW_LOOPBACK ?= 1
 run: export PORT := $(PORT)
 run: $(VENV)/.run-stamp
 	mkdir -p $(VAR)

@@ -76,7 +76,10 @@ INSTALLED_APPS = [
     "rest_framework",
     "django_filters",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "django_htmx",
+    "axes",
+    "csp",
     "reviewapp.core",
     # --- accounts: two-factor sign-in (django-otp) ---
     "django_otp",
@@ -107,8 +110,12 @@ MIDDLEWARE = [
     # --- end accounts ---
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
+    "reviewapp.core.middleware.PermissionsPolicyMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "reviewapp.core.middleware.UserTimezoneMiddleware",
+    # Last, so it sees the lockout a failed sign-in caused (see "Sign-in throttling").
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "reviewapp.urls"
@@ -154,8 +161,12 @@ IS_POSTGRES = DATABASES["default"]["ENGINE"].startswith("django.db.backends.post
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-# Django's model backend, with the preference and role names loaded with the user.
-AUTHENTICATION_BACKENDS = ["reviewapp.core.backends.AccountBackend"]
+# Axes first: it refuses a locked-out (username, address) before any password is checked.
+# Then Django's model backend, with the preference and role names loaded with the user.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "reviewapp.core.backends.AccountBackend",
+]
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -215,6 +226,70 @@ SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^metrics$"]
 X_FRAME_OPTIONS = "DENY"
 
+# Sign-in throttling (django-axes; README "Security"): after SIGNIN_FAILURE_LIMIT failed
+# sign-ins for one username from one address, that pair is refused (HTTP 429, a page that says
+# so) for SIGNIN_LOCKOUT_MINUTES from the moment of the lockout; a lead may clear it sooner.
+# Failures older than the lockout time are forgotten. The address is REMOTE_ADDR: behind a
+# proxy every client shares the proxy's address (see README).
+AXES_FAILURE_LIMIT = env_int("SIGNIN_FAILURE_LIMIT", 10)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("SIGNIN_LOCKOUT_MINUTES", 15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_LOCKOUT_CALLABLE = "reviewapp.core.signin.lockout_response"
+AXES_HTTP_RESPONSE_CODE = 429
+AXES_VERBOSE = False
+# Successful sign-ins are not logged by axes: the session itself is the record.
+AXES_DISABLE_ACCESS_LOG = True
+
+# Markdown (guidelines, catalog) may show images only from this site or these origins
+# ("https://img.example.org"); any other image becomes a link.
+MARKDOWN_IMAGE_ORIGINS = env_list("MARKDOWN_IMAGE_ORIGINS")
+
+# Content-Security-Policy (django-csp): only this origin's own files; no inline script, no
+# inline <style> element, no eval. Style *attributes* are allowed (style-src-attr): the review
+# page draws its confidence and attribution bars with width/left values (a style attribute
+# cannot load anything or run script). Images: own files, data: URIs (Swagger UI's icons) and
+# the Markdown image origins.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "style-src-attr": ["'unsafe-inline'"],
+        "img-src": ["'self'", "data:", *MARKDOWN_IMAGE_ORIGINS],
+        "font-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    }
+}
+# Permissions-Policy (reviewapp.core.middleware.PermissionsPolicyMiddleware): every powerful
+# browser feature off for every page; none of them is used.
+PERMISSIONS_POLICY_FEATURES = [
+    "accelerometer", "autoplay", "camera", "display-capture", "encrypted-media", "fullscreen",
+    "geolocation", "gyroscope", "hid", "idle-detection", "magnetometer", "microphone",
+    "midi", "payment", "picture-in-picture", "publickey-credentials-get", "screen-wake-lock",
+    "serial", "usb", "xr-spatial-tracking",
+]  # fmt: skip
+
+# Webhook signing secrets are stored encrypted (Fernet) with these keys, newest first; the
+# first encrypts, all decrypt, so a new key is put in front and `manage.py
+# rotate_field_encryption` re-encrypts (README "Secrets at rest"). Required when DEBUG is off.
+FIELD_ENCRYPTION_KEYS = env_list("FIELD_ENCRYPTION_KEYS")
+if not FIELD_ENCRYPTION_KEYS:
+    if DEBUG:
+        # A fixed development key (urlsafe base64 of 32 bytes): never protects real secrets.
+        FIELD_ENCRYPTION_KEYS = ["ZGV2LW9ubHktZmllbGQta2V5LW5vdC1mb3ItcHJvZC0="]
+    else:
+        raise ImproperlyConfigured(
+            "FIELD_ENCRYPTION_KEYS must be set when DEBUG is off (a comma-separated list of "
+            'Fernet keys, newest first; make one with `python -c "from cryptography.fernet '
+            'import Fernet; print(Fernet.generate_key().decode())"`).'
+        )
+
 # --- Request size limits --------------------------------------------------------------------
 INGEST_MAX_BODY_BYTES = env_int("INGEST_MAX_BODY_BYTES", 1024 * 1024)
 INGEST_MAX_BATCH_BODY_BYTES = env_int("INGEST_MAX_BATCH_BODY_BYTES", 16 * 1024 * 1024)
@@ -249,9 +324,16 @@ DASHBOARD_BUCKET_MINUTES = env_int("DASHBOARD_BUCKET_MINUTES", 60)
 DASHBOARD_FOLD_INTERVAL_SECONDS = env_float("DASHBOARD_FOLD_INTERVAL_SECONDS", 15)
 # Rows younger than this wait for the next fold (longer than any write transaction lasts).
 DASHBOARD_SETTLE_SECONDS = env_float("DASHBOARD_SETTLE_SECONDS", 10)
-# When set, GET /metrics requires "Authorization: Bearer <token>"; unset, it is open (fine when
-# the app listens on 127.0.0.1 only; set it anywhere else).
+# GET /metrics requires "Authorization: Bearer <METRICS_TOKEN>". With DEBUG off the token is
+# required unless METRICS_PUBLIC=1 says, on purpose, that anyone who reaches the app may read
+# the figures (e.g. it listens on a private network only).
 METRICS_TOKEN = env_str("METRICS_TOKEN")
+METRICS_PUBLIC = env_bool("METRICS_PUBLIC", False)
+if not DEBUG and not METRICS_TOKEN and not METRICS_PUBLIC:
+    raise ImproperlyConfigured(
+        "METRICS_TOKEN must be set when DEBUG is off (or set METRICS_PUBLIC=1 to serve "
+        "/metrics without a token on purpose)."
+    )
 
 # --- Review queue ---------------------------------------------------------------------------
 # A claim is a lease, renewed while the review page is open; an expired one is released by beat.
@@ -275,6 +357,9 @@ REVIEW_SWEEP_INTERVAL_SECONDS = env_float("REVIEW_SWEEP_INTERVAL_SECONDS", 30)
 # Callback URLs resolving to private, loopback, link-local or other non-public addresses are
 # refused unless this is on (tests and local demos only).
 WEBHOOK_ALLOW_PRIVATE_NETWORKS = env_bool("WEBHOOK_ALLOW_PRIVATE_NETWORKS", False)
+# Narrower, for local development (`make run` turns it on): loopback addresses (127.0.0.0/8,
+# ::1) are allowed, every other non-public address is still refused.
+WEBHOOK_ALLOW_LOOPBACK = env_bool("WEBHOOK_ALLOW_LOOPBACK", False)
 WEBHOOK_TIMEOUT_SECONDS = env_float("WEBHOOK_TIMEOUT_SECONDS", 5)
 # Retries (exponential backoff with jitter) stop this long after a delivery was queued.
 WEBHOOK_MAX_AGE_HOURS = env_float("WEBHOOK_MAX_AGE_HOURS", 24)
@@ -401,6 +486,11 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
+    # Swagger UI from this site's own static files (drf-spectacular-sidecar): works offline
+    # and under the Content-Security-Policy (no CDN, no inline script).
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
 }
 
 # --- Logging --------------------------------------------------------------------------------

@@ -4,6 +4,10 @@ import os
 
 os.environ.setdefault("SECRET_KEY", "test-only-secret-key")
 os.environ.setdefault("ALLOWED_HOSTS", "testserver,127.0.0.1,localhost")
+# Tests run with DEBUG off, like production: give them a test-only encryption key and an open
+# /metrics (tests of the token set it themselves).
+os.environ.setdefault("FIELD_ENCRYPTION_KEYS", "dGVzdC1vbmx5LWZpZWxkLWtleS0wMTIzNDU2Nzg5YWI=")
+os.environ.setdefault("METRICS_PUBLIC", "1")
 
 from .settings import *  # noqa: E402,F403
 from .settings import DATABASES, VAR_DIR  # noqa: E402

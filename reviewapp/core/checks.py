@@ -28,3 +28,17 @@ def check_nav_urls(app_configs: Any = None, **kwargs: Any) -> list[Error]:
                 )
             )
     return errors
+
+
+@register(Tags.security, deploy=False)
+def check_field_encryption_keys(app_configs: Any = None, **kwargs: Any) -> list[Error]:
+    """Every key in FIELD_ENCRYPTION_KEYS must be a Fernet key, before anything is stored."""
+    from django.core.exceptions import ImproperlyConfigured
+
+    from .fields import fernet
+
+    try:
+        fernet()
+    except ImproperlyConfigured as exc:
+        return [Error(str(exc), id="core.E002")]
+    return []

@@ -84,3 +84,19 @@ class UserTimezoneMiddleware:
             return self.get_response(request)
         finally:
             timezone.deactivate()
+
+
+class PermissionsPolicyMiddleware:
+    """Turns off the browser features listed in ``settings.PERMISSIONS_POLICY_FEATURES`` (camera,
+    microphone, geolocation, ...) for every response: no page of ours uses any of them, so a
+    script that got in somehow cannot either."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+        self.header = ", ".join(f"{feature}=()" for feature in settings.PERMISSIONS_POLICY_FEATURES)
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        if self.header:
+            response.setdefault("Permissions-Policy", self.header)
+        return response

@@ -4,10 +4,19 @@ import logging
 
 from celery import current_app
 from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.db import connection
-from django.http import HttpRequest, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_GET, require_POST
+
+from . import roles, signin
+from .audit import Actor
+from .exceptions import ServiceError
 
 logger = logging.getLogger(__name__)
 
@@ -56,3 +65,42 @@ def healthz(request: HttpRequest) -> JsonResponse:
         },
         status=code,
     )
+
+
+# --- Sign-in lockouts (leads) ----------------------------------------------------------------
+def _require_lead(request: HttpRequest) -> None:
+    if not roles.has_role(request.user, roles.LEAD):
+        raise DjangoPermissionDenied
+
+
+@login_required
+@require_GET
+def signin_lockouts(request: HttpRequest) -> HttpResponse:
+    """Who may not sign in right now, and a button to let them in again."""
+    _require_lead(request)
+    return render(
+        request,
+        "registration/lockouts.html",
+        {
+            "lockouts": signin.signin_lockouts_current(),
+            "failure_limit": settings.AXES_FAILURE_LIMIT,
+            "minutes": int(settings.AXES_COOLOFF_TIME.total_seconds() // 60),
+        },
+    )
+
+
+@login_required
+@require_POST
+def signin_lockout_clear(request: HttpRequest, lockout_id: int) -> HttpResponse:
+    _require_lead(request)
+    try:
+        lockout = signin.signin_lockout_clear(lockout_id=lockout_id, actor=Actor.user(request.user))
+    except ServiceError as exc:
+        messages.warning(request, exc.message)
+    else:
+        messages.success(
+            request,
+            _("%(user)s may sign in from %(address)s again.")
+            % {"user": lockout.username, "address": lockout.ip_address},
+        )
+    return redirect("signin-lockouts")

@@ -244,8 +244,16 @@ def _throughput(model_id: int, window: Any, now: dt.datetime) -> dict[str, Any]:
 
 @require_GET
 def metrics(request: HttpRequest) -> HttpResponse:
-    """Prometheus text exposition. Bearer token when METRICS_TOKEN is set; open otherwise."""
+    """Prometheus text exposition. Bearer token when METRICS_TOKEN is set; open without one
+    only when METRICS_PUBLIC (or DEBUG) says so. Production settings refuse to start with
+    neither; this check keeps the page closed if a configuration slipped past them."""
     token = getattr(settings, "METRICS_TOKEN", "")
+    if not token and not (settings.METRICS_PUBLIC or settings.DEBUG):
+        return HttpResponse(
+            "/metrics is closed: set METRICS_TOKEN (or METRICS_PUBLIC=1).\n",
+            status=403,
+            content_type="text/plain; charset=utf-8",
+        )
     if token:
         header = request.headers.get("Authorization", "")
         scheme, _sep, given = header.partition(" ")

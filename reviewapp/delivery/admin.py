@@ -4,7 +4,7 @@ from django.contrib import admin
 from reviewapp.models import MLModel
 
 from .models import Delivery, DeliveryAttempt
-from .validators import validate_callback_secret, validate_callback_url
+from .validators import validate_callback_url
 
 
 class _ReadOnly(admin.ModelAdmin):
@@ -41,7 +41,8 @@ class DeliveryAdmin(_ReadOnly):
 
 
 class MLModelCallbackForm(forms.ModelForm):
-    """Callback URLs entered in the admin get the same safety check as everywhere else."""
+    """Callback URLs entered in the admin get the same safety check as everywhere else. The
+    signing secret is not shown here: it is set (and shown once) on the callback page."""
 
     callback_url = forms.URLField(required=False, max_length=200, assume_scheme="https")
 
@@ -55,15 +56,12 @@ class MLModelCallbackForm(forms.ModelForm):
             "labels",
             "description",
             "callback_url",
-            "callback_secret",
         ]
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         if "callback_url" in self.fields:
             self.fields["callback_url"].validators.append(validate_callback_url)
-        if "callback_secret" in self.fields:
-            self.fields["callback_secret"].validators.append(validate_callback_secret)
 
 
 # The queue app owns MLModel; if it registers its own admin, that one wins and should use

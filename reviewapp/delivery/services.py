@@ -34,10 +34,12 @@ from reviewapp.models import Decision, MLModel
 from . import selectors
 from .models import Delivery, DeliveryAttempt
 from .signing import webhook_headers
+from .transport import pinned_session
 from .validators import (
     UnsafeCallbackURL,
     check_callback_url,
     generate_callback_secret,
+    resolve_callback_url,
     secret_key_bytes,
 )
 
@@ -328,29 +330,32 @@ class HttpResult:
     duration_ms: int = 0
 
 
-def _post(
-    *, delivery: Delivery, url: str, secret: str, at: dt.datetime, session: requests.Session
-) -> HttpResult:
+def _post(*, delivery: Delivery, url: str, secret: str, at: dt.datetime) -> HttpResult:
     result = HttpResult(url=url)
     started = time.monotonic()
     try:
-        check_callback_url(url)
+        # Resolve once, check, and connect to exactly that address (transport.py).
+        target = resolve_callback_url(url)
         key = secret_key_bytes(secret)
         body = json.dumps(delivery.payload, separators=(",", ":"), ensure_ascii=False).encode()
         headers = webhook_headers(
             key=key, message_id=delivery.message_id, timestamp=int(at.timestamp()), body=body
         )
         headers["User-Agent"] = "Failsafe-Webhooks/1.0"
+        headers["Host"] = target.netloc
         timeout = settings.WEBHOOK_TIMEOUT_SECONDS
         # No redirects: a redirect could lead to an address the URL check never saw.
-        with session.post(
-            url,
-            data=body,
-            headers=headers,
-            timeout=(timeout, timeout),
-            allow_redirects=False,
-            stream=True,
-        ) as response:
+        with (
+            pinned_session(target) as session,
+            session.post(
+                url,
+                data=body,
+                headers=headers,
+                timeout=(timeout, timeout),
+                allow_redirects=False,
+                stream=True,
+            ) as response,
+        ):
             result.status_code = response.status_code
             chunk = next(response.iter_content(RESPONSE_EXCERPT_BYTES), b"")
             result.excerpt = chunk[:RESPONSE_EXCERPT_BYTES].decode("utf-8", "replace")
@@ -384,7 +389,6 @@ def delivery_send(
     delivery_id: int,
     claim_token: uuid.UUID,
     now: dt.datetime | None = None,
-    session: requests.Session | None = None,
     rng: random.Random | None = None,
 ) -> str:
     """Send one claimed delivery and record the attempt. Returns the resulting status.
@@ -421,7 +425,6 @@ def delivery_send(
         url=delivery.model.callback_url,
         secret=delivery.model.callback_secret,
         at=now,
-        session=session or requests.Session(),
     )
     number = delivery.attempts + 1
     code = http.status_code
@@ -486,7 +489,6 @@ def deliveries_send_due(
     now: dt.datetime | None = None,
     batch_size: int | None = None,
     time_budget: float | None = None,
-    session: requests.Session | None = None,
     rng: random.Random | None = None,
 ) -> SendReport:
     """Send every due delivery, batch by batch, until none is due or the time budget is spent.
@@ -497,14 +499,11 @@ def deliveries_send_due(
     budget = settings.WEBHOOK_SEND_BUDGET_SECONDS if time_budget is None else time_budget
     deadline = time.monotonic() + budget
     report = SendReport()
-    session = session or requests.Session()
     while time.monotonic() < deadline:
         ids, token = deliveries_claim_due(now=now or timezone.now(), limit=limit)
         report.claimed += len(ids)
         for pk in ids:
-            status = delivery_send(
-                delivery_id=pk, claim_token=token, now=now, session=session, rng=rng
-            )
+            status = delivery_send(delivery_id=pk, claim_token=token, now=now, rng=rng)
             report.results[status] = report.results.get(status, 0) + 1
         if len(ids) < limit:
             break

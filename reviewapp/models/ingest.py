@@ -7,6 +7,8 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from reviewapp.core.fields import EncryptedTextField
+
 
 class Criticality(models.TextChoices):
     CRITICAL = "critical", _("Critical")
@@ -27,7 +29,8 @@ class MLModel(models.Model):
     labels = models.JSONField(help_text=_("The label set the model predicts from."))
     description = models.TextField(blank=True)
     callback_url = models.URLField(blank=True)
-    callback_secret = models.CharField(max_length=200, blank=True)
+    # The webhook signing secret, stored encrypted (FIELD_ENCRYPTION_KEYS; core/fields.py).
+    callback_secret = EncryptedTextField(blank=True)
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:

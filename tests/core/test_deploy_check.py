@@ -18,6 +18,7 @@ def _check(extra_env: dict[str, str]) -> subprocess.CompletedProcess:
             "DJANGO_SETTINGS_MODULE",
             "SECRET_KEY",
             "ALLOWED_HOSTS",
+            "METRICS_PUBLIC",
             # set by the browser tests' fixture in this process; production never has it
             "DJANGO_ALLOW_ASYNC_UNSAFE",
         }
@@ -38,6 +39,8 @@ def test_check_deploy_is_clean_with_production_values(tmp_path):
         {
             "SECRET_KEY": "x" * 20 + "-a-long-random-production-secret-value-0123456789",
             "ALLOWED_HOSTS": "failsafe.example.org",
+            "FIELD_ENCRYPTION_KEYS": "dGVzdC1vbmx5LWZpZWxkLWtleS0wMTIzNDU2Nzg5YWI=",
+            "METRICS_TOKEN": "a-scrape-token",
             "FAILSAFE_VAR_DIR": str(tmp_path),
         }
     )

@@ -80,3 +80,37 @@ def test_review_guidelines_use_the_same_renderer(lead, fraud_model):
     version = guideline_publish(model=fraud_model, body=body, by=lead)
     assert version.html == render_markdown(body)
     assert "<script" not in version.html and "javascript:" not in version.html
+
+
+def test_a_remote_markdown_image_becomes_a_link():
+    html = render_markdown("See ![the chart](https://tracker.example/pixel.png) here.")
+    assert "<img" not in html
+    assert (
+        '<a href="https://tracker.example/pixel.png" rel="noopener noreferrer">the chart</a>'
+        in (html)
+    )
+
+
+def test_an_image_from_this_site_is_shown():
+    html = render_markdown("![diagram](/static/img/favicon.svg)")
+    assert '<img alt="diagram" src="/static/img/favicon.svg">' in html
+
+
+@pytest.mark.parametrize(
+    "src", ["//tracker.example/p.png", "http://tracker.example/p.png", "relative.png"]
+)
+def test_other_image_sources_never_load(src):
+    assert "<img" not in render_markdown(f"![x]({src})")
+    assert "<img" not in render_markdown(f'<img src="{src}" alt="x">')
+
+
+def test_listed_origins_may_serve_images(settings):
+    settings.MARKDOWN_IMAGE_ORIGINS = ["https://img.example.org"]
+    html = render_markdown(
+        "![a](https://img.example.org/a.png) ![b](https://img.example.org.evil/b.png)"
+    )
+    assert '<img alt="a" src="https://img.example.org/a.png">' in html
+    assert '<img src="https://img.example.org.evil' not in html
+    assert 'href="https://img.example.org.evil/b.png"' in html
+    raw = render_markdown('<img src="https://img.example.org/c.png" onerror="alert(1)">')
+    assert '<img src="https://img.example.org/c.png">' in raw and "onerror" not in raw

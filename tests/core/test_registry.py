@@ -40,7 +40,13 @@ def nav_for(user):
         (
             roles.LEAD,
             ["queue", "dashboards", "catalog"],
-            ["My account", "Decision delivery", "Export labels", "Rejected envelopes"],
+            [
+                "My account",
+                "Decision delivery",
+                "Export labels",
+                "Rejected envelopes",
+                "Sign-in lockouts",
+            ],
         ),
         (roles.COMMITTEE, ["dashboards", "catalog"], ["My account"]),
         (roles.CATALOG_EDITOR, ["catalog"], ["My account"]),

@@ -46,9 +46,27 @@ def browser(monkeypatch):
             connections.close_all()
 
 
+CSP_WORDS = ("Content Security Policy", "Content-Security-Policy", "Permissions-Policy")
+
+
 @pytest.fixture
-def page(browser):
-    return browser.new_page(viewport={"width": 1366, "height": 768})
+def csp_violations() -> list[str]:
+    """Console messages in which the browser reports a blocked resource or script (CSP)."""
+    return []
+
+
+@pytest.fixture
+def page(browser, csp_violations):
+    """A page; a Content-Security-Policy violation on it fails the test that used it."""
+    p = browser.new_page(viewport={"width": 1366, "height": 768})
+
+    def on_console(message) -> None:
+        if any(word in message.text for word in CSP_WORDS):
+            csp_violations.append(f"{message.type}: {message.text} ({p.url})")
+
+    p.on("console", on_console)
+    yield p
+    assert not csp_violations, "CSP violations:\n" + "\n".join(csp_violations)
 
 
 @pytest.fixture(scope="session")
