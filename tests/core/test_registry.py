@@ -40,9 +40,9 @@ def nav_for(user):
         (
             roles.LEAD,
             ["queue", "dashboards", "catalog"],
-            ["Decision delivery", "Export labels", "Rejected envelopes"],
+            ["Decision delivery", "Export labels", "Rejected envelopes", "Audit log"],
         ),
-        (roles.COMMITTEE, ["dashboards", "catalog"], []),
+        (roles.COMMITTEE, ["dashboards", "catalog"], ["Audit log"]),
         (roles.CATALOG_EDITOR, ["catalog"], []),
         (
             roles.ENGINEER,
