@@ -226,7 +226,11 @@ def audit_seal_all() -> int:
 def audit_seal_run(*, all_batches: bool = False) -> int:
     """The sealer's run (beat's task, ``manage.py seal_audit``): seal one batch (or every
     pending event), then, if anything was sealed, write a checkpoint of the head outside the
-    database. Only the sealer writes checkpoints, so they follow the chain's own pace."""
+    database. Only the sealer writes checkpoints, so they follow the chain's own pace.
+
+    Call it outside any transaction (the task and the command do): the checkpoint is written
+    once the seals committed, and one naming seals that were rolled back would later read as
+    a removed tail."""
     total, head = _seal_batch()
     while all_batches and total and (more := _seal_batch())[0]:
         total += more[0]
