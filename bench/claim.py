@@ -86,6 +86,7 @@ def env_for(url: str, var_dir: Path) -> dict[str, str]:
             "STATIC_ROOT": str(var_dir / "static"),
             "LOG_LEVEL": "WARNING",
             "DJANGO_SETTINGS_MODULE": "reviewapp.settings",
+            "AUDIT_CHAIN_KEYS": "bench:YmVuY2gtb25seS1hdWRpdC1jaGFpbi1rZXktMzItYnl0ZXMh",  # a bench-only audit chain key
         }
     )
     return env

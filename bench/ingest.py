@@ -76,6 +76,7 @@ class Stack:
         self.env = {
             **os.environ,
             "DJANGO_SETTINGS_MODULE": "reviewapp.settings",
+            "AUDIT_CHAIN_KEYS": "bench:YmVuY2gtb25seS1hdWRpdC1jaGFpbi1rZXktMzItYnl0ZXMh",  # a bench-only audit chain key
             "DATABASE_URL": args.database_url,
             "CELERY_BROKER_URL": args.broker_url,
             "SECRET_KEY": "bench-" + uuid.uuid4().hex,

@@ -232,6 +232,9 @@ def main() -> None:
     created = ensure_database(server, rebuild=not args.keep)
     os.environ["DATABASE_URL"] = f"{server}/{DB_NAME}"
     os.environ.setdefault("SECRET_KEY", "bench-only")
+    os.environ.setdefault(
+        "AUDIT_CHAIN_KEYS", "bench:YmVuY2gtb25seS1hdWRpdC1jaGFpbi1rZXktMzItYnl0ZXMh"
+    )
     os.environ.setdefault("FAILSAFE_VAR_DIR", "/tmp/failsafe-bench")
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "reviewapp.settings")
     import django

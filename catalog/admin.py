@@ -1,4 +1,11 @@
+"""Catalog entries in the admin: read-only (AuditedReadOnlyAdmin). Failure modes,
+mitigations, case studies and occurrences change through the catalog pages and services,
+which version and audit them; categories and tags through a data migration.
+"""
+
 from django.contrib import admin
+
+from reviewapp.core.admin import AuditedReadOnlyAdmin
 
 from .models import (
     CaseStudy,
@@ -13,27 +20,24 @@ from .models import (
 
 
 @admin.register(Category)
-class CategoryAdmin(admin.ModelAdmin):
+class CategoryAdmin(AuditedReadOnlyAdmin, admin.ModelAdmin):
     list_display = ["name", "slug", "parent", "position"]
-    prepopulated_fields = {"slug": ["name"]}
 
 
 @admin.register(Tag)
-class TagAdmin(admin.ModelAdmin):
+class TagAdmin(AuditedReadOnlyAdmin, admin.ModelAdmin):
     list_display = ["name", "dimension"]
     list_filter = ["dimension"]
 
 
-class LinkInline(admin.TabularInline):
+class LinkInline(AuditedReadOnlyAdmin, admin.TabularInline):
     model = FailureModeMitigation
     extra = 0
     autocomplete_fields = ["mitigation"]
 
 
 @admin.register(FailureMode)
-class FailureModeAdmin(admin.ModelAdmin):
-    """Read-mostly: edits go through the catalog pages so they are versioned and audited."""
-
+class FailureModeAdmin(AuditedReadOnlyAdmin, admin.ModelAdmin):
     list_display = ["title", "severity", "status", "category", "owner", "next_review_on"]
     list_filter = ["status", "severity", "category"]
     search_fields = ["title", "slug"]
@@ -42,31 +46,25 @@ class FailureModeAdmin(admin.ModelAdmin):
 
 
 @admin.register(MitigationTemplate)
-class MitigationAdmin(admin.ModelAdmin):
+class MitigationAdmin(AuditedReadOnlyAdmin, admin.ModelAdmin):
     list_display = ["title", "kind", "owner", "next_review_on"]
     list_filter = ["kind"]
     search_fields = ["title", "slug"]
 
 
 @admin.register(CaseStudy)
-class CaseStudyAdmin(admin.ModelAdmin):
+class CaseStudyAdmin(AuditedReadOnlyAdmin, admin.ModelAdmin):
     list_display = ["title", "occurred_on"]
     search_fields = ["title"]
 
 
 @admin.register(Occurrence)
-class OccurrenceAdmin(admin.ModelAdmin):
+class OccurrenceAdmin(AuditedReadOnlyAdmin, admin.ModelAdmin):
     list_display = ["failure_mode", "source_type", "source_id", "occurred_at"]
     list_filter = ["source_type"]
 
 
 @admin.register(Revision)
-class RevisionAdmin(admin.ModelAdmin):
+class RevisionAdmin(AuditedReadOnlyAdmin, admin.ModelAdmin):
     list_display = ["kind", "object_id", "number", "author", "created_at", "note"]
     list_filter = ["kind"]
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False

@@ -4,6 +4,8 @@ Defaults are safe for production (DEBUG off, no default secret, explicit hosts);
 `make run` exports the development values. Every variable is listed in README.md.
 """
 
+import base64
+import binascii
 import os
 from datetime import timedelta
 from pathlib import Path
@@ -313,6 +315,72 @@ SERVICE_TOKEN_CACHE_SECONDS = env_float("SERVICE_TOKEN_CACHE_SECONDS", 5)
 INGEST_ROUTE_FILL = env_bool("INGEST_ROUTE_FILL", True)
 AUDIT_SEAL_INTERVAL_SECONDS = env_float("AUDIT_SEAL_INTERVAL_SECONDS", 10)
 AUDIT_SEAL_BATCH = env_int("AUDIT_SEAL_BATCH", 5000)
+
+
+def audit_chain_keys(raw: str) -> dict[str, bytes]:
+    """``id1:base64key,id2:base64key`` -> {id: key}; every key at least 32 bytes."""
+    keys: dict[str, bytes] = {}
+    for item in (part.strip() for part in raw.split(",")):
+        if not item:
+            continue
+        key_id, sep, encoded = item.partition(":")
+        key_id = key_id.strip()
+        if (
+            not sep
+            or not key_id
+            or len(key_id) > 32
+            or not key_id.replace("-", "").replace("_", "").isalnum()
+        ):
+            raise ImproperlyConfigured(
+                "AUDIT_CHAIN_KEYS must read id:base64key[,id:base64key…] with ids of at most "
+                "32 letters, digits, '-' or '_'."
+            )
+        try:
+            key = base64.b64decode(encoded.strip(), validate=True)
+        except (binascii.Error, ValueError):
+            raise ImproperlyConfigured(f"AUDIT_CHAIN_KEYS: key {key_id!r} is not base64.") from None
+        if len(key) < 32:
+            raise ImproperlyConfigured(
+                f"AUDIT_CHAIN_KEYS: key {key_id!r} is {len(key)} bytes; use at least 32 random "
+                "bytes (openssl rand -base64 32)."
+            )
+        keys[key_id] = key
+    return keys
+
+
+# The audit chain's MAC keys (core/audit.py). They live in the environment, never in the
+# database, so whoever can rewrite the tables cannot recompute the chain. Rotation: add a new
+# id:key pair, point AUDIT_CHAIN_KEY_ID at it, keep the old pairs for verification.
+# A fixed, public development key stands in when DEBUG is on (make run) and in tests.
+AUDIT_CHAIN_DEV_KEYS = "dev:" + base64.b64encode(b"failsafe-dev-only-audit-chain-key!").decode()
+AUDIT_CHAIN_KEYS = audit_chain_keys(env_str("AUDIT_CHAIN_KEYS"))
+if not AUDIT_CHAIN_KEYS:
+    if DEBUG:
+        AUDIT_CHAIN_KEYS = audit_chain_keys(AUDIT_CHAIN_DEV_KEYS)
+    else:
+        raise ImproperlyConfigured("AUDIT_CHAIN_KEYS must be set when DEBUG is off.")
+AUDIT_CHAIN_KEY_ID = env_str("AUDIT_CHAIN_KEY_ID") or (
+    next(iter(AUDIT_CHAIN_KEYS)) if len(AUDIT_CHAIN_KEYS) == 1 else ""
+)
+if AUDIT_CHAIN_KEY_ID not in AUDIT_CHAIN_KEYS:
+    raise ImproperlyConfigured(
+        "AUDIT_CHAIN_KEY_ID must name one of the AUDIT_CHAIN_KEYS ids (the key new seals use)."
+    )
+# Checkpoints of the chain head, written after every sealing run that sealed something, to
+# sinks the database owner cannot rewrite: an append-only file (empty: none), the log, and
+# optionally an HTTP endpoint on another host (POST of the JSON checkpoint; failures logged).
+AUDIT_CHECKPOINT_FILE = env_str("AUDIT_CHECKPOINT_FILE", str(VAR_DIR / "audit-checkpoints.jsonl"))
+AUDIT_CHECKPOINT_URL = env_str("AUDIT_CHECKPOINT_URL")
+AUDIT_CHECKPOINT_TIMEOUT_SECONDS = env_float("AUDIT_CHECKPOINT_TIMEOUT_SECONDS", 5)
+# How often beat verifies the whole chain against the checkpoints (the audit page shows it).
+AUDIT_VERIFY_INTERVAL_HOURS = env_float("AUDIT_VERIFY_INTERVAL_HOURS", 24)
+# Most events one export of the audit page streams.
+AUDIT_EXPORT_MAX_ROWS = env_int("AUDIT_EXPORT_MAX_ROWS", 100_000)
+# Tests only: lets the test runner TRUNCATE the audit tables between tests (PostgreSQL).
+AUDIT_ALLOW_TEST_TRUNCATE = False
+# Lease renewals (every minute per open review page) are audited when the lease end crosses
+# a boundary of this many seconds: about one event per held item per this interval.
+AUDIT_LEASE_RENEW_EVERY_SECONDS = env_int("AUDIT_LEASE_RENEW_EVERY_SECONDS", 600)
 # An audit verb no app registered (reviewapp.core.verbs): raise when on (tests), else log a
 # warning and keep the event.
 AUDIT_STRICT_VERBS = env_bool("AUDIT_STRICT_VERBS", False)
@@ -433,6 +501,10 @@ CELERY_BEAT_SCHEDULE = {
     "seal-audit-log": {
         "task": "failsafe.seal_audit",
         "schedule": timedelta(seconds=AUDIT_SEAL_INTERVAL_SECONDS),
+    },
+    "verify-audit-log": {
+        "task": "failsafe.verify_audit",
+        "schedule": timedelta(hours=AUDIT_VERIFY_INTERVAL_HOURS),
     },
     "fill-delivery-outbox": {
         "task": "failsafe.delivery_fill",

@@ -8,6 +8,8 @@ os.environ.setdefault("ALLOWED_HOSTS", "testserver,127.0.0.1,localhost")
 # /metrics (tests of the token set it themselves).
 os.environ.setdefault("FIELD_ENCRYPTION_KEYS", "dGVzdC1vbmx5LWZpZWxkLWtleS0wMTIzNDU2Nzg5YWI=")
 os.environ.setdefault("METRICS_PUBLIC", "1")
+# The fixed development key of the audit chain (public; see settings.AUDIT_CHAIN_DEV_KEYS).
+os.environ.setdefault("AUDIT_CHAIN_KEYS", "dev:ZmFpbHNhZmUtZGV2LW9ubHktYXVkaXQtY2hhaW4ta2V5IQ==")
 
 from .settings import *  # noqa: E402,F403
 from .settings import DATABASES, VAR_DIR  # noqa: E402
@@ -37,6 +39,12 @@ WHITENOISE_AUTOREFRESH = True
 
 # Writing an audit verb no app registered is a bug: fail the test that does it.
 AUDIT_STRICT_VERBS = True
+# The test runner empties tables with TRUNCATE between transactional tests; the audit tables'
+# trigger allows it only in sessions that ask (core.apps sets it when this is on).
+AUDIT_ALLOW_TEST_TRUNCATE = True
+# No checkpoint file by default: a test that needs one points this at its own tmp_path, so
+# checkpoints of one test (or an earlier run) never meet another test's chain.
+AUDIT_CHECKPOINT_FILE = ""
 
 # Delivery tests run a real HTTP receiver on 127.0.0.1; tests of the refusal turn this off.
 WEBHOOK_ALLOW_PRIVATE_NETWORKS = True

@@ -23,6 +23,7 @@ urlpatterns = [
     path("delivery/", include("reviewapp.delivery.urls")),
     path("dashboards/", include("reviewapp.dashboards.urls")),
     path("catalog/", include("catalog.urls")),
+    path("audit/", include("reviewapp.core.urls")),
     path("", include("reviewapp.dashboards.metrics_urls")),
     path("admin/", admin.site.urls),
     path("api/v1/", include("reviewapp.api.urls")),

@@ -18,6 +18,7 @@ VERBS = {
     "queue.review_item.assigned": _("Assigned"),
     "queue.review_item.released": _("Released"),
     "queue.review_item.lease_expired": _("Lease expired, back in queue"),
+    "queue.review_item.lease_renewed": _("Lease renewed (page still open)"),
     "queue.review_item.decided": _("Decided"),
     "queue.review_item.escalated": _("Escalated"),
     "queue.review_item.deferred": _("Deferred"),

@@ -1,9 +1,21 @@
+"""The admin shows audited data; it never writes it.
+
+Every change to a model whose history matters goes through a service (which checks the rules
+and writes the audit event) or, for people and roles, is recorded by core.signals. The admin
+would bypass both, so the ModelAdmins of audited models mix in ``AuditedReadOnlyAdmin``:
+no add, change or delete for anyone, superusers included. Users and groups stay editable in
+the admin: core.signals records those changes.
+"""
+
 from django.contrib import admin
 
-from .models import AuditEvent, AuditSeal
+from .models import AuditEvent, AuditSeal, AuditVerification
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
+class AuditedReadOnlyAdmin:
+    """Mix into a ModelAdmin (or inline) of an audited model: it may be viewed, never
+    written, because the admin's writes would carry no audit event."""
+
     def has_add_permission(self, request, obj=None) -> bool:
         return False
 
@@ -12,6 +24,11 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
+
+
+# The old name, kept for callers that imported it.
+class ReadOnlyAdmin(AuditedReadOnlyAdmin, admin.ModelAdmin):
+    pass
 
 
 @admin.register(AuditEvent)
@@ -23,4 +40,9 @@ class AuditEventAdmin(ReadOnlyAdmin):
 
 @admin.register(AuditSeal)
 class AuditSealAdmin(ReadOnlyAdmin):
-    list_display = ["seq", "event_id", "hash", "sealed_at"]
+    list_display = ["seq", "event_id", "key_id", "hash", "sealed_at"]
+
+
+@admin.register(AuditVerification)
+class AuditVerificationAdmin(ReadOnlyAdmin):
+    list_display = ["id", "finished_at", "trigger", "ok", "sealed", "first_bad_seq"]

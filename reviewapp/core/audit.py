@@ -1,13 +1,23 @@
-"""Write, seal and verify the audit log (see models.py for the design)."""
+"""Write, seal and verify the audit log (see models.py for the design).
+
+A seal is HMAC-SHA256 under a key from ``AUDIT_CHAIN_KEYS`` (named by the seal's ``key_id``),
+so rewriting an event and recomputing every later seal needs a secret the database does not
+hold. Seals written before keys existed have no key id: they are plain sha256 links and keep
+verifying, but a plain link after a keyed one is refused (that is what a re-chain without the
+key looks like). Checkpoints outside the database (checkpoints.py) catch what the MAC cannot:
+a removed tail, and a history re-chained from the start with plain sha256.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import hmac
 import json
+import logging
 from collections.abc import Iterable, Mapping
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
@@ -16,8 +26,11 @@ from django.db.models import Model
 from django.utils import timezone
 
 from . import verbs
+from .checkpoints import Checkpoint, checkpoint_make, checkpoint_write, checkpoints_read
 from .context import get_request_id
-from .models import AuditEvent, AuditSeal, AuditSubject
+from .models import AuditEvent, AuditSeal, AuditSubject, AuditVerification
+
+logger = logging.getLogger(__name__)
 
 GENESIS_HASH = "0" * 64
 # Any 64-bit key, fixed: serialises sealers on PostgreSQL without blocking writers.
@@ -151,8 +164,20 @@ def canonical_event(event: AuditEvent) -> bytes:
     return json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str).encode()
 
 
-def chain_hash(prev_hash: str, event: AuditEvent) -> str:
-    return hashlib.sha256(prev_hash.encode() + canonical_event(event)).hexdigest()
+class UnknownChainKey(LookupError):
+    """A seal names a key id that AUDIT_CHAIN_KEYS does not hold."""
+
+
+def chain_hash(prev_hash: str, event: AuditEvent, key_id: str = "") -> str:
+    """The link of ``event`` after ``prev_hash``: HMAC-SHA256 under key ``key_id``, or plain
+    sha256 for a legacy link (no key id)."""
+    message = prev_hash.encode() + canonical_event(event)
+    if not key_id:
+        return hashlib.sha256(message).hexdigest()
+    key = settings.AUDIT_CHAIN_KEYS.get(key_id)
+    if key is None:
+        raise UnknownChainKey(key_id)
+    return hmac.new(key, message, hashlib.sha256).hexdigest()
 
 
 def audit_seal(*, limit: int | None = None) -> int:
@@ -161,8 +186,14 @@ def audit_seal(*, limit: int | None = None) -> int:
     Runs beside writers: only sealers exclude each other (an advisory lock on PostgreSQL,
     SQLite's single writer elsewhere). An event committed late with a lower id than one
     already sealed is simply sealed in the next batch; the chain order is the seal order.
+    Writes no checkpoint: the sealer's runs do (audit_seal_run).
     """
+    return _seal_batch(limit=limit)[0]
+
+
+def _seal_batch(*, limit: int | None = None) -> tuple[int, AuditSeal | None]:
     limit = limit or settings.AUDIT_SEAL_BATCH
+    key_id = settings.AUDIT_CHAIN_KEY_ID
     with transaction.atomic():
         if connection.vendor == "postgresql":
             with connection.cursor() as cursor:
@@ -173,11 +204,16 @@ def audit_seal(*, limit: int | None = None) -> int:
         now = timezone.now()
         seals = []
         for event in pending:
-            digest = chain_hash(prev, event)
-            seals.append(AuditSeal(event_id=event.pk, prev_hash=prev, hash=digest, sealed_at=now))
+            digest = chain_hash(prev, event, key_id)
+            seals.append(
+                AuditSeal(
+                    event_id=event.pk, prev_hash=prev, hash=digest, key_id=key_id, sealed_at=now
+                )
+            )
             prev = digest
         AuditSeal.objects.bulk_create(seals)
-    return len(seals)
+        head = AuditSeal.objects.order_by("-seq").first() if seals else None
+    return len(seals), head
 
 
 def audit_seal_all() -> int:
@@ -187,23 +223,82 @@ def audit_seal_all() -> int:
     return total
 
 
+def audit_seal_run(*, all_batches: bool = False) -> int:
+    """The sealer's run (beat's task, ``manage.py seal_audit``): seal one batch (or every
+    pending event), then, if anything was sealed, write a checkpoint of the head outside the
+    database. Only the sealer writes checkpoints, so they follow the chain's own pace.
+
+    Call it outside any transaction (the task and the command do): the checkpoint is written
+    once the seals committed, and one naming seals that were rolled back would later read as
+    a removed tail."""
+    total, head = _seal_batch()
+    while all_batches and total and (more := _seal_batch())[0]:
+        total += more[0]
+        head = more[1]
+    if total and head is not None:
+        checkpoint_write(
+            checkpoint_make(seq=head.seq, head_hash=head.hash, key_id=head.key_id, sealed=total)
+        )
+    return total
+
+
 @dataclass
 class VerifyReport:
     sealed: int
     unsealed: int
     problems: list[str]
+    first_bad_seq: int | None = None
+    # The checkpoint with the highest sequence number that was read, and where from.
+    checkpoint: Checkpoint | None = None
+    checkpoint_source: str = ""
+    checkpoints_checked: int = 0
+    notes: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
         return not self.problems
 
 
-def audit_verify(*, chunk: int = 5000) -> VerifyReport:
-    """Recompute the whole chain; every mismatch is reported with the seal and event it names."""
-    problems: list[str] = []
+class _Findings:
+    def __init__(self) -> None:
+        self.problems: list[str] = []
+        self.first_bad_seq: int | None = None
+
+    def add(self, seq: int | None, text: str) -> None:
+        self.problems.append(text)
+        if seq is not None and (self.first_bad_seq is None or seq < self.first_bad_seq):
+            self.first_bad_seq = seq
+
+
+def audit_verify(*, chunk: int = 5000, checkpoints_path: str | None = None) -> VerifyReport:
+    """Recompute the whole chain and hold it to the checkpoints kept outside the database.
+
+    Reports, each naming its sequence number: a seal whose event was edited or removed, a
+    broken link (a seal removed or reordered), a seal under an unknown key, a plain sha256
+    link after keyed ones, a seal that differs from a checkpoint (a re-chained history), and
+    checkpoints beyond the last seal (the tail was removed).
+    """
+    read = checkpoints_read(checkpoints_path)
+    found = _Findings()
+    for problem in read.problems:
+        found.add(None, problem)
+    by_seq: dict[int, list[Checkpoint]] = {}
+    for checkpoint in read.checkpoints:
+        by_seq.setdefault(checkpoint.seq, []).append(checkpoint)
+    notes = []
+    if not read.found:
+        notes.append(
+            f"No checkpoint file at {read.source!r}: a removed tail or a history re-chained "
+            "from the start cannot be detected without one."
+            if read.source
+            else "No checkpoint file configured: a removed tail cannot be detected."
+        )
+
     prev = GENESIS_HASH
     checked = 0
     last_seq = 0
+    keyed_seen = False
+    seen_checkpoints: set[int] = set()
     while True:
         seals = list(AuditSeal.objects.filter(seq__gt=last_seq).order_by("seq")[:chunk])
         if not seals:
@@ -211,20 +306,116 @@ def audit_verify(*, chunk: int = 5000) -> VerifyReport:
         events = AuditEvent.objects.in_bulk([s.event_id for s in seals])
         for seal in seals:
             checked += 1
-            event = events.get(seal.event_id)
-            if seal.prev_hash != prev:
-                problems.append(
-                    f"seal {seal.seq}: chain broken before event {seal.event_id} "
-                    "(a seal was removed or reordered)"
-                )
-            if event is None:
-                problems.append(f"seal {seal.seq}: event {seal.event_id} was removed")
-            elif chain_hash(seal.prev_hash, event) != seal.hash:
-                problems.append(
-                    f"seal {seal.seq}: event {seal.event_id} does not match its seal "
-                    "(edited or reordered)"
-                )
+            _verify_link(seal, events.get(seal.event_id), prev, keyed_seen, found)
+            keyed_seen = keyed_seen or bool(seal.key_id)
+            for checkpoint in by_seq.get(seal.seq, ()):
+                seen_checkpoints.add(seal.seq)
+                if not hmac.compare_digest(checkpoint.hash, seal.hash):
+                    found.add(
+                        seal.seq,
+                        f"seal {seal.seq}: differs from the checkpoint of {checkpoint.at} "
+                        "(the history up to here was rewritten and re-chained)",
+                    )
             prev = seal.hash
         last_seq = seals[-1].seq
+    for seq in sorted(set(by_seq) - seen_checkpoints):
+        checkpoint = by_seq[seq][0]
+        if seq > last_seq:
+            found.add(
+                last_seq + 1,
+                f"seal {seq}: the checkpoint of {checkpoint.at} names it, but the chain ends at "
+                f"seal {last_seq} (the newest sealed events were removed)",
+            )
+        else:
+            found.add(
+                seq,
+                f"seal {seq}: the checkpoint of {checkpoint.at} names it, but it is missing "
+                "(removed)",
+            )
     unsealed = AuditEvent.objects.filter(seal__isnull=True).count()
-    return VerifyReport(sealed=checked, unsealed=unsealed, problems=problems)
+    latest = max(read.checkpoints, key=lambda c: c.seq, default=None)
+    return VerifyReport(
+        sealed=checked,
+        unsealed=unsealed,
+        problems=found.problems,
+        first_bad_seq=found.first_bad_seq,
+        checkpoint=latest,
+        checkpoint_source=read.source if read.found else "",
+        checkpoints_checked=len(read.checkpoints),
+        notes=notes,
+    )
+
+
+def _verify_link(
+    seal: AuditSeal, event: AuditEvent | None, prev: str, keyed_seen: bool, found: _Findings
+) -> None:
+    if seal.prev_hash != prev:
+        found.add(
+            seal.seq,
+            f"seal {seal.seq}: chain broken before event {seal.event_id} "
+            "(a seal was removed or reordered)",
+        )
+    if not seal.key_id and keyed_seen:
+        found.add(
+            seal.seq,
+            f"seal {seal.seq}: a plain sha256 link after keyed ones "
+            "(the history was re-chained without the key)",
+        )
+    if event is None:
+        found.add(seal.seq, f"seal {seal.seq}: event {seal.event_id} was removed")
+        return
+    try:
+        expected = chain_hash(seal.prev_hash, event, seal.key_id)
+    except UnknownChainKey:
+        found.add(
+            seal.seq,
+            f"seal {seal.seq}: keyed with {seal.key_id!r}, which AUDIT_CHAIN_KEYS does not hold "
+            "(a forged seal, or a retired key removed too early)",
+        )
+        return
+    if not hmac.compare_digest(expected, seal.hash):
+        found.add(
+            seal.seq,
+            f"seal {seal.seq}: event {seal.event_id} does not match its seal "
+            "(edited, reordered or re-chained)",
+        )
+
+
+def audit_verification_record(
+    *, report: VerifyReport, trigger: str, started_at: dt.datetime
+) -> AuditVerification:
+    """Keep the outcome of one verification for the audit page.
+
+    Not an audit event: a verification changes nothing, and an event per run would leave
+    every verification with an unsealed tail of its own.
+    """
+    checkpoint = report.checkpoint
+    return AuditVerification.objects.create(
+        started_at=started_at,
+        finished_at=timezone.now(),
+        trigger=trigger,
+        ok=report.ok,
+        sealed=report.sealed,
+        unsealed=report.unsealed,
+        first_bad_seq=report.first_bad_seq,
+        problems=report.problems[:100],
+        checkpoint_source=report.checkpoint_source[:300],
+        checkpoint_seq=checkpoint.seq if checkpoint else None,
+        checkpoint_hash=checkpoint.hash if checkpoint else "",
+        checkpoint_at=checkpoint.at_datetime if checkpoint else None,
+        checkpoints_checked=report.checkpoints_checked,
+    )
+
+
+def audit_verify_and_record(*, trigger: str, checkpoints_path: str | None = None) -> VerifyReport:
+    started = timezone.now()
+    report = audit_verify(checkpoints_path=checkpoints_path)
+    audit_verification_record(report=report, trigger=trigger, started_at=started)
+    if not report.ok:
+        logger.error(
+            "Audit chain verification found %s problem(s); first bad seal %s: %s",
+            len(report.problems),
+            report.first_bad_seq,
+            report.problems[0],
+        )
+    return report

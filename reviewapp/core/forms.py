@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import re
 
+from django import forms
+from django.utils.translation import gettext_lazy as _
+
 from .exceptions import ServiceError
 
 
@@ -29,3 +32,52 @@ class ServiceErrorsMixin:
             target = self.service_error_field(key)
             for message in messages:
                 self.add_error(target, message)
+
+
+class AuditFilterForm(forms.Form):
+    """The audit page's filters (GET). Every field is optional; a value that is not valid is
+    a 400 naming the field, never an empty page that looks like "nothing happened"."""
+
+    actor = forms.CharField(label=_("Actor"), required=False, max_length=150)
+    actor_type = forms.ChoiceField(label=_("Actor kind"), required=False)
+    verb = forms.ChoiceField(label=_("What happened"), required=False)
+    target_type = forms.RegexField(
+        label=_("Target type"),
+        required=False,
+        max_length=64,
+        regex=r"^[a-z0-9_]+\.[a-z0-9_]+$",
+        error_messages={"invalid": _("Write app.model, e.g. reviewapp.reviewitem.")},
+    )
+    target_id = forms.CharField(label=_("Target id"), required=False, max_length=64)
+    since = forms.DateTimeField(label=_("From"), required=False)
+    until = forms.DateTimeField(label=_("Until"), required=False)
+    page = forms.IntegerField(required=False, min_value=1, max_value=1_000_000)
+
+    def __init__(self, *args, **kwargs) -> None:
+        from . import verbs
+        from .models import AuditEvent
+
+        super().__init__(*args, **kwargs)
+        self.fields["actor_type"].choices = [("", _("Anyone")), *AuditEvent.ActorType.choices]
+        current = verbs.all_verbs()
+        legacy = sorted(v for v in verbs.legacy_verbs() if v not in current)
+        self.fields["verb"].choices = [
+            ("", _("Any")),
+            *[(verb, f"{label} ({verb})") for verb, label in current.items()],
+            *[(verb, f"{verbs.label(verb)} ({verb}, {_('old name')})") for verb in legacy],
+        ]
+
+    def clean(self):
+        cleaned = super().clean()
+        if cleaned.get("target_id") and not cleaned.get("target_type"):
+            self.add_error("target_type", _("Give the target type with a target id."))
+        since, until = cleaned.get("since"), cleaned.get("until")
+        if since and until and until <= since:
+            self.add_error("until", _("Must be after From."))
+        return cleaned
+
+    def verbs(self) -> list[str]:
+        from . import verbs
+
+        verb = self.cleaned_data.get("verb")
+        return verbs.verbs_for(verb) if verb else []

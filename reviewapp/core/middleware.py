@@ -9,7 +9,13 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils import timezone
 
-from .context import get_request_id, reset_request_id, set_request_id
+from .context import (
+    get_request_id,
+    reset_request,
+    reset_request_id,
+    set_request,
+    set_request_id,
+)
 from .registry import body_limit_for
 
 _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
@@ -25,11 +31,13 @@ class RequestIdMiddleware:
         incoming = request.headers.get("X-Request-ID", "")
         token = set_request_id(incoming if _SAFE_REQUEST_ID.match(incoming) else None)
         request.request_id = get_request_id()
+        request_token = set_request(request)
         try:
             response = self.get_response(request)
             response["X-Request-ID"] = request.request_id
             return response
         finally:
+            reset_request(request_token)
             reset_request_id(token)
 
 

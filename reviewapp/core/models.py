@@ -2,10 +2,14 @@
 
 Events are appended by every service without any global lock. A sealer (beat, and on demand)
 later chains the not-yet-sealed events in id order into ``AuditSeal`` rows: each seal holds
-the sha256 of (previous seal hash + the event's canonical form). Verification recomputes the
-chain, so an edited, removed or reordered sealed event is detected, and it reports the
-unsealed tail. Neither table is ever updated or deleted by the application; on PostgreSQL a
-trigger refuses UPDATE and DELETE outright.
+HMAC-SHA256(key, previous seal hash + the event's canonical form) with a key from the
+environment that the database never holds, and names that key's id (older seals without a
+key id are plain sha256 links, from before keys existed). After each sealing run the sealer
+writes a checkpoint (sequence number, head hash) outside the database (audit_checkpoints.py).
+Verification recomputes the chain and compares it with the checkpoints, so an edited,
+removed, reordered or re-chained sealed event and a removed tail are detected, and it
+reports the unsealed tail. Neither table is ever updated or deleted by the application; on
+PostgreSQL triggers refuse UPDATE, DELETE and TRUNCATE outright.
 
 A batch event (one routing chunk, one ingest chunk, one SLA sweep, one outbox fill) names
 its many subjects in ``AuditSubject`` rows, written in the event's transaction, so "everything
@@ -80,6 +84,8 @@ class AuditSeal(models.Model):
     )
     prev_hash = models.CharField(max_length=64)
     hash = models.CharField(max_length=64)
+    # Which AUDIT_CHAIN_KEYS entry keyed this link's MAC; empty: a legacy sha256 link.
+    key_id = models.CharField(max_length=32, blank=True, default="")
     sealed_at = models.DateTimeField(default=timezone.now)
 
     objects = AppendOnlyQuerySet.as_manager()
@@ -137,6 +143,33 @@ class AuditSubject(models.Model):
 
     def delete(self, *args, **kwargs):
         raise RuntimeError("Audit subjects are append-only.")
+
+
+class AuditVerification(models.Model):
+    """One run of the chain verification (``verify_audit``, or beat's daily task): what the
+    audit page shows as "last verified". Informational only: the proof is the chain and the
+    checkpoints outside the database, which every run re-reads."""
+
+    id = models.BigAutoField(primary_key=True)
+    started_at = models.DateTimeField()
+    finished_at = models.DateTimeField()
+    trigger = models.CharField(max_length=16)  # "command", "beat", "page"
+    ok = models.BooleanField()
+    sealed = models.BigIntegerField()
+    unsealed = models.BigIntegerField()
+    first_bad_seq = models.BigIntegerField(null=True, blank=True)
+    problems = models.JSONField(default=list, blank=True)
+    checkpoint_source = models.CharField(max_length=300, blank=True)
+    checkpoint_seq = models.BigIntegerField(null=True, blank=True)
+    checkpoint_hash = models.CharField(max_length=64, blank=True)
+    checkpoint_at = models.DateTimeField(null=True, blank=True)
+    checkpoints_checked = models.IntegerField(default=0)
+
+    class Meta:
+        ordering = ["-id"]
+
+    def __str__(self) -> str:
+        return f"verification {self.pk}: {'ok' if self.ok else 'PROBLEMS'}"
 
 
 class UserPreference(models.Model):

@@ -63,10 +63,14 @@ def sync_role_permissions_signal(sender: Any, using: str = "default", **kwargs: 
     from django.apps import apps
     from django.contrib.auth.models import Group, Permission
 
+    from .signals import suppressed
+
     with_models = [c for c in apps.get_app_configs() if c.models_module is not None]
     if not with_models or sender.label != with_models[-1].label:
         return
-    sync_role_permissions(Group, Permission, strict=True, using=using)
+    # Not recorded grant by grant: the grants are each app's code, applied by migrate.
+    with suppressed():
+        sync_role_permissions(Group, Permission, strict=True, using=using)
 
 
 def remember_roles(user: Any, group_names: Iterable[str]) -> set[str]:

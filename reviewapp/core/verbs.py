@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
+from django.utils.translation import gettext_lazy as _
 
 logger = logging.getLogger(__name__)
 
@@ -119,6 +120,11 @@ def all_verbs() -> dict[str, str]:
     return {verb: str(text) for verb, text in sorted(_registry.labels.items())}
 
 
+def legacy_verbs() -> list[str]:
+    """Every legacy (read-only) verb name."""
+    return sorted(_registry.legacy)
+
+
 def check_writable(verb: str) -> None:
     if is_current(verb):
         return
@@ -130,3 +136,26 @@ def check_writable(verb: str) -> None:
     if settings.AUDIT_STRICT_VERBS:
         raise UnknownVerb(problem)
     logger.warning(problem)
+
+
+# Core's own verbs: changes to people, roles and permissions (recorded by core.signals,
+# whichever tool made them). Registered from CoreConfig.ready() like any app's.
+CORE_PREFIX = "core."
+CORE_VERBS = {
+    "core.user.created": _("User created"),
+    "core.user.deleted": _("User deleted"),
+    "core.user.deactivated": _("User deactivated"),
+    "core.user.reactivated": _("User reactivated"),
+    "core.user.superuser_granted": _("Made superuser"),
+    "core.user.superuser_revoked": _("Superuser status removed"),
+    "core.user.staff_granted": _("Given admin site access"),
+    "core.user.staff_revoked": _("Admin site access removed"),
+    "core.user.group_added": _("Added to a role group"),
+    "core.user.group_removed": _("Removed from a role group"),
+    "core.user.permission_added": _("Permission given to a user"),
+    "core.user.permission_removed": _("Permission taken from a user"),
+    "core.group.created": _("Group created"),
+    "core.group.deleted": _("Group deleted"),
+    "core.group.permission_added": _("Permission given to a group"),
+    "core.group.permission_removed": _("Permission taken from a group"),
+}

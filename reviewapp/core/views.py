@@ -1,22 +1,30 @@
 from __future__ import annotations
 
+import json
 import logging
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import urlencode
 
 from celery import current_app
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
 from django.db import connection
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
-from . import roles, signin
+from . import roles, selectors, signin, verbs
 from .audit import Actor
 from .exceptions import ServiceError
+from .forms import AuditFilterForm
+from .time import iso_utc
 
 logger = logging.getLogger(__name__)
 
@@ -67,10 +75,147 @@ def healthz(request: HttpRequest) -> JsonResponse:
     )
 
 
+# --- the audit page -------------------------------------------------------------------------
+AUDIT_PAGE_SIZE = 50
+
+
+def _may_read_audit(user: Any) -> bool:
+    return roles.has_role(user, roles.LEAD, roles.COMMITTEE)
+
+
+def _audit_filters(request: HttpRequest) -> tuple[AuditFilterForm, HttpResponse | None]:
+    form = AuditFilterForm(request.GET)
+    if form.is_valid():
+        return form, None
+    field, errors = next(iter(form.errors.items()))
+    label = form.fields[field].label if field in form.fields else field
+    response = render(
+        request,
+        "core/audit_bad_request.html",
+        {"field": field, "label": label, "message": " ".join(errors), "form": form},
+        status=400,
+    )
+    return form, response
+
+
+def _events_for(form: AuditFilterForm):
+    data = form.cleaned_data
+    return selectors.audit_events(
+        actor=data.get("actor") or "",
+        actor_type=data.get("actor_type") or "",
+        verbs=form.verbs(),
+        target_type=data.get("target_type") or "",
+        target_id=data.get("target_id") or "",
+        since=data.get("since"),
+        until=data.get("until"),
+    )
+
+
+@login_required
+@require_GET
+def audit_list(request: HttpRequest) -> HttpResponse:
+    if not _may_read_audit(request.user):
+        raise PermissionDenied
+    form, bad = _audit_filters(request)
+    if bad is not None:
+        return bad
+    events = _events_for(form)
+    page = Paginator(events, AUDIT_PAGE_SIZE).get_page(form.cleaned_data.get("page") or 1)
+    query = urlencode({k: v for k, v in request.GET.items() if k != "page" and v})
+    for event in page.object_list:
+        event.verb_label = verbs.label(event.verb)
+    return render(
+        request,
+        "core/audit_list.html",
+        {
+            "form": form,
+            "page": page,
+            "query": query,
+            "filtered": bool(query),
+            "export_limit": settings.AUDIT_EXPORT_MAX_ROWS,
+            **selectors.audit_chain_status(),
+        },
+    )
+
+
+@login_required
+@require_GET
+def audit_detail(request: HttpRequest, event_id: int) -> HttpResponse:
+    if not _may_read_audit(request.user):
+        raise PermissionDenied
+    event = selectors.audit_event_detail(event_id=event_id)
+    if event is None:
+        raise Http404(_("No such audit event."))
+    event.verb_label = verbs.label(event.verb)
+    return render(
+        request,
+        "core/audit_detail.html",
+        {
+            "event": event,
+            "seal": getattr(event, "seal", None),
+            "subjects": selectors.audit_event_subjects(event=event),
+            "before": _pretty(event.before),
+            "after": _pretty(event.after),
+            "data": _pretty(event.data),
+        },
+    )
+
+
+def _pretty(value: Any) -> str:
+    if value in (None, {}, []):
+        return ""
+    return json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False, default=str)
+
+
+@login_required
+@require_GET
+def audit_export(request: HttpRequest) -> HttpResponse:
+    """The filtered log as JSON lines, newest first, streamed; at most AUDIT_EXPORT_MAX_ROWS
+    events (a last line ``{"truncated": true}`` says when more matched)."""
+    if not _may_read_audit(request.user):
+        raise PermissionDenied
+    form, bad = _audit_filters(request)
+    if bad is not None:
+        return bad
+    limit = settings.AUDIT_EXPORT_MAX_ROWS
+    events = _events_for(form)
+    response = StreamingHttpResponse(
+        _export_lines(events, limit), content_type="application/x-ndjson; charset=utf-8"
+    )
+    stamp = timezone.now().strftime("%Y%m%dT%H%M%SZ")
+    response["Content-Disposition"] = f'attachment; filename="audit-{stamp}.jsonl"'
+    return response
+
+
+def _export_lines(events, limit: int) -> Iterator[bytes]:
+    for count, event in enumerate(events[: limit + 1].iterator(chunk_size=2000)):
+        if count == limit:
+            yield json.dumps({"truncated": True, "limit": limit}).encode() + b"\n"
+            return
+        seal = getattr(event, "seal", None)
+        row = {
+            "id": event.pk,
+            "occurred_at": iso_utc(event.occurred_at),
+            "actor_type": event.actor_type,
+            "actor_id": event.actor_id,
+            "actor_label": event.actor_label,
+            "verb": event.verb,
+            "verb_label": verbs.label(event.verb),
+            "target_type": event.target_type,
+            "target_id": event.target_id,
+            "before": event.before,
+            "after": event.after,
+            "data": event.data,
+            "request_id": event.request_id,
+            "seal": {"seq": seal.seq, "hash": seal.hash, "key_id": seal.key_id} if seal else None,
+        }
+        yield json.dumps(row, ensure_ascii=False, default=str).encode() + b"\n"
+
+
 # --- Sign-in lockouts (leads) ----------------------------------------------------------------
 def _require_lead(request: HttpRequest) -> None:
     if not roles.has_role(request.user, roles.LEAD):
-        raise DjangoPermissionDenied
+        raise PermissionDenied
 
 
 @login_required

@@ -1,23 +1,15 @@
 from django import forms
 from django.contrib import admin
 
+from reviewapp.core.admin import AuditedReadOnlyAdmin
 from reviewapp.models import MLModel
 
 from .models import Delivery, DeliveryAttempt
 from .validators import validate_callback_url
 
 
-class _ReadOnly(admin.ModelAdmin):
+class _ReadOnly(AuditedReadOnlyAdmin, admin.ModelAdmin):
     """The outbox is written by services only; the admin shows it."""
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
 
 class DeliveryAttemptInline(admin.TabularInline):
@@ -69,7 +61,10 @@ class MLModelCallbackForm(forms.ModelForm):
 if not admin.site.is_registered(MLModel):
 
     @admin.register(MLModel)
-    class MLModelAdmin(admin.ModelAdmin):
+    class MLModelAdmin(AuditedReadOnlyAdmin, admin.ModelAdmin):
+        """Read-only: criticality and labels are governed settings (a change request), the
+        callback is set on the delivery pages (model_callback_configure), both audited."""
+
         form = MLModelCallbackForm
         list_display = ["slug", "name", "criticality", "callback_url"]
         search_fields = ["slug", "name"]

@@ -36,6 +36,10 @@ class PolicyVersionAdmin(admin.ModelAdmin):
             return ["rules_hash"]
         return [f.name for f in self.model._meta.fields]
 
+    def has_change_permission(self, request, obj=None) -> bool:
+        # Existing versions are immutable; new ones are created through the service above.
+        return False
+
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
 

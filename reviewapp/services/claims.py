@@ -23,8 +23,9 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from reviewapp.core import roles
-from reviewapp.core.audit import Actor
+from reviewapp.core.audit import Actor, audit_record
 from reviewapp.core.exceptions import Conflict, NotFound, PermissionDenied, ServiceError
+from reviewapp.core.time import iso_utc
 from reviewapp.models import (
     PoolMembership,
     ReviewItem,
@@ -237,20 +238,41 @@ def review_item_take(*, item_id: int, user: Any) -> ReviewItem:
 def review_item_renew(*, item_id: int, user: Any, generation: int) -> ReviewItem:
     """Extend the lease while the page is open. Never shortens an assignment's longer lease.
 
-    Not audited: it changes no state anyone decides on, and it runs every minute per reviewer.
+    Audited sparingly: the page renews every minute, so an event is written only when the
+    lease end crosses a multiple of ``AUDIT_LEASE_RENEW_EVERY_SECONDS`` (default 600; 0
+    audits every renewal). That is about one event per held item per interval, enough to show
+    that someone kept an item open and until when, without a row per reviewer per minute.
     """
     now = timezone.now()
     item = get_item(item_id)
     check_holder(item, user, generation)
-    new_end = max(_lease_end(now), item.claim_expires_at or now)
-    updated = ReviewItem.objects.filter(
-        pk=item.pk, status=S.CLAIMED, claimed_by=user, claim_generation=generation
-    ).update(claim_expires_at=new_end)
-    if updated != 1:
-        check_holder(get_item(item_id), user, generation)
-        raise Conflict(_("Your claim on this item was lost."), code="stale")
+    old_end = item.claim_expires_at
+    new_end = max(_lease_end(now), old_end or now)
+    with transaction.atomic():
+        updated = ReviewItem.objects.filter(
+            pk=item.pk, status=S.CLAIMED, claimed_by=user, claim_generation=generation
+        ).update(claim_expires_at=new_end)
+        if updated != 1:
+            check_holder(get_item(item_id), user, generation)
+            raise Conflict(_("Your claim on this item was lost."), code="stale")
+        if _renewal_audited(old_end, new_end):
+            audit_record(
+                actor=Actor.user(user),
+                verb="queue.review_item.lease_renewed",
+                target=item,
+                before={"claim_expires_at": iso_utc(old_end)},
+                after={"claim_expires_at": iso_utc(new_end)},
+                data={"generation": generation},
+            )
     item.claim_expires_at = new_end
     return item
+
+
+def _renewal_audited(old_end: dt.datetime | None, new_end: dt.datetime) -> bool:
+    every = settings.AUDIT_LEASE_RENEW_EVERY_SECONDS
+    if every <= 0 or old_end is None:
+        return True
+    return int(old_end.timestamp() // every) != int(new_end.timestamp() // every)
 
 
 def check_holder(item: ReviewItem, user: Any, generation: int | None) -> None:

@@ -113,7 +113,10 @@ def test_sealing_chains_events_in_id_order():
     for previous, seal in zip(seals, seals[1:], strict=False):
         assert seal.prev_hash == previous.hash
     for seal, event in zip(seals, events, strict=True):
-        assert seal.hash == chain_hash(seal.prev_hash, AuditEvent.objects.get(pk=event.pk))
+        assert seal.key_id == "dev"
+        assert seal.hash == chain_hash(
+            seal.prev_hash, AuditEvent.objects.get(pk=event.pk), seal.key_id
+        )
     assert audit_seal() == 0  # nothing new: a redelivered seal task does nothing
 
 

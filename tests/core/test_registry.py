@@ -45,10 +45,11 @@ def nav_for(user):
                 "Decision delivery",
                 "Export labels",
                 "Rejected envelopes",
+                "Audit log",
                 "Sign-in lockouts",
             ],
         ),
-        (roles.COMMITTEE, ["dashboards", "catalog"], ["My account"]),
+        (roles.COMMITTEE, ["dashboards", "catalog"], ["My account", "Audit log"]),
         (roles.CATALOG_EDITOR, ["catalog"], ["My account"]),
         (
             roles.ENGINEER,

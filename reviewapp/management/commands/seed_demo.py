@@ -106,8 +106,8 @@ class Command(BaseCommand):
 
     def _pools_and_guidelines(self, actor: Actor) -> None:
         """Reviewer pools (ana: every model, ravi: support tickets only) and a first guideline."""
-        from reviewapp.core.markdown import render_markdown
         from reviewapp.models import GuidelineVersion, PoolMembership
+        from reviewapp.services.pools import guideline_publish
 
         User = get_user_model()
         lead = User.objects.get(username="lee")
@@ -128,13 +128,8 @@ class Command(BaseCommand):
                     "- **Escalate** when you would need information you cannot see here.\n"
                     "- **Defer** only when the information will exist later (say when).\n"
                 )
-                GuidelineVersion.objects.create(
-                    model=model,
-                    version=1,
-                    body=body,
-                    html=render_markdown(body),
-                    note="Initial guideline from seed_demo.",
-                    created_by=lead,
+                guideline_publish(
+                    model=model, body=body, note="Initial guideline from seed_demo.", by=lead
                 )
 
     def _write_credentials(self, token: str) -> None:
