@@ -13,6 +13,7 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
 from reviewapp.core.exceptions import ServiceError
+from reviewapp.core.redirects import safe_next
 
 from . import selectors, services
 from .charts import weekly_bars
@@ -335,7 +336,9 @@ def failure_mode_reviewed(request: HttpRequest, slug: str) -> HttpResponse:
         messages.error(request, exc.message)
     else:
         messages.success(request, _("Marked reviewed; next review due %s.") % fm.next_review_on)
-    return redirect(request.POST.get("next") or reverse("catalog:failure-mode", args=[fm.slug]))
+    return redirect(
+        safe_next(request, "next", default=reverse("catalog:failure-mode", args=[fm.slug]))
+    )
 
 
 @login_required

@@ -23,7 +23,6 @@ from reviewapp.selectors.visibility import (
     visible_model_ids,
 )
 from reviewapp.services.accounts import service_account_create
-from reviewapp.services.claims import review_item_claim_next
 from tests.delivery.factories import make_decision, make_item
 from tests.factories import MLModelFactory, UserFactory, make_policy
 
@@ -83,6 +82,9 @@ def test_rule_by_role(fraud_model, radiology, ana, ravi, lead, engineer, fraud_i
     assert list(predictions_visible_to(_fresh(ana))) == [fraud_item.prediction]
     assert list(review_items_visible_to(_fresh(ravi))) == []
     assert list(review_items_visible_to(_fresh(committee))) == [fraud_item]
+    decision = make_decision(fraud_item, ana)
+    assert list(decisions_visible_to(_fresh(ravi))) == []
+    assert list(decisions_visible_to(_fresh(ana))) == [decision]
 
 
 def test_an_item_you_hold_stays_readable_outside_your_pools(fraud_model, ana, ravi, fraud_item):
