@@ -583,8 +583,8 @@ def _normalised(value: Any) -> Any:
         return value.isoformat()
     if value is None:
         return ""
-    if isinstance(value, str):
-        return value.strip()
+    if isinstance(value, str):  # a browser posts text back with CRLF line ends
+        return value.replace("\r\n", "\n").strip()
     if isinstance(value, dict):  # tags: dimension -> names, compared as sets
         return {
             k: sorted(str(n).strip().lower() for n in v) if isinstance(v, list) else _normalised(v)

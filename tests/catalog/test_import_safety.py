@@ -219,3 +219,15 @@ def test_form_paths_keep_slugs_reversible(editor):
         services.mitigation_create(
             user=editor, data={"title": "M", "kind": "detector", "summary": "s", "slug": "x" * 300}
         )
+
+
+def test_admin_forms_refuse_slugs_that_cannot_be_reversed(rf):
+    from django.contrib.admin.sites import site
+
+    request = rf.get("/admin/")
+    request.user = UserFactory(username="root", is_superuser=True, is_staff=True)
+    for model in (CaseStudy, MitigationTemplate, Category):
+        form_class = site._registry[model].get_form(request)
+        form = form_class(data={"slug": "a/b c"})
+        form.is_valid()
+        assert "slug" in form.errors, model

@@ -60,6 +60,13 @@ def test_an_authors_edit_stays_unpublished_until_another_editor_publishes_it(
     assert "catalog.revision.proposed" in verbs and "catalog.revision.published" in verbs
 
 
+def test_text_posted_back_with_crlf_is_not_a_change(published, editor):
+    FailureMode.objects.filter(pk=published.pk).update(cause="Line one.\nLine two.")
+    published.refresh_from_db()
+    _edit(published, editor, cause="Line one.\r\nLine two.\r\n", summary="Changed.")
+    assert PendingRevision.objects.get().changes == {"summary": "Changed."}
+
+
 def test_the_author_amends_and_reverts_their_revision(published, editor):
     _edit(published, editor, summary="One.")
     _edit(published, editor, summary="One.", effect="Two.")
@@ -140,5 +147,6 @@ def test_pages_show_the_published_version_and_the_pending_revision(
     client.force_login(editor2)
     detail = client.get(reverse("catalog:failure-mode", args=[published.slug])).content.decode()
     assert "Publish revision" in detail and "Edited on the page." in detail
+    assert pending.changes.keys() == {"summary"}
     client.post(reverse("catalog:revision-publish", args=[published.slug, pending.pk]))
     assert FailureMode.objects.get(pk=published.pk).summary == "Edited on the page."
