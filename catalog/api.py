@@ -12,6 +12,8 @@ from rest_framework.permissions import BasePermission
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from reviewapp.core.api import error_response
+
 from . import selectors, services
 from .filters import SORTS, FailureModeFilter
 from .models import FailureMode
@@ -180,10 +182,34 @@ class CatalogTransferView(APIView):
         summary="Import a catalog (merge by slug)",
         request=dict,
         responses={200: dict},
-        description="All or nothing: any problem answers 400 with every error by path.",
+        parameters=[
+            OpenApiParameter(
+                "restore_status",
+                bool,
+                description="Superusers only: bring each failure mode to the document's "
+                "status through the workflow (see docs/catalog.md). Without it new entries "
+                "are drafts and published entries get a pending revision.",
+            )
+        ],
+        description=(
+            "All or nothing: any problem answers 400 with every error by path "
+            "(`failure_modes[3].severity`) and nothing is written. Unknown keys are refused. "
+            "`created_by`, `published_by` and `published_at` are never applied: the importer "
+            "is the author of everything the import writes."
+        ),
     )
     def post(self, request):
-        result = catalog_import(data=request.data, user=request.user)
+        raw = request.query_params.get("restore_status", "")
+        if raw not in ("", "0", "1", "true", "false"):
+            return error_response({"restore_status": ["Use 1 or 0."]}, 400)
+        result = catalog_import(
+            data=request.data, user=request.user, restore_status=raw in ("1", "true")
+        )
         return Response(
-            {"created": result.created, "updated": result.updated, "warnings": result.warnings}
+            {
+                "created": result.created,
+                "updated": result.updated,
+                "proposed": result.proposed,
+                "warnings": result.warnings,
+            }
         )

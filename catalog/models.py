@@ -377,3 +377,54 @@ def _absolute_url(name: str):
 FailureMode.get_absolute_url = _absolute_url("catalog:failure-mode")
 MitigationTemplate.get_absolute_url = _absolute_url("catalog:mitigation")
 CaseStudy.get_absolute_url = _absolute_url("catalog:case-study")
+
+
+class PendingRevision(models.Model):
+    """A change to a *published* failure mode, waiting for another editor to publish it.
+
+    The entry keeps showing its published content until then. ``changes`` holds the proposed
+    values of the fields that change (snapshot form: slugs and usernames), ``base`` the values
+    those fields had when the change was proposed, so publishing over a newer published
+    version is refused instead of silently undoing it. Status changes go through the
+    ``REVISION`` machine in ``catalog.services`` (core's state machine).
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("Waiting for review")
+        PUBLISHED = "published", _("Published")
+        REJECTED = "rejected", _("Rejected")
+        WITHDRAWN = "withdrawn", _("Withdrawn")
+
+    failure_mode = models.ForeignKey(
+        FailureMode, on_delete=models.CASCADE, related_name="pending_revisions"
+    )
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.PENDING)
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    base_version = models.PositiveIntegerField()
+    base = models.JSONField(default=dict)
+    changes = models.JSONField(default=dict)
+    note = models.CharField(max_length=300, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    decision_note = models.CharField(max_length=300, blank=True)
+    # Every save bumps it, so a decision never lands on an amendment it did not see.
+    version = models.PositiveIntegerField(default=1)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["failure_mode"],
+                condition=Q(status="pending"),
+                name="catalog_one_pending_revision",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"pending revision {self.pk} of {self.failure_mode_id}"

@@ -39,6 +39,7 @@ from .models import (
     FailureModeMitigation,
     MitigationTemplate,
     Occurrence,
+    PendingRevision,
     Revision,
     Severity,
     Tag,
@@ -609,6 +610,21 @@ def revision_diff(older: dict[str, Any], newer: dict[str, Any]) -> list[FieldDif
         )  # fmt: skip
     order = list(newer.keys())
     return sorted(out, key=lambda d: order.index(d.field) if d.field in order else 999)
+
+
+# --- Pending revisions ----------------------------------------------------------------------
+def pending_revision_for(fm: FailureMode) -> PendingRevision | None:
+    """The entry's revision waiting for review, if any (at most one: a constraint)."""
+    return (
+        PendingRevision.objects.filter(failure_mode=fm, status=PendingRevision.Status.PENDING)
+        .select_related("author")
+        .first()
+    )
+
+
+def pending_revision_diff(pending: PendingRevision) -> list[FieldDiff]:
+    """What publishing it would change, field by field, against the values it was based on."""
+    return revision_diff(dict(pending.base), dict(pending.changes))
 
 
 # --- Stewardship ----------------------------------------------------------------------------

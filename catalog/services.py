@@ -32,6 +32,7 @@ from .models import (
     MitigationTemplate,
     MitigationUse,
     Occurrence,
+    PendingRevision,
     Revision,
     Severity,
     Tag,
@@ -87,6 +88,7 @@ FM_CONTENT_FIELDS = [
     "evidence_links", "external_refs",
 ]  # fmt: skip
 MAX_TEXT = 20000
+MAX_TTR_MINUTES = 525_600  # a year
 
 
 # --- Permissions ----------------------------------------------------------------------------
@@ -187,6 +189,11 @@ def _revision_add(*, kind: str, obj: Any, snapshot: dict, user: Any, note: str =
     )
 
 
+def _person(user: Any) -> Any:
+    """The user to stamp as author, or None for a system actor (``load_catalog``)."""
+    return user if getattr(user, "pk", None) else None
+
+
 def _actor(user: Any) -> Actor:
     if user is None or not getattr(user, "pk", None):
         return Actor.system("catalog")
@@ -250,6 +257,40 @@ def _clean_date(errs: _Errors, field: str, value: Any) -> dt.date | None:
         return None
 
 
+SLUG_MAX = 200
+
+
+def is_slug(value: Any) -> bool:
+    """A slug every URL of the catalog can carry: what ``slugify`` leaves unchanged."""
+    return (
+        isinstance(value, str)
+        and bool(value)
+        and len(value) <= SLUG_MAX
+        and (slugify(value) == value)
+    )
+
+
+def _clean_slug(
+    errs: _Errors, value: Any, *, model: type, exclude_pk: Any, taken: str, strict: bool
+) -> str:
+    """The slug of a write: the forms' free text is slugified, an import's must already be a
+    slug (it is the key entries are merged by). Empty when invalid (the error is added)."""
+    raw = str(value or "")
+    slug = raw if strict else slugify(raw)
+    if strict and not is_slug(raw):
+        errs.add("slug", _("Not a slug: use lowercase letters, digits and hyphens."))
+        return ""
+    if not slug:
+        errs.add("slug", _("Use letters, digits and hyphens."))
+        return ""
+    if len(slug) > SLUG_MAX:
+        errs.add("slug", _("At most %d characters.") % SLUG_MAX)
+        return ""
+    if model.objects.filter(slug=slug).exclude(pk=exclude_pk).exists():
+        errs.add("slug", taken % slug)
+    return slug
+
+
 def _clean_links(errs: _Errors, value: Any) -> list[dict[str, str]]:
     out = []
     for i, item in enumerate(value or []):
@@ -278,7 +319,9 @@ def _clean_refs(errs: _Errors, value: Any) -> list[dict[str, str]]:
     return out
 
 
-def failure_mode_clean(data: dict[str, Any], *, fm: FailureMode | None) -> tuple[dict, dict]:
+def failure_mode_clean(
+    data: dict[str, Any], *, fm: FailureMode | None, strict_slug: bool = False
+) -> tuple[dict, dict]:
     """Validate a (partial) snapshot. Returns (model field values, tag names by dimension)."""
     errs = _Errors()
     unknown = set(data) - set(FM_CONTENT_FIELDS)
@@ -308,12 +351,14 @@ def failure_mode_clean(data: dict[str, Any], *, fm: FailureMode | None) -> tuple
             else:
                 values[field] = data[field]
     if "slug" in data and data["slug"]:
-        slug = slugify(str(data["slug"]))
-        if not slug:
-            errs.add("slug", _("Use letters, digits and hyphens."))
-        elif FailureMode.objects.filter(slug=slug).exclude(pk=getattr(fm, "pk", None)).exists():
-            errs.add("slug", _("Another failure mode already uses the slug “%s”.") % slug)
-        values["slug"] = slug
+        values["slug"] = _clean_slug(
+            errs,
+            data["slug"],
+            model=FailureMode,
+            exclude_pk=getattr(fm, "pk", None),
+            taken=_("Another failure mode already uses the slug “%s”."),
+            strict=strict_slug,
+        )
     if "category" in data:
         category = Category.objects.filter(slug=data["category"] or "").first()
         if category is None:
@@ -405,7 +450,14 @@ def failure_mode_store(fm: FailureMode, values: dict, tags: dict | None) -> dict
 def failure_mode_create(*, user: Any, data: dict[str, Any], note: str = "") -> FailureMode:
     if not can_create(user):
         raise PermissionDenied(_("You may not draft catalog entries."))
-    values, tags = failure_mode_clean(data, fm=None)
+    return _failure_mode_create(user=user, data=data, note=note)
+
+
+def _failure_mode_create(
+    *, user: Any, data: dict[str, Any], note: str = "", strict_slug: bool = False
+) -> FailureMode:
+    """Draft an entry (permission checked by the caller: the form's service or the import)."""
+    values, tags = failure_mode_clean(data, fm=None, strict_slug=strict_slug)
     for field in quality.REQUIRED_BY_STATUS[Status.DRAFT]:
         if not values.get(field):
             raise ServiceError(
@@ -415,8 +467,8 @@ def failure_mode_create(*, user: Any, data: dict[str, Any], note: str = "") -> F
     if not values.get("slug"):
         values["slug"] = _unique_slug(values["title"])
     if not values.get("owner"):
-        values["owner"] = user
-    fm = FailureMode(created_by=user, status=Status.DRAFT, version=1)
+        values["owner"] = _person(user)
+    fm = FailureMode(created_by=_person(user), status=Status.DRAFT, version=1)
     if "next_review_on" not in values:
         days = values.get("review_interval_days", fm.review_interval_days)
         values["next_review_on"] = timezone.localdate() + dt.timedelta(days=days)
@@ -438,9 +490,31 @@ def failure_mode_update(
     note: str = "",
     verb: str = "catalog.failure_mode.updated",
 ) -> FailureMode:
+    """Edit an entry. On a published entry, changes to reviewed fields become a pending
+    revision (``fm.proposed_revision`` is set) that another editor publishes; the published
+    content stays as it is until then. Fields in ``REVISION_EXEMPT`` apply at once."""
     fm = FailureMode.objects.select_for_update().get(pk=failure_mode.pk)
     if not can_edit(user, fm):
         raise PermissionDenied(_("You may not edit this entry in its current status."))
+    return _failure_mode_update(
+        fm=fm, user=user, data=data, base_version=base_version, note=note, verb=verb
+    )
+
+
+def _failure_mode_update(
+    *,
+    fm: FailureMode,
+    user: Any,
+    data: dict[str, Any],
+    base_version: int | None = None,
+    note: str = "",
+    verb: str = "catalog.failure_mode.updated",
+    direct: bool = False,
+    strict_slug: bool = False,
+    audit_data: dict[str, Any] | None = None,
+) -> FailureMode:
+    """The edit itself, on a row the caller locked and checked. ``direct`` skips the revision
+    flow of published entries (only the admin restore of an import uses it)."""
     if base_version is not None and base_version != fm.version:
         raise Conflict(
             _("Someone saved this entry (now version %(now)s) after you opened version %(base)s. "
@@ -448,7 +522,22 @@ def failure_mode_update(
             field="base_version",
         )  # fmt: skip
     before = failure_mode_snapshot(fm)
-    values, tags = failure_mode_clean(data, fm=fm)
+    fm.proposed_revision = None
+    if fm.status == Status.PUBLISHED and not direct:
+        # Validate everything now (a bad value is a 400 now, not when someone publishes it).
+        failure_mode_clean(data, fm=fm, strict_slug=strict_slug)
+        submitted = {k: v for k, v in data.items() if k not in REVISION_EXEMPT}
+        fm.proposed_revision = _revision_propose(
+            fm=fm, user=user, before=before, submitted=submitted, note=note
+        )
+        data = {
+            k: v
+            for k, v in data.items()
+            if k in REVISION_EXEMPT and _normalised(v) != _normalised(before.get(k))
+        }
+        if not data:
+            return fm
+    values, tags = failure_mode_clean(data, fm=fm, strict_slug=strict_slug)
     # The entry as it would read after this edit must still meet its status's requirements.
     _check_required({**before, **data}, fm.status)
     fm.version += 1
@@ -461,9 +550,191 @@ def failure_mode_update(
         target=fm,
         before={k: before[k] for k in changed},
         after=changed,
-        data={"version": fm.version},
+        data={"version": fm.version, **(audit_data or {})},
     )
     return fm
+
+
+# --- Pending revisions of published entries -------------------------------------------------
+# Stewardship bookkeeping, not what a reader of the entry relies on: edits to these apply to a
+# published entry at once (docs/catalog.md, "Editing a published entry").
+REVISION_EXEMPT = frozenset({"owner", "steward", "review_interval_days", "next_review_on"})
+RevisionStatus = PendingRevision.Status
+REVISION = state.Machine(
+    model=PendingRevision,
+    events={
+        "publish": transition(
+            RevisionStatus.PENDING, RevisionStatus.PUBLISHED, "catalog.revision.published"
+        ),
+        "reject": transition(
+            RevisionStatus.PENDING, RevisionStatus.REJECTED, "catalog.revision.rejected"
+        ),
+        "withdraw": transition(
+            RevisionStatus.PENDING, RevisionStatus.WITHDRAWN, "catalog.revision.withdrawn"
+        ),
+    },
+    match=("version",),
+)
+
+
+def _normalised(value: Any) -> Any:
+    """A value as the snapshot holds it, to tell a real change from the form's re-post."""
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if value is None:
+        return ""
+    if isinstance(value, str):  # a browser posts text back with CRLF line ends
+        return value.replace("\r\n", "\n").strip()
+    if isinstance(value, dict):  # tags: dimension -> names, compared as sets
+        return {
+            k: sorted(str(n).strip().lower() for n in v) if isinstance(v, list) else _normalised(v)
+            for k, v in value.items()
+            if v not in ([], "", None)
+        }
+    return value
+
+
+def _revision_propose(
+    *, fm: FailureMode, user: Any, before: dict[str, Any], submitted: dict[str, Any], note: str
+) -> PendingRevision | None:
+    """Open, amend (its author only) or empty the entry's one pending revision with the
+    submitted values of reviewed fields; None when nothing waits for review afterwards."""
+    changed = {k: v for k, v in submitted.items() if _normalised(v) != _normalised(before.get(k))}
+    pending = (
+        PendingRevision.objects.select_for_update()
+        .filter(failure_mode=fm, status=RevisionStatus.PENDING)
+        .first()
+    )
+    person = _person(user)
+    if pending is not None and pending.author_id != getattr(person, "pk", None):
+        if not changed:
+            return None
+        raise Conflict(
+            _("A revision by %(name)s is waiting for review. Publish or reject it first.")
+            % {"name": _username_of(pending.author)},
+            field="detail",
+        )
+    if pending is None:
+        if not changed:
+            return None
+        pending = PendingRevision(
+            failure_mode=fm, author=person, base_version=fm.version, base={}, changes={}
+        )
+    else:
+        pending.version += 1
+    for key, value in submitted.items():
+        if key in changed:
+            pending.base.setdefault(key, before.get(key))
+            pending.changes[key] = value
+        else:  # changed back to what is published: no longer part of the revision
+            pending.changes.pop(key, None)
+            pending.base.pop(key, None)
+    if not pending.changes:
+        if pending.pk is not None:
+            state.apply(
+                REVISION,
+                instance=PendingRevision.objects.get(pk=pending.pk),
+                event="withdraw",
+                actor=_actor(user),
+                changes={"decided_by": person, "decided_at": timezone.now()},
+                data={"failure_mode_id": fm.pk, "reason": "every change reverted"},
+            )
+        return None
+    _check_required({**before, **pending.changes}, Status.PUBLISHED)
+    pending.note = (note or pending.note)[:300]
+    pending.updated_at = timezone.now()
+    pending.save()
+    audit_record(
+        actor=_actor(user),
+        verb="catalog.revision.proposed",
+        target=pending,
+        before={k: before.get(k) for k in changed},
+        after=changed,
+        data={"failure_mode": fm.slug, "base_version": pending.base_version},
+    )
+    return pending
+
+
+@transaction.atomic
+def failure_mode_revision_publish(*, revision_id: int, user: Any, note: str = "") -> FailureMode:
+    """Another editor publishes a pending revision: its changes become the published entry."""
+    pending = PendingRevision.objects.select_for_update().filter(pk=revision_id).first()
+    if pending is None:
+        raise NotFound(_("No such revision."), field="revision")
+    fm = FailureMode.objects.select_for_update().get(pk=pending.failure_mode_id)
+    if not user.has_perm("catalog.publish_failuremode"):
+        raise PermissionDenied(_("You may not publish catalog entries."), field="action")
+    if pending.author_id == user.pk:
+        raise PermissionDenied(
+            _("You proposed this revision; another catalog editor must publish it."),
+            field="action",
+        )
+    if fm.status != Status.PUBLISHED:
+        raise Conflict(
+            _("The entry is no longer published; withdraw this revision and edit the entry."),
+            field="action",
+        )
+    current = failure_mode_snapshot(fm)
+    moved = sorted(k for k, v in pending.base.items() if current.get(k) != v)
+    if moved:
+        raise Conflict(
+            _("The published entry changed since this revision was proposed (%s). Reject it and "
+              "propose the change again.") % ", ".join(moved),
+            field="action",
+        )  # fmt: skip
+    now = timezone.now()
+    state.apply(
+        REVISION,
+        instance=pending,
+        event="publish",
+        actor=_actor(user),
+        now=now,
+        changes={"decided_by": user, "decided_at": now, "decision_note": note[:300],
+                 "version": pending.version + 1},
+        data={"failure_mode": fm.slug},
+        field="action",
+    )  # fmt: skip
+    fm = _failure_mode_update(
+        fm=fm,
+        user=user,
+        data=dict(pending.changes),
+        note=note or _("Revision by %s published") % _username_of(pending.author),
+        direct=True,
+        audit_data={"revision": pending.pk, "proposed_by": _username_of(pending.author)},
+    )
+    FailureMode.objects.filter(pk=fm.pk).update(published_by=user, published_at=now)
+    fm.published_by, fm.published_at = user, now
+    return fm
+
+
+@transaction.atomic
+def failure_mode_revision_reject(*, revision_id: int, user: Any, note: str = "") -> PendingRevision:
+    """A publisher rejects a pending revision; its author may withdraw it."""
+    pending = PendingRevision.objects.select_for_update().filter(pk=revision_id).first()
+    if pending is None:
+        raise NotFound(_("No such revision."), field="revision")
+    if pending.author_id == user.pk:
+        event = "withdraw"
+    elif user.has_perm("catalog.publish_failuremode"):
+        event = "reject"
+    else:
+        raise PermissionDenied(_("You may not reject this revision."), field="action")
+    now = timezone.now()
+    return state.apply(
+        REVISION,
+        instance=pending,
+        event=event,
+        actor=_actor(user),
+        now=now,
+        changes={"decided_by": user, "decided_at": now, "decision_note": note[:300],
+                 "version": pending.version + 1},
+        data={"failure_mode_id": pending.failure_mode_id},
+        field="action",
+    )  # fmt: skip
+
+
+def _username_of(user: Any) -> str:
+    return user.get_username() if user is not None else "system"
 
 
 @transaction.atomic
@@ -478,7 +749,6 @@ def failure_mode_transition(
             % {"action": action, "status": fm.get_status_display()},
             field="action",
         )
-    to = FAILURE_MODE.target(action)
     who = WHO_MAY[action]
     if who == "publisher" and fm.created_by_id == user.pk:
         raise PermissionDenied(
@@ -486,12 +756,21 @@ def failure_mode_transition(
         )
     if not _may(user, fm, who):
         raise PermissionDenied(_("You may not %s this entry.") % action, field="action")
+    return _failure_mode_apply(fm=fm, user=user, action=action, note=note)
+
+
+def _failure_mode_apply(
+    *, fm: FailureMode, user: Any, action: str, note: str = "", data: dict | None = None
+) -> FailureMode:
+    """One workflow step on a locked row whose actor the caller checked: the target status's
+    required fields, the machine's conditional update and verb, a revision."""
+    to = FAILURE_MODE.target(action)
     _check_required(failure_mode_snapshot(fm), to)
     before = fm.status
     now = timezone.now()
     changes: dict[str, Any] = {"version": fm.version + 1}
     if to == Status.PUBLISHED:
-        changes.update(published_by=user, published_at=now)
+        changes.update(published_by=_person(user), published_at=now)
     state.apply(
         FAILURE_MODE,
         instance=fm,
@@ -499,7 +778,7 @@ def failure_mode_transition(
         actor=_actor(user),
         now=now,
         changes=changes,
-        data={"note": note} if note else None,
+        data={**({"note": note} if note else {}), **(data or {})} or None,
         field="action",
     )
     _revision_add(
@@ -510,6 +789,42 @@ def failure_mode_transition(
         note=note or f"{action}: {before} → {to}",
     )
     return fm
+
+
+def failure_mode_restore_status(*, fm: FailureMode, user: Any, status: str) -> FailureMode:
+    """The admin restore of an import: walk the workflow from the entry's status to
+    ``status`` (shortest path through the machine's table), each step with its required
+    fields and its own audit event, marked ``restore``. The caller checked that the importer
+    is a superuser (or the shell's ``load_catalog``): this is the one path on which the
+    importer may publish an entry they created (docs/catalog.md)."""
+    path = _workflow_path(fm.status, status)
+    if path is None:
+        raise ServiceError(
+            _("No workflow path from “%(a)s” to “%(b)s”.") % {"a": fm.status, "b": status},
+            errors={"status": [_("Cannot reach this status.")]},
+        )
+    for action in path:
+        fm = _failure_mode_apply(
+            fm=fm, user=user, action=action, note=_("Restored by import"), data={"restore": True}
+        )
+    return fm
+
+
+def _workflow_path(start: str, goal: str) -> list[str] | None:
+    paths: dict[str, list[str]] = {start: []}
+    frontier = [start]
+    while frontier:
+        nxt = []
+        for status in frontier:
+            if status == goal:
+                return paths[status]
+            for action in FAILURE_MODE.events_from(status):
+                to = FAILURE_MODE.target(action)
+                if to not in paths:
+                    paths[to] = [*paths[status], action]
+                    nxt.append(to)
+        frontier = nxt
+    return None
 
 
 def failure_mode_restore(*, failure_mode: FailureMode, user: Any, number: int) -> FailureMode:
@@ -561,9 +876,31 @@ def failure_mode_link_mitigation(
 ) -> FailureModeMitigation:
     if not can_edit(user, failure_mode):
         raise PermissionDenied(_("You may not edit this entry."))
+    return _failure_mode_link(
+        failure_mode=failure_mode,
+        mitigation_slug=mitigation_slug,
+        effectiveness=effectiveness,
+        user=user,
+        note=note,
+    )
+
+
+def _failure_mode_link(
+    *, failure_mode: FailureMode, mitigation_slug: str, effectiveness: Any, user: Any, note: Any
+) -> FailureModeMitigation:
+    if not isinstance(note, str) or len(note) > 300:
+        raise ServiceError(
+            _("A note of at most 300 characters."),
+            errors={"note": [_("A note of at most 300 characters.")]},
+        )
     mitigation = MitigationTemplate.objects.filter(slug=mitigation_slug).first()
     if mitigation is None:
         raise NotFound(_("No mitigation template “%s”.") % mitigation_slug, field="mitigation")
+    existing = FailureModeMitigation.objects.filter(
+        failure_mode=failure_mode, mitigation=mitigation
+    ).first()
+    if existing and (existing.effectiveness, existing.note) == (effectiveness, note):
+        return existing  # nothing changes, nothing to audit
     if effectiveness not in FailureModeMitigation.Effectiveness.values:
         raise ServiceError(
             _("Choose prevents, detects or reduces impact."),
@@ -590,6 +927,10 @@ def failure_mode_unlink_mitigation(
 ) -> None:
     if not can_edit(user, failure_mode):
         raise PermissionDenied(_("You may not edit this entry."))
+    _failure_mode_unlink(failure_mode=failure_mode, mitigation_slug=mitigation_slug, user=user)
+
+
+def _failure_mode_unlink(*, failure_mode: FailureMode, mitigation_slug: str, user: Any) -> None:
     deleted, _rows = FailureModeMitigation.objects.filter(
         failure_mode=failure_mode, mitigation__slug=mitigation_slug
     ).delete()
@@ -611,7 +952,9 @@ MIT_FIELDS = [
 ]  # fmt: skip
 
 
-def mitigation_clean(data: dict[str, Any], *, m: MitigationTemplate | None) -> dict[str, Any]:
+def mitigation_clean(
+    data: dict[str, Any], *, m: MitigationTemplate | None, strict_slug: bool = False
+) -> dict[str, Any]:
     """Validate a (partial) mitigation snapshot; returns the model field values."""
     errs = _Errors()
     values: dict[str, Any] = {}
@@ -638,8 +981,11 @@ def mitigation_clean(data: dict[str, Any], *, m: MitigationTemplate | None) -> d
         ttr = data["expected_ttr_minutes"]
         if ttr in (None, ""):
             values["expected_ttr_minutes"] = None
-        elif not isinstance(ttr, int) or isinstance(ttr, bool) or ttr < 0:
-            errs.add("expected_ttr_minutes", _("A whole number of minutes."))
+        elif not isinstance(ttr, int) or isinstance(ttr, bool) or not 0 <= ttr <= MAX_TTR_MINUTES:
+            errs.add(
+                "expected_ttr_minutes",
+                _("A whole number of minutes, at most %d.") % MAX_TTR_MINUTES,
+            )
         else:
             values["expected_ttr_minutes"] = ttr
     if "owner" in data:
@@ -649,10 +995,14 @@ def mitigation_clean(data: dict[str, Any], *, m: MitigationTemplate | None) -> d
         values["owner"] = users.get(data["owner"] or "")
     _clean_stewardship(errs, data, values)
     if data.get("slug"):
-        slug = slugify(str(data["slug"]))
-        if MitigationTemplate.objects.filter(slug=slug).exclude(pk=getattr(m, "pk", None)).exists():
-            errs.add("slug", _("Another mitigation already uses the slug “%s”.") % slug)
-        values["slug"] = slug
+        values["slug"] = _clean_slug(
+            errs,
+            data["slug"],
+            model=MitigationTemplate,
+            exclude_pk=getattr(m, "pk", None),
+            taken=_("Another mitigation already uses the slug “%s”."),
+            strict=strict_slug,
+        )
     errs.raise_if_any()
     return values
 
@@ -661,7 +1011,13 @@ def mitigation_clean(data: dict[str, Any], *, m: MitigationTemplate | None) -> d
 def mitigation_create(*, user: Any, data: dict[str, Any]) -> MitigationTemplate:
     if not (user.has_perm("catalog.add_mitigationtemplate")):
         raise PermissionDenied(_("You may not create mitigation templates."))
-    values = mitigation_clean(data, m=None)
+    return _mitigation_create(user=user, data=data)
+
+
+def _mitigation_create(
+    *, user: Any, data: dict[str, Any], strict_slug: bool = False
+) -> MitigationTemplate:
+    values = mitigation_clean(data, m=None, strict_slug=strict_slug)
     if not values.get("slug"):
         base, n = slugify(values["title"])[:180] or "mitigation", 2
         slug = base
@@ -669,8 +1025,8 @@ def mitigation_create(*, user: Any, data: dict[str, Any]) -> MitigationTemplate:
             slug, n = f"{base}-{n}", n + 1
         values["slug"] = slug
     if not values.get("owner"):
-        values["owner"] = user
-    m = MitigationTemplate(created_by=user, **values)
+        values["owner"] = _person(user)
+    m = MitigationTemplate(created_by=_person(user), **values)
     m.save()
     _revision_add(kind="mitigation", obj=m, snapshot=mitigation_snapshot(m), user=user)
     audit_record(actor=_actor(user), verb="catalog.mitigation.created", target=m)
@@ -683,9 +1039,20 @@ def mitigation_update(
 ) -> MitigationTemplate:
     if not user.has_perm("catalog.change_mitigationtemplate"):
         raise PermissionDenied(_("You may not edit mitigation templates."))
+    return _mitigation_update(mitigation=mitigation, user=user, data=data, note=note)
+
+
+def _mitigation_update(
+    *,
+    mitigation: MitigationTemplate,
+    user: Any,
+    data: dict[str, Any],
+    note: str = "",
+    strict_slug: bool = False,
+) -> MitigationTemplate:
     m = MitigationTemplate.objects.select_for_update().get(pk=mitigation.pk)
     before = mitigation_snapshot(m)
-    values = mitigation_clean(data, m=m)
+    values = mitigation_clean(data, m=m, strict_slug=strict_slug)
     for field, value in values.items():
         setattr(m, field, value)
     m.version += 1
@@ -733,18 +1100,35 @@ def mitigation_use_record(
 
 
 # --- Case studies ---------------------------------------------------------------------------
-@transaction.atomic
-def case_study_create(*, user: Any, data: dict[str, Any]) -> CaseStudy:
-    if not can_create(user):
-        raise PermissionDenied(_("You may not write case studies."))
+CASE_STUDY_FIELDS = [
+    "title", "slug", "summary", "narrative", "occurred_on", "metrics", "timeline",
+    "failure_modes", "mitigations",
+]  # fmt: skip
+
+
+def _case_study_clean(
+    data: dict[str, Any], *, cs: CaseStudy | None, strict_slug: bool = False
+) -> tuple[dict[str, Any], list[FailureMode], list[MitigationTemplate]]:
     errs = _Errors()
-    title = str(data.get("title") or "").strip()
-    summary = str(data.get("summary") or "").strip()
-    if not title:
-        errs.add("title", _("This field is required."))
-    if not summary:
-        errs.add("summary", _("This field is required."))
-    occurred_on = _clean_date(errs, "occurred_on", data.get("occurred_on"))
+    for field in sorted(set(data) - set(CASE_STUDY_FIELDS)):
+        errs.add(field, _("Unknown field."))
+    values: dict[str, Any] = {}
+    for field in ("title", "summary", "narrative"):
+        if field in data or cs is None:
+            value = data.get(field) or ""
+            if not isinstance(value, str):
+                errs.add(field, _("Must be text."))
+                continue
+            if len(value) > MAX_TEXT:
+                errs.add(field, _("At most %d characters.") % MAX_TEXT)
+            values[field] = value.strip()
+    for field in ("title", "summary"):
+        if field in values and not values[field]:
+            errs.add(field, _("This field is required."))
+    if len(values.get("title", "")) > 200:
+        errs.add("title", _("At most 200 characters."))
+    if "occurred_on" in data or cs is None:
+        values["occurred_on"] = _clean_date(errs, "occurred_on", data.get("occurred_on"))
     fm_slugs = _clean_list(errs, "failure_modes", data.get("failure_modes"))
     mit_slugs = _clean_list(errs, "mitigations", data.get("mitigations"))
     fms = list(FailureMode.objects.filter(slug__in=fm_slugs))
@@ -754,32 +1138,176 @@ def case_study_create(*, user: Any, data: dict[str, Any]) -> CaseStudy:
     for slug in sorted(set(mit_slugs) - {m.slug for m in mits}):
         errs.add("mitigations", _("Unknown mitigation “%s”.") % slug)
     for field in ("metrics", "timeline"):
-        if not isinstance(data.get(field, []), list):
-            errs.add(field, _("Must be a list."))
+        if field in data or cs is None:
+            value = data.get(field) or []
+            if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+                errs.add(field, _("Must be a list of objects."))
+            else:
+                values[field] = value
+    if strict_slug or data.get("slug"):
+        slug = _clean_slug(
+            errs,
+            data.get("slug"),
+            model=CaseStudy,
+            exclude_pk=getattr(cs, "pk", None),
+            taken=_("Another case study already uses the slug “%s”."),
+            strict=strict_slug,
+        )
+        if slug and strict_slug:
+            values["slug"] = slug
     errs.raise_if_any()
-    slug = slugify(str(data.get("slug") or title))[:180] or "case-study"
-    base, n = slug, 2
-    while CaseStudy.objects.filter(slug=slug).exists():
-        slug, n = f"{base}-{n}", n + 1
-    cs = CaseStudy.objects.create(
-        title=title,
-        slug=slug,
-        summary=summary,
-        narrative=str(data.get("narrative") or ""),
-        occurred_on=occurred_on,
-        metrics=data.get("metrics") or [],
-        timeline=data.get("timeline") or [],
-        created_by=user,
-    )
+    return values, fms, mits
+
+
+@transaction.atomic
+def case_study_create(*, user: Any, data: dict[str, Any]) -> CaseStudy:
+    if not can_create(user):
+        raise PermissionDenied(_("You may not write case studies."))
+    return _case_study_create(user=user, data=data)
+
+
+def _case_study_create(*, user: Any, data: dict[str, Any], strict_slug: bool = False) -> CaseStudy:
+    values, fms, mits = _case_study_clean(data, cs=None, strict_slug=strict_slug)
+    if not values.get("slug"):
+        # A form's slug (or title) is free text: slugified, and made unique.
+        slug = slugify(str(data.get("slug") or values["title"]))[:180] or "case-study"
+        base, n = slug, 2
+        while CaseStudy.objects.filter(slug=slug).exists():
+            slug, n = f"{base}-{n}", n + 1
+        values["slug"] = slug
+    cs = CaseStudy.objects.create(created_by=_person(user), **values)
     cs.failure_modes.set(fms)
     cs.mitigations.set(mits)
-    when = dt.datetime.combine(occurred_on or timezone.localdate(), dt.time(12), tzinfo=dt.UTC)
-    for fm in fms:
-        occurrence_record(
-            failure_mode_slug=fm.slug, source_type="case_study", source_id=cs.slug, occurred_at=when
-        )
+    _case_study_occurrences(cs, fms, user)
     audit_record(actor=_actor(user), verb="catalog.case_study.created", target=cs)
     return cs
+
+
+@transaction.atomic
+def case_study_update(*, case_study: CaseStudy, user: Any, data: dict[str, Any]) -> CaseStudy:
+    if not user.has_perm("catalog.change_casestudy"):
+        raise PermissionDenied(_("You may not edit case studies."))
+    return _case_study_update(case_study=case_study, user=user, data=data)
+
+
+def _case_study_update(
+    *, case_study: CaseStudy, user: Any, data: dict[str, Any], strict_slug: bool = False
+) -> CaseStudy:
+    cs = CaseStudy.objects.select_for_update().get(pk=case_study.pk)
+    values, fms, mits = _case_study_clean(data, cs=cs, strict_slug=strict_slug)
+    before = _case_study_snapshot(cs)
+    for field, value in values.items():
+        setattr(cs, field, value)
+    cs.version += 1
+    cs.updated_at = timezone.now()
+    cs.save()
+    if "failure_modes" in data:
+        cs.failure_modes.set(fms)
+        _case_study_occurrences(cs, fms, user)
+    if "mitigations" in data:
+        cs.mitigations.set(mits)
+    after = _case_study_snapshot(cs)
+    changed = {k: v for k, v in after.items() if before.get(k) != v}
+    audit_record(
+        actor=_actor(user),
+        verb="catalog.case_study.updated",
+        target=cs,
+        before={k: before[k] for k in changed},
+        after=changed,
+        data={"version": cs.version},
+    )
+    return cs
+
+
+def _case_study_snapshot(cs: CaseStudy) -> dict[str, Any]:
+    return {
+        "title": cs.title,
+        "slug": cs.slug,
+        "summary": cs.summary,
+        "narrative": cs.narrative,
+        "occurred_on": cs.occurred_on.isoformat() if cs.occurred_on else "",
+        "metrics": cs.metrics,
+        "timeline": cs.timeline,
+        "failure_modes": sorted(f.slug for f in cs.failure_modes.all()),
+        "mitigations": sorted(m.slug for m in cs.mitigations.all()),
+    }
+
+
+def _case_study_occurrences(cs: CaseStudy, fms: list[FailureMode], user: Any) -> None:
+    when = dt.datetime.combine(cs.occurred_on or timezone.localdate(), dt.time(12), tzinfo=dt.UTC)
+    for fm in fms:
+        occurrence_record(
+            failure_mode_slug=fm.slug,
+            source_type="case_study",
+            source_id=cs.slug,
+            occurred_at=when,
+            actor=_actor(user),
+        )
+
+
+# --- Categories -----------------------------------------------------------------------------
+CATEGORY_FIELDS = ["slug", "name", "parent", "description", "position"]
+MAX_POSITION = 2_147_483_647  # PositiveIntegerField's range on every database
+
+
+def category_save(*, user: Any, data: dict[str, Any]) -> Category:
+    """Create or edit a category by slug (the import's path; the admin edits the taxonomy
+    through Django's forms, which check the same slug and range)."""
+    errs = _Errors()
+    for field in sorted(set(data) - set(CATEGORY_FIELDS)):
+        errs.add(field, _("Unknown field."))
+    slug = data.get("slug")
+    if not is_slug(slug) or len(slug) > 120:
+        errs.add("slug", _("Not a slug: use lowercase letters, digits and hyphens."))
+    name = data.get("name")
+    if not isinstance(name, str) or not name.strip() or len(name) > 120:
+        errs.add("name", _("A name of 1 to 120 characters."))
+    description = data.get("description", "")
+    if not isinstance(description, str) or len(description) > MAX_TEXT:
+        errs.add("description", _("Text of at most %d characters.") % MAX_TEXT)
+    position = data.get("position", 0)
+    if position in (None, ""):
+        position = 0
+    if (
+        not isinstance(position, int)
+        or isinstance(position, bool)
+        or not (0 <= position <= MAX_POSITION)
+    ):
+        errs.add("position", _("A whole number from 0 to %d.") % MAX_POSITION)
+    parent = None
+    if data.get("parent"):
+        parent = Category.objects.filter(slug=data["parent"]).first()
+        if parent is None or parent.slug == slug:
+            errs.add("parent", _("Unknown category “%s”.") % data["parent"])
+    errs.raise_if_any()
+    cat = Category.objects.select_for_update().filter(slug=slug).first()
+    before = None
+    if cat is None:
+        cat = Category(slug=slug)
+    else:
+        before = {"name": cat.name, "parent": cat.parent.slug if cat.parent_id else "",
+                  "description": cat.description, "position": cat.position}  # fmt: skip
+    cat.name, cat.description, cat.position, cat.parent = (
+        name.strip(),
+        description,
+        position,
+        parent,
+    )
+    cat.save()
+    after = {"name": cat.name, "parent": parent.slug if parent else "",
+             "description": cat.description, "position": cat.position}  # fmt: skip
+    if before is None:
+        audit_record(actor=_actor(user), verb="catalog.category.created", target=cat, after=after)
+    elif before != after:
+        changed = [k for k in after if before[k] != after[k]]
+        audit_record(
+            actor=_actor(user),
+            verb="catalog.category.updated",
+            target=cat,
+            before={k: before[k] for k in changed},
+            after={k: after[k] for k in changed},
+        )
+    return cat
 
 
 # --- Occurrences ----------------------------------------------------------------------------

@@ -33,5 +33,17 @@ urlpatterns = [
         views.failure_mode_unlink,
         name="failure-mode-unlink",
     ),
+    path(
+        "f/<slug:slug>/revisions/<int:pk>/publish/",
+        views.revision_decide,
+        {"decision": "publish"},
+        name="revision-publish",
+    ),
+    path(
+        "f/<slug:slug>/revisions/<int:pk>/reject/",
+        views.revision_decide,
+        {"decision": "reject"},
+        name="revision-reject",
+    ),
     path("f/<slug:slug>/<slug:action>/", views.failure_mode_action, name="failure-mode-action"),
 ]

@@ -28,6 +28,13 @@ VERBS = {
     "catalog.occurrence.recorded": _("Occurrence recorded"),
     "catalog.stewardship.reminded": _("Review reminders sent"),
     "catalog.bundle.imported": _("Catalog imported"),
+    "catalog.revision.proposed": _("Revision of a published failure mode proposed"),
+    "catalog.revision.published": _("Revision published"),
+    "catalog.revision.rejected": _("Revision rejected"),
+    "catalog.revision.withdrawn": _("Revision withdrawn by its author"),
+    "catalog.case_study.updated": _("Case study edited"),
+    "catalog.category.created": _("Category created"),
+    "catalog.category.updated": _("Category edited"),
 }
 
 LEGACY = {

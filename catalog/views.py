@@ -13,6 +13,7 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
 from reviewapp.core.exceptions import ServiceError
+from reviewapp.core.redirects import safe_next
 
 from . import selectors, services
 from .charts import weekly_bars
@@ -117,6 +118,7 @@ def failure_mode_detail(request: HttpRequest, slug: str) -> HttpResponse:
     series = selectors.failure_mode_occurrences(fm)
     revisions = list(selectors.revisions_for(kind="failure_mode", object_id=fm.pk)[:10])
     user = request.user
+    pending = selectors.pending_revision_for(fm)
     return render(
         request,
         "catalog/failure_mode_detail.html",
@@ -135,6 +137,12 @@ def failure_mode_detail(request: HttpRequest, slug: str) -> HttpResponse:
             or user.has_perm("catalog.change_failuremode"),
             "link_form": LinkMitigationForm() if services.can_edit(user, fm) else None,
             "author_is_me": fm.created_by_id == user.pk,
+            "pending": pending,
+            "pending_diffs": selectors.pending_revision_diff(pending) if pending else [],
+            "pending_is_mine": pending is not None and pending.author_id == user.pk,
+            "can_publish_revision": pending is not None
+            and pending.author_id != user.pk
+            and user.has_perm("catalog.publish_failuremode"),
         },
     )
 
@@ -172,6 +180,10 @@ def failure_mode_edit(request: HttpRequest, slug: str) -> HttpResponse:
     if not services.can_edit(request.user, fm):
         raise DjangoPermissionDenied
     snapshot = services.failure_mode_snapshot(fm)
+    pending = selectors.pending_revision_for(fm)
+    if pending is not None and pending.author_id == request.user.pk:
+        # The author goes on from their own revision, not from the published text.
+        snapshot = {**snapshot, **pending.changes}
     form = FailureModeForm(
         request.POST or None, initial=FailureModeForm.initial_from(snapshot, fm.version)
     )
@@ -190,11 +202,46 @@ def failure_mode_edit(request: HttpRequest, slug: str) -> HttpResponse:
                 stale = exc.message
             form.add_service_errors(exc)
         else:
-            messages.success(request, _("Saved as version %s.") % fm.version)
+            _saved_message(request, fm)
             return redirect("catalog:failure-mode", slug=fm.slug)
     return render(
-        request, "catalog/failure_mode_form.html", {"form": form, "fm": fm, "stale": stale}
+        request,
+        "catalog/failure_mode_form.html",
+        {"form": form, "fm": fm, "stale": stale, "pending": pending},
     )
+
+
+def _saved_message(request: HttpRequest, fm: FailureMode) -> None:
+    if getattr(fm, "proposed_revision", None) is not None:
+        messages.success(
+            request,
+            _("Your change is waiting for another catalog editor to publish it. Until then "
+              "everyone sees the published version."),
+        )  # fmt: skip
+    else:
+        messages.success(request, _("Saved as version %s.") % fm.version)
+
+
+@login_required
+@require_POST
+def revision_decide(request: HttpRequest, slug: str, pk: int, decision: str) -> HttpResponse:
+    """Publish, reject or (its author) withdraw a pending revision of a published entry."""
+    fm = _fm_or_404(slug)
+    if not fm.pending_revisions.filter(pk=pk).exists():
+        raise Http404
+    note = request.POST.get("note", "")
+    try:
+        if decision == "publish":
+            services.failure_mode_revision_publish(revision_id=pk, user=request.user, note=note)
+            messages.success(request, _("Revision published."))
+        else:
+            rev = services.failure_mode_revision_reject(
+                revision_id=pk, user=request.user, note=note
+            )
+            messages.success(request, rev.get_status_display())
+    except ServiceError as exc:
+        messages.error(request, exc.message)
+    return redirect("catalog:failure-mode", slug=fm.slug)
 
 
 @login_required
@@ -306,10 +353,13 @@ def failure_mode_restore(request: HttpRequest, slug: str, number: int) -> HttpRe
         except ServiceError as exc:
             error = exc
         else:
-            messages.success(
-                request,
-                _("Version %(n)s restored as version %(v)s.") % {"n": number, "v": fm.version},
-            )
+            if getattr(fm, "proposed_revision", None) is not None:
+                _saved_message(request, fm)
+            else:
+                messages.success(
+                    request,
+                    _("Version %(n)s restored as version %(v)s.") % {"n": number, "v": fm.version},
+                )
             return redirect("catalog:failure-mode", slug=fm.slug)
     current = services.failure_mode_snapshot(fm)
     return render(
@@ -335,7 +385,9 @@ def failure_mode_reviewed(request: HttpRequest, slug: str) -> HttpResponse:
         messages.error(request, exc.message)
     else:
         messages.success(request, _("Marked reviewed; next review due %s.") % fm.next_review_on)
-    return redirect(request.POST.get("next") or reverse("catalog:failure-mode", args=[fm.slug]))
+    return redirect(
+        safe_next(request, "next", default=reverse("catalog:failure-mode", args=[fm.slug]))
+    )
 
 
 @login_required

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from django.conf import settings
-from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers, status
@@ -13,13 +12,12 @@ from rest_framework.views import APIView
 from reviewapp.api.permissions import CanReadPredictions, IsServiceAccount
 from reviewapp.core.api import error_response
 from reviewapp.envelope import BodyError, parse_json
-from reviewapp.models import Prediction
 from reviewapp.selectors.ingest import (
     models_visible_to,
     prediction_representation,
     predictions_with_routing,
 )
-from reviewapp.services.accounts import allowed_model_ids
+from reviewapp.selectors.visibility import predictions_visible_to
 from reviewapp.services.ingest import prediction_batch_ingest, prediction_ingest
 
 
@@ -149,26 +147,18 @@ class PredictionsView(APIView):
         if errors:
             return error_response(errors, 400)
         prediction = (
-            predictions_with_routing()
+            predictions_visible_to(request.user, predictions_with_routing())
             .filter(
                 model__slug=request.query_params["model"],
                 external_id=request.query_params["external_id"],
             )
             .first()
         )
-        if prediction is None or not _may_read(request, prediction):
+        if prediction is None:
             return error_response(
                 {"external_id": ["No prediction with this key for this model."]}, 404
             )
         return Response(prediction_representation(prediction, request))
-
-
-def _may_read(request, prediction: Prediction) -> bool:
-    account = _account(request)
-    if account is None:
-        return True
-    allowed = allowed_model_ids(account)
-    return allowed is None or prediction.model_id in allowed
 
 
 class PredictionBatchView(APIView):
@@ -216,8 +206,11 @@ class PredictionDetailView(APIView):
 
     @extend_schema(operation_id="predictions_read", responses={200: dict, 404: ERRORS})
     def get(self, request, pk: int):
-        prediction = get_object_or_404(predictions_with_routing(), pk=pk)
-        if not _may_read(request, prediction):
+        # Outside the caller's visibility reads exactly like a missing id.
+        prediction = (
+            predictions_visible_to(request.user, predictions_with_routing()).filter(pk=pk).first()
+        )
+        if prediction is None:
             return error_response({"id": ["No such prediction."]}, 404)
         return Response(prediction_representation(prediction, request))
 

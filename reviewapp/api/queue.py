@@ -24,7 +24,7 @@ from reviewapp.core.exceptions import NotFound
 from reviewapp.core.time import iso_utc
 from reviewapp.models import Decision, MLModel, ReviewItem
 from reviewapp.selectors.context import review_context, review_item_for_page
-from reviewapp.selectors.queue import QueueFilters, page_of, queue_items, visible_model_ids
+from reviewapp.selectors.queue import QueueFilters, page_of, queue_items
 from reviewapp.services.claims import review_item_claim_next, review_item_release, review_item_renew
 from reviewapp.services.decisions import decision_undo, review_item_decide
 
@@ -223,13 +223,8 @@ class QueueItemDetailView(APIView):
 
     @extend_schema(summary="One review item with its context summary", responses=QueueItemDetailOut)
     def get(self, request: Request, item_id: int) -> Response:
-        item = review_item_for_page(item_id)
-        visible = visible_model_ids(request.user)
-        if item is None or (
-            visible is not None
-            and item.model_id not in visible
-            and item.claimed_by_id != request.user.pk
-        ):
+        item = review_item_for_page(item_id, user=request.user)
+        if item is None:
             raise NotFound(f"No review item #{item_id}.", field="item")
         return Response(item_representation(item, detail=True))
 

@@ -16,7 +16,7 @@ from rest_framework.views import APIView
 from reviewapp.core import roles
 from reviewapp.core.api import error_response
 from reviewapp.models import MLModel
-from reviewapp.services.accounts import allowed_model_ids
+from reviewapp.selectors.visibility import decisions_visible_to, visible_model_ids
 
 from .export import export_queryset, export_response
 from .forms import ExportFilterForm
@@ -56,9 +56,8 @@ class CanReadDecisions(BasePermission):
 
 
 def _scope(request) -> set[int] | None:
-    """The model ids the caller may read, or None for all."""
-    account = getattr(request.user, "account", None)
-    return allowed_model_ids(account) if account is not None else None
+    """The model ids the caller may read, or None for all (the queue's one visibility rule)."""
+    return visible_model_ids(request.user)
 
 
 class IgnoreFormatNegotiation(BaseContentNegotiation):
@@ -147,9 +146,7 @@ class DecisionFeedView(APIView):
             else:
                 limit = int(raw)
         scope = _scope(request)
-        qs = released_decisions().filter(id__gt=after)
-        if scope is not None:
-            qs = qs.filter(model_id__in=scope)
+        qs = decisions_visible_to(request.user, released_decisions()).filter(id__gt=after)
         if params.get("model"):
             model = MLModel.objects.filter(slug=params["model"]).only("id").first()
             if model is None:
@@ -215,7 +212,7 @@ class DecisionExportView(APIView):
         filters = form.cleaned_data
         model = filters.get("model")
         return export_response(
-            qs=export_queryset(filters=filters, allowed_model_ids=scope),
+            qs=export_queryset(filters=filters, principal=request.user),
             fmt=filters["format"],
             model_slug=model.slug if model else "",
         )

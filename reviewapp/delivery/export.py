@@ -16,6 +16,7 @@ from django.http import StreamingHttpResponse
 from django.utils import timezone
 
 from reviewapp.models import Decision
+from reviewapp.selectors.visibility import export_rows_visible_to
 
 from .selectors import export_row, released_decisions
 
@@ -44,12 +45,9 @@ _JSON_COLUMNS = {"input", "model_output", "final_output", "failure_mode_tags"}
 OUTCOME_ACTIONS = {"accepted": Decision.Action.ACCEPT, "overridden": Decision.Action.OVERRIDE}
 
 
-def export_queryset(
-    *, filters: dict[str, Any], allowed_model_ids: set[int] | None
-) -> QuerySet[Decision]:
-    qs = released_decisions()
-    if allowed_model_ids is not None:
-        qs = qs.filter(model_id__in=allowed_model_ids)
+def export_queryset(*, filters: dict[str, Any], principal: Any) -> QuerySet[Decision]:
+    """The rows ``principal`` may export (the queue's visibility rule), filtered."""
+    qs = export_rows_visible_to(principal, released_decisions())
     if filters.get("model"):
         qs = qs.filter(model=filters["model"])
     if filters.get("since"):

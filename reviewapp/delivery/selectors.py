@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from reviewapp.core.time import iso_utc
 from reviewapp.models import Decision, ReviewItem
+from reviewapp.selectors.visibility import review_items_visible_to, visible_model_ids
 
 from .models import Delivery, DeliveryAttempt
 
@@ -140,8 +141,15 @@ def items_timed_out_to_enqueue() -> QuerySet[ReviewItem]:
     )
 
 
-def deliveries_list(*, status: str = "", model_slug: str = "") -> QuerySet[Delivery]:
-    qs = Delivery.objects.select_related("model").defer("payload")
+def _deliveries_visible_to(user: Any) -> QuerySet[Delivery]:
+    """A delivery carries a decision: the decisions' visibility rule, by model."""
+    visible = visible_model_ids(user)
+    qs = Delivery.objects.all()
+    return qs if visible is None else qs.filter(model_id__in=visible)
+
+
+def deliveries_list(*, user: Any, status: str = "", model_slug: str = "") -> QuerySet[Delivery]:
+    qs = _deliveries_visible_to(user).select_related("model").defer("payload")
     if status:
         qs = qs.filter(status=status)
     if model_slug:
@@ -149,8 +157,8 @@ def deliveries_list(*, status: str = "", model_slug: str = "") -> QuerySet[Deliv
     return qs.order_by("-id")
 
 
-def delivery_status_counts(*, model_slug: str = "") -> dict[str, int]:
-    qs = Delivery.objects.all()
+def delivery_status_counts(*, user: Any, model_slug: str = "") -> dict[str, int]:
+    qs = _deliveries_visible_to(user)
     if model_slug:
         qs = qs.filter(model__slug=model_slug)
     counts = {row["status"]: row["n"] for row in qs.values("status").annotate(n=Count("id"))}
@@ -168,5 +176,11 @@ def deliveries_for_item(*, item_id: int) -> QuerySet[Delivery]:
     )
 
 
-def item_for_log(*, item_id: int) -> ReviewItem | None:
-    return ReviewItem.objects.select_related("model", "prediction").filter(pk=item_id).first()
+def item_for_log(*, user: Any, item_id: int) -> ReviewItem | None:
+    """The item if ``user`` may read it (the queue's rule), else None: a 404 to the page."""
+    return (
+        review_items_visible_to(user)
+        .select_related("model", "prediction")
+        .filter(pk=item_id)
+        .first()
+    )

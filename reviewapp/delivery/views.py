@@ -11,14 +11,15 @@ from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from reviewapp.core import roles
 from reviewapp.core.audit import Actor
 from reviewapp.core.exceptions import ServiceError
+from reviewapp.core.redirects import safe_next
 from reviewapp.models import MLModel
+from reviewapp.selectors.visibility import visible_model_ids
 
 from . import selectors, services
 from .export import export_queryset, export_response
@@ -39,9 +40,10 @@ def delivery_list(request: HttpRequest) -> HttpResponse:
     if model_slug not in models:
         model_slug = ""
     page = Paginator(
-        selectors.deliveries_list(status=status, model_slug=model_slug), PAGE_SIZE
+        selectors.deliveries_list(user=request.user, status=status, model_slug=model_slug),
+        PAGE_SIZE,
     ).get_page(request.GET.get("page"))
-    counts = selectors.delivery_status_counts(model_slug=model_slug)
+    counts = selectors.delivery_status_counts(user=request.user, model_slug=model_slug)
     query = urlencode({k: v for k, v in (("status", status), ("model", model_slug)) if v})
     return render(
         request,
@@ -63,7 +65,7 @@ def delivery_list(request: HttpRequest) -> HttpResponse:
 @login_required
 @permission_required("delivery.view_delivery", raise_exception=True)
 def delivery_item(request: HttpRequest, item_id: int) -> HttpResponse:
-    item = selectors.item_for_log(item_id=item_id)
+    item = selectors.item_for_log(user=request.user, item_id=item_id)
     if item is None:
         raise Http404(_("No such review item."))
     return render(
@@ -91,12 +93,7 @@ def delivery_retry(request: HttpRequest, pk: int) -> HttpResponse:
             request,
             _("Delivery %(id)s is queued to be sent again now.") % {"id": delivery.message_id},
         )
-    back = request.POST.get("next", "")
-    if not url_has_allowed_host_and_scheme(
-        back, allowed_hosts={request.get_host()}, require_https=request.is_secure()
-    ):
-        back = reverse("delivery:list")
-    return redirect(back)
+    return redirect(safe_next(request, "next", default=reverse("delivery:list")))
 
 
 @login_required
@@ -105,15 +102,17 @@ def export_page(request: HttpRequest) -> HttpResponse:
         raise PermissionDenied
     models = MLModel.objects.order_by("slug").only("slug", "name")
     if "download" not in request.GET:
-        form = ExportFilterForm(initial={"format": "jsonl"})
+        form = ExportFilterForm(
+            initial={"format": "jsonl"}, allowed_model_ids=visible_model_ids(request.user)
+        )
         return render(request, "delivery/export.html", {"form": form, "models": models})
-    form = ExportFilterForm(request.GET)
+    form = ExportFilterForm(request.GET, allowed_model_ids=visible_model_ids(request.user))
     if not form.is_valid():
         return render(request, "delivery/export.html", {"form": form, "models": models}, status=400)
     filters = form.cleaned_data
     model = filters.get("model")
     return export_response(
-        qs=export_queryset(filters=filters, allowed_model_ids=None),
+        qs=export_queryset(filters=filters, principal=request.user),
         fmt=filters["format"],
         model_slug=model.slug if model else "",
     )

@@ -14,14 +14,18 @@ from reviewapp.models import (
     ReviewItem,
 )
 from reviewapp.selectors.history import item_decisions
+from reviewapp.selectors.visibility import review_items_visible_to
 
 S = ReviewItem.Status
 
 
 # --- the review page ------------------------------------------------------------------------
-def review_item_for_page(item_id: int) -> ReviewItem | None:
+def review_item_for_page(item_id: int, *, user: Any = None) -> ReviewItem | None:
+    """The item with what its page shows; with ``user``, only if that user may read it
+    (``visibility.review_items_visible_to``), else None."""
+    qs = ReviewItem.objects.all() if user is None else review_items_visible_to(user)
     return (
-        ReviewItem.objects.select_related(
+        qs.select_related(
             "model", "prediction", "prediction__policy_version", "claimed_by", "assigned_by"
         )
         .filter(pk=item_id)

@@ -19,9 +19,13 @@ from reviewapp.governance.rules import REASON_LABELS
 from reviewapp.models import (
     OPEN_STATUSES,
     MLModel,
-    PoolMembership,
     QueueCountSnapshot,
     ReviewItem,
+)
+from reviewapp.selectors.visibility import (  # noqa: F401  (visible_model_ids: re-exported)
+    review_items_visible_to,
+    sees_all,
+    visible_model_ids,
 )
 
 S = ReviewItem.Status
@@ -35,21 +39,6 @@ SORTS = {
     "oldest": ("id",),
 }
 PAGE_SIZE = 30
-
-
-def sees_all(user: Any) -> bool:
-    return roles.has_role(user, roles.LEAD, roles.ENGINEER)
-
-
-def visible_model_ids(user: Any) -> list[int] | None:
-    """None: every model; else the models of the user's pools."""
-    if sees_all(user):
-        return None
-    cached = getattr(user, "_failsafe_pool_models", None)
-    if cached is None:
-        cached = list(PoolMembership.objects.filter(user=user).values_list("model_id", flat=True))
-        user._failsafe_pool_models = cached
-    return cached
 
 
 @dataclass
@@ -126,10 +115,7 @@ def queue_items(
     *, user: Any, filters: QueueFilters, models: dict[str, MLModel]
 ) -> QuerySet[ReviewItem]:
     now = timezone.now()
-    qs = ReviewItem.objects.all()
-    visible = visible_model_ids(user)
-    if visible is not None:
-        qs = qs.filter(model_id__in=visible)
+    qs = review_items_visible_to(user)
     if filters.model:
         qs = qs.filter(model_id=models[filters.model].pk)
     if filters.status == "open":
@@ -162,10 +148,10 @@ def page_of(qs: QuerySet, page: int, size: int = PAGE_SIZE) -> tuple[list, bool]
 
 def breached_first(*, user: Any, limit: int = 5) -> list[ReviewItem]:
     """Open items past their SLA, oldest breach first: what a lead looks at before anything."""
-    qs = ReviewItem.objects.filter(status__in=OPEN_STATUSES, sla_breached_at__isnull=False)
-    visible = visible_model_ids(user)
-    if visible is not None:
-        qs = qs.filter(model_id__in=visible)
+    qs = review_items_visible_to(
+        user,
+        ReviewItem.objects.filter(status__in=OPEN_STATUSES, sla_breached_at__isnull=False),
+    )
     return list(
         qs.select_related("model", "prediction", "claimed_by").order_by("sla_breached_at", "id")[
             :limit

@@ -17,6 +17,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from reviewapp.core import roles
 from reviewapp.core.exceptions import ServiceError
+from reviewapp.core.redirects import safe_next
 from reviewapp.forms import (
     AssignForm,
     BulkForm,
@@ -27,6 +28,7 @@ from reviewapp.forms import (
 )
 from reviewapp.models import Decision, MLModel, ReviewItem
 from reviewapp.selectors.queue import QueueFilters, assignable_users, pools_overview, queue_items
+from reviewapp.selectors.visibility import review_items_visible_to
 from reviewapp.services.claims import review_item_assign, review_items_bulk
 from reviewapp.services.pools import guideline_publish, pool_member_add, pool_member_remove
 from reviewapp.views.queue import models_by_slug, require_role
@@ -57,14 +59,7 @@ def assign(request: HttpRequest, item_id: int) -> HttpResponse:
             )
         except ServiceError as exc:
             messages.error(request, service_messages(exc))
-    return redirect(
-        request.POST.get("back") if _safe_back(request) else reverse("queue:item", args=[item_id])
-    )
-
-
-def _safe_back(request: HttpRequest) -> bool:
-    back = request.POST.get("back", "")
-    return back.startswith("/queue/") and "//" not in back
+    return redirect(safe_next(request, "back", default=reverse("queue:item", args=[item_id])))
 
 
 @login_required
@@ -100,10 +95,7 @@ def bulk(request: HttpRequest) -> HttpResponse:
             messages.warning(
                 request, _("%(n)s skipped (%(why)s).") % {"n": len(result.skipped), "why": sample}
             )
-    back = post.get("back", "")
-    return redirect(
-        back if back.startswith("/queue/") and "//" not in back else reverse("queue:list")
-    )
+    return redirect(safe_next(request, "back", default=reverse("queue:list")))
 
 
 @login_required
@@ -111,7 +103,7 @@ def bulk(request: HttpRequest) -> HttpResponse:
 def escalations(request: HttpRequest) -> HttpResponse:
     require_role(request, roles.LEAD)
     items = list(
-        ReviewItem.objects.filter(status=S.ESCALATED)
+        review_items_visible_to(request.user, ReviewItem.objects.filter(status=S.ESCALATED))
         .select_related("model", "prediction")
         .order_by("-priority", "sla_due_at", "id")[:200]
     )

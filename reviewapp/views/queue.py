@@ -165,16 +165,10 @@ def _review_page(
 
 
 def _visible_item(request: HttpRequest, item_id: int) -> ReviewItem:
-    item = review_item_for_page(item_id)
+    """The item if the caller may read it; 404 otherwise, so its existence is not revealed."""
+    item = review_item_for_page(item_id, user=request.user)
     if item is None:
         raise Http404
-    visible = visible_model_ids(request.user)
-    if (
-        visible is not None
-        and item.model_id not in visible
-        and item.claimed_by_id != request.user.pk
-    ):
-        raise DjangoPermissionDenied
     return item
 
 

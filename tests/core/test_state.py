@@ -172,7 +172,7 @@ def test_apply_many_with_values_per_row(items):
 
 
 def test_the_apps_machines_name_verbs_by_app_entity_and_past_participle():
-    from catalog.services import FAILURE_MODE
+    from catalog.services import FAILURE_MODE, REVISION
     from reviewapp.delivery.services import DELIVERY
     from reviewapp.services.review_state import PREDICTION, REVIEW_ITEM
 
@@ -181,6 +181,7 @@ def test_the_apps_machines_name_verbs_by_app_entity_and_past_participle():
         (PREDICTION, "queue.prediction."),
         (DELIVERY, "delivery.delivery."),
         (FAILURE_MODE, "catalog.failure_mode."),
+        (REVISION, "catalog.revision."),
     ]:
         for name, t in machine.events.items():
             assert t.verb.startswith(prefix) and t.verb.count(".") == 2, (name, t.verb)

@@ -7,7 +7,7 @@ import logging
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
-from catalog.services import FAILURE_MODE
+from catalog.services import FAILURE_MODE, REVISION
 from reviewapp.core import verbs
 from reviewapp.core.audit import Actor, audit_record, build_event
 from reviewapp.core.models import AuditEvent
@@ -71,7 +71,7 @@ def test_a_legacy_name_is_read_but_never_written():
 
 
 def test_every_verb_the_state_machines_write_is_registered():
-    for machine in (REVIEW_ITEM, PREDICTION, DELIVERY, FAILURE_MODE):
+    for machine in (REVIEW_ITEM, PREDICTION, DELIVERY, FAILURE_MODE, REVISION):
         for event, transition in machine.events.items():
             assert verbs.is_current(transition.verb), (event, transition.verb)
 

@@ -27,7 +27,8 @@ def catalog_data(db):
         ("sam", "engineer"),
     ]:
         UserFactory(username=name, roles=[role])
-    catalog_import(data=json.loads(STARTER.read_text()))
+    # As manage.py load_catalog loads it: statuses restored through the workflow.
+    catalog_import(data=json.loads(STARTER.read_text()), restore_status=True)
 
 
 def test_search_narrow_by_facet_and_open_entry(live_server, page, sign_in, artifacts, catalog_data):
@@ -102,3 +103,34 @@ def test_results_show_before_the_facet_counts(live_server, page, sign_in, artifa
     page.wait_for_selector('a[data-facet="severity:S2"]')
     assert page.locator("#facet-groups[aria-busy]").count() == 0
     assert int(page.locator('a[data-facet="severity:S2"] .count').inner_text()) >= 1
+
+
+def test_published_entry_edit_waits_for_another_editor(
+    live_server, page, sign_in, artifacts, catalog_data
+):
+    from catalog.models import FailureMode
+
+    fm = FailureMode.objects.filter(status="published").order_by("slug").first()
+    published_summary = fm.summary
+    sign_in(page, live_server, "edith")
+    page.goto(f"{live_server.url}/catalog/f/{fm.slug}/edit/")
+    assert "This entry is published" in page.locator(".callout").inner_text()
+    page.fill("#id_summary", "A clearer summary, proposed in the browser.")
+    page.click("text=Propose revision")
+    page.wait_for_load_state("networkidle")
+    banner = page.locator(".pending-revision")
+    assert "A revision is waiting for review." in banner.inner_text()
+    assert page.locator(".summary-card .lead").inner_text() == published_summary
+    assert page.locator("text=Publish revision").count() == 0
+    page.locator(".pending-revision summary").click()
+    page.screenshot(path=str(artifacts / "catalog-pending-revision.png"), full_page=False)
+
+    page.context.clear_cookies()
+    sign_in(page, live_server, "emil")
+    page.goto(f"{live_server.url}/catalog/f/{fm.slug}/")
+    page.click("text=Publish revision")
+    page.wait_for_load_state("networkidle")
+    assert page.locator(".summary-card .lead").inner_text() == (
+        "A clearer summary, proposed in the browser."
+    )
+    assert page.locator(".pending-revision").count() == 0

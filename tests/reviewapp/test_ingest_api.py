@@ -545,11 +545,36 @@ def test_unknown_id_is_404(api, fraud_model):
     assert api.get(f"{URL}/abc").status_code == 404
 
 
-def test_staff_with_view_rights_read_any_prediction(api, client, reviewer, fraud_model):
+def test_staff_read_predictions_of_the_models_they_see(
+    api, client, reviewer, engineer, fraud_model
+):
+    """The queue's visibility rule: a reviewer reads their pools' predictions; one outside the
+    pool gets 404 on both read paths, exactly like an unknown id; engineers read all."""
+    from reviewapp.models import PoolMembership
+
     created = post_json(api, env(fraud_model, "txn-staff")).json()
+    key = {"model": "card-fraud", "external_id": "txn-staff"}
+    client.force_login(reviewer)
+    outside = client.get(f"{URL}/{created['id']}")
+    assert outside.status_code == 404
+    assert outside.json() == client.get(f"{URL}/99999999").json()
+    assert "input" not in outside.content.decode()
+    assert client.get(URL, key).status_code == 404
+    PoolMembership.objects.create(model=fraud_model, user=reviewer)
     client.force_login(reviewer)
     assert client.get(f"{URL}/{created['id']}").status_code == 200
-    assert client.get(URL, {"model": "card-fraud", "external_id": "txn-staff"}).status_code == 200
+    assert client.get(URL, key).json()["input"]
+    client.force_login(engineer)
+    assert client.get(f"{URL}/{created['id']}").status_code == 200
+    assert client.get(URL, key).status_code == 200
+
+
+def test_committee_reads_every_prediction(api, client, fraud_model):
+    from tests.factories import UserFactory
+
+    created = post_json(api, env(fraud_model, "txn-committee")).json()
+    client.force_login(UserFactory(username="cm", roles=["committee"]))
+    assert client.get(f"{URL}/{created['id']}").status_code == 200
 
 
 def test_anonymous_cannot_read_predictions(api, fraud_model):
