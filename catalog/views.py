@@ -13,6 +13,7 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
 from reviewapp.core.exceptions import ServiceError
+from reviewapp.core.params import int_or_none
 
 from . import selectors, services
 from .charts import weekly_bars
@@ -270,9 +271,8 @@ def failure_mode_diff(request: HttpRequest, slug: str, number: int) -> HttpRespo
     fm = _fm_or_404(slug)
     newer = _revision(fm, number)
     against = request.GET.get("against")
-    try:
-        older_number = int(against) if against else number - 1
-    except ValueError:
+    older_number = int_or_none(against, minimum=1)
+    if older_number is None:
         older_number = number - 1
     older = (
         selectors.revisions_for(kind="failure_mode", object_id=fm.pk)

@@ -15,6 +15,7 @@ from django.db.models import Count, Min, Q, QuerySet
 from django.utils import timezone
 
 from reviewapp.core import roles
+from reviewapp.core.params import PAGE_MAX, ParamError, parse_int
 from reviewapp.governance.rules import REASON_LABELS
 from reviewapp.models import (
     OPEN_STATUSES,
@@ -84,9 +85,11 @@ class QueueFilters:
         f.assignee = pick("assignee", None)[:150]
         f.sort = pick("sort", list(SORTS), "priority")
         try:
-            f.page = max(1, min(10_000, int(data.get("page") or 1)))
-        except ValueError:
-            errors.setdefault("page", []).append("Must be a whole number.")
+            f.page = parse_int(
+                data.get("page"), name="page", minimum=1, maximum=PAGE_MAX, default=1
+            )
+        except ParamError as exc:
+            errors.setdefault("page", []).extend(exc.errors["page"])
         f.errors = errors
         return f
 

@@ -17,6 +17,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from reviewapp.core import roles
 from reviewapp.core.exceptions import ServiceError
+from reviewapp.core.params import int_or_none
 from reviewapp.forms import (
     AssignForm,
     BulkForm,
@@ -197,9 +198,9 @@ def guideline(request: HttpRequest, slug: str) -> HttpResponse:
         errors = page_errors(form)
     versions = list(model.guideline_versions.select_related("created_by").order_by("-version")[:50])
     shown = versions[0] if versions else None
-    wanted = request.GET.get("v", "")
-    if wanted.isdigit():
-        shown = next((v for v in versions if v.version == int(wanted)), shown)
+    wanted = int_or_none(request.GET.get("v"), minimum=1)
+    if wanted is not None:
+        shown = next((v for v in versions if v.version == wanted), shown)
     if request.htmx:
         return render(request, "reviewapp/queue/_guideline.html", {"model": model, "shown": shown})
     return render(
