@@ -21,6 +21,7 @@ from django.utils.translation import gettext as _
 from reviewapp.core import state
 from reviewapp.core.audit import Actor, audit_record
 from reviewapp.core.exceptions import Conflict, NotFound, PermissionDenied, ServiceError
+from reviewapp.core.params import DB_INT_MAX
 from reviewapp.core.state import transition
 
 from . import quality
@@ -638,7 +639,8 @@ def mitigation_clean(data: dict[str, Any], *, m: MitigationTemplate | None) -> d
         ttr = data["expected_ttr_minutes"]
         if ttr in (None, ""):
             values["expected_ttr_minutes"] = None
-        elif not isinstance(ttr, int) or isinstance(ttr, bool) or ttr < 0:
+        elif not isinstance(ttr, int) or isinstance(ttr, bool) or not 0 <= ttr <= DB_INT_MAX:
+            # The column is an integer: a larger number is refused here, not by the database.
             errs.add("expected_ttr_minutes", _("A whole number of minutes."))
         else:
             values["expected_ttr_minutes"] = ttr

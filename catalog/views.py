@@ -93,7 +93,10 @@ def search(request: HttpRequest) -> HttpResponse:
         "can_create": services.can_create(request.user),
         "query": query,
     }
-    return render(request, "catalog/search.html", {**context, "subnav": "search"})
+    # A filter that does not validate (an unknown category, a severity nobody has) is named on
+    # the page, and the answer says so: 400, not a silently unfiltered list.
+    status = 400 if result.errors else 200
+    return render(request, "catalog/search.html", {**context, "subnav": "search"}, status=status)
 
 
 @login_required

@@ -9,11 +9,12 @@ from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.http import Http404
 from django.utils.translation import gettext_lazy as _
 from rest_framework import exceptions, serializers, status
+from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from .exceptions import ServiceError
-from .params import DB_INT_MAX
+from .params import DB_INT_MAX, parse_int
 
 
 def flatten_errors(detail: Any, prefix: str = "") -> dict[str, list[str]]:
@@ -79,3 +80,19 @@ class StrictInputSerializer(serializers.Serializer):
 def id_field(**kwargs: Any) -> serializers.IntegerField:
     """An integer input that fits a database integer column (an id, a generation, a version)."""
     return serializers.IntegerField(min_value=0, max_value=DB_INT_MAX, **kwargs)
+
+
+class BoundedLimitOffsetPagination(LimitOffsetPagination):
+    """limit/offset paging whose offset is a whole number a database takes: a bad or huge one
+    is a 400 naming ``offset`` (DRF's own reads "²" as 0 and passes 10**20 to the database)."""
+
+    max_limit = 500
+
+    def get_offset(self, request: Any) -> int:
+        return parse_int(
+            request.query_params.get(self.offset_query_param),
+            name=self.offset_query_param,
+            minimum=0,
+            maximum=DB_INT_MAX,
+            default=0,
+        )

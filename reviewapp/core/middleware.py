@@ -7,13 +7,14 @@ from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.http.multipartparser import MultiPartParserError
 from django.template.loader import render_to_string
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from .context import get_request_id, reset_request_id, set_request_id
-from .params import UNSTORABLE_MESSAGE, first_unstorable
+from .params import DB_INT_MAX, UNSTORABLE_MESSAGE, first_unstorable
 from .registry import body_limit_for
 
 _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
@@ -108,6 +109,19 @@ class StorableInputMiddleware:
         if name is not None:
             return bad_parameter_response(request, name, str(UNSTORABLE_MESSAGE))
         return self.get_response(request)
+
+    def process_view(
+        self, request: HttpRequest, view_func: Any, view_args: Any, view_kwargs: dict[str, Any]
+    ) -> HttpResponse | None:
+        """An id in the path (``<int:item_id>``) past what an integer column holds names no
+        row: 404 here, rather than a database error when the view looks it up."""
+        for name, value in view_kwargs.items():
+            if isinstance(value, int) and not -DB_INT_MAX <= value <= DB_INT_MAX:
+                message = str(_("No such %(name)s.") % {"name": name})
+                if is_api_path(request.path):
+                    return JsonResponse({"errors": {name: [message]}}, status=404)
+                raise Http404(message)
+        return None
 
 
 def _pairs(data: Any) -> list[tuple[str, str]]:
