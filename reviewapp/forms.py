@@ -147,12 +147,43 @@ class AssignForm(forms.Form):
 
 
 class BulkForm(forms.Form):
+    ACTIONS = ("assign", "release")
+
     action = forms.CharField(required=False)
     scope = forms.CharField(required=False)
     query = forms.CharField(required=False)
     items = ListField()
     # Unknown or absent: None, and the service says an assignment needs someone.
     assignee = UsernameField()
+    # The number of items the lead confirmed; absent: show the confirmation first.
+    confirm = forms.CharField(required=False)
+
+    def clean_action(self) -> str:
+        action = self.cleaned_data.get("action") or ""
+        if action not in self.ACTIONS:
+            raise ValidationError(_("Choose assign or release."))
+        return action
+
+    def clean_scope(self) -> str:
+        scope = self.cleaned_data.get("scope") or "selected"
+        if scope not in ("selected", "filter"):
+            raise ValidationError(_("Choose the selected items or everything matching the filter."))
+        return scope
+
+    def clean_confirm(self) -> int | None:
+        raw = self.cleaned_data.get("confirm")
+        if not raw:
+            return None
+        number = int_or_none(raw)
+        if number is None:
+            raise ValidationError(_("The confirmed count is a whole number."))
+        return number
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        if data.get("action") == "assign" and data.get("assignee") is None:
+            self.add_error("assignee", _("Pick a reviewer."))
+        return data
 
     def clean_items(self) -> list[int]:
         ids = [int_or_none(i, minimum=1) for i in self.cleaned_data["items"]]

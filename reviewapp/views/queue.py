@@ -84,9 +84,11 @@ def queue_list(request: HttpRequest) -> HttpResponse:
     require_role(request, roles.REVIEWER, roles.LEAD, roles.ENGINEER)
     models = models_by_slug()
     filters = QueueFilters.from_query(request.GET, models=models)
-    items, has_next = page_of(
-        queue_items(user=request.user, filters=filters, models=models), filters.page
-    )
+    items, has_next = [], False
+    if not filters.errors:  # a mistyped filter lists nothing rather than everything
+        items, has_next = page_of(
+            queue_items(user=request.user, filters=filters, models=models), filters.page
+        )
     lead = roles.has_role(request.user, roles.LEAD)
     visible = visible_model_ids(request.user)
     context = {
