@@ -24,3 +24,8 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
 ]
+
+handler400 = "reviewapp.core.views.bad_request"
+handler403 = "reviewapp.core.views.permission_denied"
+handler404 = "reviewapp.core.views.page_not_found"
+handler500 = "reviewapp.core.views.server_error"

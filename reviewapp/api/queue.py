@@ -166,6 +166,10 @@ class DecisionOut(serializers.Serializer):
     undone_at = serializers.DateTimeField(allow_null=True)
 
 
+# The body is core's ErrorResponse, filled in by core.schema's hook.
+CONFLICT = OpenApiResponse(description="The claim moved or the item was already decided.")
+
+
 class GenerationInput(StrictInputSerializer):
     generation = id_field(
         required=False, help_text="claim_generation of the item as you claimed it."
@@ -252,7 +256,9 @@ class DecideView(APIView):
     permission_classes = [CanReview]
 
     @extend_schema(
-        summary="Decide an item you hold", request=DecideInput, responses={201: DecisionOut}
+        summary="Decide an item you hold",
+        request=DecideInput,
+        responses={201: DecisionOut, 409: CONFLICT},
     )
     def post(self, request: Request, item_id: int) -> Response:
         data = DecideInput(data=request.data)
@@ -284,9 +290,13 @@ class ReleaseView(APIView):
     @extend_schema(
         summary="Give back an item you hold (leads: anyone's)",
         request=GenerationInput,
-        responses=inline_serializer(
-            "ReleasedItem", {"id": serializers.IntegerField(), "status": serializers.CharField()}
-        ),
+        responses={
+            200: inline_serializer(
+                "ReleasedItem",
+                {"id": serializers.IntegerField(), "status": serializers.CharField()},
+            ),
+            409: CONFLICT,
+        },
     )
     def post(self, request: Request, item_id: int) -> Response:
         data = GenerationInput(data=request.data)
@@ -303,10 +313,13 @@ class RenewView(APIView):
     @extend_schema(
         summary="Extend the lease on an item you hold",
         request=GenerationInput,
-        responses=inline_serializer(
-            "RenewedLease",
-            {"id": serializers.IntegerField(), "claim_expires_at": serializers.DateTimeField()},
-        ),
+        responses={
+            200: inline_serializer(
+                "RenewedLease",
+                {"id": serializers.IntegerField(), "claim_expires_at": serializers.DateTimeField()},
+            ),
+            409: CONFLICT,
+        },
     )
     def post(self, request: Request, item_id: int) -> Response:
         data = GenerationInput(data=request.data)
@@ -322,7 +335,9 @@ class UndoView(APIView):
     permission_classes = [CanReview]
 
     @extend_schema(
-        summary="Undo your decision within the grace period", request=None, responses=QueueItemOut
+        summary="Undo your decision within the grace period",
+        request=None,
+        responses={200: QueueItemOut, 409: CONFLICT},
     )
     def post(self, request: Request, decision_id: int) -> Response:
         item = decision_undo(decision_id=decision_id, user=request.user)
