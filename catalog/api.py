@@ -7,12 +7,11 @@ from django_filters.rest_framework import DjangoFilterBackend
 from django_filters.utils import translate_validation
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import generics, serializers
-from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.permissions import BasePermission
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from reviewapp.core.api import error_response
+from reviewapp.core.api import BoundedLimitOffsetPagination, error_response
 
 from . import selectors, services
 from .filters import SORTS, FailureModeFilter
@@ -50,7 +49,7 @@ class FailureModeListOutput(serializers.ModelSerializer):
         return out
 
 
-class SearchPagination(LimitOffsetPagination):
+class SearchPagination(BoundedLimitOffsetPagination):
     """limit/offset paging over a slice the search fetched itself, with the total it counted
     in the same statement (no separate COUNT)."""
 

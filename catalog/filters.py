@@ -36,6 +36,23 @@ class FreeMultipleFilter(django_filters.MultipleChoiceFilter):
     field_class = _FreeValues
 
 
+class _CategorySlugs(_FreeValues):
+    """Category slugs that exist: an unknown one is a field error naming ``category`` (a
+    search for a category nobody has is a mistyped link, not an empty result)."""
+
+    def valid_value(self, value: Any) -> bool:
+        if not super().valid_value(value):
+            return False
+        known = getattr(self, "_known", None)
+        if known is None:
+            known = self._known = set(Category.objects.values_list("slug", flat=True))
+        return value in known
+
+
+class CategoryFilter(django_filters.MultipleChoiceFilter):
+    field_class = _CategorySlugs
+
+
 def category_ids_with_descendants(slugs: list[str]) -> list[int]:
     rows = list(Category.objects.values_list("id", "slug", "parent_id"))
     children: dict[int | None, list[int]] = {}
@@ -54,7 +71,7 @@ class FailureModeFilter(django_filters.FilterSet):
     q = django_filters.CharFilter(
         method="filter_q", max_length=200, label=_("Search"), help_text=_("Words to look for.")
     )
-    category = FreeMultipleFilter(
+    category = CategoryFilter(
         method="filter_facet", label=_("Category"), help_text=_("Category slug (repeatable).")
     )
     severity = django_filters.MultipleChoiceFilter(

@@ -10,6 +10,7 @@ from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from reviewapp.core.forms import ServiceErrorsMixin
+from reviewapp.core.params import DB_INT_MAX
 
 from .models import (
     SEVERITY_MEANINGS,
@@ -107,7 +108,9 @@ class FailureModeForm(ServiceErrorsMixin, forms.Form):
     note = forms.CharField(
         required=False, max_length=300, label=_("Change note"), help_text=_("What and why.")
     )
-    base_version = forms.IntegerField(required=False, widget=forms.HiddenInput)
+    base_version = forms.IntegerField(
+        required=False, min_value=1, max_value=DB_INT_MAX, widget=forms.HiddenInput
+    )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -198,7 +201,10 @@ class MitigationForm(ServiceErrorsMixin, forms.Form):
     rollback_procedure = _md()
     fallback_plan = _md()
     expected_ttr_minutes = forms.IntegerField(
-        required=False, min_value=0, label=_("Expected time to remediate (minutes)")
+        required=False,
+        min_value=0,
+        max_value=DB_INT_MAX,
+        label=_("Expected time to remediate (minutes)"),
     )
     trade_offs = _md(label=_("Trade-offs"))
     owner = forms.CharField(required=False, help_text=_("Username."))

@@ -30,6 +30,8 @@ from django.utils import timezone
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 
+from reviewapp.core.params import PAGE_MAX, int_or_none
+
 from . import quality
 from .filters import FACETS, SCALAR_FACETS, SORTS, TAG_FACETS, FailureModeFilter, facet_condition
 from .models import (
@@ -372,10 +374,8 @@ class _CountedPaginator(Paginator):
 
 
 def _page_number(value: Any) -> int:
-    try:
-        return max(int(value), 1)
-    except (TypeError, ValueError):
-        return 1
+    # Past the last page the paginator shows the last one; nonsense is the first.
+    return int_or_none(value, minimum=1, maximum=PAGE_MAX) or 1
 
 
 def catalog_search(*, params: QueryDict, page_number: Any = 1, per_page: int = PER_PAGE,

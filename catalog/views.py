@@ -13,6 +13,7 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
 from reviewapp.core.exceptions import ServiceError
+from reviewapp.core.params import int_or_none
 from reviewapp.core.redirects import safe_next
 
 from . import selectors, services
@@ -93,7 +94,10 @@ def search(request: HttpRequest) -> HttpResponse:
         "can_create": services.can_create(request.user),
         "query": query,
     }
-    return render(request, "catalog/search.html", {**context, "subnav": "search"})
+    # A filter that does not validate (an unknown category, a severity nobody has) is named on
+    # the page, and the answer says so: 400, not a silently unfiltered list.
+    status = 400 if result.errors else 200
+    return render(request, "catalog/search.html", {**context, "subnav": "search"}, status=status)
 
 
 @login_required
@@ -317,9 +321,8 @@ def failure_mode_diff(request: HttpRequest, slug: str, number: int) -> HttpRespo
     fm = _fm_or_404(slug)
     newer = _revision(fm, number)
     against = request.GET.get("against")
-    try:
-        older_number = int(against) if against else number - 1
-    except ValueError:
+    older_number = int_or_none(against, minimum=1)
+    if older_number is None:
         older_number = number - 1
     older = (
         selectors.revisions_for(kind="failure_mode", object_id=fm.pk)

@@ -2,6 +2,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.contrib.auth.models import Group, Permission
+from django.db.models.manager import EmptyManager
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions
@@ -20,6 +22,11 @@ class ServicePrincipal:
     is_service = True
     pk = None
 
+    # Empty, as on Django's AnonymousUser: code that reads a principal's groups or
+    # permissions gets none rather than an AttributeError.
+    groups = EmptyManager(Group)
+    user_permissions = EmptyManager(Permission)
+
     def __init__(self, account: ServiceAccount) -> None:
         self.account = account
         self.username = f"service:{account.name}"
@@ -29,6 +36,15 @@ class ServicePrincipal:
 
     def has_perm(self, perm: str, obj: Any = None) -> bool:
         return False
+
+    def has_perms(self, perm_list: Any, obj: Any = None) -> bool:
+        return False
+
+    def has_module_perms(self, app_label: str) -> bool:
+        return False
+
+    def get_all_permissions(self, obj: Any = None) -> set[str]:
+        return set()
 
     def __str__(self) -> str:
         return self.username

@@ -8,20 +8,23 @@ of the same shape for the OpenAPI schema only; tests check the two agree.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import math
-import re
 from dataclasses import dataclass
 from typing import Any
+
+from reviewapp.core.params import safe_text
+from reviewapp.core.parsers import (  # noqa: F401 - the envelope's names, kept for callers
+    MAX_DEPTH,
+    NON_FINITE,
+    BodyError,
+    NonFinite,
+    body_problems,
+    parse_json,
+)
 
 MAX_EXTERNAL_ID = 200
 MAX_MODEL_VERSION = 100
 MAX_LABEL = 200
-# Deeper JSON is refused: features are never nested this far, and deep nesting is how a
-# small body exhausts the parser's and the database driver's stacks.
-MAX_DEPTH = 32
-NON_FINITE = "Must be a finite number (NaN and Infinity are not allowed)."
-UNSTORABLE_TEXT = "Text must not contain NUL characters or unpaired surrogates."
 FIELDS = {
     "model",
     "model_version",
@@ -35,45 +38,7 @@ FIELDS = {
 }
 
 
-class NonFinite:
-    """Stands in for NaN / Infinity while parsing, so validation can name the field."""
-
-    def __init__(self, text: str) -> None:
-        self.text = text
-
-    def __repr__(self) -> str:
-        return self.text
-
-
-class BodyError(Exception):
-    pass
-
-
-def parse_json(body: bytes) -> tuple[Any, bool]:
-    """Parse a request body; returns (value, saw_non_finite)."""
-    seen = False
-
-    def constant(text: str) -> NonFinite:
-        nonlocal seen
-        seen = True
-        return NonFinite(text)
-
-    try:
-        return json.loads(body, parse_constant=constant), seen
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise BodyError(f"Malformed JSON: {exc}") from None
-    except RecursionError:
-        raise BodyError(f"Malformed JSON: nested more than {MAX_DEPTH} levels deep.") from None
-
-
-# Text neither database can store: PostgreSQL refuses NUL in text and jsonb, and an unpaired
-# surrogate cannot be encoded as UTF-8 at all. Refused up front so the field gets named.
-_UNSTORABLE = re.compile(r"[\x00\ud800-\udfff]")
-
-
-def safe_text(text: str) -> str:
-    """``text`` with unstorable characters replaced, fit to echo back in an error message."""
-    return _UNSTORABLE.sub("\ufffd", text)
+UNSTORABLE_TEXT = "Text must not contain NUL characters or unpaired surrogates."
 
 
 def storable_copy(value: Any, depth: int = 0) -> Any:
@@ -93,37 +58,8 @@ def storable_copy(value: Any, depth: int = 0) -> Any:
 
 
 def _scan_values(raw: Any) -> list[tuple[str, str]]:
-    """(path, problem) for every value no database can store: NaN / Infinity (also a number
-    too large for a float, which json reads as infinity), NUL or unpaired surrogates in text
-    (keys too), and nesting deeper than MAX_DEPTH. Iterative, so depth cannot blow the stack."""
-    problems: list[tuple[str, str]] = []
-    stack: list[tuple[Any, str, int]] = [(raw, "", 0)]
-    while stack:
-        value, path, depth = stack.pop()
-        if isinstance(value, NonFinite):
-            problems.append((path, NON_FINITE))
-        elif isinstance(value, float):
-            if not math.isfinite(value):
-                problems.append((path, NON_FINITE))
-        elif isinstance(value, str):
-            if _UNSTORABLE.search(value):
-                problems.append((path, UNSTORABLE_TEXT))
-        elif isinstance(value, dict | list):
-            if depth >= MAX_DEPTH:
-                problems.append((path, f"Nested more than {MAX_DEPTH} levels deep."))
-                continue
-            if isinstance(value, dict):
-                for key, item in value.items():
-                    key = str(key)
-                    child = f"{path}.{key}" if path else key
-                    if _UNSTORABLE.search(key):
-                        problems.append((child, UNSTORABLE_TEXT))
-                    stack.append((item, child, depth + 1))
-            else:
-                for index, item in enumerate(value):
-                    stack.append((item, f"{path}[{index}]", depth + 1))
-    problems.sort()
-    return problems
+    """(path, problem) for every value no database can store (core.parsers.body_problems)."""
+    return body_problems(raw, max_depth=MAX_DEPTH)
 
 
 def _non_finite(value: Any) -> bool:

@@ -10,10 +10,11 @@ from django import forms
 from django.contrib.auth import get_user_model
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.utils import timezone
-from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext_lazy as _
 
 from reviewapp.core.forms import ServiceErrorsMixin
+from reviewapp.core.params import DB_INT_MAX, int_or_none
+from reviewapp.core.time import parse_when
 from reviewapp.models import Decision
 
 
@@ -31,8 +32,8 @@ class GenerationField(forms.Field):
         super().__init__(required=False, **kwargs)
 
     def to_python(self, value: Any) -> int | None:
-        text = str(value or "").strip()
-        return int(text) if text.isdigit() else self.missing
+        number = int_or_none(value, maximum=DB_INT_MAX)
+        return self.missing if number is None else number
 
 
 class OptionalIdField(forms.Field):
@@ -44,8 +45,7 @@ class OptionalIdField(forms.Field):
         super().__init__(required=False, **kwargs)
 
     def to_python(self, value: Any) -> int | None:
-        text = str(value or "").strip()
-        return int(text) if text.isdigit() else None
+        return int_or_none(value, minimum=1)
 
 
 class UsernameField(forms.CharField):
@@ -116,11 +116,9 @@ class DecideForm(ServiceErrorsMixin, forms.Form):
         raw = (self.cleaned_data.get("wake_at") or "").strip()
         if not raw or self.data.get("action") != Decision.Action.DEFER:
             return None
-        wake_at = parse_datetime(raw)
+        wake_at = parse_when(raw, default_zone=timezone.get_current_timezone())
         if wake_at is None:
             raise ValidationError(_("Not a date and time."))
-        if timezone.is_naive(wake_at):
-            wake_at = timezone.make_aware(wake_at, timezone.get_current_timezone())
         return wake_at
 
     def decide_kwargs(self) -> dict[str, Any]:
@@ -149,15 +147,49 @@ class AssignForm(forms.Form):
 
 
 class BulkForm(forms.Form):
+    ACTIONS = ("assign", "release")
+
     action = forms.CharField(required=False)
     scope = forms.CharField(required=False)
     query = forms.CharField(required=False)
     items = ListField()
     # Unknown or absent: None, and the service says an assignment needs someone.
     assignee = UsernameField()
+    # The number of items the lead confirmed; absent: show the confirmation first.
+    confirm = forms.CharField(required=False)
+
+    def clean_action(self) -> str:
+        action = self.cleaned_data.get("action") or ""
+        if action not in self.ACTIONS:
+            raise ValidationError(_("Choose assign or release."))
+        return action
+
+    def clean_scope(self) -> str:
+        scope = self.cleaned_data.get("scope") or "selected"
+        if scope not in ("selected", "filter"):
+            raise ValidationError(_("Choose the selected items or everything matching the filter."))
+        return scope
+
+    def clean_confirm(self) -> int | None:
+        raw = self.cleaned_data.get("confirm")
+        if not raw:
+            return None
+        number = int_or_none(raw)
+        if number is None:
+            raise ValidationError(_("The confirmed count is a whole number."))
+        return number
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        if data.get("action") == "assign" and data.get("assignee") is None:
+            self.add_error("assignee", _("Pick a reviewer."))
+        return data
 
     def clean_items(self) -> list[int]:
-        return [int(i) for i in self.cleaned_data["items"] if i.isdigit()]
+        ids = [int_or_none(i, minimum=1) for i in self.cleaned_data["items"]]
+        if None in ids:
+            raise ValidationError(_("Item ids are whole numbers."))
+        return ids
 
 
 class PoolMemberForm(forms.Form):

@@ -101,6 +101,7 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "reviewapp.core.middleware.RequestIdMiddleware",
     "reviewapp.core.middleware.BodySizeLimitMiddleware",
+    "reviewapp.core.middleware.StorableInputMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -545,10 +546,15 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    # One body parser (core.parsers) and JSON answers only: every endpoint reads JSON the same
+    # strict way, and answers JSON whatever the client's Accept header or principal.
+    "DEFAULT_PARSER_CLASSES": ["reviewapp.core.parsers.JSONBodyParser"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "reviewapp.core.negotiation.JSONFallbackNegotiation",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "EXCEPTION_HANDLER": "reviewapp.core.api.exception_handler",
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
+    "DEFAULT_PAGINATION_CLASS": "reviewapp.core.api.BoundedLimitOffsetPagination",
     "PAGE_SIZE": 50,
     "STRICT_JSON": True,
 }
@@ -563,6 +569,10 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "reviewapp.core.schema.add_error_responses",
+    ],
 }
 
 # --- Logging --------------------------------------------------------------------------------

@@ -33,3 +33,8 @@ urlpatterns = [
     # The split view serves its start-up script as a file: no inline script (CSP).
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="api-docs"),
 ]
+
+handler400 = "reviewapp.core.views.bad_request"
+handler403 = "reviewapp.core.views.permission_denied"
+handler404 = "reviewapp.core.views.page_not_found"
+handler500 = "reviewapp.core.views.server_error"

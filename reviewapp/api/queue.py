@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.utils.dateparse import parse_datetime
 from drf_spectacular.utils import (
     OpenApiParameter,
     OpenApiResponse,
@@ -19,9 +18,9 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from reviewapp.api.permissions import CanReadQueue, CanReview
-from reviewapp.core.api import error_response
+from reviewapp.core.api import StrictInputSerializer, error_response, id_field
 from reviewapp.core.exceptions import NotFound
-from reviewapp.core.time import iso_utc
+from reviewapp.core.time import iso_utc, parse_when
 from reviewapp.models import Decision, MLModel, ReviewItem
 from reviewapp.selectors.context import review_context, review_item_for_page
 from reviewapp.selectors.queue import QueueFilters, page_of, queue_items
@@ -167,8 +166,12 @@ class DecisionOut(serializers.Serializer):
     undone_at = serializers.DateTimeField(allow_null=True)
 
 
-class GenerationInput(serializers.Serializer):
-    generation = serializers.IntegerField(
+# The body is core's ErrorResponse, filled in by core.schema's hook.
+CONFLICT = OpenApiResponse(description="The claim moved or the item was already decided.")
+
+
+class GenerationInput(StrictInputSerializer):
+    generation = id_field(
         required=False, help_text="claim_generation of the item as you claimed it."
     )
 
@@ -229,9 +232,9 @@ class QueueItemDetailView(APIView):
         return Response(item_representation(item, detail=True))
 
 
-class DecideInput(serializers.Serializer):
+class DecideInput(StrictInputSerializer):
     action = serializers.ChoiceField(choices=Decision.Action.values)
-    generation = serializers.IntegerField(
+    generation = id_field(
         help_text="claim_generation of the item as you claimed it; a stale one gets 409."
     )
     label = serializers.CharField(required=False, allow_blank=True, default="")
@@ -241,14 +244,16 @@ class DecideInput(serializers.Serializer):
     failure_mode_tags = serializers.ListField(
         child=serializers.CharField(), required=False, default=list
     )
-    guideline_version = serializers.IntegerField(required=False, allow_null=True, default=None)
+    guideline_version = id_field(required=False, allow_null=True, default=None)
 
 
 class DecideView(APIView):
     permission_classes = [CanReview]
 
     @extend_schema(
-        summary="Decide an item you hold", request=DecideInput, responses={201: DecisionOut}
+        summary="Decide an item you hold",
+        request=DecideInput,
+        responses={201: DecisionOut, 409: CONFLICT},
     )
     def post(self, request: Request, item_id: int) -> Response:
         data = DecideInput(data=request.data)
@@ -256,7 +261,7 @@ class DecideView(APIView):
         v = data.validated_data
         wake_at = None
         if v["wake_at"]:
-            wake_at = parse_datetime(v["wake_at"])
+            wake_at = parse_when(v["wake_at"])
             if wake_at is None:
                 return error_response({"wake_at": ["Not an ISO 8601 date-time."]}, 400)
         decision = review_item_decide(
@@ -280,16 +285,19 @@ class ReleaseView(APIView):
     @extend_schema(
         summary="Give back an item you hold (leads: anyone's)",
         request=GenerationInput,
-        responses=inline_serializer(
-            "ReleasedItem", {"id": serializers.IntegerField(), "status": serializers.CharField()}
-        ),
+        responses={
+            200: inline_serializer(
+                "ReleasedItem",
+                {"id": serializers.IntegerField(), "status": serializers.CharField()},
+            ),
+            409: CONFLICT,
+        },
     )
     def post(self, request: Request, item_id: int) -> Response:
-        generation = request.data.get("generation") if hasattr(request.data, "get") else None
+        data = GenerationInput(data=request.data)
+        data.is_valid(raise_exception=True)
         item = review_item_release(
-            item_id=item_id,
-            user=request.user,
-            generation=int(generation) if str(generation or "").isdigit() else None,
+            item_id=item_id, user=request.user, generation=data.validated_data.get("generation")
         )
         return Response({"id": item.pk, "status": item.status})
 
@@ -300,16 +308,21 @@ class RenewView(APIView):
     @extend_schema(
         summary="Extend the lease on an item you hold",
         request=GenerationInput,
-        responses=inline_serializer(
-            "RenewedLease",
-            {"id": serializers.IntegerField(), "claim_expires_at": serializers.DateTimeField()},
-        ),
+        responses={
+            200: inline_serializer(
+                "RenewedLease",
+                {"id": serializers.IntegerField(), "claim_expires_at": serializers.DateTimeField()},
+            ),
+            409: CONFLICT,
+        },
     )
     def post(self, request: Request, item_id: int) -> Response:
-        generation = request.data.get("generation") if hasattr(request.data, "get") else None
-        if not str(generation or "").isdigit():
+        data = GenerationInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        generation = data.validated_data.get("generation")
+        if generation is None:
             return error_response({"generation": ["Required: the item's claim_generation."]}, 400)
-        item = review_item_renew(item_id=item_id, user=request.user, generation=int(generation))
+        item = review_item_renew(item_id=item_id, user=request.user, generation=generation)
         return Response({"id": item.pk, "claim_expires_at": iso_utc(item.claim_expires_at)})
 
 
@@ -317,7 +330,9 @@ class UndoView(APIView):
     permission_classes = [CanReview]
 
     @extend_schema(
-        summary="Undo your decision within the grace period", request=None, responses=QueueItemOut
+        summary="Undo your decision within the grace period",
+        request=None,
+        responses={200: QueueItemOut, 409: CONFLICT},
     )
     def post(self, request: Request, decision_id: int) -> Response:
         item = decision_undo(decision_id=decision_id, user=request.user)

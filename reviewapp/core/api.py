@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.http import Http404
-from rest_framework import exceptions, status
+from django.utils.translation import gettext_lazy as _
+from rest_framework import exceptions, serializers, status
+from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from .exceptions import ServiceError
+from .params import DB_INT_MAX, parse_int
 
 
 def flatten_errors(detail: Any, prefix: str = "") -> dict[str, list[str]]:
@@ -55,3 +59,40 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         return None
     response.data = {"errors": flatten_errors(response.data)}
     return response
+
+
+class StrictInputSerializer(serializers.Serializer):
+    """Base of every JSON input serializer: a field it does not declare is refused with a 400
+    naming it, as ingestion does, rather than silently ignored (a client that sends
+    ``reviewer`` or ``decided_at`` must learn the server did not take them)."""
+
+    default_error_messages = {"unknown_field": _("Unknown field: this endpoint does not take it.")}
+
+    def to_internal_value(self, data: Any) -> Any:
+        if isinstance(data, Mapping):
+            unknown = sorted(str(key) for key in data if key not in self.fields)
+            if unknown:
+                message = str(self.error_messages["unknown_field"])
+                raise serializers.ValidationError({key: [message] for key in unknown})
+        return super().to_internal_value(data)
+
+
+def id_field(**kwargs: Any) -> serializers.IntegerField:
+    """An integer input that fits a database integer column (an id, a generation, a version)."""
+    return serializers.IntegerField(min_value=0, max_value=DB_INT_MAX, **kwargs)
+
+
+class BoundedLimitOffsetPagination(LimitOffsetPagination):
+    """limit/offset paging whose offset is a whole number a database takes: a bad or huge one
+    is a 400 naming ``offset`` (DRF's own reads "²" as 0 and passes 10**20 to the database)."""
+
+    max_limit = 500
+
+    def get_offset(self, request: Any) -> int:
+        return parse_int(
+            request.query_params.get(self.offset_query_param),
+            name=self.offset_query_param,
+            minimum=0,
+            maximum=DB_INT_MAX,
+            default=0,
+        )

@@ -4,10 +4,14 @@ import logging
 import re
 import zoneinfo
 from collections.abc import Callable
+from typing import Any
 
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http.multipartparser import MultiPartParserError
+from django.template.loader import render_to_string
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from .context import (
     get_request_id,
@@ -16,6 +20,7 @@ from .context import (
     set_request,
     set_request_id,
 )
+from .params import DB_INT_MAX, UNSTORABLE_MESSAGE, first_unstorable
 from .registry import body_limit_for
 
 _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
@@ -108,3 +113,67 @@ class PermissionsPolicyMiddleware:
         if self.header:
             response.setdefault("Permissions-Policy", self.header)
         return response
+
+
+class StorableInputMiddleware:
+    """Refuses a NUL character or an unpaired surrogate in any query or form parameter (name
+    or value) with a 400 that names the parameter, before any view or database sees it:
+    PostgreSQL cannot store NUL in text, and no database stores a lone surrogate. JSON bodies
+    are checked by the one JSON parser (``core.parsers``); API bodies are not read here, so the
+    ingestion views keep their raw body.
+
+    Pages get a small HTML page, ``/api/`` gets ``{"errors": {name: [message]}}``.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        name = _bad_parameter(request)
+        if name is not None:
+            return bad_parameter_response(request, name, str(UNSTORABLE_MESSAGE))
+        return self.get_response(request)
+
+    def process_view(
+        self, request: HttpRequest, view_func: Any, view_args: Any, view_kwargs: dict[str, Any]
+    ) -> HttpResponse | None:
+        """An id in the path (``<int:item_id>``) past what an integer column holds names no
+        row: 404 here, rather than a database error when the view looks it up."""
+        for name, value in view_kwargs.items():
+            if isinstance(value, int) and not -DB_INT_MAX <= value <= DB_INT_MAX:
+                message = str(_("No such %(name)s.") % {"name": name})
+                if is_api_path(request.path):
+                    return JsonResponse({"errors": {name: [message]}}, status=404)
+                raise Http404(message)
+        return None
+
+
+def _pairs(data: Any) -> list[tuple[str, str]]:
+    return [(key, value) for key, values in data.lists() for value in values]
+
+
+def _bad_parameter(request: HttpRequest) -> str | None:
+    name = first_unstorable(_pairs(request.GET))
+    if name is not None or is_api_path(request.path):
+        return name
+    content_type = request.META.get("CONTENT_TYPE", "")
+    if request.method == "POST" and content_type.startswith(
+        ("application/x-www-form-urlencoded", "multipart/form-data")
+    ):
+        try:
+            return first_unstorable(_pairs(request.POST))
+        except MultiPartParserError:
+            return "body"
+    return None
+
+
+def is_api_path(path: str) -> bool:
+    return path.startswith("/api/")
+
+
+def bad_parameter_response(request: HttpRequest, name: str, message: str) -> HttpResponse:
+    """400 naming the parameter: JSON for the API, a plain page for people."""
+    if is_api_path(request.path):
+        return JsonResponse({"errors": {name: [message]}}, status=400)
+    html = render_to_string("core/bad_input.html", {"name": name, "message": message}, request=None)
+    return HttpResponse(html, status=400)

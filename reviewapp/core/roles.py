@@ -87,7 +87,11 @@ def user_roles(user: Any) -> set[str]:
         return set()
     cached = getattr(user, "_failsafe_roles", None)
     if cached is None:
-        cached = remember_roles(user, user.groups.values_list("name", flat=True))
+        # A service principal (a producer's token) is authenticated but no person: it has no
+        # groups, so no role.
+        groups = getattr(user, "groups", None)
+        names = groups.values_list("name", flat=True) if groups is not None else []
+        cached = remember_roles(user, names)
     return cached
 
 

@@ -13,3 +13,37 @@ def iso_utc(value: dt.datetime | None, *, utc_designator: str = "Z") -> str | No
         return None
     text = value.astimezone(dt.UTC).isoformat()
     return text.removesuffix("+00:00") + utc_designator
+
+
+def parse_when(
+    value: str, *, default_zone: dt.tzinfo = dt.UTC, end_of_day: bool = False
+) -> dt.datetime | None:
+    """An ISO 8601 date or date-time from a person or a client, as an aware datetime that any
+    database can store; None when it is not one.
+
+    Out-of-range input is "not one" too, never an exception: a month 13, a zone offset of
+    ±24 h or more, or a time whose UTC equivalent falls outside years 1-9999 (Django's parser
+    raises ValueError for some, and the conversion to UTC OverflowError for the others). A
+    bare date is the start of that day, or of the next with ``end_of_day``; a naive time is in
+    ``default_zone``.
+    """
+    from django.utils.dateparse import parse_date, parse_datetime
+
+    text = (value or "").strip()
+    try:
+        day = parse_date(text)
+        if day is not None:
+            parsed = dt.datetime.combine(day, dt.time.min)
+            if end_of_day:
+                parsed += dt.timedelta(days=1)
+        else:
+            parsed = parse_datetime(text)
+            if parsed is None:
+                return None
+        if parsed.tzinfo is None:
+            parsed = parsed.replace(tzinfo=default_zone)
+        # Storable: both the value and its UTC equivalent stay within years 1-9999.
+        parsed.astimezone(dt.UTC)
+        return parsed
+    except (ValueError, OverflowError):
+        return None

@@ -17,6 +17,7 @@ from django.http import Http404, HttpRequest, HttpResponse, JsonResponse, Stream
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.views import defaults
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
@@ -249,3 +250,30 @@ def signin_lockout_clear(request: HttpRequest, lockout_id: int) -> HttpResponse:
             % {"user": lockout.username, "address": lockout.ip_address},
         )
     return redirect("signin-lockouts")
+
+
+# --- error pages: JSON under /api/, Django's pages elsewhere ----------------------------------
+def _api_error(request: HttpRequest, status: int, message: str) -> JsonResponse | None:
+    if request.path.startswith("/api/"):
+        return JsonResponse({"errors": {"detail": [message]}}, status=status)
+    return None
+
+
+def bad_request(request: HttpRequest, exception: Exception | None = None):
+    return _api_error(request, 400, "Bad request.") or defaults.bad_request(request, exception)
+
+
+def permission_denied(request: HttpRequest, exception: Exception | None = None):
+    return _api_error(
+        request, 403, "You do not have permission to do this."
+    ) or defaults.permission_denied(request, exception)
+
+
+def page_not_found(request: HttpRequest, exception: Exception | None = None):
+    # An API path no endpoint matches (a slug with characters a slug cannot hold, an unknown
+    # path): the API's error shape, not an HTML page a client cannot read.
+    return _api_error(request, 404, "Not found.") or defaults.page_not_found(request, exception)
+
+
+def server_error(request: HttpRequest):
+    return _api_error(request, 500, "Server error.") or defaults.server_error(request)

@@ -15,6 +15,7 @@ from rest_framework.views import APIView
 
 from reviewapp.core import roles
 from reviewapp.core.api import error_response
+from reviewapp.core.params import ParamError, int_or_none, parse_int
 from reviewapp.models import MLModel
 from reviewapp.selectors.visibility import decisions_visible_to, visible_model_ids
 
@@ -38,9 +39,12 @@ def decode_cursor(cursor: str) -> int:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
     except (binascii.Error, UnicodeDecodeError, ValueError):
         raise ValueError(cursor) from None
-    if not raw.startswith(_CURSOR_PREFIX) or not raw[len(_CURSOR_PREFIX) :].isdigit():
+    decision_id = (
+        int_or_none(raw.removeprefix(_CURSOR_PREFIX)) if raw.startswith(_CURSOR_PREFIX) else None
+    )
+    if decision_id is None:
         raise ValueError(cursor)
-    return int(raw[len(_CURSOR_PREFIX) :])
+    return decision_id
 
 
 class CanReadDecisions(BasePermission):
@@ -139,12 +143,12 @@ class DecisionFeedView(APIView):
             except ValueError:
                 errors["after"] = ["Not a cursor returned by this feed: pass a `next` value."]
         limit = FEED_DEFAULT_LIMIT
-        if params.get("limit"):
-            raw = params["limit"]
-            if not raw.isdigit() or not 1 <= int(raw) <= FEED_MAX_LIMIT:
-                errors["limit"] = [f"Must be a whole number from 1 to {FEED_MAX_LIMIT}."]
-            else:
-                limit = int(raw)
+        try:
+            limit = parse_int(
+                params.get("limit"), name="limit", minimum=1, maximum=FEED_MAX_LIMIT, default=limit
+            )
+        except ParamError as exc:
+            errors.update(exc.errors)
         scope = _scope(request)
         qs = decisions_visible_to(request.user, released_decisions()).filter(id__gt=after)
         if params.get("model"):

@@ -5,10 +5,9 @@ from __future__ import annotations
 import datetime as dt
 
 from django import forms
-from django.utils import timezone
-from django.utils.dateparse import parse_date, parse_datetime
 from django.utils.translation import gettext_lazy as _
 
+from reviewapp.core.time import parse_when as core_parse_when
 from reviewapp.models import MLModel
 
 from .validators import validate_callback_secret, validate_callback_url
@@ -19,31 +18,18 @@ DATE_HELP = _(
 
 
 def parse_when(value: str, *, end_of_day: bool) -> dt.datetime:
-    """A date or date-time; a bare date is the start of that day, or of the next (``until``)."""
-    value = value.strip()
-    parsed = day = None
-    try:
-        # A bare date first: parse_datetime would also read it, as midnight.
-        day = parse_date(value)
-        if day is None:
-            parsed = parse_datetime(value)
-    except ValueError:
-        parsed = day = None
-    if parsed is None and day is None:
+    """A date or date-time; a bare date is the start of that day, or of the next (``until``).
+    Out of range (a zone offset of a day or more, a year past 9999 in UTC) is not a date."""
+    parsed = core_parse_when(value, end_of_day=end_of_day)
+    if parsed is None:
         raise forms.ValidationError(
             _(
                 "Not a date: %(value)s. Use an ISO 8601 date or date-time, e.g. 2026-11-01 or "
                 "2026-11-01T12:00:00Z."
             )
-            % {"value": value},
+            % {"value": value.strip()},
             code="invalid_date",
         )
-    if parsed is None:
-        parsed = dt.datetime.combine(day, dt.time.min)
-        if end_of_day:
-            parsed += dt.timedelta(days=1)
-    if timezone.is_naive(parsed):
-        parsed = parsed.replace(tzinfo=dt.UTC)
     return parsed
 
 

@@ -15,6 +15,7 @@ from django.db.models import Count, Min, Q, QuerySet
 from django.utils import timezone
 
 from reviewapp.core import roles
+from reviewapp.core.params import PAGE_MAX, ParamError, parse_int
 from reviewapp.governance.rules import REASON_LABELS
 from reviewapp.models import (
     OPEN_STATUSES,
@@ -73,9 +74,11 @@ class QueueFilters:
         f.assignee = pick("assignee", None)[:150]
         f.sort = pick("sort", list(SORTS), "priority")
         try:
-            f.page = max(1, min(10_000, int(data.get("page") or 1)))
-        except ValueError:
-            errors.setdefault("page", []).append("Must be a whole number.")
+            f.page = parse_int(
+                data.get("page"), name="page", minimum=1, maximum=PAGE_MAX, default=1
+            )
+        except ParamError as exc:
+            errors.setdefault("page", []).extend(exc.errors["page"])
         f.errors = errors
         return f
 
@@ -260,3 +263,30 @@ def assignable_users(model_id: int | None = None) -> QuerySet:
 def pools_overview() -> list[dict[str, Any]]:
     models = list(MLModel.objects.order_by("slug").prefetch_related("pool_memberships__user"))
     return [{"model": m, "members": [pm.user for pm in m.pool_memberships.all()]} for m in models]
+
+
+@dataclass
+class BulkPreview:
+    """What a bulk action would touch, for the confirmation that names it."""
+
+    ids: list[int]
+    statuses: list[str]
+    model_slugs: list[str]
+
+    @property
+    def count(self) -> int:
+        return len(self.ids)
+
+
+def bulk_preview(ids: list[int]) -> BulkPreview:
+    """The items behind ``ids`` (those that exist), with their statuses and models."""
+    rows = list(
+        ReviewItem.objects.filter(pk__in=ids)
+        .values_list("pk", "status", "model__slug")
+        .order_by("pk")
+    )
+    return BulkPreview(
+        ids=[pk for pk, _s, _m in rows],
+        statuses=sorted({s for _pk, s, _m in rows}),
+        model_slugs=sorted({m for _pk, _s, m in rows}),
+    )

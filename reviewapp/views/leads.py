@@ -4,6 +4,8 @@ they hold). Everything works as plain form posts; htmx only makes some parts par
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -13,10 +15,12 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django.views.decorators.http import require_GET, require_POST
 
 from reviewapp.core import roles
 from reviewapp.core.exceptions import ServiceError
+from reviewapp.core.params import int_or_none
 from reviewapp.core.redirects import safe_next
 from reviewapp.forms import (
     AssignForm,
@@ -27,7 +31,14 @@ from reviewapp.forms import (
     page_errors,
 )
 from reviewapp.models import Decision, MLModel, ReviewItem
-from reviewapp.selectors.queue import QueueFilters, assignable_users, pools_overview, queue_items
+from reviewapp.selectors.queue import (
+    BulkPreview,
+    QueueFilters,
+    assignable_users,
+    bulk_preview,
+    pools_overview,
+    queue_items,
+)
 from reviewapp.selectors.visibility import review_items_visible_to
 from reviewapp.services.claims import review_item_assign, review_items_bulk
 from reviewapp.services.pools import guideline_publish, pool_member_add, pool_member_remove
@@ -62,27 +73,88 @@ def assign(request: HttpRequest, item_id: int) -> HttpResponse:
     return redirect(safe_next(request, "back", default=reverse("queue:item", args=[item_id])))
 
 
+def _bulk_question(action: str, preview: BulkPreview, assignee: Any) -> str:
+    """The confirmation names the consequence: what, how many, in which state, of which
+    models ("Release 12 claimed items of card-fraud?")."""
+    labels = dict(S.choices)
+    values = {
+        "n": preview.count,
+        "statuses": _(" or ").join(str(labels.get(s, s)).lower() for s in preview.statuses),
+        "models": ", ".join(preview.model_slugs),
+        "name": assignee.get_username() if assignee is not None else "",
+    }
+    if action == "assign":
+        return (
+            ngettext(
+                "Assign %(n)s %(statuses)s item of %(models)s to %(name)s?",
+                "Assign %(n)s %(statuses)s items of %(models)s to %(name)s?",
+                preview.count,
+            )
+            % values
+        )
+    return (
+        ngettext(
+            "Release %(n)s %(statuses)s item of %(models)s?",
+            "Release %(n)s %(statuses)s items of %(models)s?",
+            preview.count,
+        )
+        % values
+    )
+
+
 @login_required
 @require_POST
 def bulk(request: HttpRequest) -> HttpResponse:
+    """A lead's bulk assign or release, in two steps: the first post shows how many items
+    the action will touch and asks to confirm that number; the second (``confirm`` = that
+    number) acts. A filter or field that does not validate changes nothing: 400 naming it."""
     require_role(request, roles.LEAD)
     post = request.POST
+    back = safe_next(request, "back", default=reverse("queue:list"))
     form = BulkForm(post)
-    form.is_valid()  # every field is optional; the service says what an action lacks
-    action = form.cleaned_data["action"]
-    if form.cleaned_data["scope"] == "filter":
+    page = {"back": back, "form": form}
+    if not form.is_valid():
+        return render(request, BULK_TEMPLATE, {**page, "errors": page_errors(form)}, status=400)
+    d = form.cleaned_data
+    action, assignee = d["action"], (d["assignee"] if d["action"] == "assign" else None)
+    if d["scope"] == "filter":
         models = models_by_slug()
-        filters = QueueFilters.from_query(QueryDict(form.cleaned_data["query"]), models=models)
+        filters = QueueFilters.from_query(QueryDict(d["query"]), models=models)
+        if filters.errors:
+            return render(request, BULK_TEMPLATE, {**page, "errors": filters.errors}, status=400)
         ids = list(
             queue_items(user=request.user, filters=filters, models=models).values_list(
                 "id", flat=True
             )[: settings.REVIEW_BULK_LIMIT + 1]
         )
     else:
-        ids = form.cleaned_data["items"]
-    assignee = form.cleaned_data["assignee"] if action == "assign" else None
+        ids = d["items"]
+    preview = bulk_preview(ids)
+    within_limit = 0 < preview.count <= settings.REVIEW_BULK_LIMIT
+    if within_limit and d["confirm"] != preview.count:
+        # First step, or the queue changed since the lead confirmed: ask (again).
+        return render(
+            request,
+            BULK_TEMPLATE,
+            {
+                **page,
+                "preview": preview,
+                "question": _bulk_question(action, preview, assignee),
+                "changed": d["confirm"] is not None,
+                "action": action,
+                "scope": d["scope"],
+                "query": d["query"],
+                "assignee": assignee,
+            },
+        )
     try:
-        result = review_items_bulk(item_ids=ids, action=action, by=request.user, assignee=assignee)
+        # Out of bounds (nothing, or past the limit): the service says why, nothing changes.
+        result = review_items_bulk(
+            item_ids=preview.ids if within_limit else ids,
+            action=action,
+            by=request.user,
+            assignee=assignee,
+        )
     except ServiceError as exc:
         messages.error(request, service_messages(exc))
     else:
@@ -95,7 +167,10 @@ def bulk(request: HttpRequest) -> HttpResponse:
             messages.warning(
                 request, _("%(n)s skipped (%(why)s).") % {"n": len(result.skipped), "why": sample}
             )
-    return redirect(safe_next(request, "back", default=reverse("queue:list")))
+    return redirect(back)
+
+
+BULK_TEMPLATE = "reviewapp/queue/bulk_confirm.html"
 
 
 @login_required
@@ -189,9 +264,9 @@ def guideline(request: HttpRequest, slug: str) -> HttpResponse:
         errors = page_errors(form)
     versions = list(model.guideline_versions.select_related("created_by").order_by("-version")[:50])
     shown = versions[0] if versions else None
-    wanted = request.GET.get("v", "")
-    if wanted.isdigit():
-        shown = next((v for v in versions if v.version == int(wanted)), shown)
+    wanted = int_or_none(request.GET.get("v"), minimum=1)
+    if wanted is not None:
+        shown = next((v for v in versions if v.version == wanted), shown)
     if request.htmx:
         return render(request, "reviewapp/queue/_guideline.html", {"model": model, "shown": shown})
     return render(

@@ -19,6 +19,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from reviewapp.core import roles
 from reviewapp.core.exceptions import ServiceError
+from reviewapp.core.params import int_or_none
 from reviewapp.forms import ClaimForm, DecideForm, ReleaseForm, page_errors
 from reviewapp.governance.rules import REASON_LABELS, describe_reasons
 from reviewapp.models import Decision, MLModel, ReviewItem
@@ -58,11 +59,11 @@ def models_by_slug() -> dict[str, MLModel]:
 
 def _toast(request: HttpRequest) -> dict[str, Any] | None:
     """The "recorded — Undo" toast after submit-and-next, while Undo is still possible."""
-    raw = request.GET.get("done")
-    if not raw or not raw.isdigit():
+    done = int_or_none(request.GET.get("done"), minimum=1)
+    if done is None:
         return None
     decision = (
-        Decision.objects.filter(pk=int(raw), reviewer=request.user).select_related("item").first()
+        Decision.objects.filter(pk=done, reviewer=request.user).select_related("item").first()
     )
     if decision is None:
         return None
@@ -83,9 +84,11 @@ def queue_list(request: HttpRequest) -> HttpResponse:
     require_role(request, roles.REVIEWER, roles.LEAD, roles.ENGINEER)
     models = models_by_slug()
     filters = QueueFilters.from_query(request.GET, models=models)
-    items, has_next = page_of(
-        queue_items(user=request.user, filters=filters, models=models), filters.page
-    )
+    items, has_next = [], False
+    if not filters.errors:  # a mistyped filter lists nothing rather than everything
+        items, has_next = page_of(
+            queue_items(user=request.user, filters=filters, models=models), filters.page
+        )
     lead = roles.has_role(request.user, roles.LEAD)
     visible = visible_model_ids(request.user)
     context = {
@@ -120,8 +123,8 @@ def queue_list(request: HttpRequest) -> HttpResponse:
 def start_reviewing(request: HttpRequest) -> HttpResponse:
     require_role(request, roles.REVIEWER, roles.LEAD)
     item = review_item_claim_next(user=request.user)
-    done = request.POST.get("done") or ""
-    suffix = f"?done={done}" if done.isdigit() else ""
+    done = int_or_none(request.POST.get("done"), minimum=1)
+    suffix = f"?done={done}" if done is not None else ""
     if item is None:
         if not pool_model_ids(request.user) and not is_lead(request.user):
             messages.info(

@@ -65,10 +65,14 @@ def test_a_deferral_wakes_in_the_reviewers_zone_and_a_missing_generation_is_stal
 def test_release_without_a_generation_releases_any_claim_and_bulk_ids_are_numbers():
     form = ReleaseForm({"generation": "abc"})
     assert form.is_valid() and form.cleaned_data["generation"] is None
-    bulk = BulkForm({"action": "release", "items": ["4", "x", "7"], "assignee": "nobody"})
+    bulk = BulkForm({"action": "release", "items": ["4", "7"], "assignee": "nobody"})
     assert bulk.is_valid()
     assert bulk.cleaned_data["items"] == [4, 7]
     assert bulk.cleaned_data["assignee"] is None
+    # An id that is not a whole number (superscripts included) refuses the whole action.
+    for bad in ("x", "²", "99999999999999999999"):
+        tampered = BulkForm({"action": "release", "items": ["4", bad]})
+        assert not tampered.is_valid() and "items" in tampered.errors
 
 
 # --- the views ----------------------------------------------------------------------------

@@ -219,13 +219,16 @@ def test_lead_bulk_over_filter_and_reviewer_cannot(client, lead, pooled_reviewer
         == 403
     )
     login(client, lead)
-    response = client.post(
-        "/queue/bulk/",
-        {"action": "assign", "assignee": "ana", "scope": "filter", "query": "model=card-fraud"},
-    )
+    post = {"action": "assign", "assignee": "ana", "scope": "filter", "query": "model=card-fraud"}
+    asked = client.post("/queue/bulk/", post)
+    assert asked.status_code == 200
+    assert "Assign 4 pending items of card-fraud to ana?" in asked.content.decode()
+    assert not ReviewItem.objects.filter(status=S.CLAIMED).exists()  # nothing until confirmed
+    response = client.post("/queue/bulk/", {**post, "confirm": "4"})
     assert response.status_code == 302
     assert ReviewItem.objects.filter(claimed_by=pooled_reviewer, status=S.CLAIMED).count() == 4
-    client.post("/queue/bulk/", {"action": "release", "items": [items[0].pk, items[1].pk]})
+    release = {"action": "release", "items": [items[0].pk, items[1].pk], "confirm": "2"}
+    client.post("/queue/bulk/", release)
     assert ReviewItem.objects.filter(status=S.PENDING).count() == 2
 
 
