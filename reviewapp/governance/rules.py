@@ -127,8 +127,8 @@ def validate_rules(rules: Any, *, labels: list[str] | None = None) -> dict[str, 
     schema = rules.get("schema", 1)
     if not _is_whole(schema) or schema not in SCHEMAS:
         add("schema", "Must be 1 or 2 (absent means 1).")
-        schema = 2  # check the rest against the larger set of keys: no spurious "Unknown rule."
-    known = V2_KEYS if schema == 2 else V1_KEYS
+        schema = None  # check the rest loosely: no spurious "Unknown rule." or "Required."
+    known = V1_KEYS if schema == 1 else V2_KEYS
     for key in sorted(set(rules) - known):
         add(key, "Unknown rule." if key != "segments" else 'Segments need "schema": 2.')
     mc = rules.get("min_confidence")
@@ -164,7 +164,7 @@ def validate_rules(rules: Any, *, labels: list[str] | None = None) -> dict[str, 
         add("max_auto_error_rate", "Must be a number from 0 to 1, or null (not set).")
     if "escalation" in rules:
         _check_escalation(rules["escalation"], add)
-    if schema == 2 and "segments" in rules:
+    if schema != 1 and "segments" in rules:
         _check_segments(rules["segments"], labels, add)
     for path in _non_finite_paths(rules):
         add(path, "Must be a finite number (NaN and Infinity cannot be hashed or stored).")
