@@ -270,3 +270,25 @@ def test_a_non_finite_number_in_a_segment_is_named():
     rules["segments"][0]["conditions"][0]["value"] = float("nan")
     errors = validate_rules(rules)
     assert "segments[0].conditions[0].value" in errors
+
+
+# --- docs/policies.md's JSON Schema says what validate_rules says ----------------------------
+def _doc_json_blocks() -> list:
+    import re
+
+    text = (Path(__file__).parents[2] / "docs" / "policies.md").read_text()
+    return [json.loads(block) for block in re.findall(r"```json\n(.*?)```", text, re.S)]
+
+
+def test_the_documented_json_schema_agrees_with_validate_rules():
+    jsonschema = pytest.importorskip("jsonschema")  # drf-spectacular brings it
+    *examples, schema = _doc_json_blocks()
+    validator = jsonschema.Draft202012Validator(schema)
+    v2_example = examples[-1]
+    for good in (v2_example, V2):
+        assert validate_rules(good) == {}
+        assert not list(validator.iter_errors(good))
+    bad = json.loads(json.dumps(V2))
+    bad["segments"][1]["conditions"][0] = {"field": "amount", "op": "in", "value": []}
+    assert validate_rules(bad)
+    assert len(list(validator.iter_errors(bad))) >= 1
