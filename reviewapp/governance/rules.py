@@ -15,6 +15,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from .conditions import (
+    check_condition,
+    condition_holds,
+    is_number,
+)
+
 TIERS = ("critical", "high", "medium", "low")
 
 LOW_CONFIDENCE = "low_confidence"
@@ -48,20 +54,11 @@ def rules_hash(rules: dict[str, Any]) -> str:
     return hashlib.sha256(canonical_json(rules).encode()).hexdigest()
 
 
-def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
-
-
 # --- rules v2: segments, escalation, tolerated error rate -------------------------------------
 SCHEMAS = (1, 2)
-CONDITION_OPS = ("==", "!=", "<", "<=", ">", ">=", "in", "not_in", "exists")
-_ORDER_OPS = {"<", "<=", ">", ">="}
-# A condition reads one value of the envelope's input or output by dotted path of object keys.
-FIELD_PATH = re.compile(r"^(input|output)(\.[A-Za-z0-9_-]{1,100}){1,8}$")
 SEGMENT_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,49}$")
 MAX_SEGMENTS = 50
 MAX_CONDITIONS = 20
-MAX_IN_VALUES = 1000
 SEGMENT_KEYS = {
     "name",
     "conditions",
@@ -103,10 +100,6 @@ def schema_of(rules: Mapping[str, Any]) -> int:
     return rules.get("schema", 1)
 
 
-def _is_scalar(value: Any) -> bool:
-    return value is None or isinstance(value, str | bool) or _is_number(value)
-
-
 def _is_whole(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
@@ -132,18 +125,18 @@ def validate_rules(rules: Any, *, labels: list[str] | None = None) -> dict[str, 
     for key in sorted(set(rules) - known):
         add(key, "Unknown rule." if key != "segments" else 'Segments need "schema": 2.')
     mc = rules.get("min_confidence")
-    if not _is_number(mc) or not 0 <= mc <= 1:
+    if not is_number(mc) or not 0 <= mc <= 1:
         add("min_confidence", "Required: a number from 0 to 1.")
     _check_by_label(
         rules.get("min_confidence_by_label", {}), "min_confidence_by_label", labels, add
     )
     ood = rules.get("max_ood_score")
-    if ood is not None and (not _is_number(ood) or ood < 0):
+    if ood is not None and (not is_number(ood) or ood < 0):
         add("max_ood_score", "Must be a non-negative number, or null to ignore OOD scores.")
     if not isinstance(rules.get("route_on_drift", True), bool):
         add("route_on_drift", "Must be true or false.")
     qa = rules.get("qa_sample_rate", 0)
-    if not _is_number(qa) or not 0 <= qa <= 1:
+    if not is_number(qa) or not 0 <= qa <= 1:
         add("qa_sample_rate", "Must be a number from 0 to 1.")
     sla = rules.get("sla_minutes")
     if not isinstance(sla, dict):
@@ -160,7 +153,7 @@ def validate_rules(rules: Any, *, labels: list[str] | None = None) -> dict[str, 
     error_rate = rules.get("max_auto_error_rate")
     if schema == 2 and error_rate is None:
         add("max_auto_error_rate", "Required in schema 2: a number from 0 to 1, e.g. 0.02.")
-    elif error_rate is not None and (not _is_number(error_rate) or not 0 <= error_rate <= 1):
+    elif error_rate is not None and (not is_number(error_rate) or not 0 <= error_rate <= 1):
         add("max_auto_error_rate", "Must be a number from 0 to 1, or null (not set).")
     if "escalation" in rules:
         _check_escalation(rules["escalation"], add)
@@ -176,7 +169,7 @@ def _check_by_label(by_label: Any, path: str, labels: list[str] | None, add) -> 
         add(path, "Must be an object of label: threshold.")
         return
     for label, value in by_label.items():
-        if not _is_number(value) or not 0 <= value <= 1:
+        if not is_number(value) or not 0 <= value <= 1:
             add(f"{path}.{label}", "Must be a number from 0 to 1.")
         if labels is not None and label not in labels:
             add(f"{path}.{label}", "Not one of the model's labels.")
@@ -217,14 +210,14 @@ def _check_segments(segments: Any, labels: list[str] | None, add) -> None:
         else:
             seen.add(name)
         mc = segment.get("min_confidence", 0)
-        if not _is_number(mc) or not 0 <= mc <= 1:
+        if not is_number(mc) or not 0 <= mc <= 1:
             add(f"{at}.min_confidence", "Must be a number from 0 to 1.")
         if "min_confidence_by_label" in segment:
             _check_by_label(
                 segment["min_confidence_by_label"], f"{at}.min_confidence_by_label", labels, add
             )
         qa = segment.get("qa_sample_rate", 0)
-        if not _is_number(qa) or not 0 <= qa <= 1:
+        if not is_number(qa) or not 0 <= qa <= 1:
             add(f"{at}.qa_sample_rate", "Must be a number from 0 to 1.")
         if "tier" in segment and segment["tier"] not in TIERS:
             add(f"{at}.tier", f"Must be one of {', '.join(TIERS)}.")
@@ -235,38 +228,7 @@ def _check_segments(segments: Any, labels: list[str] | None, add) -> None:
         if len(conditions) > MAX_CONDITIONS:
             add(f"{at}.conditions", f"At most {MAX_CONDITIONS} conditions.")
         for j, condition in enumerate(conditions):
-            _check_condition(condition, f"{at}.conditions[{j}]", add)
-
-
-def _check_condition(condition: Any, at: str, add) -> None:
-    if not isinstance(condition, dict):
-        add(at, 'Must be an object: {"field": …, "op": …, "value": …}.')
-        return
-    for key in sorted(set(condition) - {"field", "op", "value"}):
-        add(f"{at}.{key}", "Unknown key.")
-    path = condition.get("field")
-    if not isinstance(path, str) or not FIELD_PATH.match(path):
-        add(f"{at}.field", 'Required: a dotted path into input or output, e.g. "input.amount".')
-    op = condition.get("op")
-    if op not in CONDITION_OPS:
-        add(f"{at}.op", f"Must be one of {', '.join(CONDITION_OPS)}.")
-        return
-    value = condition.get("value")
-    if op == "exists":
-        if not isinstance(condition.get("value", True), bool):
-            add(f"{at}.value", "Must be true (present) or false (absent); absent means true.")
-    elif "value" not in condition:
-        add(f"{at}.value", "Required.")
-    elif op in _ORDER_OPS:
-        if not _is_number(value):
-            add(f"{at}.value", "Must be a number.")
-    elif op in ("in", "not_in"):
-        if not isinstance(value, list) or not value or len(value) > MAX_IN_VALUES:
-            add(f"{at}.value", f"Must be a list of 1 to {MAX_IN_VALUES} values.")
-        elif not all(_is_scalar(v) for v in value):
-            add(f"{at}.value", "Each value must be a string, number, boolean or null.")
-    elif not _is_scalar(value):
-        add(f"{at}.value", "Must be a string, number, boolean or null.")
+            check_condition(condition, f"{at}.conditions[{j}]", add)
 
 
 def _non_finite_paths(value: Any, path: str = "") -> list[str]:
@@ -343,67 +305,6 @@ def referenced_paths(rules: Mapping[str, Any] | None) -> tuple[str, ...]:
             }
         )
     )
-
-
-def extract_fields(
-    paths: tuple[str, ...], input: Mapping[str, Any] | None, output: Mapping[str, Any] | None
-) -> dict[str, Any]:
-    """The values at ``paths`` in the envelope; a path that does not resolve is left out."""
-    roots = {"input": input, "output": output}
-    found: dict[str, Any] = {}
-    for path in paths:
-        root, *keys = path.split(".")
-        value: Any = roots[root]
-        for key in keys:
-            if not isinstance(value, dict) or key not in value:
-                break
-            value = value[key]
-        else:
-            found[path] = value
-    return found
-
-
-def _kind(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if _is_number(value):
-        return "number"
-    return "string" if isinstance(value, str) else "other"
-
-
-def _same(a: Any, b: Any) -> bool:
-    """JSON equality: 1 equals 1.0, but true is not 1 and "1" is not 1."""
-    kind = _kind(a)
-    return kind != "other" and kind == _kind(b) and a == b
-
-
-def condition_holds(condition: Mapping[str, Any], fields: Mapping[str, Any]) -> bool:
-    op = condition["op"]
-    present = condition["field"] in fields
-    if op == "exists":
-        return present == condition.get("value", True)
-    if not present:
-        return False  # a missing value satisfies no comparison, not even != or not_in
-    value, expected = fields[condition["field"]], condition["value"]
-    if op == "==":
-        return _same(value, expected)
-    if op == "!=":
-        return not _same(value, expected)
-    if op == "in":
-        return any(_same(value, v) for v in expected)
-    if op == "not_in":
-        return not any(_same(value, v) for v in expected)
-    if _kind(value) != "number":
-        return False
-    if op == "<":
-        return value < expected
-    if op == "<=":
-        return value <= expected
-    if op == ">":
-        return value > expected
-    return value >= expected
 
 
 def segment_for(rules: Mapping[str, Any], fields: Mapping[str, Any]) -> dict[str, Any] | None:

@@ -11,13 +11,8 @@ from django.utils import timezone
 
 from reviewapp.core import state
 from reviewapp.core.audit import Actor, audit_record
-from reviewapp.governance.rules import (
-    PredictionFacts,
-    decide,
-    extract_fields,
-    facts_record,
-    referenced_paths,
-)
+from reviewapp.governance.conditions import extract_fields
+from reviewapp.governance.rules import PredictionFacts, decide, facts_record, referenced_paths
 from reviewapp.governance.selectors import active_policies
 from reviewapp.models import Prediction, ReviewItem
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from reviewapp.governance import conditions as C
 from reviewapp.governance import rules as R
 from reviewapp.governance.rules import PredictionFacts, decide, validate_rules
 
@@ -160,17 +161,17 @@ OP_CASES = [
 @pytest.mark.parametrize(("op", "value", "fields", "holds"), OP_CASES)
 def test_condition_ops(op, value, fields, holds):
     condition = {"field": "input.f", "op": op, "value": value}
-    assert R.condition_holds(condition, {f"input.{k}": v for k, v in fields.items()}) is holds
+    assert C.condition_holds(condition, {f"input.{k}": v for k, v in fields.items()}) is holds
 
 
 def test_exists_without_a_value_means_present():
-    assert R.condition_holds({"field": "input.f", "op": "exists"}, {"input.f": 0})
+    assert C.condition_holds({"field": "input.f", "op": "exists"}, {"input.f": 0})
 
 
 def test_referenced_paths_and_extraction():
     assert R.referenced_paths(V2) == ("input.amount", "input.country", "output.label")
     assert R.referenced_paths(V1) == ()
-    found = R.extract_fields(
+    found = C.extract_fields(
         ("input.a.b", "input.missing", "output.label", "input.a.b.c"),
         {"a": {"b": 3}},
         {"label": "x"},
