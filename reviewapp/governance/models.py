@@ -5,7 +5,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
-from .rules import rules_hash
+from .rules import DEFAULT_ESCALATION, Escalation, escalation_of, rules_hash
 
 # Fields that may change after a version is created: whether it is the active one.
 _MUTABLE_FIELDS = {"is_active", "activated_at", "deactivated_at"}
@@ -21,6 +21,24 @@ class PolicyVersionQuerySet(models.QuerySet):
 
     def delete(self):
         raise RuntimeError("Policy versions are kept forever so past decisions stay explainable.")
+
+    def escalation_for(
+        self, version_id: int | None, defaults: Escalation = DEFAULT_ESCALATION
+    ) -> Escalation:
+        """The escalation rules of one version (the one that routed an item), or ``defaults``."""
+        if version_id is None:
+            return defaults
+        rules = self.filter(pk=version_id).values_list("rules", flat=True).first()
+        return escalation_of(rules, defaults)
+
+    def escalation_overrides(self, defaults: Escalation) -> dict[int, Escalation]:
+        """{version id: its escalation} of the versions whose escalation differs from
+        ``defaults``; every other version (and routing without a policy) uses the defaults."""
+        found = {
+            pk: escalation_of(rules, defaults)
+            for pk, rules in self.filter(rules__has_key="escalation").values_list("id", "rules")
+        }
+        return {pk: e for pk, e in found.items() if e != defaults}
 
 
 class PolicyVersion(models.Model):

@@ -1,4 +1,4 @@
-"""Routing rules v1: pure functions, rules in, decision out.
+"""Routing rules (v1 and v2): pure functions, rules in, decision out.
 
 Live ingestion and impact replay both call :func:`decide`, so the same traffic under the same
 policy version always routes the same way. Exact semantics are documented in docs/policies.md.
@@ -10,8 +10,16 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+from .conditions import (
+    check_condition,
+    condition_holds,
+    is_number,
+)
 
 TIERS = ("critical", "high", "medium", "low")
 
@@ -46,12 +54,62 @@ def rules_hash(rules: dict[str, Any]) -> str:
     return hashlib.sha256(canonical_json(rules).encode()).hexdigest()
 
 
-def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+# --- rules v2: segments, escalation, tolerated error rate -------------------------------------
+SCHEMAS = (1, 2)
+SEGMENT_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,49}$")
+MAX_SEGMENTS = 50
+MAX_CONDITIONS = 20
+SEGMENT_KEYS = {
+    "name",
+    "conditions",
+    "min_confidence",
+    "min_confidence_by_label",
+    "qa_sample_rate",
+    "tier",
+}
+ESCALATION_DEFAULTS: dict[str, int] = {
+    # Today's constants: the third deferral escalates to a lead; ten minutes before its SLA
+    # deadline an open item gains 20 points of priority (once). The SLA pair's live defaults
+    # are the REVIEW_SLA_NEAR_SECONDS / REVIEW_SLA_PRIORITY_BUMP settings (same values).
+    "deferrals_before_escalation": 3,
+    "sla_near_priority_bump": 20,
+    "sla_near_minutes": 10,
+}
+_ESCALATION_LIMITS = {
+    "deferrals_before_escalation": (1, 100),
+    "sla_near_priority_bump": (0, 100),
+    "sla_near_minutes": (0, 10080),
+}
+V1_KEYS = {
+    "schema",
+    "min_confidence",
+    "min_confidence_by_label",
+    "max_ood_score",
+    "route_on_drift",
+    "qa_sample_rate",
+    "sla_minutes",
+    "fallback",
+    "max_auto_error_rate",
+    "escalation",
+}
+V2_KEYS = V1_KEYS | {"segments"}
+
+
+def schema_of(rules: Mapping[str, Any]) -> int:
+    """1 for rules without ``schema`` (every policy written before v2), else its value."""
+    return rules.get("schema", 1)
+
+
+def _is_whole(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def validate_rules(rules: Any, *, labels: list[str] | None = None) -> dict[str, list[str]]:
-    """Every problem by field path; an empty dict means the rules are usable."""
+    """Every problem by field path; an empty dict means the rules are usable.
+
+    Paths name list positions too (``segments[1].conditions[0].op``), so a form or an API
+    client can point at the exact spot.
+    """
     errors: dict[str, list[str]] = {}
 
     def add(path: str, message: str) -> None:
@@ -59,36 +117,26 @@ def validate_rules(rules: Any, *, labels: list[str] | None = None) -> dict[str, 
 
     if not isinstance(rules, dict):
         return {"rules": ["Must be a JSON object."]}
-    known = {
-        "min_confidence",
-        "min_confidence_by_label",
-        "max_ood_score",
-        "route_on_drift",
-        "qa_sample_rate",
-        "sla_minutes",
-        "fallback",
-    }
+    schema = rules.get("schema", 1)
+    if not _is_whole(schema) or schema not in SCHEMAS:
+        add("schema", "Must be 1 or 2 (absent means 1).")
+        schema = None  # check the rest loosely: no spurious "Unknown rule." or "Required."
+    known = V1_KEYS if schema == 1 else V2_KEYS
     for key in sorted(set(rules) - known):
-        add(key, "Unknown rule.")
+        add(key, "Unknown rule." if key != "segments" else 'Segments need "schema": 2.')
     mc = rules.get("min_confidence")
-    if not _is_number(mc) or not 0 <= mc <= 1:
+    if not is_number(mc) or not 0 <= mc <= 1:
         add("min_confidence", "Required: a number from 0 to 1.")
-    by_label = rules.get("min_confidence_by_label", {})
-    if not isinstance(by_label, dict):
-        add("min_confidence_by_label", "Must be an object of label: threshold.")
-    else:
-        for label, value in by_label.items():
-            if not _is_number(value) or not 0 <= value <= 1:
-                add(f"min_confidence_by_label.{label}", "Must be a number from 0 to 1.")
-            if labels is not None and label not in labels:
-                add(f"min_confidence_by_label.{label}", "Not one of the model's labels.")
+    _check_by_label(
+        rules.get("min_confidence_by_label", {}), "min_confidence_by_label", labels, add
+    )
     ood = rules.get("max_ood_score")
-    if ood is not None and (not _is_number(ood) or ood < 0):
+    if ood is not None and (not is_number(ood) or ood < 0):
         add("max_ood_score", "Must be a non-negative number, or null to ignore OOD scores.")
     if not isinstance(rules.get("route_on_drift", True), bool):
         add("route_on_drift", "Must be true or false.")
     qa = rules.get("qa_sample_rate", 0)
-    if not _is_number(qa) or not 0 <= qa <= 1:
+    if not is_number(qa) or not 0 <= qa <= 1:
         add("qa_sample_rate", "Must be a number from 0 to 1.")
     sla = rules.get("sla_minutes")
     if not isinstance(sla, dict):
@@ -102,9 +150,85 @@ def validate_rules(rules: Any, *, labels: list[str] | None = None) -> dict[str, 
             add(f"sla_minutes.{tier}", "Unknown tier.")
     if not isinstance(rules.get("fallback"), dict) or not rules.get("fallback"):
         add("fallback", "Required: the safe output the producer uses while a human decides.")
+    error_rate = rules.get("max_auto_error_rate")
+    if schema == 2 and error_rate is None:
+        add("max_auto_error_rate", "Required in schema 2: a number from 0 to 1, e.g. 0.02.")
+    elif error_rate is not None and (not is_number(error_rate) or not 0 <= error_rate <= 1):
+        add("max_auto_error_rate", "Must be a number from 0 to 1, or null (not set).")
+    if "escalation" in rules:
+        _check_escalation(rules["escalation"], add)
+    if schema != 1 and "segments" in rules:
+        _check_segments(rules["segments"], labels, add)
     for path in _non_finite_paths(rules):
         add(path, "Must be a finite number (NaN and Infinity cannot be hashed or stored).")
     return errors
+
+
+def _check_by_label(by_label: Any, path: str, labels: list[str] | None, add) -> None:
+    if not isinstance(by_label, dict):
+        add(path, "Must be an object of label: threshold.")
+        return
+    for label, value in by_label.items():
+        if not is_number(value) or not 0 <= value <= 1:
+            add(f"{path}.{label}", "Must be a number from 0 to 1.")
+        if labels is not None and label not in labels:
+            add(f"{path}.{label}", "Not one of the model's labels.")
+
+
+def _check_escalation(escalation: Any, add) -> None:
+    if not isinstance(escalation, dict):
+        add("escalation", "Must be an object (" + ", ".join(ESCALATION_DEFAULTS) + ").")
+        return
+    for key in sorted(set(escalation) - set(ESCALATION_DEFAULTS)):
+        add(f"escalation.{key}", "Unknown rule.")
+    for key, (low, high) in _ESCALATION_LIMITS.items():
+        if key in escalation:
+            value = escalation[key]
+            if not _is_whole(value) or not low <= value <= high:
+                add(f"escalation.{key}", f"Must be a whole number from {low} to {high}.")
+
+
+def _check_segments(segments: Any, labels: list[str] | None, add) -> None:
+    if not isinstance(segments, list):
+        add("segments", "Must be a list of segments, checked in order.")
+        return
+    if len(segments) > MAX_SEGMENTS:
+        add("segments", f"At most {MAX_SEGMENTS} segments.")
+    seen: set[str] = set()
+    for i, segment in enumerate(segments):
+        at = f"segments[{i}]"
+        if not isinstance(segment, dict):
+            add(at, "Must be an object with a name and conditions.")
+            continue
+        for key in sorted(set(segment) - SEGMENT_KEYS):
+            add(f"{at}.{key}", "Unknown rule.")
+        name = segment.get("name")
+        if not isinstance(name, str) or not SEGMENT_NAME.match(name):
+            add(f"{at}.name", "Required: lowercase letters, digits, - or _ (at most 50).")
+        elif name in seen:
+            add(f"{at}.name", "Another segment has this name.")
+        else:
+            seen.add(name)
+        mc = segment.get("min_confidence", 0)
+        if not is_number(mc) or not 0 <= mc <= 1:
+            add(f"{at}.min_confidence", "Must be a number from 0 to 1.")
+        if "min_confidence_by_label" in segment:
+            _check_by_label(
+                segment["min_confidence_by_label"], f"{at}.min_confidence_by_label", labels, add
+            )
+        qa = segment.get("qa_sample_rate", 0)
+        if not is_number(qa) or not 0 <= qa <= 1:
+            add(f"{at}.qa_sample_rate", "Must be a number from 0 to 1.")
+        if "tier" in segment and segment["tier"] not in TIERS:
+            add(f"{at}.tier", f"Must be one of {', '.join(TIERS)}.")
+        conditions = segment.get("conditions")
+        if not isinstance(conditions, list) or not conditions:
+            add(f"{at}.conditions", "Required: a non-empty list of conditions (all must hold).")
+            continue
+        if len(conditions) > MAX_CONDITIONS:
+            add(f"{at}.conditions", f"At most {MAX_CONDITIONS} conditions.")
+        for j, condition in enumerate(conditions):
+            check_condition(condition, f"{at}.conditions[{j}]", add)
 
 
 def _non_finite_paths(value: Any, path: str = "") -> list[str]:
@@ -132,6 +256,9 @@ class PredictionFacts:
     criticality: str
     ood_score: float | None = None
     drift_features: tuple[str, ...] = ()
+    # Values of the input/output paths the policy's segments read ("input.amount": 12000); a
+    # path absent from the envelope is absent here.
+    fields: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -152,14 +279,106 @@ def qa_bucket(model_slug: str, external_id: str) -> float:
     return int.from_bytes(digest[:8], "big") / 2**64
 
 
-def threshold_for(rules: dict[str, Any], label: str) -> float:
+def threshold_for(
+    rules: dict[str, Any], label: str, segment: Mapping[str, Any] | None = None
+) -> float:
+    """The segment's threshold for the label, else its own, else the policy's (v1 rule)."""
+    if segment is not None:
+        by_label = segment.get("min_confidence_by_label", {})
+        if label in by_label:
+            return float(by_label[label])
+        if "min_confidence" in segment:
+            return float(segment["min_confidence"])
     return float(rules.get("min_confidence_by_label", {}).get(label, rules["min_confidence"]))
+
+
+def referenced_paths(rules: Mapping[str, Any] | None) -> tuple[str, ...]:
+    """Every input/output path a segment of the policy reads, sorted: what routing stores."""
+    if not rules or schema_of(rules) != 2:
+        return ()
+    return tuple(
+        sorted(
+            {
+                condition["field"]
+                for segment in rules.get("segments", ())
+                for condition in segment["conditions"]
+            }
+        )
+    )
+
+
+def segment_for(rules: Mapping[str, Any], fields: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The first segment whose conditions all hold (segments are checked in order)."""
+    if schema_of(rules) != 2:
+        return None
+    for segment in rules.get("segments", ()):
+        if all(condition_holds(c, fields) for c in segment["conditions"]):
+            return segment
+    return None
+
+
+@dataclass(frozen=True)
+class Escalation:
+    deferrals_before_escalation: int
+    sla_near_priority_bump: int
+    sla_near_seconds: int
+
+
+DEFAULT_ESCALATION = Escalation(
+    deferrals_before_escalation=ESCALATION_DEFAULTS["deferrals_before_escalation"],
+    sla_near_priority_bump=ESCALATION_DEFAULTS["sla_near_priority_bump"],
+    sla_near_seconds=ESCALATION_DEFAULTS["sla_near_minutes"] * 60,
+)
+
+
+def escalation_of(
+    rules: Mapping[str, Any] | None, defaults: Escalation = DEFAULT_ESCALATION
+) -> Escalation:
+    """The policy's escalation rules, each one it does not set taken from ``defaults``."""
+    given = (rules or {}).get("escalation") or {}
+    near = given.get("sla_near_minutes")
+    return Escalation(
+        deferrals_before_escalation=int(
+            given.get("deferrals_before_escalation", defaults.deferrals_before_escalation)
+        ),
+        sla_near_priority_bump=int(
+            given.get("sla_near_priority_bump", defaults.sla_near_priority_bump)
+        ),
+        sla_near_seconds=defaults.sla_near_seconds if near is None else int(near) * 60,
+    )
+
+
+def facts_record(facts: PredictionFacts) -> dict[str, Any]:
+    """What routing stores with its decision: everything :func:`decide` reads, as JSON."""
+    return {
+        "model_slug": facts.model_slug,
+        "external_id": facts.external_id,
+        "label": facts.label,
+        "confidence": facts.confidence,
+        "criticality": facts.criticality,
+        "ood_score": facts.ood_score,
+        "drift_features": list(facts.drift_features),
+        "fields": dict(facts.fields),
+    }
+
+
+def facts_from_record(record: Mapping[str, Any]) -> PredictionFacts:
+    return PredictionFacts(
+        model_slug=record["model_slug"],
+        external_id=record["external_id"],
+        label=record["label"],
+        confidence=record["confidence"],
+        criticality=record["criticality"],
+        ood_score=record["ood_score"],
+        drift_features=tuple(record["drift_features"]),
+        fields=dict(record["fields"]),
+    )
 
 
 def decide(rules: dict[str, Any] | None, facts: PredictionFacts) -> RoutingDecision:
     tier = facts.criticality if facts.criticality in TIER_PRIORITY else "high"
-    base = TIER_PRIORITY[tier]
     if rules is None:
+        base = TIER_PRIORITY[tier]
         return RoutingDecision(
             routed=True,
             reasons=[NO_ACTIVE_POLICY],
@@ -170,10 +389,16 @@ def decide(rules: dict[str, Any] | None, facts: PredictionFacts) -> RoutingDecis
             fallback=dict(NO_POLICY_FALLBACK),
         )
 
-    threshold = threshold_for(rules, facts.label)
+    segment = segment_for(rules, facts.fields)
+    if segment is not None and "tier" in segment:
+        tier = segment["tier"]
+    base = TIER_PRIORITY[tier]
+    threshold = threshold_for(rules, facts.label, segment)
     margin = round(facts.confidence - threshold, 6)
     reasons: list[str] = []
     details: dict[str, Any] = {"threshold": threshold, "confidence": facts.confidence}
+    if segment is not None:
+        details["segment"] = segment["name"]
     if facts.confidence < threshold:
         reasons.append(LOW_CONFIDENCE)
     max_ood = rules.get("max_ood_score")
@@ -185,7 +410,8 @@ def decide(rules: dict[str, Any] | None, facts: PredictionFacts) -> RoutingDecis
         reasons.append(DRIFT_SIGNALLED)
         details["drift_features"] = list(facts.drift_features)
     if not reasons:
-        rate = float(rules.get("qa_sample_rate", 0))
+        source = segment if segment is not None and "qa_sample_rate" in segment else rules
+        rate = float(source.get("qa_sample_rate", 0))
         if rate > 0 and qa_bucket(facts.model_slug, facts.external_id) < rate:
             reasons.append(QA_SAMPLE)
 
@@ -216,8 +442,12 @@ def decide(rules: dict[str, Any] | None, facts: PredictionFacts) -> RoutingDecis
 
 
 def describe_reasons(reasons: list[str], details: dict[str, Any]) -> list[str]:
-    """Plain sentences a reviewer reads in three seconds."""
+    """Plain sentences a reviewer reads in three seconds.
+
+    In a segment each sentence names it: "Segment high-value: confidence 0.91 below 0.95".
+    """
     out = []
+    segment = details.get("segment")
     for code in reasons:
         if code == LOW_CONFIDENCE and "threshold" in details:
             out.append(
@@ -229,4 +459,10 @@ def describe_reasons(reasons: list[str], details: dict[str, Any]) -> list[str]:
             out.append("Drift signalled on " + ", ".join(details["drift_features"]))
         else:
             out.append(REASON_LABELS.get(code, code))
+    if segment:
+        if LOW_CONFIDENCE in reasons and "threshold" in details:
+            out[reasons.index(LOW_CONFIDENCE)] = (
+                f"confidence {details['confidence']:.2f} below {details['threshold']:.2f}"
+            )
+        out = [f"Segment {segment}: {line[:1].lower()}{line[1:]}" for line in out]
     return out

@@ -107,6 +107,9 @@ class Prediction(models.Model):
     policy_hash = models.CharField(max_length=64, blank=True)
     fallback = models.JSONField(null=True, blank=True)
     routed_at = models.DateTimeField(null=True, blank=True)
+    # Everything the rules read, as routing read it (governance.rules.facts_record): replay
+    # needs neither the live model row nor the raw input. Null on rows routed before it existed.
+    routing_facts = models.JSONField(null=True, blank=True)
 
     class Meta:
         ordering = ["-id"]

@@ -20,6 +20,7 @@ from catalog import services as catalog_services
 from reviewapp.core import state
 from reviewapp.core.audit import Actor, audit_record
 from reviewapp.core.exceptions import Conflict, NotFound, PermissionDenied, ServiceError
+from reviewapp.governance.models import PolicyVersion
 from reviewapp.models import (
     Decision,
     GuidelineVersion,
@@ -39,7 +40,6 @@ from .review_state import PREDICTION, item_transition
 logger = logging.getLogger(__name__)
 S = ReviewItem.Status
 A = Decision.Action
-DEFERRALS_BEFORE_ESCALATION = 3
 MAX_TEXT = 2000
 
 
@@ -98,7 +98,8 @@ def review_item_decide(
 
     accept / override close the item (delivered after the Undo grace period); escalate hands
     it to the leads; defer puts it back in the queue (not offered before ``wake_at``), and the
-    third deferral escalates instead.
+    deferral that reaches the routing policy's ``escalation.deferrals_before_escalation``
+    (default 3) escalates instead.
     """
     require_reviewer(user)
     errors: dict[str, list[str]] = {}
@@ -162,9 +163,11 @@ def review_item_decide(
 
         now = timezone.now()
         actor = Actor.user(user)
-        escalates = action == A.ESCALATE or (
-            action == A.DEFER and item.defer_count + 1 >= DEFERRALS_BEFORE_ESCALATION
-        )
+        escalates = action == A.ESCALATE
+        if action == A.DEFER:
+            # The policy version that routed the item says how many deferrals it tolerates.
+            escalation = PolicyVersion.objects.escalation_for(prediction.policy_version_id)
+            escalates = item.defer_count + 1 >= escalation.deferrals_before_escalation
         decision = Decision.objects.create(
             item=item,
             prediction=prediction,

@@ -11,7 +11,8 @@ from django.utils import timezone
 
 from reviewapp.core import state
 from reviewapp.core.audit import Actor, audit_record
-from reviewapp.governance.rules import PredictionFacts, decide
+from reviewapp.governance.conditions import extract_fields
+from reviewapp.governance.rules import PredictionFacts, decide, facts_record, referenced_paths
 from reviewapp.governance.selectors import active_policies
 from reviewapp.models import Prediction, ReviewItem
 
@@ -28,6 +29,7 @@ _ROUTE_FIELDS = [
     "policy_hash",
     "fallback",
     "routed_at",
+    "routing_facts",
 ]
 
 
@@ -58,9 +60,24 @@ def _write_decisions(predictions: list[Prediction], targets: dict[int, str]) -> 
     return set(state.apply_many(PREDICTION, event="route", rows=rows))
 
 
-def facts_for(prediction: Prediction) -> PredictionFacts:
+def facts_for(
+    prediction: Prediction,
+    *,
+    paths: tuple[str, ...] = (),
+    envelope: tuple[dict, dict] | None = None,
+) -> PredictionFacts:
+    """What the rules read of a prediction and its model, as they are now.
+
+    ``paths`` are the input/output paths the policy's segments read (``referenced_paths``);
+    ``envelope`` is the row's (input, output) when the caller loaded them in bulk, else they
+    are read from the row.
+    """
     signals = prediction.signals or {}
     ood = signals.get("ood_score")
+    fields = {}
+    if paths:
+        input_, output = envelope if envelope is not None else (prediction.input, prediction.output)
+        fields = extract_fields(paths, input_, output)
     return PredictionFacts(
         model_slug=prediction.model.slug,
         external_id=prediction.external_id,
@@ -69,6 +86,7 @@ def facts_for(prediction: Prediction) -> PredictionFacts:
         criticality=prediction.model.criticality,
         ood_score=float(ood) if ood is not None else None,
         drift_features=tuple(signals.get("drift_features") or ()),
+        fields=fields,
     )
 
 
@@ -98,12 +116,29 @@ def predictions_route(*, ids: Sequence[int], fill_to: int = 0) -> int:
         if not predictions:
             return 0
         policies = active_policies({p.model.slug for p in predictions})
+        paths = {slug: referenced_paths(policy.rules) for slug, policy in policies.items()}
+        # Segment conditions read the envelope: load input and output only for the rows whose
+        # policy has segments, and keep only the values at the paths it names.
+        envelopes = {}
+        if needing := [p.pk for p in predictions if paths.get(p.model.slug)]:
+            envelopes = {
+                pk: (input_, output)
+                for pk, input_, output in Prediction.objects.filter(pk__in=needing).values_list(
+                    "id", "input", "output"
+                )
+            }
         now = timezone.now()
         items: list[ReviewItem] = []
         targets: dict[int, str] = {}
         for prediction in predictions:
             policy = policies.get(prediction.model.slug)
-            decision = decide(policy.rules if policy else None, facts_for(prediction))
+            facts = facts_for(
+                prediction,
+                paths=paths.get(prediction.model.slug, ()),
+                envelope=envelopes.get(prediction.pk),
+            )
+            decision = decide(policy.rules if policy else None, facts)
+            prediction.routing_facts = facts_record(facts)
             prediction.routed = decision.routed
             prediction.reason_codes = decision.reasons
             prediction.reason_details = decision.details

@@ -13,6 +13,8 @@ from django.utils import timezone
 
 from reviewapp.core.audit import Actor, audit_record, audit_record_many, build_event
 from reviewapp.core.exceptions import Conflict
+from reviewapp.governance.models import PolicyVersion
+from reviewapp.governance.rules import DEFAULT_ESCALATION, Escalation
 from reviewapp.models import (
     OPEN_STATUSES,
     QueueCountSnapshot,
@@ -70,25 +72,67 @@ def review_deferred_wake(*, limit: int = 500) -> int:
     return count
 
 
+def _sla_defaults() -> Escalation:
+    return Escalation(
+        deferrals_before_escalation=DEFAULT_ESCALATION.deferrals_before_escalation,
+        sla_near_priority_bump=int(settings.REVIEW_SLA_PRIORITY_BUMP),
+        sla_near_seconds=int(settings.REVIEW_SLA_NEAR_SECONDS),
+    )
+
+
 def review_sla_sweep(*, limit: int = 1000) -> dict[str, int]:
     """Raise the priority of open items near their deadline (once) and stamp breaches.
+
+    How near and by how much come from the policy version that routed the item
+    (``escalation.sla_near_minutes`` / ``sla_near_priority_bump``), else from the
+    REVIEW_SLA_NEAR_SECONDS / REVIEW_SLA_PRIORITY_BUMP settings. Items are swept in groups of
+    equal rules: one query and one audit event per group, so without policy overrides this is
+    the single query it always was.
 
     Priority is not a state: it is updated in bulk with one audit event per chunk. A breach is
     audited per item; the delivery worker tells the producer ``timed_out`` and the item stays
     open for the human decision that follows.
     """
     now = timezone.now()
-    near = now + dt.timedelta(seconds=int(settings.REVIEW_SLA_NEAR_SECONDS))
-    bump = int(settings.REVIEW_SLA_PRIORITY_BUMP)
+    defaults = _sla_defaults()
+    overrides = {
+        pk: e
+        for pk, e in PolicyVersion.objects.escalation_overrides(defaults).items()
+        if (e.sla_near_seconds, e.sla_near_priority_bump)
+        != (defaults.sla_near_seconds, defaults.sla_near_priority_bump)
+    }
+    groups: dict[tuple[int, int], list[int]] = {}
+    for pk, escalation in overrides.items():
+        key = (escalation.sla_near_seconds, escalation.sla_near_priority_bump)
+        groups.setdefault(key, []).append(pk)
+    near_total = 0
     with transaction.atomic():
-        near_ids = list(
-            ReviewItem.objects.filter(
-                status__in=OPEN_STATUSES, sla_escalated_at__isnull=True, sla_due_at__lte=near
-            )
-            .order_by("sla_due_at")
-            .values_list("id", flat=True)[:limit]
+        open_items = ReviewItem.objects.filter(
+            status__in=OPEN_STATUSES, sla_escalated_at__isnull=True
         )
-        if near_ids:
+        sweeps = [
+            (
+                defaults.sla_near_seconds,
+                defaults.sla_near_priority_bump,
+                open_items.exclude(prediction__policy_version_id__in=list(overrides))
+                if overrides
+                else open_items,
+            )
+        ]
+        sweeps += [
+            (seconds, bump, open_items.filter(prediction__policy_version_id__in=ids))
+            for (seconds, bump), ids in sorted(groups.items())
+        ]
+        for seconds, bump, candidates in sweeps:
+            near = now + dt.timedelta(seconds=seconds)
+            near_ids = list(
+                candidates.filter(sla_due_at__lte=near)
+                .order_by("sla_due_at")
+                .values_list("id", flat=True)[:limit]
+            )
+            if not near_ids:
+                continue
+            near_total += len(near_ids)
             ReviewItem.objects.filter(id__in=near_ids, sla_escalated_at__isnull=True).update(
                 priority=Least(F("priority") + bump, 100), sla_escalated_at=now
             )
@@ -122,7 +166,7 @@ def review_sla_sweep(*, limit: int = 1000) -> dict[str, int]:
                 )
                 for row in breached
             )
-    return {"near": len(near_ids), "breached": len(breached)}
+    return {"near": near_total, "breached": len(breached)}
 
 
 def queue_counts_refresh(*, only_if_due: bool = False) -> QueueCountSnapshot:

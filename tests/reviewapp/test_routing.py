@@ -267,3 +267,64 @@ def test_a_broker_outage_still_answers_202_and_leaves_the_row_for_the_sweeper(
     assert response.status_code == 202
     prediction = Prediction.objects.get(pk=response.json()["id"])
     assert prediction.status == Prediction.Status.RECEIVED
+
+
+# --- the facts routing read, stored for replay ------------------------------------------------
+def test_routing_stores_the_facts_it_read(fraud_model):
+    [pk] = store(
+        env(fraud_model, "facts", confidence=0.5, signals={"ood_score": 0.2, "drift_features": []})
+    )
+    predictions_route(ids=[pk])
+    prediction = Prediction.objects.get(pk=pk)
+    assert prediction.routing_facts == {
+        "model_slug": "card-fraud",
+        "external_id": "facts",
+        "label": prediction.label,
+        "confidence": 0.5,
+        "criticality": "critical",
+        "ood_score": 0.2,
+        "drift_features": [],
+        "fields": {},  # a v1 policy reads no input field
+    }
+
+
+SEGMENTED = {
+    **DEFAULT_RULES,
+    "schema": 2,
+    "max_auto_error_rate": 0.02,
+    "segments": [
+        {
+            "name": "high-value",
+            "conditions": [{"field": "input.amount", "op": ">=", "value": 10000}],
+            "min_confidence": 0.95,
+        }
+    ],
+}
+
+
+def test_a_segment_policy_routes_by_input_fields(fraud_model, django_assert_max_num_queries):
+    make_policy(fraud_model, SEGMENTED)
+    ids = store(
+        *[
+            env(
+                fraud_model,
+                f"seg-{i}",
+                confidence=0.9,
+                output={"label": "legit"},
+                input={"amount": 5000 + 5000 * i, "note": "not stored"},
+                signals={},
+            )
+            for i in range(4)
+        ]
+    )
+    # One query more than a v1 policy: the input and output of the rows it routes.
+    with django_assert_max_num_queries(13):
+        predictions_route(ids=ids)
+    rows = {p.external_id: p for p in Prediction.objects.filter(pk__in=ids)}
+    big = rows["seg-1"]
+    assert big.routed and big.reason_codes == ["low_confidence"]
+    assert big.reason_details["segment"] == "high-value" and big.threshold == 0.95
+    assert big.routing_facts["fields"] == {"input.amount": 10000}
+    small = rows["seg-0"]
+    assert "segment" not in small.reason_details and small.threshold == 0.7
+    assert small.routing_facts["fields"] == {"input.amount": 5000}
