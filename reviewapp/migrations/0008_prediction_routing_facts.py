@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('reviewapp', '0006_queue_count_snapshot'),
+        ('reviewapp', '0007_encrypt_callback_secret'),
     ]
 
     operations = [
