@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import models, transaction
 from django.db.models import Count, Q
 from django.utils import timezone
 
@@ -396,6 +396,23 @@ def _write(batch: _Batch, now: dt.datetime) -> None:
     _upsert_metric_buckets(batch.fine, now)
 
 
+def _write_sums(
+    model: type[models.Model], rows: list[Any], unique: list[str], fields: list[str]
+) -> None:
+    """Write summed rows back, new and existing alike, with INSERT … ON CONFLICT DO UPDATE
+    (500 rows a statement; PostgreSQL and SQLite both have it).
+
+    Replaces ``bulk_update``, whose CASE-per-column-per-row statement is slow to build for the
+    hundreds of buckets a batch can touch. The values are complete sums read under the
+    watermark lock, so overwriting on conflict is exact.
+    """
+    for row in rows:
+        row.pk = None  # the unique key, not the id, decides insert or update
+    model.objects.bulk_create(
+        rows, batch_size=500, update_conflicts=True, unique_fields=unique, update_fields=fields
+    )
+
+
 def _upsert_rollups(deltas: dict[tuple[int, dt.datetime], Delta], now: dt.datetime) -> None:
     if not deltas:
         return
@@ -415,8 +432,7 @@ def _upsert_rollups(deltas: dict[tuple[int, dt.datetime], Delta], now: dt.dateti
         else:
             changed.append(row)
         delta.apply_to(row, now)
-    ModelRollup.objects.bulk_create(new, batch_size=500)
-    ModelRollup.objects.bulk_update(changed, _COUNTER_FIELDS, batch_size=500)
+    _write_sums(ModelRollup, [*new, *changed], ["model", "bucket_start"], _COUNTER_FIELDS)
 
 
 def _upsert_totals(deltas: dict[int, Delta], now: dt.datetime) -> None:
@@ -432,8 +448,7 @@ def _upsert_totals(deltas: dict[int, Delta], now: dt.datetime) -> None:
         else:
             changed.append(row)
         delta.apply_to(row, now)
-    ModelTotal.objects.bulk_create(new)
-    ModelTotal.objects.bulk_update(changed, _COUNTER_FIELDS)
+    _write_sums(ModelTotal, [*new, *changed], ["model"], _COUNTER_FIELDS)
 
 
 def _upsert_reviewer_days(deltas: dict[tuple[int, int, dt.date], dict[str, int]]) -> None:
@@ -457,39 +472,45 @@ def _upsert_reviewer_days(deltas: dict[tuple[int, int, dt.date], dict[str, int]]
             changed.append(row)
         for name, value in counts.items():
             setattr(row, name, getattr(row, name) + value)
-    ReviewerDay.objects.bulk_create(new, batch_size=500)
-    ReviewerDay.objects.bulk_update(
-        changed, ["decided", "accepted", "overridden", "escalated", "deferred"], batch_size=500
+    _write_sums(
+        ReviewerDay,
+        [*new, *changed],
+        ["model", "reviewer", "day"],
+        ["decided", "accepted", "overridden", "escalated", "deferred"],
     )
 
 
 def _upsert_metric_buckets(
     deltas: dict[tuple[int, dt.datetime], FineDelta], now: dt.datetime
 ) -> None:
+    """Add the deltas to their buckets: read the rows there are, write every sum back with one
+    INSERT … ON CONFLICT DO UPDATE per 500 rows.
+
+    A batch touches many 5-minute buckets (a batch of decisions or breaches spans hours), and
+    Django's ``bulk_update`` builds a CASE per column per row, which cost seconds a batch here.
+    Safe as a read-modify-write because only the fold writes counters, under the watermark lock.
+    """
     if not deltas:
         return
-    # Same read-modify-write as the hourly rows, safe under the watermark lock.
+    fields = [*METRIC_COUNTER_FIELDS, "confidence_sum"]
     existing = {
-        (r.model_id, r.bucket_start): r
+        (r["model_id"], r["bucket_start"]): r
         for r in MetricBucket.objects.filter(
             model_id__in={m for m, _ in deltas}, bucket_start__in={s for _, s in deltas}
-        )
+        ).values("model_id", "bucket_start", *fields)
     }
-    new, changed = [], []
+    rows = []
     for (model_id, start), delta in deltas.items():
-        row = existing.get((model_id, start))
-        if row is None:
-            row = MetricBucket(model_id=model_id, bucket_start=start)
-            new.append(row)
-        else:
-            changed.append(row)
-        for name, value in delta.scalars.items():
-            setattr(row, name, getattr(row, name) + value)
-        row.confidence_sum += delta.confidence_sum
-        row.updated_at = now
-    MetricBucket.objects.bulk_create(new, batch_size=500)
-    MetricBucket.objects.bulk_update(
-        changed, [*METRIC_COUNTER_FIELDS, "confidence_sum", "updated_at"], batch_size=500
+        current = existing.get((model_id, start), {})
+        values = {name: current.get(name, 0) + delta.scalars.get(name, 0) for name in fields}
+        values["confidence_sum"] = current.get("confidence_sum", 0.0) + delta.confidence_sum
+        rows.append(MetricBucket(model_id=model_id, bucket_start=start, updated_at=now, **values))
+    MetricBucket.objects.bulk_create(
+        rows,
+        batch_size=500,
+        update_conflicts=True,
+        unique_fields=["model", "bucket_start"],
+        update_fields=[*fields, "updated_at"],
     )
 
 
