@@ -393,6 +393,10 @@ DASHBOARD_BUCKET_MINUTES = env_int("DASHBOARD_BUCKET_MINUTES", 60)
 DASHBOARD_FOLD_INTERVAL_SECONDS = env_float("DASHBOARD_FOLD_INTERVAL_SECONDS", 15)
 # Rows younger than this wait for the next fold (longer than any write transaction lasts).
 DASHBOARD_SETTLE_SECONDS = env_float("DASHBOARD_SETTLE_SECONDS", 10)
+# 5-minute metric buckets (what automatic rules read) are kept this long; beat prunes older ones
+# every DASHBOARD_METRICS_PRUNE_INTERVAL_MINUTES. The hourly rollups are kept for good.
+DASHBOARD_METRICS_RETENTION_DAYS = env_int("DASHBOARD_METRICS_RETENTION_DAYS", 14)
+DASHBOARD_METRICS_PRUNE_INTERVAL_MINUTES = env_float("DASHBOARD_METRICS_PRUNE_INTERVAL_MINUTES", 60)
 # GET /metrics requires "Authorization: Bearer <METRICS_TOKEN>". With DEBUG off the token is
 # required unless METRICS_PUBLIC=1 says, on purpose, that anyone who reaches the app may read
 # the figures (e.g. it listens on a private network only).
@@ -534,6 +538,10 @@ CELERY_BEAT_SCHEDULE = {
     "fold-dashboard-rollups": {
         "task": "failsafe.fold_rollups",
         "schedule": timedelta(seconds=DASHBOARD_FOLD_INTERVAL_SECONDS),
+    },
+    "prune-metric-buckets": {
+        "task": "failsafe.prune_metric_buckets",
+        "schedule": timedelta(minutes=DASHBOARD_METRICS_PRUNE_INTERVAL_MINUTES),
     },
 }
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False

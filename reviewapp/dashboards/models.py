@@ -182,3 +182,69 @@ class RollupWatermark(models.Model):
 
     def __str__(self) -> str:
         return _("rollup watermark %(name)s") % {"name": self.name}
+
+
+# Width of the fine buckets safety rules read. Fixed: rules name durations in minutes and are
+# judged bucket by bucket, so a different width would change what an agreed rule means.
+METRIC_BUCKET_MINUTES = 5
+# Counters of a MetricBucket (each summed when buckets are combined into a window).
+METRIC_COUNTER_FIELDS = (
+    "received",
+    "routed",
+    "passed",
+    "accepted",
+    "overridden",
+    "escalated",
+    "deferred",
+    "qa_decided",
+    "qa_overridden",
+    "sla_breaches",
+    "confidence_count",
+)
+
+
+class MetricBucket(models.Model):
+    """One model's figures over one 5-minute UTC bucket, for automatic rules (rollback
+    triggers, fail-safe monitors). Written only by the fold (beside the hourly rollups, from the
+    same batch) and kept ``DASHBOARD_METRICS_RETENTION_DAYS``; see docs/dashboards.md.
+
+    Counters follow the rollups' bucket rules (predictions by ``received_at``, decisions by
+    ``decided_at``, breaches by the stamp). ``open_queue`` is a gauge: the fold samples the open
+    review items at the time it runs and writes the sample into the bucket of that time, so the
+    value of a bucket is the last sample taken in it (``open_queue_max`` the largest).
+    """
+
+    model = models.ForeignKey("reviewapp.MLModel", on_delete=models.CASCADE, related_name="+")
+    bucket_start = models.DateTimeField()
+    received = models.PositiveIntegerField(default=0)
+    routed = models.PositiveIntegerField(default=0)
+    passed = models.PositiveIntegerField(default=0)
+    accepted = models.PositiveIntegerField(default=0)
+    overridden = models.PositiveIntegerField(default=0)
+    escalated = models.PositiveIntegerField(default=0)
+    deferred = models.PositiveIntegerField(default=0)
+    # Final decisions on QA samples (confident predictions routed only as a random sample,
+    # i.e. ones that would have been auto-accepted), and how many of those were overridden.
+    qa_decided = models.PositiveIntegerField(default=0)
+    qa_overridden = models.PositiveIntegerField(default=0)
+    sla_breaches = models.PositiveIntegerField(default=0)
+    # Model confidence of the predictions received: mean = sum / count.
+    confidence_sum = models.FloatField(default=0.0)
+    confidence_count = models.PositiveIntegerField(default=0)
+    open_queue = models.PositiveIntegerField(null=True, blank=True)
+    open_queue_max = models.PositiveIntegerField(null=True, blank=True)
+    open_queue_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["model", "bucket_start"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["model", "bucket_start"], name="metric_bucket_model_start"
+            )
+        ]
+        # Pruning deletes by age across models.
+        indexes = [models.Index(fields=["bucket_start"], name="metric_bucket_start_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.model_id} @ {self.bucket_start:%Y-%m-%d %H:%M} (5 min)"

@@ -6,11 +6,13 @@ count over the open review items (an indexed status filter), the rest from rollu
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from django.conf import settings
 from django.db.models import Count, F, Min, Q, QuerySet, Sum
 from django.db.models.functions import TruncDay
 from django.utils.dateparse import parse_datetime
@@ -19,14 +21,18 @@ from reviewapp.governance.models import PolicyVersion
 from reviewapp.models import OPEN_STATUSES, MLModel, ReviewItem
 from reviewapp.selectors.queue import fresh_count_snapshot
 
+from . import rules
 from .models import (
     COUNTER_FIELDS,
+    METRIC_BUCKET_MINUTES,
     TTD_FIELDS,
+    MetricBucket,
     ModelRollup,
     ModelTotal,
     ReviewerDay,
     RollupWatermark,
 )
+from .stats import bucket_floor
 
 ROLLUP_FIELDS = (
     "model_id",
@@ -189,4 +195,75 @@ def reviewer_days(*, model_id: int, start: dt.date, end: dt.date) -> QuerySet[Re
         ReviewerDay.objects.filter(model_id=model_id, day__gte=start, day__lte=end)
         .select_related("reviewer")
         .order_by("day", "reviewer__username")
+    )
+
+
+# --- 5-minute metrics ------------------------------------------------------------------------
+
+_FIGURE_FIELDS = tuple(f.name for f in dataclasses.fields(rules.BucketFigures) if f.name != "start")
+
+
+def metrics_complete_until(*, until: dt.datetime) -> dt.datetime:
+    """End of the newest 5-minute bucket the fold has settled, at or before ``until``.
+
+    The fold at time F has counted predictions and breaches up to F - settle and decisions up
+    to F - settle - undo grace (they count once the grace has passed, in the bucket of
+    ``decided_at``); a bucket is complete once it ends before both. One query.
+    """
+    folded_at = (
+        RollupWatermark.objects.filter(name="main").values_list("folded_at", flat=True).first()
+    )
+    if folded_at is None:
+        return dt.datetime.min.replace(tzinfo=dt.UTC)
+    reach = folded_at - dt.timedelta(
+        seconds=float(settings.DASHBOARD_SETTLE_SECONDS) + float(settings.REVIEW_UNDO_SECONDS)
+    )
+    return bucket_floor(min(until, reach), METRIC_BUCKET_MINUTES)
+
+
+def metric_buckets(
+    *, model_id: int, since: dt.datetime, until: dt.datetime
+) -> list[rules.BucketFigures]:
+    """The 5-minute buckets with ``since <= start < until`` that have a row, oldest first."""
+    rows = (
+        MetricBucket.objects.filter(
+            model_id=model_id, bucket_start__gte=since, bucket_start__lt=until
+        )
+        .order_by("bucket_start")
+        .values_list("bucket_start", *_FIGURE_FIELDS)
+    )
+    return [rules.BucketFigures(*row) for row in rows]
+
+
+def metric_series(
+    *, model_id: int, metric: str, since: dt.datetime, until: dt.datetime
+) -> rules.Series:
+    """One named metric per complete 5-minute bucket from ``since`` (rounded down to a bucket)
+    to ``until``, oldest first, on a gap-free grid: a bucket with no row (the fold did not run,
+    or the model did not exist) is a point with no value. Buckets the fold has not settled yet
+    are left out; ``Series.complete_until`` says where the series stops. Two queries.
+    """
+    if metric not in rules.METRICS:
+        raise ValueError(f"metric: unknown metric {metric!r}")
+    width = dt.timedelta(minutes=METRIC_BUCKET_MINUTES)
+    start = bucket_floor(since, METRIC_BUCKET_MINUTES)
+    end = metrics_complete_until(until=until)
+    by_start = (
+        {b.start: b for b in metric_buckets(model_id=model_id, since=start, until=end)}
+        if end > start
+        else {}
+    )
+    points = []
+    moment = start
+    while moment < end:
+        bucket = by_start.get(moment)
+        value = rules.metric_value(metric, [bucket], METRIC_BUCKET_MINUTES) if bucket else None
+        points.append(rules.Point(moment, value))
+        moment += width
+    return rules.Series(
+        metric=metric,
+        bucket_minutes=METRIC_BUCKET_MINUTES,
+        points=tuple(points),
+        until=until,
+        complete_until=max(end, start),
     )

@@ -8,7 +8,13 @@ from django.db import connection, connections
 from django.test import override_settings
 
 from reviewapp.core.audit import Actor
-from reviewapp.dashboards.models import ModelRollup, ModelTotal, ReviewerDay, RollupWatermark
+from reviewapp.dashboards.models import (
+    MetricBucket,
+    ModelRollup,
+    ModelTotal,
+    ReviewerDay,
+    RollupWatermark,
+)
 from reviewapp.dashboards.services import rollups_fold, rollups_rebuild
 from reviewapp.dashboards.stats import TTD_EDGES_SECONDS, ttd_bin
 from reviewapp.models import Decision
@@ -293,6 +299,8 @@ def test_concurrent_folds_count_every_row_exactly_once(model_a, ana):
     assert (total.ingested, total.decided) == (300, 300)
     assert sum(r.ingested for r in ModelRollup.objects.filter(model=model_a)) == 300
     assert sum(sum(r.ttd_bins) for r in ModelRollup.objects.filter(model=model_a)) == 300
+    fine = MetricBucket.objects.filter(model=model_a)
+    assert sum(b.received for b in fine) == sum(b.accepted for b in fine) == 300
 
 
 def test_rebuild_command_refolds_everything_with_a_new_bucket_width(model_a, settings):
