@@ -118,7 +118,7 @@ def queue_items(
     *, user: Any, filters: QueueFilters, models: dict[str, MLModel]
 ) -> QuerySet[ReviewItem]:
     now = timezone.now()
-    qs = review_items_visible_to(user)
+    qs = review_items_visible_to(user, held=False)
     if filters.model:
         qs = qs.filter(model_id=models[filters.model].pk)
     if filters.status == "open":
@@ -154,6 +154,7 @@ def breached_first(*, user: Any, limit: int = 5) -> list[ReviewItem]:
     qs = review_items_visible_to(
         user,
         ReviewItem.objects.filter(status__in=OPEN_STATUSES, sla_breached_at__isnull=False),
+        held=False,
     )
     return list(
         qs.select_related("model", "prediction", "claimed_by").order_by("sla_breached_at", "id")[

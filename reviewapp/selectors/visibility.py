@@ -75,9 +75,15 @@ def predictions_visible_to(principal: Any, qs: QuerySet[Prediction] | None = Non
     return _by_model(Prediction.objects.all() if qs is None else qs, principal)
 
 
-def review_items_visible_to(principal: Any, qs: QuerySet[ReviewItem] | None = None) -> QuerySet:
+def review_items_visible_to(
+    principal: Any, qs: QuerySet[ReviewItem] | None = None, *, held: bool = True
+) -> QuerySet:
     """Review items the caller may read: their models' items, and any item they hold.
 
+    ``held=False`` leaves out the second part, for lists over the whole queue: the OR would
+    keep PostgreSQL from reading the queue in its index order (a sort over every open item of
+    the pools), and an item held outside one's pools (the pool membership ended meanwhile) is
+    still reached by "Start reviewing", which serves the held item first, and by its own page.
     Service accounts read their predictions, never the queue."""
     qs = ReviewItem.objects.all() if qs is None else qs
     if is_service(principal):
@@ -85,6 +91,8 @@ def review_items_visible_to(principal: Any, qs: QuerySet[ReviewItem] | None = No
     visible = visible_model_ids(principal)
     if visible is None:
         return qs
+    if not held:
+        return qs.filter(model_id__in=visible)
     return qs.filter(Q(model_id__in=visible) | Q(claimed_by_id=principal.pk))
 
 

@@ -91,6 +91,9 @@ def test_an_item_you_hold_stays_readable_outside_your_pools(fraud_model, ana, ra
     ReviewItem.objects.filter(pk=fraud_item.pk).update(claimed_by=ravi, status="claimed")
     assert list(review_items_visible_to(_fresh(ravi))) == [fraud_item]
     assert list(predictions_visible_to(_fresh(ravi))) == []  # the rule for items only
+    # Lists over the whole queue read by pool only (index order); the held item is served by
+    # "Start reviewing" and its own page.
+    assert list(review_items_visible_to(_fresh(ravi), held=False)) == []
 
 
 def test_service_accounts_read_their_own_models_and_no_queue(fraud_model, radiology, fraud_item):
