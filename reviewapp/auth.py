@@ -8,6 +8,7 @@ from django.utils.translation import gettext_lazy as _
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions
 
+from reviewapp.core.tokens import token_from_header
 from reviewapp.models import ServiceAccount
 
 
@@ -56,17 +57,9 @@ class ServiceTokenAuthentication(authentication.BaseAuthentication):
     def authenticate(self, request):
         from reviewapp.services.accounts import service_account_for_token
 
-        header = authentication.get_authorization_header(request).split()
-        if not header or header[0].lower() != self.keyword.lower().encode():
+        token = token_from_header(request, self.keyword)
+        if token is None:
             return None
-        if len(header) != 2:
-            raise exceptions.AuthenticationFailed(
-                _("Invalid token header: expected 'Token <key>'.")
-            )
-        try:
-            token = header[1].decode()
-        except UnicodeError:
-            raise exceptions.AuthenticationFailed(_("Invalid token header.")) from None
         account = service_account_for_token(token)
         if account is None:
             raise exceptions.AuthenticationFailed(_("Invalid or revoked token."))

@@ -7,6 +7,8 @@ from django.utils.translation import gettext_lazy as _
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions
 
+from reviewapp.core.tokens import token_from_header
+
 from .selectors import personal_token_for
 from .services import personal_token_touch
 
@@ -21,17 +23,9 @@ class PersonalTokenAuthentication(authentication.BaseAuthentication):
     keyword = "Bearer"
 
     def authenticate(self, request):
-        header = authentication.get_authorization_header(request).split()
-        if not header or header[0].lower() != self.keyword.lower().encode():
+        token = token_from_header(request, self.keyword)
+        if token is None:
             return None
-        if len(header) != 2:
-            raise exceptions.AuthenticationFailed(
-                _("Invalid token header: expected 'Bearer <token>'.")
-            )
-        try:
-            token = header[1].decode()
-        except UnicodeError:
-            raise exceptions.AuthenticationFailed(_("Invalid token header.")) from None
         record = personal_token_for(token)
         if record is None:
             raise exceptions.AuthenticationFailed(_("Invalid, expired or revoked token."))

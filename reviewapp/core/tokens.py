@@ -11,6 +11,9 @@ import hashlib
 import hmac
 import re
 import secrets
+from typing import Any
+
+from django.utils.translation import gettext as _
 
 _PREFIX_SHAPE = re.compile(r"[0-9a-f]{12}")
 
@@ -41,3 +44,22 @@ def token_prefix(token: str, kind: str) -> str | None:
 
 def token_matches(stored_digest: str, token: str) -> bool:
     return hmac.compare_digest(stored_digest, token_digest(token))
+
+
+def token_from_header(request: Any, keyword: str) -> str | None:
+    """The token of an ``Authorization: <keyword> <token>`` header; None when the header names
+    another scheme (so the next authentication class may try), AuthenticationFailed when it
+    names this one but is malformed."""
+    from rest_framework import authentication, exceptions
+
+    header = authentication.get_authorization_header(request).split()
+    if not header or header[0].lower() != keyword.lower().encode():
+        return None
+    if len(header) != 2:
+        raise exceptions.AuthenticationFailed(
+            _("Invalid token header: expected '%(keyword)s <token>'.") % {"keyword": keyword}
+        )
+    try:
+        return header[1].decode()
+    except UnicodeError:
+        raise exceptions.AuthenticationFailed(_("Invalid token header.")) from None
