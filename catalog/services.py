@@ -194,7 +194,7 @@ def _person(user: Any) -> Any:
     return user if getattr(user, "pk", None) else None
 
 
-def _actor(user: Any) -> Actor:
+def actor_for(user: Any) -> Actor:
     if user is None or not getattr(user, "pk", None):
         return Actor.system("catalog")
     return Actor.user(user)
@@ -450,10 +450,10 @@ def failure_mode_store(fm: FailureMode, values: dict, tags: dict | None) -> dict
 def failure_mode_create(*, user: Any, data: dict[str, Any], note: str = "") -> FailureMode:
     if not can_create(user):
         raise PermissionDenied(_("You may not draft catalog entries."))
-    return _failure_mode_create(user=user, data=data, note=note)
+    return failure_mode_create_unchecked(user=user, data=data, note=note)
 
 
-def _failure_mode_create(
+def failure_mode_create_unchecked(
     *, user: Any, data: dict[str, Any], note: str = "", strict_slug: bool = False
 ) -> FailureMode:
     """Draft an entry (permission checked by the caller: the form's service or the import)."""
@@ -475,7 +475,10 @@ def _failure_mode_create(
     snapshot = failure_mode_store(fm, values, tags or {})
     _revision_add(kind="failure_mode", obj=fm, snapshot=snapshot, user=user, note=note or "Drafted")
     audit_record(
-        actor=_actor(user), verb="catalog.failure_mode.created", target=fm, after={"slug": fm.slug}
+        actor=actor_for(user),
+        verb="catalog.failure_mode.created",
+        target=fm,
+        after={"slug": fm.slug},
     )
     return fm
 
@@ -496,12 +499,12 @@ def failure_mode_update(
     fm = FailureMode.objects.select_for_update().get(pk=failure_mode.pk)
     if not can_edit(user, fm):
         raise PermissionDenied(_("You may not edit this entry in its current status."))
-    return _failure_mode_update(
+    return failure_mode_update_unchecked(
         fm=fm, user=user, data=data, base_version=base_version, note=note, verb=verb
     )
 
 
-def _failure_mode_update(
+def failure_mode_update_unchecked(
     *,
     fm: FailureMode,
     user: Any,
@@ -545,7 +548,7 @@ def _failure_mode_update(
     changed = {k: v for k, v in snapshot.items() if before.get(k) != v}
     _revision_add(kind="failure_mode", obj=fm, snapshot=snapshot, user=user, note=note)
     audit_record(
-        actor=_actor(user),
+        actor=actor_for(user),
         verb=verb,
         target=fm,
         before={k: before[k] for k in changed},
@@ -635,7 +638,7 @@ def _revision_propose(
                 REVISION,
                 instance=PendingRevision.objects.get(pk=pending.pk),
                 event="withdraw",
-                actor=_actor(user),
+                actor=actor_for(user),
                 changes={"decided_by": person, "decided_at": timezone.now()},
                 data={"failure_mode_id": fm.pk, "reason": "every change reverted"},
             )
@@ -645,7 +648,7 @@ def _revision_propose(
     pending.updated_at = timezone.now()
     pending.save()
     audit_record(
-        actor=_actor(user),
+        actor=actor_for(user),
         verb="catalog.revision.proposed",
         target=pending,
         before={k: before.get(k) for k in changed},
@@ -687,14 +690,14 @@ def failure_mode_revision_publish(*, revision_id: int, user: Any, note: str = ""
         REVISION,
         instance=pending,
         event="publish",
-        actor=_actor(user),
+        actor=actor_for(user),
         now=now,
         changes={"decided_by": user, "decided_at": now, "decision_note": note[:300],
                  "version": pending.version + 1},
         data={"failure_mode": fm.slug},
         field="action",
     )  # fmt: skip
-    fm = _failure_mode_update(
+    fm = failure_mode_update_unchecked(
         fm=fm,
         user=user,
         data=dict(pending.changes),
@@ -724,7 +727,7 @@ def failure_mode_revision_reject(*, revision_id: int, user: Any, note: str = "")
         REVISION,
         instance=pending,
         event=event,
-        actor=_actor(user),
+        actor=actor_for(user),
         now=now,
         changes={"decided_by": user, "decided_at": now, "decision_note": note[:300],
                  "version": pending.version + 1},
@@ -775,7 +778,7 @@ def _failure_mode_apply(
         FAILURE_MODE,
         instance=fm,
         event=action,
-        actor=_actor(user),
+        actor=actor_for(user),
         now=now,
         changes=changes,
         data={**({"note": note} if note else {}), **(data or {})} or None,
@@ -856,7 +859,7 @@ def failure_mode_mark_reviewed(*, failure_mode: FailureMode, user: Any) -> Failu
     fm.last_reminded_at = None
     fm.save(update_fields=["next_review_on", "last_reminded_at"])
     audit_record(
-        actor=_actor(user),
+        actor=actor_for(user),
         verb="catalog.failure_mode.reviewed",
         target=fm,
         before={"next_review_on": before.isoformat()},
@@ -876,7 +879,7 @@ def failure_mode_link_mitigation(
 ) -> FailureModeMitigation:
     if not can_edit(user, failure_mode):
         raise PermissionDenied(_("You may not edit this entry."))
-    return _failure_mode_link(
+    return failure_mode_link_unchecked(
         failure_mode=failure_mode,
         mitigation_slug=mitigation_slug,
         effectiveness=effectiveness,
@@ -885,7 +888,7 @@ def failure_mode_link_mitigation(
     )
 
 
-def _failure_mode_link(
+def failure_mode_link_unchecked(
     *, failure_mode: FailureMode, mitigation_slug: str, effectiveness: Any, user: Any, note: Any
 ) -> FailureModeMitigation:
     if not isinstance(note, str) or len(note) > 300:
@@ -912,7 +915,7 @@ def _failure_mode_link(
         defaults={"effectiveness": effectiveness, "note": note[:300]},
     )
     audit_record(
-        actor=_actor(user),
+        actor=actor_for(user),
         verb="catalog.failure_mode.mitigation_linked",
         target=failure_mode,
         after={"mitigation": mitigation.slug, "effectiveness": effectiveness},
@@ -927,17 +930,21 @@ def failure_mode_unlink_mitigation(
 ) -> None:
     if not can_edit(user, failure_mode):
         raise PermissionDenied(_("You may not edit this entry."))
-    _failure_mode_unlink(failure_mode=failure_mode, mitigation_slug=mitigation_slug, user=user)
+    failure_mode_unlink_unchecked(
+        failure_mode=failure_mode, mitigation_slug=mitigation_slug, user=user
+    )
 
 
-def _failure_mode_unlink(*, failure_mode: FailureMode, mitigation_slug: str, user: Any) -> None:
+def failure_mode_unlink_unchecked(
+    *, failure_mode: FailureMode, mitigation_slug: str, user: Any
+) -> None:
     deleted, _rows = FailureModeMitigation.objects.filter(
         failure_mode=failure_mode, mitigation__slug=mitigation_slug
     ).delete()
     if not deleted:
         raise NotFound(_("That mitigation is not linked."), field="mitigation")
     audit_record(
-        actor=_actor(user),
+        actor=actor_for(user),
         verb="catalog.failure_mode.mitigation_unlinked",
         target=failure_mode,
         before={"mitigation": mitigation_slug},
@@ -1011,10 +1018,10 @@ def mitigation_clean(
 def mitigation_create(*, user: Any, data: dict[str, Any]) -> MitigationTemplate:
     if not (user.has_perm("catalog.add_mitigationtemplate")):
         raise PermissionDenied(_("You may not create mitigation templates."))
-    return _mitigation_create(user=user, data=data)
+    return mitigation_create_unchecked(user=user, data=data)
 
 
-def _mitigation_create(
+def mitigation_create_unchecked(
     *, user: Any, data: dict[str, Any], strict_slug: bool = False
 ) -> MitigationTemplate:
     values = mitigation_clean(data, m=None, strict_slug=strict_slug)
@@ -1029,7 +1036,7 @@ def _mitigation_create(
     m = MitigationTemplate(created_by=_person(user), **values)
     m.save()
     _revision_add(kind="mitigation", obj=m, snapshot=mitigation_snapshot(m), user=user)
-    audit_record(actor=_actor(user), verb="catalog.mitigation.created", target=m)
+    audit_record(actor=actor_for(user), verb="catalog.mitigation.created", target=m)
     return m
 
 
@@ -1039,10 +1046,10 @@ def mitigation_update(
 ) -> MitigationTemplate:
     if not user.has_perm("catalog.change_mitigationtemplate"):
         raise PermissionDenied(_("You may not edit mitigation templates."))
-    return _mitigation_update(mitigation=mitigation, user=user, data=data, note=note)
+    return mitigation_update_unchecked(mitigation=mitigation, user=user, data=data, note=note)
 
 
-def _mitigation_update(
+def mitigation_update_unchecked(
     *,
     mitigation: MitigationTemplate,
     user: Any,
@@ -1062,7 +1069,7 @@ def _mitigation_update(
     changed = {k: v for k, v in after.items() if before.get(k) != v}
     _revision_add(kind="mitigation", obj=m, snapshot=after, user=user, note=note)
     audit_record(
-        actor=_actor(user),
+        actor=actor_for(user),
         verb="catalog.mitigation.updated",
         target=m,
         before={k: before[k] for k in changed},
@@ -1163,10 +1170,12 @@ def _case_study_clean(
 def case_study_create(*, user: Any, data: dict[str, Any]) -> CaseStudy:
     if not can_create(user):
         raise PermissionDenied(_("You may not write case studies."))
-    return _case_study_create(user=user, data=data)
+    return case_study_create_unchecked(user=user, data=data)
 
 
-def _case_study_create(*, user: Any, data: dict[str, Any], strict_slug: bool = False) -> CaseStudy:
+def case_study_create_unchecked(
+    *, user: Any, data: dict[str, Any], strict_slug: bool = False
+) -> CaseStudy:
     values, fms, mits = _case_study_clean(data, cs=None, strict_slug=strict_slug)
     if not values.get("slug"):
         # A form's slug (or title) is free text: slugified, and made unique.
@@ -1179,7 +1188,7 @@ def _case_study_create(*, user: Any, data: dict[str, Any], strict_slug: bool = F
     cs.failure_modes.set(fms)
     cs.mitigations.set(mits)
     _case_study_occurrences(cs, fms, user)
-    audit_record(actor=_actor(user), verb="catalog.case_study.created", target=cs)
+    audit_record(actor=actor_for(user), verb="catalog.case_study.created", target=cs)
     return cs
 
 
@@ -1187,10 +1196,10 @@ def _case_study_create(*, user: Any, data: dict[str, Any], strict_slug: bool = F
 def case_study_update(*, case_study: CaseStudy, user: Any, data: dict[str, Any]) -> CaseStudy:
     if not user.has_perm("catalog.change_casestudy"):
         raise PermissionDenied(_("You may not edit case studies."))
-    return _case_study_update(case_study=case_study, user=user, data=data)
+    return case_study_update_unchecked(case_study=case_study, user=user, data=data)
 
 
-def _case_study_update(
+def case_study_update_unchecked(
     *, case_study: CaseStudy, user: Any, data: dict[str, Any], strict_slug: bool = False
 ) -> CaseStudy:
     cs = CaseStudy.objects.select_for_update().get(pk=case_study.pk)
@@ -1209,7 +1218,7 @@ def _case_study_update(
     after = _case_study_snapshot(cs)
     changed = {k: v for k, v in after.items() if before.get(k) != v}
     audit_record(
-        actor=_actor(user),
+        actor=actor_for(user),
         verb="catalog.case_study.updated",
         target=cs,
         before={k: before[k] for k in changed},
@@ -1241,7 +1250,7 @@ def _case_study_occurrences(cs: CaseStudy, fms: list[FailureMode], user: Any) ->
             source_type="case_study",
             source_id=cs.slug,
             occurred_at=when,
-            actor=_actor(user),
+            actor=actor_for(user),
         )
 
 
@@ -1297,11 +1306,13 @@ def category_save(*, user: Any, data: dict[str, Any]) -> Category:
     after = {"name": cat.name, "parent": parent.slug if parent else "",
              "description": cat.description, "position": cat.position}  # fmt: skip
     if before is None:
-        audit_record(actor=_actor(user), verb="catalog.category.created", target=cat, after=after)
+        audit_record(
+            actor=actor_for(user), verb="catalog.category.created", target=cat, after=after
+        )
     elif before != after:
         changed = [k for k in after if before[k] != after[k]]
         audit_record(
-            actor=_actor(user),
+            actor=actor_for(user),
             verb="catalog.category.updated",
             target=cat,
             before={k: before[k] for k in changed},

@@ -305,9 +305,15 @@ def _import(
         content = {k: item[k] for k in MIT_FIELDS if k in item}
         m = MitigationTemplate.objects.filter(slug=item["slug"]).first()
         if m is None:
-            if run(path, services._mitigation_create, user=user, data=content, strict_slug=True):
+            if run(
+                path,
+                services.mitigation_create_unchecked,
+                user=user,
+                data=content,
+                strict_slug=True,
+            ):
                 count(result.created, "mitigations")
-        elif run(path, services._mitigation_update, mitigation=m, user=user, data=content,
+        elif run(path, services.mitigation_update_unchecked, mitigation=m, user=user, data=content,
                  note="Imported", strict_slug=True):  # fmt: skip
             count(result.updated, "mitigations")
 
@@ -332,9 +338,15 @@ def _import(
         content = {k: item[k] for k in CASE_STUDY_FIELDS if k in item}
         cs = CaseStudy.objects.filter(slug=item["slug"]).first()
         if cs is None:
-            if run(path, services._case_study_create, user=user, data=content, strict_slug=True):
+            if run(
+                path,
+                services.case_study_create_unchecked,
+                user=user,
+                data=content,
+                strict_slug=True,
+            ):
                 count(result.created, "case_studies")
-        elif run(path, services._case_study_update, case_study=cs, user=user, data=content,
+        elif run(path, services.case_study_update_unchecked, case_study=cs, user=user, data=content,
                  strict_slug=True):  # fmt: skip
             count(result.updated, "case_studies")
     return result, errors
@@ -412,7 +424,7 @@ def _import_failure_mode(
     content = {k: item[k] for k in FM_CONTENT_FIELDS if k in item}
     fm = FailureMode.objects.filter(slug=item["slug"]).first()
     if fm is None:
-        fm = run(path, services._failure_mode_create, user=user, data=content, note="Imported",
+        fm = run(path, services.failure_mode_create_unchecked, user=user, data=content, note="Imported",
                  strict_slug=True)  # fmt: skip
         if fm is None:
             return
@@ -422,7 +434,7 @@ def _import_failure_mode(
         if user is not None and not services.can_edit(user, fm):
             errors.setdefault(path, []).append("You may not edit this entry in its status.")
             return
-        fm = run(path, services._failure_mode_update, fm=fm, user=user, data=content,
+        fm = run(path, services.failure_mode_update_unchecked, fm=fm, user=user, data=content,
                  note="Imported", strict_slug=True, direct=restore_status)  # fmt: skip
         if fm is None:
             return
@@ -436,17 +448,17 @@ def _import_failure_mode(
     wanted = {link["mitigation"]: link for link in links}
     for existing in list(fm.links.select_related("mitigation")):
         if existing.mitigation.slug not in wanted:
-            run(path, services._failure_mode_unlink, failure_mode=fm,
+            run(path, services.failure_mode_unlink_unchecked, failure_mode=fm,
                 mitigation_slug=existing.mitigation.slug, user=user)  # fmt: skip
     for j, link in enumerate(links):
-        run(f"{path}.mitigations[{j}]", services._failure_mode_link, failure_mode=fm,
+        run(f"{path}.mitigations[{j}]", services.failure_mode_link_unchecked, failure_mode=fm,
             mitigation_slug=str(link.get("mitigation") or ""),
             effectiveness=link.get("effectiveness"), user=user,
             note=link.get("note", ""))  # fmt: skip
     for j, (source_type, source_id, when) in enumerate(parsed_occurrences):
         run(f"{path}.occurrences[{j}]", services.occurrence_record,
             failure_mode_slug=fm.slug, source_type=source_type, source_id=source_id,
-            occurred_at=when, actor=services._actor(user))  # fmt: skip
+            occurred_at=when, actor=services.actor_for(user))  # fmt: skip
     if restore_status:
         if status != fm.status:
             run(path, services.failure_mode_restore_status, fm=fm, user=user,
