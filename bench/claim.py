@@ -26,6 +26,8 @@ import time
 from pathlib import Path
 from urllib.parse import urlparse
 
+from bench_env import PRODUCTION_SECRETS
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 DEFAULT_URL = "postgres://postgres:postgres@127.0.0.1:5432/failsafe_bench_claim"
@@ -86,7 +88,7 @@ def env_for(url: str, var_dir: Path) -> dict[str, str]:
             "STATIC_ROOT": str(var_dir / "static"),
             "LOG_LEVEL": "WARNING",
             "DJANGO_SETTINGS_MODULE": "reviewapp.settings",
-            "AUDIT_CHAIN_KEYS": "bench:YmVuY2gtb25seS1hdWRpdC1jaGFpbi1rZXktMzItYnl0ZXMh",  # a bench-only audit chain key
+            **PRODUCTION_SECRETS,
         }
     )
     return env

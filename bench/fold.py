@@ -21,6 +21,8 @@ import time
 from pathlib import Path
 from urllib.parse import urlparse
 
+from bench_env import PRODUCTION_SECRETS
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/failsafe_bench_fold"
@@ -136,6 +138,7 @@ def main() -> None:
             "FAILSAFE_VAR_DIR": tempfile.mkdtemp(prefix="bench-fold-"),
             "LOG_LEVEL": "WARNING",
             "DJANGO_SETTINGS_MODULE": "reviewapp.settings",
+            **PRODUCTION_SECRETS,
         }
     )
     import django

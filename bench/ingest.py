@@ -33,6 +33,8 @@ import uuid
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
+from bench_env import PRODUCTION_SECRETS
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(BASE_DIR))
 
@@ -76,7 +78,7 @@ class Stack:
         self.env = {
             **os.environ,
             "DJANGO_SETTINGS_MODULE": "reviewapp.settings",
-            "AUDIT_CHAIN_KEYS": "bench:YmVuY2gtb25seS1hdWRpdC1jaGFpbi1rZXktMzItYnl0ZXMh",  # a bench-only audit chain key
+            **PRODUCTION_SECRETS,
             "DATABASE_URL": args.database_url,
             "CELERY_BROKER_URL": args.broker_url,
             "SECRET_KEY": "bench-" + uuid.uuid4().hex,

@@ -26,6 +26,8 @@ import sys
 import time
 from pathlib import Path
 
+from bench_env import PRODUCTION_SECRETS
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 DB_NAME = "failsafe_bench_search"
@@ -232,9 +234,8 @@ def main() -> None:
     created = ensure_database(server, rebuild=not args.keep)
     os.environ["DATABASE_URL"] = f"{server}/{DB_NAME}"
     os.environ.setdefault("SECRET_KEY", "bench-only")
-    os.environ.setdefault(
-        "AUDIT_CHAIN_KEYS", "bench:YmVuY2gtb25seS1hdWRpdC1jaGFpbi1rZXktMzItYnl0ZXMh"
-    )
+    for name, value in PRODUCTION_SECRETS.items():
+        os.environ.setdefault(name, value)
     os.environ.setdefault("FAILSAFE_VAR_DIR", "/tmp/failsafe-bench")
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "reviewapp.settings")
     import django
