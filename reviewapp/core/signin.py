@@ -144,7 +144,8 @@ def signin_lockout_record(*, username: str, ip_address: str) -> None:
         notify(
             recipients=leads.values_list("pk", flat=True),
             kind=NOTIFY_KIND,
-            title=_("Sign-in locked out: %(username)s") % {"username": username or "?"},
+            # Whatever was typed as the username, cut to fit a title (the form allows 150).
+            title=_("Sign-in locked out: %(username)s") % {"username": username[:150] or "?"},
             body=_(
                 "%(failures)s failed sign-ins for %(username)s from %(address)s. Sign-in is "
                 "refused until %(until)s; you may lift the lockout on the lockouts page."

@@ -265,11 +265,10 @@ def notification_list(request: HttpRequest) -> HttpResponse:
     """The signed-in person's notifications, newest first, 50 a page."""
     number = request.GET.get("page", "1")
     if not number.isdigit() or not 0 < int(number) <= 1_000_000:
-        return render(
-            request,
-            "core/bad_input.html",
-            {"field": "page", "message": _("Give a page number from 1.")},
+        return HttpResponse(
+            _("The parameter “page” must be a whole number from 1."),
             status=400,
+            content_type="text/plain; charset=utf-8",
         )
     rows = notifications.notifications_for(user=request.user)
     page = Paginator(rows, NOTIFICATIONS_PAGE_SIZE).get_page(int(number))
