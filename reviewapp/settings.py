@@ -408,6 +408,34 @@ if not DEBUG and not METRICS_TOKEN and not METRICS_PUBLIC:
         "/metrics without a token on purpose)."
     )
 
+# --- Email and notifications ----------------------------------------------------------------
+# Notifications (core.notifications) send email through Django's backend. `make run` (DEBUG)
+# prints them on the console; production sends over SMTP with the settings below.
+EMAIL_BACKEND = env_str(
+    "EMAIL_BACKEND",
+    "django.core.mail.backends.console.EmailBackend"
+    if DEBUG
+    else "django.core.mail.backends.smtp.EmailBackend",
+)
+EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
+EMAIL_PORT = env_int("EMAIL_PORT", 25)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER")
+EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL", False)
+if EMAIL_USE_TLS and EMAIL_USE_SSL:
+    raise ImproperlyConfigured("Set at most one of EMAIL_USE_TLS and EMAIL_USE_SSL.")
+# Seconds before a silent mail server gives up (the email task runs in a worker, never a request).
+EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 10)
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "failsafe@localhost")
+SERVER_EMAIL = env_str("SERVER_EMAIL", DEFAULT_FROM_EMAIL)
+EMAIL_SUBJECT_PREFIX = env_str("EMAIL_SUBJECT_PREFIX", "[Failsafe] ")
+# Put before a notification's link in its email ("https://failsafe.example.org"); empty: the
+# email shows the path only.
+NOTIFICATIONS_SITE_URL = env_str("NOTIFICATIONS_SITE_URL")
+# Read notifications older than this are deleted by beat (daily); unread ones are kept.
+NOTIFICATIONS_RETENTION_DAYS = env_int("NOTIFICATIONS_RETENTION_DAYS", 90)
+
 # --- Review queue ---------------------------------------------------------------------------
 # A claim is a lease, renewed while the review page is open; an expired one is released by beat.
 REVIEW_CLAIM_LEASE_SECONDS = env_int("REVIEW_CLAIM_LEASE_SECONDS", 900)
@@ -538,6 +566,10 @@ CELERY_BEAT_SCHEDULE = {
     "fold-dashboard-rollups": {
         "task": "failsafe.fold_rollups",
         "schedule": timedelta(seconds=DASHBOARD_FOLD_INTERVAL_SECONDS),
+    },
+    "prune-notifications": {
+        "task": "failsafe.prune_notifications",
+        "schedule": timedelta(hours=24),
     },
     "prune-metric-buckets": {
         "task": "failsafe.prune_metric_buckets",

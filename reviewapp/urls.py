@@ -3,6 +3,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
+from reviewapp.core import urls as core_urls
 from reviewapp.core import views as core_views
 from reviewapp.views import home
 
@@ -24,6 +25,7 @@ urlpatterns = [
     path("dashboards/", include("reviewapp.dashboards.urls")),
     path("catalog/", include("catalog.urls")),
     path("audit/", include("reviewapp.core.urls")),
+    path("notifications/", include((core_urls.notification_urlpatterns, "notifications"))),
     path("", include("reviewapp.dashboards.metrics_urls")),
     path("admin/", admin.site.urls),
     path("api/v1/", include("reviewapp.api.urls")),

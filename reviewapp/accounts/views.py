@@ -24,7 +24,9 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
 from django_otp import login as otp_login
 
+from reviewapp.core import notifications
 from reviewapp.core.exceptions import NotFound, ServiceError
+from reviewapp.core.forms import NotificationPreferencesForm
 
 from . import selectors, services
 from .forms import CodeForm, PasswordConfirmForm, TimeZoneForm, TokenCreateForm
@@ -55,6 +57,10 @@ def _account_page(request: HttpRequest, **forms) -> HttpResponse:
         "zone_form": forms.get("zone_form")
         or TimeZoneForm(initial={"time_zone": preference.time_zone if preference else "UTC"}),
         "max_days": settings.PERSONAL_TOKEN_MAX_DAYS,
+        "notification_form": forms.get("notification_form")
+        or NotificationPreferencesForm(
+            choices=notifications.notification_choices(user=user), prefix="notify"
+        ),
     }
     status = 400 if forms else 200
     return render(request, "accounts/account.html", context, status=status)
@@ -79,6 +85,26 @@ def time_zone(request: HttpRequest) -> HttpResponse:
             messages.success(request, _("Time zone saved."))
             return redirect("accounts:account")
     return _account_page(request, zone_form=form)
+
+
+@login_required
+@require_POST
+def notification_preferences(request: HttpRequest) -> HttpResponse:
+    """The notifications section of My account (core keeps the kinds and the choices)."""
+    form = NotificationPreferencesForm(
+        request.POST,
+        choices=notifications.notification_choices(user=request.user),
+        prefix="notify",
+    )
+    if form.is_valid():
+        try:
+            notifications.notification_preferences_set(user=request.user, choices=form.choices())
+        except ServiceError as exc:
+            form.add_service_errors(exc)
+        else:
+            messages.success(request, _("Notification settings saved."))
+            return redirect(reverse("accounts:account") + "#h-notifications")
+    return _account_page(request, notification_form=form)
 
 
 @method_decorator(never_cache, name="dispatch")

@@ -13,7 +13,7 @@ class CoreConfig(AppConfig):
         from axes.signals import user_locked_out
         from django.conf import settings
 
-        from . import checks, registry, roles, signals, signin, verbs  # noqa: F401 - checks register
+        from . import checks, notifications, registry, roles, signals, signin, verbs  # noqa: F401
 
         # Apps declare the permissions their roles need; keep the groups in step.
         post_migrate.connect(roles.sync_role_permissions_signal, dispatch_uid="core-sync-roles")
@@ -26,12 +26,21 @@ class CoreConfig(AppConfig):
             roles=[roles.LEAD, roles.COMMITTEE],
             order=90,
         )
+        # Notifications (core/notifications.py): their verbs; apps register their kinds.
+        verbs.register(prefix=notifications.VERB_PREFIX, verbs=notifications.VERBS)
         if settings.AUDIT_ALLOW_TEST_TRUNCATE:
             connection_created.connect(allow_audit_truncate, dispatch_uid="core-audit-truncate")
 
         # Sign-in throttling (core/signin.py): its verbs, its audit, the leads' page.
         verbs.register(prefix=signin.VERB_PREFIX, verbs=signin.VERBS)
         user_locked_out.connect(signin.on_user_locked_out, dispatch_uid="core-signin-locked-out")
+        notifications.register_kind(
+            key=signin.NOTIFY_KIND,
+            label=_("Sign-in lockouts"),
+            channels=[notifications.IN_APP, notifications.EMAIL],
+            description=_("Leads: someone's sign-in was locked out after repeated failures."),
+            order=95,
+        )
         registry.register_tool(
             key="signin-lockouts",
             label=_("Sign-in lockouts"),

@@ -1,11 +1,12 @@
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from django.http import HttpRequest
 from django.urls import reverse
 
-from . import registry, roles
+from . import notifications, registry, roles
 
 
 def navigation(request: HttpRequest) -> dict[str, Any]:
@@ -13,7 +14,7 @@ def navigation(request: HttpRequest) -> dict[str, Any]:
     registered them. A URL that does not reverse raises: the system check names it."""
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
-        return {"nav_sections": [], "nav_tools": [], "user_roles": set()}
+        return {"nav_sections": [], "nav_tools": [], "user_roles": set(), "notifications_unread": 0}
     mine = roles.user_roles(user)
     current = getattr(request.resolver_match, "namespace", "") if request.resolver_match else ""
     items = [
@@ -31,4 +32,18 @@ def navigation(request: HttpRequest) -> dict[str, Any]:
         for tool in registry.tools()
         if tool.roles is None or mine & tool.roles
     ]
-    return {"nav_sections": items, "nav_tools": tools, "user_roles": mine}
+    return {
+        "nav_sections": items,
+        "nav_tools": tools,
+        "user_roles": mine,
+        "notifications_unread": _unread(user),
+    }
+
+
+def _unread(user: Any) -> Any:
+    """The bell's count: loaded with the user (core.backends); a user loaded another way gets
+    one COUNT, run only if the page shows the bell."""
+    count = getattr(user, "notifications_unread", None)
+    if count is not None:
+        return count
+    return functools.cache(lambda: notifications.notifications_unread_count(user=user))

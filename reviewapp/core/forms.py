@@ -81,3 +81,38 @@ class AuditFilterForm(forms.Form):
 
         verb = self.cleaned_data.get("verb")
         return verbs.verbs_for(verb) if verb else []
+
+
+class NotificationPreferencesForm(ServiceErrorsMixin, forms.Form):
+    """Two boxes per registered kind (in-app, email), named ``<kind>:in_app`` and
+    ``<kind>:email``; an unchecked box is "off", as HTML sends it."""
+
+    def __init__(self, *args, choices, **kwargs) -> None:
+        from .notifications import CHANNELS
+
+        super().__init__(*args, **kwargs)
+        self.rows = []
+        for choice in choices:
+            names = {}
+            for channel in CHANNELS:
+                name = f"{choice.kind.key}:{channel}"
+                self.fields[name] = forms.BooleanField(
+                    label=_("In the app") if channel == "in_app" else _("By email"),
+                    required=False,
+                    initial=getattr(choice, channel),
+                )
+                names[channel] = name
+            self.rows.append(
+                {
+                    "kind": choice.kind,
+                    "in_app": self[names["in_app"]],
+                    "email": self[names["email"]],
+                }
+            )
+
+    def choices(self) -> dict[str, dict[str, bool]]:
+        out: dict[str, dict[str, bool]] = {}
+        for name, value in self.cleaned_data.items():
+            key, channel = name.rsplit(":", 1)
+            out.setdefault(key, {})[channel] = bool(value)
+        return out

@@ -180,3 +180,61 @@ class UserPreference(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} ({self.time_zone})"
+
+
+class Notification(models.Model):
+    """One message in a person's in-app list (core.notifications.notify writes them).
+
+    A notification is a copy of news about something audited elsewhere: sending it is audited
+    (``core.notification.sent``, one event per call), reading it is not.
+    """
+
+    id = models.BigAutoField(primary_key=True)
+    recipient = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notifications"
+    )
+    # A registered kind (core.notifications.register_kind), e.g. "core.signin.locked_out".
+    kind = models.CharField(max_length=64)
+    title = models.CharField(max_length=200)
+    body = models.TextField(blank=True)
+    # True: ``body`` is Markdown, shown through core.markdown; False: plain text.
+    body_markdown = models.BooleanField(default=False)
+    # A path on this site ("/accounts/lockouts/"), never a URL naming a host.
+    link = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    read_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            # The list page: one person's notifications, newest first.
+            models.Index(fields=["recipient", "-created_at", "-id"], name="notification_inbox_idx"),
+            # The bell: one person's unread count, read from this small index only.
+            models.Index(
+                fields=["recipient"],
+                condition=models.Q(read_at__isnull=True),
+                name="notification_unread_idx",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} to {self.recipient_id}: {self.title}"
+
+
+class NotificationPreference(models.Model):
+    """A person's choice for one kind; without a row the kind's registered defaults apply."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notification_preferences"
+    )
+    kind = models.CharField(max_length=64)
+    in_app = models.BooleanField()
+    email = models.BooleanField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "kind"], name="notification_pref_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} {self.kind}: in-app {self.in_app}, email {self.email}"

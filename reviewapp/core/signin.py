@@ -22,19 +22,25 @@ from typing import Any
 
 from axes.models import AccessAttempt
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from . import roles
 from .audit import Actor, audit_record
 from .exceptions import NotFound
+from .notifications import notify
 from .time import iso_utc
 
 SIGNIN_ACTOR = Actor.system("signin")
 TARGET_TYPE = "core.signin"
+# Leads are told of every lockout (registered by CoreConfig.ready()).
+NOTIFY_KIND = "core.signin.locked_out"
 
 # Registered by CoreConfig.ready() (core.verbs); the prefix is this module's own.
 VERB_PREFIX = "core.signin."
@@ -121,6 +127,7 @@ def signin_lockout_record(*, username: str, ip_address: str) -> None:
     """Audit the lockout that a failed sign-in just caused."""
     attempt = _attempt_for(username, ip_address)
     locked_at = attempt.attempt_time if attempt else timezone.now()
+    until = locked_at + _cooloff()
     with transaction.atomic():
         audit_record(
             actor=SIGNIN_ACTOR,
@@ -130,8 +137,27 @@ def signin_lockout_record(*, username: str, ip_address: str) -> None:
                 "username": username,
                 "ip_address": ip_address,
                 "failures": attempt.failures_since_start if attempt else _limit(),
-                "until": iso_utc(locked_at + _cooloff()),
+                "until": iso_utc(until),
             },
+        )
+        leads = get_user_model()._default_manager.filter(groups__name=roles.LEAD)
+        notify(
+            recipients=leads.values_list("pk", flat=True),
+            kind=NOTIFY_KIND,
+            # Whatever was typed as the username, cut to fit a title (the form allows 150).
+            title=_("Sign-in locked out: %(username)s") % {"username": username[:150] or "?"},
+            body=_(
+                "%(failures)s failed sign-ins for %(username)s from %(address)s. Sign-in is "
+                "refused until %(until)s; you may lift the lockout on the lockouts page."
+            )
+            % {
+                "failures": attempt.failures_since_start if attempt else _limit(),
+                "username": username or "?",
+                "address": ip_address or "?",
+                "until": until.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+            },
+            link=reverse("signin-lockouts"),
+            actor=SIGNIN_ACTOR,
         )
 
 

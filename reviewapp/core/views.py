@@ -15,16 +15,19 @@ from django.core.paginator import Paginator
 from django.db import connection
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views import defaults
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
-from . import roles, selectors, signin, verbs
+from . import notifications, roles, selectors, signin, verbs
 from .audit import Actor
 from .exceptions import ServiceError
 from .forms import AuditFilterForm
+from .markdown import render_markdown
+from .redirects import is_same_origin_path, safe_next
 from .time import iso_utc
 
 logger = logging.getLogger(__name__)
@@ -250,6 +253,54 @@ def signin_lockout_clear(request: HttpRequest, lockout_id: int) -> HttpResponse:
             % {"user": lockout.username, "address": lockout.ip_address},
         )
     return redirect("signin-lockouts")
+
+
+# --- notifications --------------------------------------------------------------------------
+NOTIFICATIONS_PAGE_SIZE = 50
+
+
+@login_required
+@require_GET
+def notification_list(request: HttpRequest) -> HttpResponse:
+    """The signed-in person's notifications, newest first, 50 a page."""
+    number = request.GET.get("page", "1")
+    if not number.isdigit() or not 0 < int(number) <= 1_000_000:
+        return HttpResponse(
+            _("The parameter “page” must be a whole number from 1."),
+            status=400,
+            content_type="text/plain; charset=utf-8",
+        )
+    rows = notifications.notifications_for(user=request.user)
+    page = Paginator(rows, NOTIFICATIONS_PAGE_SIZE).get_page(int(number))
+    kinds = {k.key: k.label for k in notifications.kinds()}
+    for row in page.object_list:
+        row.kind_label = kinds.get(row.kind, row.kind)
+        row.body_html = render_markdown(row.body) if row.body_markdown else ""
+    return render(request, "core/notifications.html", {"page": page})
+
+
+@login_required
+@require_POST
+def notification_open(request: HttpRequest, notification_id: int) -> HttpResponse:
+    """Mark one read; follow its link when asked to (``follow``) and it has one."""
+    try:
+        row = notifications.notification_mark_read(
+            user=request.user, notification_id=notification_id
+        )
+    except ServiceError:
+        raise Http404(_("No such notification.")) from None
+    if request.POST.get("follow") and is_same_origin_path(row.link):
+        return redirect(row.link)
+    return redirect(safe_next(request, "next", default=reverse("notifications:list")))
+
+
+@login_required
+@require_POST
+def notification_mark_all_read(request: HttpRequest) -> HttpResponse:
+    count = notifications.notification_mark_all_read(user=request.user)
+    if count:
+        messages.success(request, _("%(n)s notifications marked read.") % {"n": count})
+    return redirect("notifications:list")
 
 
 # --- error pages: JSON under /api/, Django's pages elsewhere ----------------------------------
