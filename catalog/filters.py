@@ -110,7 +110,7 @@ class FailureModeFilter(django_filters.FilterSet):
 def facet_condition(name: str, values: list[str]) -> Q | RawSQL:
     """The condition one facet's selection puts on the entries. The filter applies it; the
     PostgreSQL search also computes it per match, to count each facet with its own selection
-    lifted in the same pass (catalog.selectors)."""
+    lifted in the same pass (catalog.selectors.facets)."""
     if name == "category":
         return Q(category_id__in=category_ids_with_descendants(values))
     if name in ("severity", "status"):

@@ -386,7 +386,7 @@ class PendingRevision(models.Model):
     values of the fields that change (snapshot form: slugs and usernames), ``base`` the values
     those fields had when the change was proposed, so publishing over a newer published
     version is refused instead of silently undoing it. Status changes go through the
-    ``REVISION`` machine in ``catalog.services`` (core's state machine).
+    ``REVISION`` machine in ``catalog.services.revisions`` (core's state machine).
     """
 
     class Status(models.TextChoices):
