@@ -71,6 +71,7 @@ def test_the_scan_sees_the_service_modules():
     names = {str(p.relative_to(ROOT)) for p in service_modules()}
     assert "reviewapp/services/ingest.py" in names
     assert "reviewapp/delivery/services/sending.py" in names
+    assert "reviewapp/dashboards/services/fold.py" in names
     assert "catalog/services.py" in names
 
 
