@@ -14,6 +14,7 @@ from django.test import override_settings
 from django.utils import timezone
 from standardwebhooks.webhooks import Webhook
 
+from reviewapp.core.exceptions import Conflict
 from reviewapp.core.models import AuditEvent
 from reviewapp.delivery import services
 from reviewapp.delivery.models import Delivery, DeliveryAttempt
@@ -232,5 +233,5 @@ def test_retry_now_resends_a_failed_delivery_and_is_audited(hooked_model, receiv
     _deliver()
     delivery.refresh_from_db()
     assert delivery.status == "delivered" and delivery.attempts == 17
-    with pytest.raises(services.Conflict):
+    with pytest.raises(Conflict):
         services.delivery_retry_now(delivery_id=delivery.pk, user=lead)
