@@ -217,3 +217,18 @@ def test_leads_may_not_change_models_in_the_admin(lead):
     assert not lead.has_perm("reviewapp.change_mlmodel")
     assert lead.has_perm("reviewapp.configure_callback")
     assert not Group.objects.get(name="lead").permissions.filter(codename="change_mlmodel").exists()
+
+
+def test_the_admin_shows_governed_documents_read_only(client, fraud_model):
+    admin_user = UserFactory(username="root", is_superuser=True, is_staff=True)
+    client.force_login(admin_user)
+    assert client.get("/admin/governance/policyversion/").status_code == 200
+    assert client.get("/admin/governance/changerequest/").status_code == 200
+    assert client.get("/admin/governance/policyversion/add/").status_code == 403
+    policy = PolicyVersion.objects.get(model_slug="card-fraud")
+    response = client.post(
+        "/admin/governance/policyversion/",
+        {"action": "activate_selected", "_selected_action": [policy.pk]},
+    )
+    assert response.status_code in (200, 302)
+    assert PolicyVersion.objects.filter(model_slug="card-fraud").count() == 1
