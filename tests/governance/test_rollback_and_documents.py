@@ -132,6 +132,9 @@ def test_without_ratification_in_24_h_it_becomes_an_open_request(
     follow_up = cr.follow_up
     assert follow_up.status == S.IN_REVIEW and follow_up.base_version == 3
     assert follow_up.document == proposal() and follow_up.restores_version == 2
+    # the lead (its proposer) cannot make it go away
+    with pytest.raises(Conflict):
+        services.change_request_withdraw(change_request_id=follow_up.pk, user=lead)
     # ratifying late withdraws the revert request
     services.change_request_ratify(change_request_id=cr.pk, user=committee[0])
     follow_up.refresh_from_db()

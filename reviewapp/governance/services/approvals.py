@@ -120,7 +120,10 @@ def _apply(
     active = documents.active_version(model_slug=cr.model_slug, kind=cr.kind)
     if (active.version if active else None) != cr.base_version:
         # Activated outside a request (a version made before this one existed): stale now.
-        document_moved(model_slug=cr.model_slug, kind=cr.kind, version=active.version, actor=actor)
+        if active is not None:
+            document_moved(
+                model_slug=cr.model_slug, kind=cr.kind, version=active.version, actor=actor
+            )
         raise Conflict(_("The active version moved; the proposer must rebase."), code="stale")
     if event == "apply":
         q = selectors.quorum(cr)

@@ -231,6 +231,13 @@ def change_request_reject(*, change_request_id: int, user: Any, comment: str) ->
 def change_request_withdraw(*, change_request_id: int, user: Any) -> ChangeRequest:
     cr = locked(change_request_id)
     require_proposer(cr, user)
+    if ChangeRequest.objects.filter(follow_up=cr, ratified_at__isnull=True).exists():
+        # The revert request of an unratified emergency rollback: withdrawing it would leave
+        # the rollback standing unratified. Ratifying the rollback withdraws it.
+        raise Conflict(
+            _("This request ends when the emergency rollback is ratified or it is decided."),
+            code="invalid_state",
+        )
     _transition(cr, "withdraw", user)
     return cr
 
