@@ -40,12 +40,19 @@ class ReviewAppConfig(AppConfig):
                     "decide_reviewitem",
                     "manage_queue",
                     "view_rejectedenvelope",
-                    "change_mlmodel",
+                    # Not change_mlmodel: criticality changes only by a change request.
+                    "configure_callback",
                 ],
                 COMMITTEE: read,
                 ENGINEER: [*read, "view_rejectedenvelope"],
             },
         )
+        # Governance reads models and applies model settings through hooks (it imports
+        # nothing from the queue).
+        from .services.model_settings import model_info_for_governance, model_settings_apply
+
+        registry.register_hook("governance.model_info", model_info_for_governance)
+        registry.register_hook("governance.model_settings_applied", model_settings_apply)
         # Every API body is bounded; a batch of predictions may be larger than one.
         registry.register_body_limit(
             path="/api/", prefix=True, limit=lambda: settings.INGEST_MAX_BODY_BYTES

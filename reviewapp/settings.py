@@ -454,6 +454,18 @@ REVIEW_COUNTS_INTERVAL_SECONDS = env_float("REVIEW_COUNTS_INTERVAL_SECONDS", 15)
 REVIEW_COUNTS_STALE_SECONDS = env_int("REVIEW_COUNTS_STALE_SECONDS", 120)
 REVIEW_SWEEP_INTERVAL_SECONDS = env_float("REVIEW_SWEEP_INTERVAL_SECONDS", 30)
 
+# --- Governance: change requests (docs/policies.md, "Change requests") -----------------------
+# Approvals a change request needs by the model's criticality tier (a per-model approval rule
+# may override); one more when the evidence shows a large impact. Capped by eligible voters.
+GOVERNANCE_REQUIRED_APPROVALS = {"critical": 2, "high": 2, "medium": 1, "low": 1}
+# Proportional quorum: reviewed volume moving by more than this share asks for one more vote.
+GOVERNANCE_VOLUME_CHANGE_LIMIT = env_float("GOVERNANCE_VOLUME_CHANGE_LIMIT", 0.25)
+# An open request untouched this long expires (beat).
+GOVERNANCE_CHANGE_REQUEST_EXPIRY_DAYS = env_int("GOVERNANCE_CHANGE_REQUEST_EXPIRY_DAYS", 14)
+# An emergency rollback needs one committee ratification within this many hours.
+GOVERNANCE_RATIFICATION_HOURS = env_int("GOVERNANCE_RATIFICATION_HOURS", 24)
+GOVERNANCE_APPLY_INTERVAL_SECONDS = env_float("GOVERNANCE_APPLY_INTERVAL_SECONDS", 60)
+
 # --- Decision delivery (webhooks, see docs/webhooks.md) -------------------------------------
 # Callback URLs resolving to private, loopback, link-local or other non-public addresses are
 # refused unless this is on (tests and local demos only).
@@ -570,6 +582,18 @@ CELERY_BEAT_SCHEDULE = {
     "prune-notifications": {
         "task": "failsafe.prune_notifications",
         "schedule": timedelta(hours=24),
+    },
+    "governance-apply-due": {
+        "task": "governance.apply_due",
+        "schedule": timedelta(seconds=GOVERNANCE_APPLY_INTERVAL_SECONDS),
+    },
+    "governance-expire-requests": {
+        "task": "governance.expire_requests",
+        "schedule": timedelta(hours=1),
+    },
+    "governance-ratifications-overdue": {
+        "task": "governance.ratifications_overdue",
+        "schedule": timedelta(minutes=10),
     },
     "prune-metric-buckets": {
         "task": "failsafe.prune_metric_buckets",

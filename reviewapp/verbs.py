@@ -28,6 +28,7 @@ VERBS = {
     "queue.review_item.sla_warned": _("Priority raised: SLA near"),
     "queue.decision.undone": _("Decision undone"),
     "queue.guideline.published": _("Guideline published"),
+    "queue.ml_model.settings_applied": _("Model settings applied (change request)"),
     "queue.pool.member_added": _("Added to a pool"),
     "queue.pool.member_removed": _("Removed from a pool"),
     "queue.service_account.created": _("Service account created"),

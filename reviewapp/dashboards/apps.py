@@ -22,3 +22,8 @@ class DashboardsConfig(AppConfig):
             roles={REVIEWER, LEAD, COMMITTEE, ENGINEER},
             order=20,
         )
+        # Governance validates rollback triggers against the 5-minute metrics without
+        # importing dashboards.
+        from .rules import METRICS
+
+        registry.register_hook("governance.metric_names", lambda: sorted(METRICS))

@@ -119,7 +119,7 @@ def export_page(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
-@permission_required("reviewapp.change_mlmodel", raise_exception=True)
+@permission_required("reviewapp.configure_callback", raise_exception=True)
 def callback_settings(request: HttpRequest, slug: str) -> HttpResponse:
     model = get_object_or_404(MLModel, slug=slug)
     new_secret = None

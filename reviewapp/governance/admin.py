@@ -1,63 +1,55 @@
-from django import forms
+"""Governed documents and change requests, read-only: they change only through the
+change-request services (docs/policies.md, "Change requests"), which check the committee's
+rules and write the audit; the admin would bypass both."""
+
 from django.contrib import admin
 
-from reviewapp.core.audit import Actor
+from reviewapp.core.admin import AuditedReadOnlyAdmin
 
-from .models import PolicyVersion
-from .rules import validate_rules
-from .services import policy_version_activate, policy_version_create
-
-
-class PolicyVersionForm(forms.ModelForm):
-    class Meta:
-        model = PolicyVersion
-        fields = ["model_slug", "rules", "note"]
-
-    def clean(self):
-        cleaned = super().clean()
-        rules = cleaned.get("rules")
-        if rules is not None:
-            for path, problems in validate_rules(rules).items():
-                self.add_error("rules", f"{path}: {' '.join(problems)}")
-        return cleaned
+from .models import (
+    Approval,
+    ApprovalRule,
+    ChangeRequest,
+    ChangeRequestComment,
+    DocumentVersion,
+    PolicyVersion,
+)
 
 
 @admin.register(PolicyVersion)
-class PolicyVersionAdmin(admin.ModelAdmin):
-    """Versions are created here or by `create_policy_version`; never edited afterwards."""
-
-    form = PolicyVersionForm
-    list_display = ["model_slug", "version", "short_hash", "is_active", "created_at", "created_by"]
+class PolicyVersionAdmin(AuditedReadOnlyAdmin, admin.ModelAdmin):
+    list_display = ["model_slug", "version", "short_hash", "is_active", "activated_at",
+                    "change_request", "created_by"]  # fmt: skip
     list_filter = ["model_slug", "is_active"]
-    actions = ["activate_selected"]
 
-    def get_readonly_fields(self, request, obj=None):
-        if obj is None:
-            return ["rules_hash"]
-        return [f.name for f in self.model._meta.fields]
 
-    def has_change_permission(self, request, obj=None) -> bool:
-        # Existing versions are immutable; new ones are created through the service above.
-        return False
+@admin.register(DocumentVersion)
+class DocumentVersionAdmin(AuditedReadOnlyAdmin, admin.ModelAdmin):
+    list_display = ["model_slug", "kind", "version", "document_hash", "is_active", "activated_at",
+                    "change_request"]  # fmt: skip
+    list_filter = ["kind", "model_slug", "is_active"]
 
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
-    def save_model(self, request, obj, form, change) -> None:
-        if change:
-            return
-        created = policy_version_create(
-            model_slug=obj.model_slug,
-            rules=obj.rules,
-            note=obj.note,
-            actor=Actor.user(request.user),
-            created_by=request.user,
-        )
-        obj.pk = created.pk
-        obj.version = created.version
+class ApprovalInline(AuditedReadOnlyAdmin, admin.TabularInline):
+    model = Approval
+    extra = 0
 
-    @admin.action(description="Activate the selected version (one per model)")
-    def activate_selected(self, request, queryset) -> None:
-        for policy in queryset:
-            policy_version_activate(policy=policy, actor=Actor.user(request.user))
-        self.message_user(request, f"Activated {queryset.count()} version(s).")
+
+class CommentInline(AuditedReadOnlyAdmin, admin.TabularInline):
+    model = ChangeRequestComment
+    extra = 0
+    exclude = ["html"]
+
+
+@admin.register(ChangeRequest)
+class ChangeRequestAdmin(AuditedReadOnlyAdmin, admin.ModelAdmin):
+    list_display = ["id", "model_slug", "kind", "status", "stale", "base_version",
+                    "applied_version", "proposer", "updated_at"]  # fmt: skip
+    list_filter = ["kind", "status", "stale", "is_emergency"]
+    search_fields = ["model_slug", "rationale"]
+    inlines = [ApprovalInline, CommentInline]
+
+
+@admin.register(ApprovalRule)
+class ApprovalRuleAdmin(AuditedReadOnlyAdmin, admin.ModelAdmin):
+    list_display = ["model_slug", "approver_group", "required_approvals", "updated_at"]

@@ -19,8 +19,13 @@ class GovernanceConfig(AppConfig):
             self.label,
             {
                 REVIEWER: ["view_policyversion"],
-                LEAD: ["view_policyversion"],
-                COMMITTEE: ["view_policyversion", "approve_policychange"],
-                ENGINEER: ["view_policyversion"],
+                LEAD: ["view_policyversion", "view_documentversion", "view_changerequest"],
+                COMMITTEE: [
+                    "view_policyversion",
+                    "approve_policychange",
+                    "view_documentversion",
+                    "view_changerequest",
+                ],
+                ENGINEER: ["view_policyversion", "view_documentversion", "view_changerequest"],
             },
         )

@@ -36,6 +36,9 @@ class MLModel(models.Model):
     class Meta:
         ordering = ["slug"]
         verbose_name = "ML model"
+        # Leads configure the decision callback; criticality and labels are governed settings
+        # (a change request), so no role has change_mlmodel.
+        permissions = [("configure_callback", "Can configure a model's decision callback")]
 
     def __str__(self) -> str:
         return self.slug

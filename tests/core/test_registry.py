@@ -122,6 +122,8 @@ QUEUE_READ = [
     "reviewapp.view_prediction",
     "reviewapp.view_reviewitem",
 ]
+# Change requests and governed documents other than the policy (governance, issue 13).
+GOVERNANCE_READ = ["governance.view_changerequest", "governance.view_documentversion"]
 EXPECTED_GROUPS = {
     roles.CATALOG_EDITOR: [
         *CATALOG_READ,
@@ -133,10 +135,16 @@ EXPECTED_GROUPS = {
         "catalog.change_mitigationtemplate",
         "catalog.publish_failuremode",
     ],
-    roles.COMMITTEE: [*CATALOG_READ, *QUEUE_READ, "governance.approve_policychange"],
+    roles.COMMITTEE: [
+        *CATALOG_READ,
+        *QUEUE_READ,
+        *GOVERNANCE_READ,
+        "governance.approve_policychange",
+    ],
     roles.ENGINEER: [
         *CATALOG_READ,
         *QUEUE_READ,
+        *GOVERNANCE_READ,
         "catalog.add_casestudy",
         "catalog.add_failuremode",
         "catalog.add_mitigationtemplate",
@@ -145,9 +153,10 @@ EXPECTED_GROUPS = {
     roles.LEAD: [
         *CATALOG_READ,
         *QUEUE_READ,
+        *GOVERNANCE_READ,
         "delivery.retry_delivery",
         "delivery.view_delivery",
-        "reviewapp.change_mlmodel",
+        "reviewapp.configure_callback",
         "reviewapp.decide_reviewitem",
         "reviewapp.manage_queue",
         "reviewapp.view_rejectedenvelope",

@@ -12,11 +12,11 @@ from django.test import override_settings
 from rest_framework.test import APIClient
 
 from reviewapp.core import roles
-from reviewapp.governance.models import PolicyVersion
+from reviewapp.governance.models import ChangeRequest, DocumentVersion, PolicyVersion
 from reviewapp.governance.rules import rules_hash
 from reviewapp.models import MLModel, Prediction, ServiceAccount
 from reviewapp.services.accounts import service_account_for_token
-from tests.factories import DEFAULT_RULES, MLModelFactory
+from tests.factories import DEFAULT_RULES, MLModelFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -97,22 +97,46 @@ def test_rotate_and_revoke_name_an_unknown_account(db, command):
 
 
 # --- create_policy_version ----------------------------------------------------------------
-def test_create_policy_version_inline_and_activate(two_models):
-    out, _ = run("create_policy_version", "card-fraud", json.dumps(DEFAULT_RULES), "--activate")
+@pytest.fixture
+def sam(db):
+    return UserFactory(username="sam", roles=["engineer"])
+
+
+def test_create_policy_version_bootstraps_a_models_first_policy(two_models):
+    out, _ = run(
+        "create_policy_version", "card-fraud", json.dumps(DEFAULT_RULES), "--bootstrap",
+        "--rationale", "First policy.",
+    )  # fmt: skip
     policy = PolicyVersion.objects.get(model_slug="card-fraud")
     assert policy.is_active and policy.version == 1
     assert policy.rules_hash == rules_hash(DEFAULT_RULES)
+    assert policy.change_request.base_version is None and policy.change_request.proposer is None
     assert policy.rules_hash in out and "active" in out
+    with pytest.raises(CommandError, match="already has a version"):
+        run("create_policy_version", "card-fraud", json.dumps(DEFAULT_RULES), "--bootstrap",
+            "--rationale", "Again.")  # fmt: skip
 
 
-def test_create_policy_version_from_a_file(two_models, tmp_path):
+def test_create_policy_version_drafts_a_change_request_from_a_file(two_models, sam, tmp_path):
+    run("create_policy_version", "card-fraud", json.dumps(DEFAULT_RULES), "--bootstrap",
+        "--note", "First.")  # fmt: skip
     path = tmp_path / "rules.json"
-    path.write_text(json.dumps(DEFAULT_RULES, indent=2))
-    out, _ = run("create_policy_version", "card-fraud", str(path), "--note", "from a file")
-    policy = PolicyVersion.objects.get()
-    assert not policy.is_active
-    assert policy.note == "from a file"
-    assert "not active" in out
+    path.write_text(json.dumps({**DEFAULT_RULES, "min_confidence": 0.75}, indent=2))
+    out, _ = run(
+        "create_policy_version", "card-fraud", str(path), "--note", "from a file",
+        "--user", "sam", "--submit",
+    )  # fmt: skip
+    cr = ChangeRequest.objects.get(proposer=sam)
+    assert cr.status == "in_review" and cr.base_version == 1 and cr.rationale == "from a file"
+    assert PolicyVersion.objects.get(is_active=True).version == 1  # nothing activated
+    assert f"#{cr.pk}" in out and "not active" in out
+
+
+def test_create_policy_version_refuses_activate(two_models, sam):
+    with pytest.raises(CommandError, match="change request"):
+        run("create_policy_version", "card-fraud", json.dumps(DEFAULT_RULES), "--activate",
+            "--user", "sam", "--note", "x")  # fmt: skip
+    assert not PolicyVersion.objects.exists()
 
 
 @pytest.mark.parametrize(
@@ -128,15 +152,23 @@ def test_create_policy_version_from_a_file(two_models, tmp_path):
         ("/no/such/rules.json", "no/such/rules.json"),
     ],
 )
-def test_create_policy_version_refuses_bad_rules_clearly(two_models, rules, message):
+def test_create_policy_version_refuses_bad_rules_clearly(two_models, sam, rules, message):
     with pytest.raises(CommandError, match=message):
-        run("create_policy_version", "card-fraud", rules)
-    assert not PolicyVersion.objects.exists()
+        run("create_policy_version", "card-fraud", rules, "--user", "sam", "--note", "x")
+    assert not PolicyVersion.objects.exists() and not ChangeRequest.objects.exists()
 
 
-def test_create_policy_version_for_an_unknown_model(two_models):
+def test_create_policy_version_needs_a_rationale_and_a_proposer(two_models, sam):
+    with pytest.raises(CommandError, match="rationale"):
+        run("create_policy_version", "card-fraud", json.dumps(DEFAULT_RULES), "--user", "sam")
+    with pytest.raises(CommandError, match="--user"):
+        run("create_policy_version", "card-fraud", json.dumps(DEFAULT_RULES), "--note", "x")
+
+
+def test_create_policy_version_for_an_unknown_model(two_models, sam):
     with pytest.raises(CommandError, match="ghost"):
-        run("create_policy_version", "ghost", json.dumps(DEFAULT_RULES))
+        run("create_policy_version", "ghost", json.dumps(DEFAULT_RULES), "--user", "sam",
+            "--note", "x")  # fmt: skip
     assert not PolicyVersion.objects.exists()
 
 
@@ -150,11 +182,18 @@ def test_seed_demo_registers_models_policies_users_and_writes_credentials(tmp_pa
     for model in MLModel.objects.all():
         active = PolicyVersion.objects.get(model_slug=model.slug, is_active=True)
         assert active.rules_hash == rules_hash(active.rules)
+        # applied by bootstrap change requests (no base), with the model's settings beside it
+        assert active.change_request.base_version is None
+        settings_doc = DocumentVersion.objects.get(
+            model_slug=model.slug, kind="model_settings", is_active=True
+        )
+        assert settings_doc.document["criticality"] == model.criticality
     assert Prediction.objects.count() == 30
 
     User = get_user_model()
     for role in roles.ROLES:
         assert User.objects.filter(groups__name=role).exists(), role
+    assert User.objects.filter(groups__name=roles.COMMITTEE).count() == 3
     demo_user = User.objects.get(username="ana")
     assert demo_user.check_password("failsafe-demo")
     assert User.objects.get(username="admin").is_superuser

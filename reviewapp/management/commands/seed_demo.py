@@ -13,7 +13,7 @@ from django.db import transaction
 from reviewapp import demo
 from reviewapp.core import roles
 from reviewapp.core.audit import Actor
-from reviewapp.governance.services import policy_version_create
+from reviewapp.governance.services import change_request_bootstrap
 from reviewapp.models import MLModel, ServiceAccount
 from reviewapp.services.accounts import service_account_create, service_token_rotate
 from reviewapp.services.ingest import prediction_batch_ingest
@@ -25,11 +25,23 @@ DEMO_USERS = [
     ("lee", "Lee", "Lead", [roles.LEAD]),
     ("cora", "Cora", "Committee", [roles.COMMITTEE]),
     ("cole", "Cole", "Committee", [roles.COMMITTEE]),
+    ("cleo", "Cleo", "Committee", [roles.COMMITTEE]),
     ("edith", "Edith", "Catalog editor", [roles.CATALOG_EDITOR]),
     ("emil", "Emil", "Catalog editor", [roles.CATALOG_EDITOR]),
     ("sam", "Sam", "Engineer", [roles.ENGINEER]),
 ]
 DEMO_SERVICE = "demo-producer"
+# The demo models' business profiles by criticality (governed "model_settings" documents).
+DEMO_PROFILES = {
+    "critical": {"cost_of_wrong_decision": 250.0, "cost_per_hour_of_delay": 40.0,
+                 "regulatory_class": "regulated"},
+    "high": {"cost_of_wrong_decision": 400.0, "cost_per_hour_of_delay": 120.0,
+             "regulatory_class": "high_risk"},
+    "medium": {"cost_of_wrong_decision": 5.0, "cost_per_hour_of_delay": 2.0,
+               "regulatory_class": "none"},
+    "low": {"cost_of_wrong_decision": 1.0, "cost_per_hour_of_delay": 0.5,
+            "regulatory_class": "none"},
+}  # fmt: skip
 
 
 class Command(BaseCommand):
@@ -54,14 +66,7 @@ class Command(BaseCommand):
                     },
                 )
                 if created:
-                    policy_version_create(
-                        model_slug=model.slug,
-                        rules=spec["rules"],
-                        labels=model.labels,
-                        note="Initial policy from seed_demo.",
-                        activate=True,
-                        actor=actor,
-                    )
+                    self._bootstrap(model, spec, actor)
             self._users()
             call_command("load_catalog", stdout=self.stdout)
             self._pools_and_guidelines(actor)
@@ -85,6 +90,25 @@ class Command(BaseCommand):
             self.style.SUCCESS(
                 f"Seeded {len(demo.DEMO_MODELS)} models and sent {stored} predictions to the worker."
             )
+        )
+
+    def _bootstrap(self, model: MLModel, spec: dict, actor: Actor) -> None:
+        """A new demo model's first policy and settings: bootstrap change requests (no base)
+        that the system applies at once, so the demo routes from the first prediction. Every
+        later change goes through the committee."""
+        change_request_bootstrap(
+            model_slug=model.slug,
+            kind="routing_policy",
+            document=spec["rules"],
+            rationale="Initial policy from seed_demo.",
+            actor=actor,
+        )
+        change_request_bootstrap(
+            model_slug=model.slug,
+            kind="model_settings",
+            document={"criticality": model.criticality, **DEMO_PROFILES[model.criticality]},
+            rationale="Initial settings from seed_demo.",
+            actor=actor,
         )
 
     def _users(self) -> None:

@@ -9,8 +9,9 @@ from django.utils import timezone
 from reviewapp.core.audit import Actor, audit_record
 from reviewapp.core.exceptions import ServiceError
 
-from .models import PolicyVersion
-from .rules import validate_rules
+from ..models import DocumentKind, PolicyVersion
+from ..rules import validate_rules
+from .staleness import document_moved
 
 
 @transaction.atomic
@@ -23,7 +24,10 @@ def policy_version_create(
     note: str = "",
     activate: bool = False,
     created_by: Any = None,
+    change_request: Any = None,
 ) -> PolicyVersion:
+    """A new immutable version. Outside tests and the change-request service, versions are made
+    by applying a change request (services/change_requests.py), never activated directly."""
     errors = validate_rules(rules, labels=labels)
     if errors:
         raise ServiceError(
@@ -36,6 +40,7 @@ def policy_version_create(
         rules=rules,
         note=note,
         created_by=created_by,
+        change_request=change_request,
     )
     policy.save(force_insert=True)
     audit_record(
@@ -43,7 +48,11 @@ def policy_version_create(
         verb="governance.policy_version.created",
         target=policy,
         after={"version": policy.version, "rules_hash": policy.rules_hash, "rules": rules},
-        data={"model": model_slug, "note": note},
+        data={
+            "model": model_slug,
+            "note": note,
+            **({"change_request": change_request.pk} if change_request is not None else {}),
+        },
     )
     if activate:
         policy_version_activate(policy=policy, actor=actor)
@@ -75,5 +84,11 @@ def policy_version_activate(*, policy: PolicyVersion, actor: Actor) -> PolicyVer
         before={"active_version": current.version if current else None},
         after={"active_version": policy.version, "rules_hash": policy.rules_hash},
         data={"model": policy.model_slug},
+    )
+    document_moved(
+        model_slug=policy.model_slug,
+        kind=DocumentKind.ROUTING_POLICY,
+        version=policy.version,
+        actor=actor,
     )
     return policy

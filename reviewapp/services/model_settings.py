@@ -1,0 +1,35 @@
+"""What governance needs of the queue's models, offered through core's hooks (registered in
+reviewapp/apps.py): governance imports nothing from the queue."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from reviewapp.core.audit import Actor, audit_record
+from reviewapp.models import MLModel
+
+
+def model_info_for_governance(*, model_slug: str) -> dict[str, Any] | None:
+    """Hook ``governance.model_info``: the model's labels and criticality, None if unknown."""
+    row = MLModel.objects.filter(slug=model_slug).values("labels", "criticality").first()
+    return dict(row) if row else None
+
+
+def model_settings_apply(*, model_slug: str, document: dict[str, Any], actor: Actor) -> bool:
+    """Hook ``governance.model_settings_applied``: an applied ``model_settings`` version sets
+    the model's criticality (the business profile stays in the governed document). Runs in
+    governance's apply transaction, so both commit or neither."""
+    model = MLModel.objects.select_for_update().get(slug=model_slug)
+    before = model.criticality
+    after = document["criticality"]
+    if before != after:
+        MLModel.objects.filter(pk=model.pk).update(criticality=after)
+    audit_record(
+        actor=actor,
+        verb="queue.ml_model.settings_applied",
+        target=model,
+        before={"criticality": before},
+        after={"criticality": after},
+        data={"document": document},
+    )
+    return True
