@@ -1,0 +1,50 @@
+"""Governance's Celery tasks: thin, ids and JSON in, a service call, the result to a hook."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from celery import shared_task
+
+from reviewapp.core import registry
+from reviewapp.core.exceptions import ServiceError
+
+from .evidence import evidence_compute
+
+logger = logging.getLogger(__name__)
+
+EVIDENCE_TASK = "failsafe.governance_compute_evidence"
+# Hooks the change-request mechanism registers (core registry) to store the outcome with the
+# request revision named by ``revision``: called with (revision, evidence) or (revision, errors).
+EVIDENCE_READY_HOOK = "governance.evidence_ready"
+EVIDENCE_FAILED_HOOK = "governance.evidence_failed"
+
+
+@shared_task(
+    name=EVIDENCE_TASK,
+    acks_late=True,
+    ignore_result=True,
+    soft_time_limit=240,
+    time_limit=300,
+)
+def governance_compute_evidence(
+    model_slug: str,
+    proposed_rules: dict[str, Any],
+    base_version: int | None = None,
+    revision: Any = None,
+) -> None:
+    """Compute the evidence of a proposal and hand it to whoever stores it.
+
+    Recomputing is harmless (reads only; the same data gives the same hash), so a redelivered
+    task only calls the hook again; the hook checks that ``revision`` is still current.
+    """
+    try:
+        evidence = evidence_compute(
+            model_slug=model_slug, proposed_rules=proposed_rules, base_version=base_version
+        )
+    except ServiceError as exc:
+        logger.info("evidence for %s not computed: %s", model_slug, exc.message)
+        registry.run_hooks(EVIDENCE_FAILED_HOOK, revision=revision, errors=exc.errors)
+        return
+    registry.run_hooks(EVIDENCE_READY_HOOK, revision=revision, evidence=evidence)
