@@ -465,6 +465,18 @@ GOVERNANCE_CHANGE_REQUEST_EXPIRY_DAYS = env_int("GOVERNANCE_CHANGE_REQUEST_EXPIR
 # An emergency rollback needs one committee ratification within this many hours.
 GOVERNANCE_RATIFICATION_HOURS = env_int("GOVERNANCE_RATIFICATION_HOURS", 24)
 GOVERNANCE_APPLY_INTERVAL_SECONDS = env_float("GOVERNANCE_APPLY_INTERVAL_SECONDS", 60)
+# --- Governance: change-request evidence (docs/policies.md, "Evidence") ------------------------
+# The impact replay reads the model's predictions routed in the last WINDOW_DAYS, at most
+# MAX_PREDICTIONS of them (the most recent), CHUNK rows per query.
+GOVERNANCE_EVIDENCE_WINDOW_DAYS = env_int("GOVERNANCE_EVIDENCE_WINDOW_DAYS", 14)
+GOVERNANCE_EVIDENCE_MAX_PREDICTIONS = env_int("GOVERNANCE_EVIDENCE_MAX_PREDICTIONS", 200_000)
+GOVERNANCE_EVIDENCE_CHUNK = env_int("GOVERNANCE_EVIDENCE_CHUNK", 5000)
+# Example prediction ids kept per reason, segment and list.
+GOVERNANCE_EVIDENCE_EXAMPLES = env_int("GOVERNANCE_EVIDENCE_EXAMPLES", 5)
+# The median handling time is taken over the window's most recent HANDLING_SAMPLE decisions.
+GOVERNANCE_EVIDENCE_HANDLING_SAMPLE = env_int("GOVERNANCE_EVIDENCE_HANDLING_SAMPLE", 2000)
+# Reviewer throughput (final decisions per day) is averaged over this many days.
+GOVERNANCE_EVIDENCE_THROUGHPUT_DAYS = env_int("GOVERNANCE_EVIDENCE_THROUGHPUT_DAYS", 14)
 
 # --- Decision delivery (webhooks, see docs/webhooks.md) -------------------------------------
 # Callback URLs resolving to private, loopback, link-local or other non-public addresses are

@@ -11,6 +11,18 @@ class GovernanceConfig(AppConfig):
 
         register_audit_verbs()
 
+        from reviewapp.core import registry as hooks
+
+        from .services import evidence as evidence_services
+        from .services.common import EVIDENCE_REQUESTED_HOOK
+        from .tasks import EVIDENCE_FAILED_HOOK, EVIDENCE_READY_HOOK
+
+        hooks.register_hook(
+            EVIDENCE_REQUESTED_HOOK, evidence_services.change_request_evidence_request
+        )
+        hooks.register_hook(EVIDENCE_READY_HOOK, evidence_services.change_request_evidence_ready)
+        hooks.register_hook(EVIDENCE_FAILED_HOOK, evidence_services.change_request_evidence_failed)
+
         from reviewapp.core import registry
         from reviewapp.core.roles import COMMITTEE, ENGINEER, LEAD, REVIEWER
 

@@ -1,14 +1,28 @@
-"""Thin beat tasks: each calls one service, which re-checks every row (redelivery is harmless)."""
+"""Governance's Celery tasks: thin, ids and JSON in, one service call (redelivery is harmless).
+
+The beat tasks re-check every row they touch; the evidence task only reads and hands its result
+to a hook, so running it twice calls the hook twice with the same evidence.
+"""
 
 from __future__ import annotations
 
+import logging
+from typing import Any
+
 from celery import shared_task
 
+from reviewapp.core import registry
+from reviewapp.core.exceptions import ServiceError
+
+from .evidence import evidence_compute
 from .services import (
     change_requests_apply_due,
     change_requests_expire,
     emergency_ratifications_overdue,
 )
+from .services.evidence import EVIDENCE_TASK
+
+logger = logging.getLogger(__name__)
 
 
 @shared_task(name="governance.apply_due", acks_late=True, ignore_result=True,
@@ -28,3 +42,39 @@ def expire_requests() -> int:
              soft_time_limit=110, time_limit=120)  # fmt: skip
 def ratifications_overdue() -> int:
     return len(emergency_ratifications_overdue())
+
+
+# --- evidence for a change request ------------------------------------------------------------
+# Hooks the change-request mechanism registers (core registry) to store the outcome with the
+# request revision named by ``revision``: called with (revision, evidence) or (revision, errors).
+EVIDENCE_READY_HOOK = "governance.evidence_ready"
+EVIDENCE_FAILED_HOOK = "governance.evidence_failed"
+
+
+@shared_task(
+    name=EVIDENCE_TASK,
+    acks_late=True,
+    ignore_result=True,
+    soft_time_limit=240,
+    time_limit=300,
+)
+def governance_compute_evidence(
+    model_slug: str,
+    proposed_rules: dict[str, Any],
+    base_version: int | None = None,
+    revision: Any = None,
+) -> None:
+    """Compute the evidence of a proposal and hand it to whoever stores it.
+
+    Recomputing is harmless (reads only; the same data gives the same hash), so a redelivered
+    task only calls the hook again; the hook checks that ``revision`` is still current.
+    """
+    try:
+        evidence = evidence_compute(
+            model_slug=model_slug, proposed_rules=proposed_rules, base_version=base_version
+        )
+    except ServiceError as exc:
+        logger.info("evidence for %s not computed: %s", model_slug, exc.message)
+        registry.run_hooks(EVIDENCE_FAILED_HOOK, revision=revision, errors=exc.errors)
+        return
+    registry.run_hooks(EVIDENCE_READY_HOOK, revision=revision, evidence=evidence)

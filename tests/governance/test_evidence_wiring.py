@@ -1,0 +1,82 @@
+"""A submitted change request gets its evidence computed on real traffic and stored with its
+revision; votes are then bound to that evidence's hash."""
+
+from __future__ import annotations
+
+import pytest
+
+from reviewapp import celery_app
+from reviewapp.governance import services
+from reviewapp.governance.evidence import evidence_compute
+from reviewapp.governance.models import ChangeRequest
+
+from .cr_helpers import proposal
+from .test_evidence import traffic  # noqa: F401 - the fixture: two days of routed traffic
+
+
+@pytest.fixture
+def eager():
+    saved = celery_app.conf.task_always_eager, celery_app.conf.task_eager_propagates
+    celery_app.conf.task_always_eager = celery_app.conf.task_eager_propagates = True
+    yield
+    celery_app.conf.task_always_eager, celery_app.conf.task_eager_propagates = saved
+
+
+def test_submit_computes_and_stores_the_evidence_votes_are_bound_to(
+    traffic,
+    committee,
+    proposer,
+    eager,
+    django_capture_on_commit_callbacks,  # noqa: F811
+):
+    model = traffic[0]
+    cr = services.change_request_create(
+        model_slug=model.slug,
+        user=proposer,
+        document=proposal(min_confidence=0.80),
+        rationale="Review the borderline band too.",
+    )
+    assert ChangeRequest.objects.get(pk=cr.pk).evidence_hash == ""
+    with django_capture_on_commit_callbacks(execute=True):
+        services.change_request_submit(change_request_id=cr.pk, user=proposer)
+    cr.refresh_from_db()
+    expected = evidence_compute(
+        model_slug=model.slug, proposed_rules=cr.document, base_version=cr.base_version
+    )
+    assert cr.evidence_hash == expected.hash
+    summary = cr.evidence_summary
+    assert summary["replay_mismatches"] == 0
+    assert summary["evidence"]["hash"] == expected.hash
+    # A threshold of 0.80 routes 0.75 and 0.78 (day 1) and 0.72 (day 2) too: 3 → 6 reviewed.
+    assert summary["reviewed_volume_change"] == pytest.approx(1.0)
+    services.change_request_approve(
+        change_request_id=cr.pk, user=committee[0], evidence_hash=cr.evidence_hash
+    )
+    assert cr.approvals.filter(lapsed_at__isnull=True).count() == 1
+
+
+def test_evidence_of_an_older_revision_is_not_stored(
+    traffic,
+    proposer,
+    eager,
+    django_capture_on_commit_callbacks,  # noqa: F811
+):
+    model = traffic[0]
+    cr = services.change_request_create(
+        model_slug=model.slug, user=proposer, document=proposal(), rationale="Try 0.75."
+    )
+    services.change_request_submit(change_request_id=cr.pk, user=proposer)  # hook not run
+    with django_capture_on_commit_callbacks(execute=True):
+        services.change_request_edit(
+            change_request_id=cr.pk, user=proposer, rationale="Try 0.75, for the borderline."
+        )
+    cr.refresh_from_db()
+    assert cr.evidence_hash  # the edit's revision got its evidence
+    from reviewapp.governance.services.evidence import change_request_evidence_ready
+
+    stale = evidence_compute(model_slug=model.slug, proposed_rules=proposal(min_confidence=0.9))
+    change_request_evidence_ready(
+        revision={"change_request_id": cr.pk, "revision": cr.revision - 1}, evidence=stale
+    )
+    cr.refresh_from_db()
+    assert cr.evidence_hash != stale.hash
