@@ -9,6 +9,7 @@ from reviewapp import celery_app
 from reviewapp.governance import services
 from reviewapp.governance.evidence import evidence_compute
 from reviewapp.governance.models import ChangeRequest
+from reviewapp.models import MLModel
 
 from .cr_helpers import proposal
 from .test_evidence import traffic  # noqa: F401 - the fixture: two days of routed traffic
@@ -22,14 +23,14 @@ def eager():
     celery_app.conf.task_always_eager, celery_app.conf.task_eager_propagates = saved
 
 
+@pytest.mark.usefixtures("traffic")
 def test_submit_computes_and_stores_the_evidence_votes_are_bound_to(
-    traffic,
     committee,
     proposer,
     eager,
-    django_capture_on_commit_callbacks,  # noqa: F811
+    django_capture_on_commit_callbacks,
 ):
-    model = traffic[0]
+    model = MLModel.objects.get(slug="card-fraud")
     cr = services.change_request_create(
         model_slug=model.slug,
         user=proposer,
@@ -55,13 +56,13 @@ def test_submit_computes_and_stores_the_evidence_votes_are_bound_to(
     assert cr.approvals.filter(lapsed_at__isnull=True).count() == 1
 
 
+@pytest.mark.usefixtures("traffic")
 def test_evidence_of_an_older_revision_is_not_stored(
-    traffic,
     proposer,
     eager,
-    django_capture_on_commit_callbacks,  # noqa: F811
+    django_capture_on_commit_callbacks,
 ):
-    model = traffic[0]
+    model = MLModel.objects.get(slug="card-fraud")
     cr = services.change_request_create(
         model_slug=model.slug, user=proposer, document=proposal(), rationale="Try 0.75."
     )
