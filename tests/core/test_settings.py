@@ -75,3 +75,33 @@ def test_env_int_and_env_float(monkeypatch):
     monkeypatch.setenv("FS_TEST_NUMBER", "fast")
     with pytest.raises(ImproperlyConfigured, match="FS_TEST_NUMBER must be a number, got 'fast'"):
         env_float("FS_TEST_NUMBER", 3)
+
+
+def test_makemigrations_check_runs_without_any_production_secret(tmp_path):
+    """A fresh checkout has no secrets; the migrations check must still answer, while a
+    command that does use them (migrate) still refuses to start without them."""
+    secrets = {
+        "SECRET_KEY",
+        "FIELD_ENCRYPTION_KEYS",
+        "AUDIT_CHAIN_KEYS",
+        "AUDIT_CHAIN_KEY_ID",
+        "METRICS_TOKEN",
+        "METRICS_PUBLIC",
+        "DEBUG",
+        "DJANGO_SETTINGS_MODULE",
+    }
+    env = {k: v for k, v in os.environ.items() if k not in secrets}
+    env["FAILSAFE_VAR_DIR"] = str(tmp_path)
+
+    def manage(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, "manage.py", *args],
+            cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+
+    checked = manage("makemigrations", "--check", "--dry-run")
+    assert checked.returncode == 0, checked.stderr
+    assert "No changes detected" in checked.stdout
+    refused = manage("migrate", "--check")
+    assert refused.returncode != 0
+    assert "must be set when DEBUG is off" in refused.stderr
