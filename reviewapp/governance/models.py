@@ -12,17 +12,65 @@ from .rules import DEFAULT_ESCALATION, Escalation, escalation_of, rules_hash
 _MUTABLE_FIELDS = {"is_active", "activated_at", "deactivated_at"}
 
 
-class PolicyVersionQuerySet(models.QuerySet):
-    """Bulk writes obey the same rule as save(): only the activation fields may change."""
+class ImmutableVersionQuerySet(models.QuerySet):
+    """Bulk writes obey the same rule as save(): only the activation fields may change, and a
+    version is never deleted (past decisions stay explainable)."""
 
     def update(self, **kwargs):
         if not set(kwargs) <= _MUTABLE_FIELDS:
-            raise RuntimeError("Policy versions are immutable; create a new version instead.")
+            raise RuntimeError("Versions are immutable; create a new version instead.")
         return super().update(**kwargs)
 
     def delete(self):
-        raise RuntimeError("Policy versions are kept forever so past decisions stay explainable.")
+        raise RuntimeError("Versions are kept forever so past decisions stay explainable.")
 
+
+class ImmutableVersion(models.Model):
+    """What every versioned governed document shares: its model (by slug: governance imports
+    nothing from the queue), a number, a canonical hash of its content set on creation, who made
+    it and by which change request, and whether it is the active one. Nothing else ever changes.
+
+    A subclass names its content and hash fields (``CONTENT_FIELD``, ``HASH_FIELD``).
+    """
+
+    CONTENT_FIELD = ""
+    HASH_FIELD = ""
+
+    model_slug = models.SlugField(max_length=100)
+    version = models.PositiveIntegerField()
+    is_active = models.BooleanField(default=False)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    activated_at = models.DateTimeField(null=True, blank=True)
+    deactivated_at = models.DateTimeField(null=True, blank=True)
+    # The change request that made this version (None: made before change requests existed).
+    change_request = models.ForeignKey(
+        "governance.ChangeRequest",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+
+    class Meta:
+        abstract = True
+
+    def save(self, *args, **kwargs) -> None:
+        if self.pk is None:
+            setattr(self, self.HASH_FIELD, rules_hash(getattr(self, self.CONTENT_FIELD)))
+        else:
+            update_fields = kwargs.get("update_fields")
+            if update_fields is None or not set(update_fields) <= _MUTABLE_FIELDS:
+                raise RuntimeError("Versions are immutable; create a new version instead.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise RuntimeError("Versions are kept forever so past decisions stay explainable.")
+
+
+class PolicyVersionQuerySet(ImmutableVersionQuerySet):
     def escalation_for(
         self, version_id: int | None, defaults: Escalation = DEFAULT_ESCALATION
     ) -> Escalation:
@@ -42,32 +90,18 @@ class PolicyVersionQuerySet(models.QuerySet):
         return {pk: e for pk, e in found.items() if e != defaults}
 
 
-class PolicyVersion(models.Model):
+class PolicyVersion(ImmutableVersion):
     """An immutable set of routing rules for one model. At most one version is active.
 
     The model is named by slug, not by foreign key: governance imports nothing from the queue.
     """
 
-    model_slug = models.SlugField(max_length=100)
-    version = models.PositiveIntegerField()
+    CONTENT_FIELD = "rules"
+    HASH_FIELD = "rules_hash"
+
     rules = models.JSONField()
     rules_hash = models.CharField(max_length=64, editable=False)
     note = models.TextField(blank=True)
-    is_active = models.BooleanField(default=False)
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
-    )
-    created_at = models.DateTimeField(default=timezone.now)
-    activated_at = models.DateTimeField(null=True, blank=True)
-    deactivated_at = models.DateTimeField(null=True, blank=True)
-    # The change request that made this version (None: made before change requests existed).
-    change_request = models.ForeignKey(
-        "governance.ChangeRequest",
-        null=True,
-        blank=True,
-        on_delete=models.PROTECT,
-        related_name="+",
-    )
 
     objects = PolicyVersionQuerySet.as_manager()
 
@@ -85,18 +119,6 @@ class PolicyVersion(models.Model):
     def __str__(self) -> str:
         return f"{self.model_slug} v{self.version} ({self.short_hash})"
 
-    def save(self, *args, **kwargs) -> None:
-        if self.pk is None:
-            self.rules_hash = rules_hash(self.rules)
-        else:
-            update_fields = kwargs.get("update_fields")
-            if update_fields is None or not set(update_fields) <= _MUTABLE_FIELDS:
-                raise RuntimeError("Policy versions are immutable; create a new version instead.")
-        super().save(*args, **kwargs)
-
-    def delete(self, *args, **kwargs):
-        raise RuntimeError("Policy versions are kept forever so past decisions stay explainable.")
-
     @property
     def short_hash(self) -> str:
         return self.rules_hash[:8]
@@ -109,42 +131,19 @@ class DocumentKind(models.TextChoices):
     MODEL_SETTINGS = "model_settings", _("Model settings")
 
 
-class DocumentVersionQuerySet(models.QuerySet):
-    def update(self, **kwargs):
-        if not set(kwargs) <= _MUTABLE_FIELDS:
-            raise RuntimeError("Document versions are immutable; create a new version instead.")
-        return super().update(**kwargs)
-
-    def delete(self):
-        raise RuntimeError("Document versions are kept forever.")
-
-
-class DocumentVersion(models.Model):
+class DocumentVersion(ImmutableVersion):
     """An immutable version of a governed document other than the routing policy (which keeps
     its own table, :class:`PolicyVersion`): for now the model settings (criticality tier and
     business profile). Versioned per (model, kind); at most one active per (model, kind)."""
 
-    model_slug = models.SlugField(max_length=100)
+    CONTENT_FIELD = "document"
+    HASH_FIELD = "document_hash"
+
     kind = models.CharField(max_length=32, choices=DocumentKind.choices)
-    version = models.PositiveIntegerField()
     document = models.JSONField()
     document_hash = models.CharField(max_length=64, editable=False)
-    is_active = models.BooleanField(default=False)
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
-    )
-    created_at = models.DateTimeField(default=timezone.now)
-    activated_at = models.DateTimeField(null=True, blank=True)
-    deactivated_at = models.DateTimeField(null=True, blank=True)
-    change_request = models.ForeignKey(
-        "governance.ChangeRequest",
-        null=True,
-        blank=True,
-        on_delete=models.PROTECT,
-        related_name="+",
-    )
 
-    objects = DocumentVersionQuerySet.as_manager()
+    objects = ImmutableVersionQuerySet.as_manager()
 
     class Meta:
         ordering = ["model_slug", "kind", "-version"]
@@ -162,18 +161,6 @@ class DocumentVersion(models.Model):
 
     def __str__(self) -> str:
         return f"{self.model_slug} {self.kind} v{self.version} ({self.document_hash[:8]})"
-
-    def save(self, *args, **kwargs) -> None:
-        if self.pk is None:
-            self.document_hash = rules_hash(self.document)
-        else:
-            update_fields = kwargs.get("update_fields")
-            if update_fields is None or not set(update_fields) <= _MUTABLE_FIELDS:
-                raise RuntimeError("Document versions are immutable; create a new version instead.")
-        super().save(*args, **kwargs)
-
-    def delete(self, *args, **kwargs):
-        raise RuntimeError("Document versions are kept forever.")
 
 
 class ApprovalRule(models.Model):
