@@ -9,6 +9,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Max
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -158,3 +159,25 @@ def not_stale(cr: ChangeRequest) -> None:
 
 def expiry_cutoff(now: dt.datetime) -> dt.datetime:
     return now - dt.timedelta(days=settings.GOVERNANCE_CHANGE_REQUEST_EXPIRY_DAYS)
+
+
+def next_version_number(versions: Any) -> int:
+    """The number the next version of a document gets (``versions``: its versions so far)."""
+    return (versions.aggregate(m=Max("version"))["m"] or 0) + 1
+
+
+def version_make_active(new: Any, versions: Any, now: dt.datetime) -> Any:
+    """Make ``new`` the one active version among ``versions`` (locked); returns the version
+    that was active before (``new`` itself when it already was)."""
+    current = versions.select_for_update().filter(is_active=True).first()
+    if current is not None and current.pk == new.pk:
+        return current
+    if current is not None:
+        current.is_active = False
+        current.deactivated_at = now
+        current.save(update_fields=["is_active", "deactivated_at"])
+    new.is_active = True
+    new.activated_at = now
+    new.deactivated_at = None
+    new.save(update_fields=["is_active", "activated_at", "deactivated_at"])
+    return current

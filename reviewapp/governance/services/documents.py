@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
-from django.db.models import Max
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -26,6 +25,7 @@ from reviewapp.core.exceptions import NotFound
 
 from ..models import DocumentKind, DocumentVersion, PolicyVersion
 from ..rules import TIERS, validate_rules
+from .common import next_version_number, version_make_active
 from .policies import policy_version_activate, policy_version_create
 from .staleness import document_moved
 
@@ -156,14 +156,11 @@ def create_and_activate(
         )
         policy_version_activate(policy=policy, actor=actor)
         return _of_policy(policy)
-    now = timezone.now()
-    latest = DocumentVersion.objects.filter(model_slug=model_slug, kind=kind).aggregate(
-        m=Max("version")
-    )["m"]
+    versions = DocumentVersion.objects.filter(model_slug=model_slug, kind=kind)
     new = DocumentVersion(
         model_slug=model_slug,
         kind=kind,
-        version=(latest or 0) + 1,
+        version=next_version_number(versions),
         document=document,
         created_by=created_by,
         change_request=change_request,
@@ -176,18 +173,7 @@ def create_and_activate(
         after={"version": new.version, "document_hash": new.document_hash, "document": document},
         data={"model": model_slug, "kind": kind, "change_request": change_request.pk},
     )
-    current = (
-        DocumentVersion.objects.select_for_update()
-        .filter(model_slug=model_slug, kind=kind, is_active=True)
-        .first()
-    )
-    if current is not None:
-        current.is_active = False
-        current.deactivated_at = now
-        current.save(update_fields=["is_active", "deactivated_at"])
-    new.is_active = True
-    new.activated_at = now
-    new.save(update_fields=["is_active", "activated_at"])
+    current = version_make_active(new, versions, timezone.now())
     audit_record(
         actor=actor,
         verb="governance.document_version.activated",

@@ -3,7 +3,6 @@ from __future__ import annotations
 from typing import Any
 
 from django.db import transaction
-from django.db.models import Max
 from django.utils import timezone
 
 from reviewapp.core.audit import Actor, audit_record
@@ -11,6 +10,7 @@ from reviewapp.core.exceptions import ServiceError
 
 from ..models import DocumentKind, PolicyVersion
 from ..rules import validate_rules
+from .common import next_version_number, version_make_active
 from .staleness import document_moved
 
 
@@ -33,10 +33,9 @@ def policy_version_create(
         raise ServiceError(
             "The rules are not valid.", errors={f"rules.{k}": v for k, v in errors.items()}
         )
-    latest = PolicyVersion.objects.filter(model_slug=model_slug).aggregate(m=Max("version"))["m"]
     policy = PolicyVersion(
         model_slug=model_slug,
-        version=(latest or 0) + 1,
+        version=next_version_number(PolicyVersion.objects.filter(model_slug=model_slug)),
         rules=rules,
         note=note,
         created_by=created_by,
@@ -61,22 +60,11 @@ def policy_version_create(
 
 @transaction.atomic
 def policy_version_activate(*, policy: PolicyVersion, actor: Actor) -> PolicyVersion:
-    now = timezone.now()
-    current = (
-        PolicyVersion.objects.select_for_update()
-        .filter(model_slug=policy.model_slug, is_active=True)
-        .first()
+    current = version_make_active(
+        policy, PolicyVersion.objects.filter(model_slug=policy.model_slug), timezone.now()
     )
-    if current is not None and current.pk == policy.pk:
+    if current is not None and current.pk == policy.pk:  # already the active one
         return policy
-    if current is not None:
-        current.is_active = False
-        current.deactivated_at = now
-        current.save(update_fields=["is_active", "deactivated_at"])
-    policy.is_active = True
-    policy.activated_at = now
-    policy.deactivated_at = None
-    policy.save(update_fields=["is_active", "activated_at", "deactivated_at"])
     audit_record(
         actor=actor,
         verb="governance.policy_version.activated",
