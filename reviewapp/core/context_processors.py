@@ -25,12 +25,12 @@ def navigation(request: HttpRequest) -> dict[str, Any]:
             "current": current == section.key,
         }
         for section in registry.nav_sections()
-        if section.roles is None or mine & section.roles
+        if section.visible_to(mine)
     ]
     tools = [
         {"label": tool.label, "url": reverse(tool.url_name)}
         for tool in registry.tools()
-        if tool.roles is None or mine & tool.roles
+        if tool.visible_to(mine)
     ]
     return {
         "nav_sections": items,

@@ -21,25 +21,19 @@ Label = str | Promise
 
 
 @dataclass(frozen=True)
-class NavSection:
-    key: str
-    label: Label
-    url_name: str
-    # Roles that see the section; None: every signed-in user.
-    roles: frozenset[str] | None
-    order: int
-
-
-@dataclass(frozen=True)
-class Tool:
-    """A page that is not a section of its own, listed in the user menu for its roles."""
+class NavEntry:
+    """A link an app offers: a section of the top bar, or a tool in the user menu (a page that
+    is not a section of its own)."""
 
     key: str
     label: Label
     url_name: str
-    # Roles that see the tool; None: every signed-in user (their own account page).
+    # Roles that see the entry; None: every signed-in user (e.g. their own account page).
     roles: frozenset[str] | None
     order: int
+
+    def visible_to(self, user_roles: set[str]) -> bool:
+        return self.roles is None or bool(user_roles & self.roles)
 
 
 @dataclass(frozen=True)
@@ -51,8 +45,8 @@ class BodyLimit:
     limit: Callable[[], int]
 
 
-_sections: dict[str, NavSection] = {}
-_tools: dict[str, Tool] = {}
+_sections: dict[str, NavEntry] = {}
+_tools: dict[str, NavEntry] = {}
 _role_permissions: dict[str, dict[str, tuple[str, ...]]] = {}
 _body_limits: dict[tuple[str, bool], BodyLimit] = {}
 _hooks: dict[str, list[Callable[..., Any]]] = {}
@@ -67,35 +61,32 @@ def _check_roles(allowed: Iterable[str]) -> frozenset[str]:
 
 
 # --- navigation ---------------------------------------------------------------------------
+def _entry(
+    *, key: str, label: Label, url_name: str, roles: Iterable[str] | None, order: int
+) -> NavEntry:
+    allowed = None if roles is None else _check_roles(roles)
+    return NavEntry(key=key, label=label, url_name=url_name, roles=allowed, order=order)
+
+
 def register_nav_section(
     *, key: str, label: Label, url_name: str, roles: Iterable[str] | None, order: int
 ) -> None:
-    _sections[key] = NavSection(
-        key=key,
-        label=label,
-        url_name=url_name,
-        roles=None if roles is None else _check_roles(roles),
-        order=order,
-    )
+    """A top-bar section (``roles`` None: every signed-in user)."""
+    _sections[key] = _entry(key=key, label=label, url_name=url_name, roles=roles, order=order)
 
 
 def register_tool(
     *, key: str, label: Label, url_name: str, roles: Iterable[str] | None, order: int
 ) -> None:
-    _tools[key] = Tool(
-        key=key,
-        label=label,
-        url_name=url_name,
-        roles=None if roles is None else _check_roles(roles),
-        order=order,
-    )
+    """A user-menu tool (``roles`` None: every signed-in user)."""
+    _tools[key] = _entry(key=key, label=label, url_name=url_name, roles=roles, order=order)
 
 
-def nav_sections() -> list[NavSection]:
+def nav_sections() -> list[NavEntry]:
     return sorted(_sections.values(), key=lambda s: (s.order, s.key))
 
 
-def tools() -> list[Tool]:
+def tools() -> list[NavEntry]:
     return sorted(_tools.values(), key=lambda t: (t.order, t.key))
 
 
