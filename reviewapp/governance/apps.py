@@ -15,12 +15,15 @@ class GovernanceConfig(AppConfig):
 
         from .services import evidence as evidence_services
         from .services.common import EVIDENCE_REQUESTED_HOOK
-        from .tasks import EVIDENCE_FAILED_HOOK, EVIDENCE_READY_HOOK
+        from .tasks import EVIDENCE_FAILED_HOOK, EVIDENCE_READY_HOOK, EVIDENCE_STARTED_HOOK
 
         hooks.register_hook(
             EVIDENCE_REQUESTED_HOOK, evidence_services.change_request_evidence_request
         )
         hooks.register_hook(EVIDENCE_READY_HOOK, evidence_services.change_request_evidence_ready)
+        hooks.register_hook(
+            EVIDENCE_STARTED_HOOK, evidence_services.change_request_evidence_started
+        )
         hooks.register_hook(EVIDENCE_FAILED_HOOK, evidence_services.change_request_evidence_failed)
 
         from reviewapp.core import registry

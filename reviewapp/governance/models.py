@@ -201,13 +201,20 @@ class ChangeRequest(models.Model):
         IN_REVIEW = "in_review", _("In review")
         CHANGES_REQUESTED = "changes_requested", _("Changes requested")
         APPROVED = "approved", _("Approved")
+        SHADOW = "shadow", _("Shadow period")
         SCHEDULED = "scheduled", _("Scheduled")
         APPLIED = "applied", _("Applied")
         REJECTED = "rejected", _("Rejected")
         WITHDRAWN = "withdrawn", _("Withdrawn")
         EXPIRED = "expired", _("Expired")
 
-    OPEN = ("draft", "in_review", "changes_requested", "approved", "scheduled")
+    class EvidenceState(models.TextChoices):
+        PENDING = "pending", _("Pending")
+        RUNNING = "running", _("Running")
+        READY = "ready", _("Ready")
+        FAILED = "failed", _("Failed")
+
+    OPEN = ("draft", "in_review", "changes_requested", "approved", "shadow", "scheduled")
 
     model_slug = models.SlugField(max_length=100)
     kind = models.CharField(
@@ -229,9 +236,17 @@ class ChangeRequest(models.Model):
     scheduled_for = models.DateTimeField(null=True, blank=True)
     rollback_triggers = models.JSONField(default=list, blank=True)
     shadow_minutes = models.PositiveIntegerField(null=True, blank=True)
+    # The shadow period of an approved request: the proposal runs beside the active version.
+    shadow_started_at = models.DateTimeField(null=True, blank=True)
+    shadow_ends_at = models.DateTimeField(null=True, blank=True)
     # The evidence the approvers see, written by the evidence module (change_request_evidence_set).
     evidence_hash = models.CharField(max_length=64, blank=True)
     evidence_summary = models.JSONField(default=dict, blank=True)
+    # Where the evidence of the current revision stands; ``evidence_errors`` says why it failed.
+    evidence_state = models.CharField(
+        max_length=10, choices=EvidenceState.choices, default=EvidenceState.PENDING
+    )
+    evidence_errors = models.JSONField(default=dict, blank=True)
     # Staleness, beside the status.
     stale = models.BooleanField(default=False)
     stale_version = models.PositiveIntegerField(null=True, blank=True)

@@ -49,6 +49,7 @@ def ratifications_overdue() -> int:
 # request revision named by ``revision``: called with (revision, evidence) or (revision, errors).
 EVIDENCE_READY_HOOK = "governance.evidence_ready"
 EVIDENCE_FAILED_HOOK = "governance.evidence_failed"
+EVIDENCE_STARTED_HOOK = "governance.evidence_started"
 
 
 @shared_task(
@@ -69,6 +70,7 @@ def governance_compute_evidence(
     Recomputing is harmless (reads only; the same data gives the same hash), so a redelivered
     task only calls the hook again; the hook checks that ``revision`` is still current.
     """
+    registry.run_hooks(EVIDENCE_STARTED_HOOK, revision=revision)
     try:
         evidence = evidence_compute(
             model_slug=model_slug, proposed_rules=proposed_rules, base_version=base_version

@@ -30,6 +30,8 @@ VERBS = {
     "governance.change_request.rebased": _("Rebased"),
     "governance.change_request.commented": _("Commented"),
     "governance.change_request.evidence_recorded": _("Evidence recorded"),
+    "governance.change_request.evidence_failed": _("Evidence could not be computed"),
+    "governance.change_request.shadow_started": _("Shadow period started"),
     "governance.change_request.rolled_back": _("Emergency rollback"),
     "governance.change_request.ratified": _("Emergency rollback ratified"),
     "governance.change_request.ratification_overdue": _("Ratification overdue"),

@@ -81,3 +81,50 @@ def test_evidence_of_an_older_revision_is_not_stored(
     )
     cr.refresh_from_db()
     assert cr.evidence_hash != stale.hash
+
+
+@pytest.mark.usefixtures("traffic")
+def test_evidence_state_moves_pending_running_ready_and_an_edit_resets_it(
+    proposer, eager, django_capture_on_commit_callbacks
+):
+    from reviewapp.governance.services.evidence import change_request_evidence_started
+
+    cr = services.change_request_create(
+        model_slug="card-fraud", user=proposer, document=proposal(min_confidence=0.80),
+        rationale="Borderline band.",
+    )  # fmt: skip
+    assert cr.evidence_state == "pending"
+    change_request_evidence_started(revision={"change_request_id": cr.pk, "revision": 99})
+    assert ChangeRequest.objects.get(pk=cr.pk).evidence_state == "pending"  # not this revision
+    change_request_evidence_started(revision={"change_request_id": cr.pk, "revision": 1})
+    assert ChangeRequest.objects.get(pk=cr.pk).evidence_state == "running"
+    with django_capture_on_commit_callbacks(execute=True):
+        services.change_request_submit(change_request_id=cr.pk, user=proposer)
+    cr.refresh_from_db()
+    assert cr.evidence_state == "ready" and cr.evidence_hash
+    services.change_request_edit(
+        change_request_id=cr.pk, user=proposer, document=proposal(min_confidence=0.81)
+    )
+    cr.refresh_from_db()
+    assert (cr.evidence_state, cr.evidence_hash) == ("pending", "")
+
+
+@pytest.mark.usefixtures("traffic")
+def test_evidence_that_cannot_be_computed_is_failed_with_the_reason(
+    proposer, eager, django_capture_on_commit_callbacks
+):
+    from reviewapp.core.models import AuditEvent
+
+    cr = services.change_request_create(
+        model_slug="card-fraud", user=proposer, document=proposal(min_confidence=0.80),
+        rationale="Borderline band.",
+    )  # fmt: skip
+    # The base version no longer exists as far as the replay knows: the task reports failure.
+    ChangeRequest.objects.filter(pk=cr.pk).update(base_version=999)
+    with django_capture_on_commit_callbacks(execute=True):
+        services.change_request_submit(change_request_id=cr.pk, user=proposer)
+    cr.refresh_from_db()
+    assert cr.evidence_state == "failed"
+    assert cr.evidence_hash == ""
+    assert cr.evidence_errors and all(isinstance(v, list) for v in cr.evidence_errors.values())
+    assert AuditEvent.objects.filter(verb="governance.change_request.evidence_failed").exists()

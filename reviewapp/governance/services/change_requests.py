@@ -21,6 +21,7 @@ from ..hashes import document_hash
 from ..models import ChangeRequest, ChangeRequestComment
 from . import documents
 from .common import (
+    EVIDENCE_CLEARED,
     actor_of,
     check_kind,
     lapse_votes,
@@ -141,8 +142,7 @@ def change_request_edit(
     if document is not UNSET:
         digest, _active = _check_document(kind=cr.kind, document=document, model_slug=cr.model_slug)
         if digest != cr.document_hash:
-            values.update(document=document, document_hash=digest, evidence_hash="",
-                          evidence_summary={})  # fmt: skip
+            values.update(document=document, document_hash=digest, **EVIDENCE_CLEARED)
     if rationale is not UNSET and rationale.strip() != cr.rationale:
         values["rationale"] = rationale.strip()
     new_revision = bool(values)
@@ -267,8 +267,7 @@ def change_request_rebase(*, change_request_id: int, user: Any) -> ChangeRequest
         "stale_actor": "",
         "stale_by": None,
         "stale_at": None,
-        "evidence_hash": "",
-        "evidence_summary": {},
+        **EVIDENCE_CLEARED,
     }
     data = {"votes_lapsed": lapsed, "from_base": before["base_version"]}
     if CHANGE_REQUEST.allows("rebase", cr.status):
@@ -331,7 +330,8 @@ def change_request_evidence_set(
         .update(lapsed_at=now)
     )
     before = {"evidence_hash": cr.evidence_hash}
-    touch(cr, now, evidence_hash=evidence_hash, evidence_summary=dict(summary))
+    touch(cr, now, evidence_hash=evidence_hash, evidence_summary=dict(summary),
+          evidence_state=ChangeRequest.EvidenceState.READY, evidence_errors={})  # fmt: skip
     audit_record(
         actor=actor,
         verb="governance.change_request.evidence_recorded",

@@ -48,6 +48,15 @@ def touch(cr: ChangeRequest, now: dt.datetime | None = None, **values: Any) -> N
         setattr(cr, name, value)
 
 
+# What an edit or a rebase resets: the new revision's evidence is computed again.
+EVIDENCE_CLEARED: dict[str, Any] = {
+    "evidence_hash": "",
+    "evidence_summary": {},
+    "evidence_state": ChangeRequest.EvidenceState.PENDING,
+    "evidence_errors": {},
+}
+
+
 def lapse_votes(cr: ChangeRequest, now: dt.datetime | None = None) -> int:
     return Approval.objects.filter(change_request=cr, lapsed_at__isnull=True).update(
         lapsed_at=now or timezone.now()

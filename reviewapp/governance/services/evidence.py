@@ -12,9 +12,10 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from django.db import transaction
 from django.utils import timezone
 
-from reviewapp.core.audit import Actor
+from reviewapp.core.audit import Actor, audit_record
 from reviewapp.core.exceptions import ServiceError
 from reviewapp.core.publish import task_publish
 
@@ -96,7 +97,44 @@ def change_request_evidence_ready(*, revision: Any, evidence: Any) -> None:
         logger.info("Evidence for change request %s not stored: %s", revision, exc.message)
 
 
+def _current(revision: Any) -> ChangeRequest | None:
+    if not isinstance(revision, dict) or "change_request_id" not in revision:
+        return None  # computed for someone else (a benchmark, a shell)
+    return (
+        ChangeRequest.objects.select_for_update()
+        .filter(pk=revision["change_request_id"], revision=revision.get("revision"))
+        .first()
+    )
+
+
+@transaction.atomic
+def change_request_evidence_started(*, revision: Any) -> None:
+    """A worker took the evidence task: the page shows it running."""
+    cr = _current(revision)
+    if cr is None or cr.evidence_state != ChangeRequest.EvidenceState.PENDING:
+        return
+    ChangeRequest.objects.filter(pk=cr.pk).update(
+        evidence_state=ChangeRequest.EvidenceState.RUNNING
+    )
+
+
+@transaction.atomic
 def change_request_evidence_failed(*, revision: Any, errors: dict[str, list[str]]) -> None:
     """The proposal could not be replayed (bad rules, an unknown version): the request keeps no
-    evidence, so no vote can be cast until an edit or a rebase asks again."""
+    evidence and says why, so no vote can be cast until an edit or a rebase asks again."""
     logger.warning("Evidence for change request %s failed: %s", revision, errors)
+    cr = _current(revision)
+    if cr is None or cr.evidence_state == ChangeRequest.EvidenceState.READY:
+        return
+    errors = {str(k): [str(m) for m in v] for k, v in (errors or {}).items()} or {
+        "evidence": ["The evidence could not be computed."]
+    }
+    ChangeRequest.objects.filter(pk=cr.pk).update(
+        evidence_state=ChangeRequest.EvidenceState.FAILED, evidence_errors=errors
+    )
+    audit_record(
+        actor=EVIDENCE_ACTOR,
+        verb="governance.change_request.evidence_failed",
+        target=cr,
+        data={"revision": cr.revision, "errors": errors},
+    )
