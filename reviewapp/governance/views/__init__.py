@@ -1,0 +1,1 @@
+"""Governance's pages: thin views over the selectors and services (one module per area)."""
