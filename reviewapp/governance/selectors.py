@@ -5,13 +5,13 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.db.models import Q, QuerySet
+from django.db.models import Count, Q, QuerySet
 from django.utils.translation import gettext as _
 
 from reviewapp.core import registry
 from reviewapp.core.roles import COMMITTEE, has_role
 
-from .models import Approval, ApprovalRule, ChangeRequest, PolicyVersion
+from .models import Approval, ApprovalRule, ChangeRequest, DocumentVersion, PolicyVersion
 
 
 def active_policies(model_slugs: Iterable[str]) -> dict[str, PolicyVersion]:
@@ -149,3 +149,63 @@ def _criticality(model_slug: str) -> str:
 
 def emergency_rollbacks_awaiting_ratification() -> QuerySet[ChangeRequest]:
     return change_requests().filter(is_emergency=True, ratified_at__isnull=True)
+
+
+# --- the change-request pages -------------------------------------------------------------
+def governed_model_slugs() -> list[str]:
+    """Models with any governed document: the ones a proposer picks from (a model's first
+    version is a bootstrap, made by the system, not proposed on the page)."""
+    slugs = set(PolicyVersion.objects.order_by().values_list("model_slug", flat=True).distinct())
+    slugs |= set(DocumentVersion.objects.order_by().values_list("model_slug", flat=True).distinct())
+    return sorted(slugs)
+
+
+def voter_scope(user) -> tuple[bool, set[str]]:
+    """(votes on every model's requests, models whose approver group the user is in), in two
+    queries, instead of ``may_vote`` per request."""
+    if not getattr(user, "is_authenticated", False) or not user.is_active:
+        return False, set()
+    rules = list(ApprovalRule.objects.filter(approver_group__isnull=False))
+    group_ids = set(user.groups.values_list("id", flat=True)) if rules else set()
+    own = {r.model_slug for r in rules if r.approver_group_id in group_ids}
+    if user.is_superuser:
+        return True, own
+    return has_role(user, COMMITTEE), own
+
+
+def change_requests_awaiting_vote(user) -> QuerySet[ChangeRequest]:
+    """In review, not stale, not the user's own, no live vote of theirs yet, on a model whose
+    requests they vote on."""
+    committee, own = voter_scope(user)
+    qs = change_requests(status=ChangeRequest.Status.IN_REVIEW).filter(stale=False)
+    qs = qs.exclude(proposer=user).exclude(approvals__user=user, approvals__lapsed_at__isnull=True)
+    grouped = set(ApprovalRule.objects.filter(approver_group__isnull=False).values_list(
+        "model_slug", flat=True
+    ))  # fmt: skip
+    if committee:
+        # The committee votes on every model without a named approver group.
+        return qs.filter(Q(model_slug__in=own) | ~Q(model_slug__in=grouped))
+    return qs.filter(model_slug__in=own)
+
+
+def change_requests_stale_or_scheduled() -> QuerySet[ChangeRequest]:
+    S = ChangeRequest.Status
+    return change_requests().filter(
+        Q(stale=True, status__in=ChangeRequest.OPEN) | Q(status__in=[S.SCHEDULED, S.SHADOW])
+    )
+
+
+def change_requests_recently_applied(limit: int = 10) -> list[ChangeRequest]:
+    return list(
+        change_requests(status=ChangeRequest.Status.APPLIED).order_by("-applied_at", "-id")[:limit]
+    )
+
+
+def change_request_votes(change_request: ChangeRequest) -> list[Approval]:
+    """Every vote, lapsed ones included (for the record), oldest first."""
+    return list(change_request.approvals.select_related("user").order_by("created_at", "id"))
+
+
+def status_counts(**filters: str | None) -> dict[str, int]:
+    qs = change_requests(**{k: v for k, v in filters.items() if k != "status"})
+    return dict(qs.order_by().values_list("status").annotate(n=Count("id")))
