@@ -26,10 +26,18 @@ class GovernanceConfig(AppConfig):
         )
         hooks.register_hook(EVIDENCE_FAILED_HOOK, evidence_services.change_request_evidence_failed)
 
+        from django.utils.translation import gettext_lazy as _
+
         from reviewapp.core import registry
         from reviewapp.core.roles import COMMITTEE, ENGINEER, LEAD, REVIEWER
 
-        # No nav section yet: the governance pages do not exist (a later change registers it).
+        registry.register_nav_section(
+            key="governance",
+            label=_("Governance"),
+            url_name="governance:home",
+            roles={COMMITTEE, LEAD, ENGINEER},
+            order=30,
+        )
         registry.register_role_permissions(
             self.label,
             {

@@ -15,7 +15,7 @@ LANDING = [
     (roles.LEAD, "queue:list"),
     (roles.ENGINEER, "catalog:search"),
     (roles.CATALOG_EDITOR, "catalog:search"),
-    (roles.COMMITTEE, "dashboards:overview"),
+    (roles.COMMITTEE, "governance:home"),
 ]
 
 

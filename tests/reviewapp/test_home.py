@@ -14,7 +14,7 @@ from tests.factories import UserFactory
         ([roles.LEAD], "/queue/"),
         ([roles.ENGINEER], "/catalog/"),
         ([roles.CATALOG_EDITOR], "/catalog/"),
-        ([roles.COMMITTEE], "/dashboards/"),
+        ([roles.COMMITTEE], "/governance/"),
         ([roles.COMMITTEE, roles.ENGINEER], "/catalog/"),
     ],
 )
