@@ -228,8 +228,12 @@ def _page_context(request: HttpRequest, cr: ChangeRequest) -> dict[str, Any]:
         else None,
         "diff": diff,
         "changed_count": sum(1 for r in diff if r["changed"]),
+        "changed_rows": [r for r in diff if r["changed"]],
+        "unchanged_rows": [r for r in diff if not r["changed"]],
         "evidence": evidence,
-        "evidence_days": evidence_days,
+        # Days without routed traffic under either version would bury the ones that matter.
+        "evidence_days": [d for d in evidence_days if d["active"] or d["proposal"]],
+        "quiet_days": sum(1 for d in evidence_days if not (d["active"] or d["proposal"])),
         "summary": summary,
         "quorum": quorum,
         "votes": votes,
