@@ -49,9 +49,14 @@ class ReviewAppConfig(AppConfig):
         )
         # Governance reads models and applies model settings through hooks (it imports
         # nothing from the queue).
-        from .services.model_settings import model_info_for_governance, model_settings_apply
+        from .services.model_settings import (
+            model_info_for_governance,
+            model_infos_for_governance,
+            model_settings_apply,
+        )
 
         registry.register_hook("governance.model_info", model_info_for_governance)
+        registry.register_hook("governance.model_infos", model_infos_for_governance)
         registry.register_hook("governance.model_settings_applied", model_settings_apply)
         # Every API body is bounded; a batch of predictions may be larger than one.
         registry.register_body_limit(

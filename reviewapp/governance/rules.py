@@ -44,6 +44,8 @@ TIER_PRIORITY = {"critical": 70, "high": 50, "medium": 30, "low": 10}
 NO_POLICY_SLA_MINUTES = {"critical": 30, "high": 60, "medium": 240, "low": 480}
 NO_POLICY_FALLBACK: dict[str, Any] = {"action": "hold", "reason": NO_ACTIVE_POLICY}
 FAR_BELOW_MARGIN = 0.2
+# At most a year: a deadline past what a datetime holds would stop routing (OverflowError).
+MAX_SLA_MINUTES = 365 * 24 * 60
 
 
 def canonical_json(value: Any) -> str:
@@ -144,8 +146,11 @@ def validate_rules(rules: Any, *, labels: list[str] | None = None) -> dict[str, 
     else:
         for tier in TIERS:
             value = sla.get(tier)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                add(f"sla_minutes.{tier}", "Required: a whole number of minutes, at least 1.")
+            if not _is_whole(value) or not 1 <= value <= MAX_SLA_MINUTES:
+                add(
+                    f"sla_minutes.{tier}",
+                    f"Required: a whole number of minutes from 1 to {MAX_SLA_MINUTES} (a year).",
+                )
         for tier in sorted(set(sla) - set(TIERS)):
             add(f"sla_minutes.{tier}", "Unknown tier.")
     if not isinstance(rules.get("fallback"), dict) or not rules.get("fallback"):

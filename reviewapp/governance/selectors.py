@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -9,9 +9,12 @@ from django.db.models import Count, Q, QuerySet
 from django.utils.translation import gettext as _
 
 from reviewapp.core import registry
-from reviewapp.core.roles import COMMITTEE, has_role
+from reviewapp.core.roles import COMMITTEE, ENGINEER, LEAD, has_role
 
 from .models import Approval, ApprovalRule, ChangeRequest, DocumentVersion, PolicyVersion
+
+# The queue offers {slug: {"labels", "criticality"}} of many models at once (reviewapp/apps.py).
+MODEL_INFOS_HOOK = "governance.model_infos"
 
 
 def active_policies(model_slugs: Iterable[str]) -> dict[str, PolicyVersion]:
@@ -118,26 +121,37 @@ def proportional_reasons(summary: dict) -> tuple[str, ...]:
     return tuple(reasons)
 
 
-def quorum(change_request: ChangeRequest) -> Quorum:
-    rule = approval_rule_of(change_request.model_slug)
+def _quorum_of(
+    change_request: ChangeRequest, *, rule: ApprovalRule | None, criticality: str, eligible: int,
+    approvals: int,
+) -> Quorum:  # fmt: skip
+    """The one definition of a request's quorum, from what the callers loaded."""
     if rule and rule.required_approvals:
         base = rule.required_approvals
     else:
-        criticality = _criticality(change_request.model_slug)
         base = settings.GOVERNANCE_REQUIRED_APPROVALS.get(criticality, 2)
     reasons = proportional_reasons(change_request.evidence_summary or {})
     wanted = base + (1 if reasons else 0)
-    eligible = eligible_voters(
-        change_request.model_slug, exclude_user_id=change_request.proposer_id
-    ).count()
     return Quorum(
         base=base,
         reasons=reasons,
         wanted=wanted,
         eligible=eligible,
         required=max(1, min(wanted, eligible)),
-        approvals=live_approvals(change_request).count(),
+        approvals=approvals,
         committee_too_small=wanted > eligible,
+    )
+
+
+def quorum(change_request: ChangeRequest) -> Quorum:
+    return _quorum_of(
+        change_request,
+        rule=approval_rule_of(change_request.model_slug),
+        criticality=_criticality(change_request.model_slug),
+        eligible=eligible_voters(
+            change_request.model_slug, exclude_user_id=change_request.proposer_id
+        ).count(),
+        approvals=live_approvals(change_request).count(),
     )
 
 
@@ -145,6 +159,71 @@ def _criticality(model_slug: str) -> str:
     for info in registry.run_hooks("governance.model_info", model_slug=model_slug):
         return info.get("criticality", "high")
     return "high"
+
+
+def live_approvals_of(change_requests: Sequence[ChangeRequest]) -> dict[int, list[Approval]]:
+    """{request id: its live votes, oldest first} for a page of requests, in one query (the
+    same votes as :func:`live_approvals`)."""
+    by_id = {cr.pk: cr for cr in change_requests}
+    out: dict[int, list[Approval]] = {pk: [] for pk in by_id}
+    if not by_id:
+        return out
+    votes = Approval.objects.filter(
+        change_request_id__in=by_id, lapsed_at__isnull=True
+    ).select_related("user")
+    for vote in votes:
+        cr = by_id[vote.change_request_id]
+        if vote.revision == cr.revision and vote.evidence_hash == cr.evidence_hash:
+            out[cr.pk].append(vote)
+    return out
+
+
+def quorums(
+    change_requests: Sequence[ChangeRequest], *, live: dict[int, list[Approval]] | None = None
+) -> dict[int, Quorum]:
+    """{request id: :func:`quorum`} for a page of requests in a bounded number of queries
+    (approval rules, criticalities, voters, votes), whatever the number of requests or
+    models. ``live``: the votes from :func:`live_approvals_of`, when the caller has them."""
+    if not change_requests:
+        return {}
+    live = live_approvals_of(change_requests) if live is None else live
+    slugs = {cr.model_slug for cr in change_requests}
+    rules = {r.model_slug: r for r in ApprovalRule.objects.filter(model_slug__in=slugs)}
+    criticalities = _criticalities(slugs)
+    named = {r.approver_group_id for r in rules.values() if r.approver_group_id}
+    user_model = get_user_model()
+    members: dict[int | str, set[int]] = {COMMITTEE: set(), **{g: set() for g in named}}
+    memberships = user_model.groups.through.objects.filter(
+        Q(group__name=COMMITTEE) | Q(group_id__in=named), user__is_active=True
+    ).values_list("user_id", "group_id", "group__name")
+    for user_id, group_id, group_name in memberships:
+        if group_id in named:
+            members[group_id].add(user_id)
+        if group_name == COMMITTEE:
+            members[COMMITTEE].add(user_id)
+    superusers = set(
+        user_model.objects.filter(is_active=True, is_superuser=True).values_list("pk", flat=True)
+    )
+    out = {}
+    for cr in change_requests:
+        rule = rules.get(cr.model_slug)
+        group = rule.approver_group_id if rule and rule.approver_group_id else COMMITTEE
+        voters = (members[group] | superusers) - {cr.proposer_id}
+        out[cr.pk] = _quorum_of(
+            cr,
+            rule=rule,
+            criticality=criticalities.get(cr.model_slug, "high"),
+            eligible=len(voters),
+            approvals=len(live.get(cr.pk, [])),
+        )
+    return out
+
+
+def _criticalities(model_slugs: Iterable[str]) -> dict[str, str]:
+    """{slug: criticality tier} of registered models, through the queue's bulk hook."""
+    for infos in registry.run_hooks(MODEL_INFOS_HOOK, model_slugs=sorted(model_slugs)):
+        return {slug: info.get("criticality", "high") for slug, info in infos.items()}
+    return {slug: _criticality(slug) for slug in model_slugs}
 
 
 def emergency_rollbacks_awaiting_ratification() -> QuerySet[ChangeRequest]:
@@ -209,3 +288,14 @@ def change_request_votes(change_request: ChangeRequest) -> list[Approval]:
 def status_counts(**filters: str | None) -> dict[str, int]:
     qs = change_requests(**{k: v for k, v in filters.items() if k != "status"})
     return dict(qs.order_by().values_list("status").annotate(n=Count("id")))
+
+
+def may_read_change_requests(user) -> bool:
+    """Committee members, leads and engineers read every change request; so does a member of
+    a model's named approver group (they vote, so they must see the evidence). Never a
+    producer's service token."""
+    if not getattr(user, "is_authenticated", False) or getattr(user, "is_service", False):
+        return False
+    if has_role(user, COMMITTEE, LEAD, ENGINEER):
+        return True
+    return ApprovalRule.objects.filter(approver_group__user=user).exists()

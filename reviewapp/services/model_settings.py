@@ -15,6 +15,13 @@ def model_info_for_governance(*, model_slug: str) -> dict[str, Any] | None:
     return dict(row) if row else None
 
 
+def model_infos_for_governance(*, model_slugs: list[str]) -> dict[str, dict[str, Any]]:
+    """Hook ``governance.model_infos``: {slug: labels and criticality} of the registered
+    models among ``model_slugs``, in one query (a page of change requests)."""
+    rows = MLModel.objects.filter(slug__in=model_slugs).values("slug", "labels", "criticality")
+    return {row.pop("slug"): row for row in rows}
+
+
 def model_settings_apply(*, model_slug: str, document: dict[str, Any], actor: Actor) -> bool:
     """Hook ``governance.model_settings_applied``: an applied ``model_settings`` version sets
     the model's criticality (the business profile stays in the governed document). Runs in

@@ -11,6 +11,16 @@ from django.urls import URLPattern, URLResolver, get_resolver
 
 pytestmark = pytest.mark.django_db
 
+ACTIONS = (
+    "submit",
+    "approve",
+    "reject",
+    "request-changes",
+    "withdraw",
+    "rebase",
+    "comment",
+    "ratify",
+)
 # route -> (method, path, status a service token gets)
 SERVICE_TOKEN_ANSWERS = {
     # ingestion and the producer's own predictions
@@ -39,6 +49,27 @@ SERVICE_TOKEN_ANSWERS = {
     "api/v1/failure-mode-facets": [("get", "/api/v1/failure-mode-facets", 403)],
     "api/v1/failure-modes/<slug:slug>": [("get", "/api/v1/failure-modes/x", 403)],
     "api/v1/catalog": [("get", "/api/v1/catalog", 403), ("post", "/api/v1/catalog", 403)],
+    # governance: people only (issue 13)
+    "api/v1/change-requests": [
+        ("get", "/api/v1/change-requests", 403),
+        ("post", "/api/v1/change-requests", 403),
+    ],
+    "api/v1/change-requests/<int:pk>": [
+        ("get", "/api/v1/change-requests/1", 403),
+        ("patch", "/api/v1/change-requests/1", 403),
+    ],
+    **{
+        f"api/v1/change-requests/<int:pk>/{action}": [
+            ("post", f"/api/v1/change-requests/1/{action}", 403)
+        ]
+        for action in ACTIONS
+    },
+    "api/v1/models/<slug:slug>/policy-versions": [
+        ("get", "/api/v1/models/card-fraud/policy-versions", 403)
+    ],
+    "api/v1/models/<slug:slug>/emergency-rollback": [
+        ("post", "/api/v1/models/card-fraud/emergency-rollback", 403)
+    ],
 }
 
 
@@ -62,5 +93,6 @@ def test_every_api_route_is_listed_with_what_a_service_token_gets():
     [case for cases in SERVICE_TOKEN_ANSWERS.values() for case in cases],
 )
 def test_a_service_token_gets(api, method, path, status):
-    response = getattr(api, method)(path, {} if method == "post" else None, format="json")
+    body = {} if method in ("post", "patch") else None
+    response = getattr(api, method)(path, body, format="json")
     assert response.status_code == status, response.content

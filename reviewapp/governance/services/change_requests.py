@@ -41,6 +41,9 @@ UNSET: Any = object()
 
 def _check_document(*, kind: str, document: Any, model_slug: str) -> tuple[str, Any]:
     """(hash, active version) of a valid document that differs from the active version."""
+    if not isinstance(document, dict):
+        # Named here, not by the validators: theirs would come out as `rules.rules`.
+        raise_if({"rules": [_("Must be a JSON object.")]}, _("The document is not valid."))
     errors = documents.validate_document(kind=kind, document=document, model_slug=model_slug)
     raise_if(
         {f"rules.{path}" if path else "rules": problems for path, problems in errors.items()},

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import math
 import re
 from typing import Any
 
@@ -17,6 +16,7 @@ from reviewapp.core import registry
 from reviewapp.core.audit import Actor
 from reviewapp.core.exceptions import Conflict, NotFound, PermissionDenied, ServiceError
 
+from ..conditions import is_number
 from ..models import Approval, ChangeRequest, DocumentKind
 
 METRIC_NAMES_HOOK = "governance.metric_names"
@@ -136,12 +136,7 @@ def validate_triggers(triggers: Any) -> dict[str, list[str]]:
             errors[f"{at}.metric"] = [_("Unknown metric; one of %s.") % ", ".join(sorted(known))]
         if trigger.get("op") not in TRIGGER_OPS:
             errors[f"{at}.op"] = [_("Must be '>' or '<'.")]
-        bound = trigger.get("bound")
-        if (
-            isinstance(bound, bool)
-            or not isinstance(bound, int | float)
-            or not math.isfinite(bound)
-        ):
+        if not is_number(trigger.get("bound")):
             errors[f"{at}.bound"] = [_("Required: a finite number.")]
         minutes = trigger.get("duration_minutes")
         if isinstance(minutes, bool) or not isinstance(minutes, int) or not 1 <= minutes <= 1440:
