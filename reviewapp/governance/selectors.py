@@ -1,17 +1,26 @@
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.db.models import Q, QuerySet
+from django.db.models import Count, F, Q, QuerySet
+from django.db.models.functions import TruncDate
 from django.utils.translation import gettext as _
 
 from reviewapp.core import registry
 from reviewapp.core.roles import COMMITTEE, has_role
 
-from .models import Approval, ApprovalRule, ChangeRequest, PolicyVersion
+from .models import (
+    Approval,
+    ApprovalRule,
+    ChangeRequest,
+    DocumentKind,
+    PolicyVersion,
+    ShadowOutcome,
+)
 
 
 def active_policies(model_slugs: Iterable[str]) -> dict[str, PolicyVersion]:
@@ -149,3 +158,66 @@ def _criticality(model_slug: str) -> str:
 
 def emergency_rollbacks_awaiting_ratification() -> QuerySet[ChangeRequest]:
     return change_requests().filter(is_emergency=True, ratified_at__isnull=True)
+
+
+# --- shadow periods -----------------------------------------------------------------------
+
+
+def shadow_proposals() -> dict[str, list[tuple[int, dict]]]:
+    """{model slug: [(request id, proposed rules)]} of routing-policy requests in their shadow
+    period and not stale (a stale one is suspended: it records nothing). One query."""
+    found: dict[str, list[tuple[int, dict]]] = {}
+    rows = ChangeRequest.objects.filter(
+        status=ChangeRequest.Status.SHADOW, stale=False, kind=DocumentKind.ROUTING_POLICY
+    ).order_by("pk")
+    for pk, slug, rules in rows.values_list("pk", "model_slug", "document"):
+        found.setdefault(slug, []).append((pk, rules))
+    return found
+
+
+def _rate(part: int, whole: int) -> float | None:
+    return round(part / whole, 6) if whole else None
+
+
+def shadow_summary(change_request: ChangeRequest) -> dict:
+    """What the proposal would have decided during the shadow period, beside live routing:
+    predictions seen, agreement (same routed / not routed decision), the would-be routed
+    volume against what was really routed, in total and per UTC day (oldest first). One
+    query. Empty figures (``agreement_rate`` None) before any prediction was seen."""
+    per_day = (
+        ShadowOutcome.objects.filter(change_request=change_request)
+        .annotate(day=TruncDate("created_at", tzinfo=dt.UTC))
+        .values("day")
+        .annotate(
+            predictions=Count("id"),
+            agreed=Count("id", filter=Q(routed=F("recorded_routed"))),
+            would_route=Count("id", filter=Q(routed=True)),
+            routed=Count("id", filter=Q(recorded_routed=True)),
+        )
+        .order_by("day")
+    )
+    days = [
+        {
+            "day": row["day"].isoformat(),
+            "predictions": row["predictions"],
+            "agreed": row["agreed"],
+            "agreement_rate": _rate(row["agreed"], row["predictions"]),
+            "would_route": row["would_route"],
+            "routed": row["routed"],
+        }
+        for row in per_day
+    ]
+    total = {
+        key: sum(d[key] for d in days) for key in ("predictions", "agreed", "would_route", "routed")
+    }
+
+    def iso(value):
+        return value.astimezone(dt.UTC).isoformat() if value else None
+
+    return {
+        "started_at": iso(change_request.shadow_started_at),
+        "ends_at": iso(change_request.shadow_ends_at),
+        **total,
+        "agreement_rate": _rate(total["agreed"], total["predictions"]),
+        "days": days,
+    }

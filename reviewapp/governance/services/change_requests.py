@@ -19,7 +19,7 @@ from reviewapp.core.roles import ENGINEER, LEAD, has_role
 from .. import selectors
 from ..hashes import document_hash
 from ..models import ChangeRequest, ChangeRequestComment
-from . import documents
+from . import documents, notices
 from .common import (
     EVIDENCE_CLEARED,
     actor_of,
@@ -184,6 +184,7 @@ def change_request_submit(*, change_request_id: int, user: Any) -> ChangeRequest
     require_proposer(cr, user)
     _transition(cr, "submit", user)
     request_evidence(cr)
+    notices.review_requested(cr, actor_of(user))
     return cr
 
 
@@ -192,6 +193,7 @@ def change_request_resubmit(*, change_request_id: int, user: Any) -> ChangeReque
     cr = locked(change_request_id)
     require_proposer(cr, user)
     _transition(cr, "resubmit", user)
+    notices.review_requested(cr, actor_of(user), again=True)
     return cr
 
 
@@ -210,7 +212,8 @@ def change_request_request_changes(
     _require_voter(cr, user)
     _transition(cr, "request_changes", user, comment=comment.strip())
     if comment.strip():
-        _comment(cr, user, comment)
+        _comment(cr, user, comment, tell=False)
+    notices.proposer_told(cr, actor_of(user), "changes_requested", comment.strip())
     return cr
 
 
@@ -223,7 +226,8 @@ def change_request_reject(*, change_request_id: int, user: Any, comment: str) ->
     cr = locked(change_request_id)
     _require_voter(cr, user)
     _transition(cr, "reject", user, comment=comment.strip())
-    _comment(cr, user, comment)
+    _comment(cr, user, comment, tell=False)
+    notices.proposer_told(cr, actor_of(user), "rejected", comment.strip())
     return cr
 
 
@@ -282,7 +286,9 @@ def change_request_rebase(*, change_request_id: int, user: Any) -> ChangeRequest
     return cr
 
 
-def _comment(cr: ChangeRequest, user: Any, body: str) -> ChangeRequestComment:
+def _comment(cr: ChangeRequest, user: Any, body: str, *, tell: bool = True) -> ChangeRequestComment:
+    """``tell``: the proposer hears of it (a rejection or a request for changes tells them
+    once, with its comment, instead)."""
     comment = ChangeRequestComment.objects.create(
         change_request=cr, author=user, body=body.strip(), html=render_markdown(body.strip())
     )
@@ -293,6 +299,8 @@ def _comment(cr: ChangeRequest, user: Any, body: str) -> ChangeRequestComment:
         target=cr,
         data={"comment": comment.pk},
     )
+    if tell:
+        notices.proposer_told(cr, actor_of(user), "commented", comment.body)
     return comment
 
 
