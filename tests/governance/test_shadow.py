@@ -141,9 +141,7 @@ def test_recording_the_same_chunk_twice_stores_it_once(fraud_model, proposer, co
     assert ShadowOutcome.objects.filter(change_request=cr).count() == 1
 
 
-def test_the_beat_applies_the_request_when_the_shadow_period_ends(
-    fraud_model, proposer, committee
-):
+def test_the_beat_applies_the_request_when_the_shadow_period_ends(fraud_model, proposer, committee):
     cr = in_shadow(fraud_model, proposer, committee)
     assert tasks.apply_due() == 0  # not over yet
     end_shadow_now(cr)
@@ -159,9 +157,7 @@ def test_the_beat_applies_the_request_when_the_shadow_period_ends(
     assert Prediction.objects.get(pk=pk).routed is False  # the new threshold
 
 
-def test_a_later_scheduled_time_schedules_it_when_the_shadow_ends(
-    fraud_model, proposer, committee
-):
+def test_a_later_scheduled_time_schedules_it_when_the_shadow_ends(fraud_model, proposer, committee):
     later = timezone.now() + dt.timedelta(days=2)
     cr = in_shadow(fraud_model, proposer, committee, scheduled_for=later)
     assert cr.status == S.SHADOW  # the shadow comes first
@@ -210,9 +206,7 @@ def test_stale_during_the_shadow_suspends_it(fraud_model, proposer, committee):
 def test_a_stale_shadow_request_expires_when_untouched(fraud_model, proposer, committee):
     cr = in_shadow(fraud_model, proposer, committee)
     make_policy(fraud_model, proposal(min_confidence=0.61))
-    ChangeRequest.objects.filter(pk=cr.pk).update(
-        updated_at=timezone.now() - dt.timedelta(days=30)
-    )
+    ChangeRequest.objects.filter(pk=cr.pk).update(updated_at=timezone.now() - dt.timedelta(days=30))
     assert tasks.expire_requests() == 1
     cr.refresh_from_db()
     assert cr.status == S.EXPIRED
