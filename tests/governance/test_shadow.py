@@ -232,3 +232,28 @@ def test_a_failing_shadow_never_stops_live_routing(fraud_model, proposer, commit
     [pk] = store_and_route(fraud_model, ("safe", 0.5, "fraud"))
     assert Prediction.objects.get(pk=pk).status == Prediction.Status.IN_REVIEW
     assert not ShadowOutcome.objects.filter(change_request=cr).exists()
+
+
+def test_a_shadow_period_is_for_routing_policies_only(fraud_model, proposer):
+    from reviewapp.core.exceptions import ServiceError
+
+    settings_doc = {
+        "criticality": "medium",
+        "cost_of_wrong_decision": 10,
+        "cost_per_hour_of_delay": 1,
+        "regulatory_class": "none",
+    }
+    with pytest.raises(ServiceError) as caught:
+        services.change_request_create(
+            model_slug="card-fraud", kind="model_settings", user=proposer,
+            document=settings_doc, rationale="Lower tier.", shadow_minutes=30,
+        )  # fmt: skip
+    assert list(caught.value.errors) == ["shadow_minutes"]
+    cr = services.change_request_create(
+        model_slug="card-fraud", kind="model_settings", user=proposer,
+        document=settings_doc, rationale="Lower tier.",
+    )  # fmt: skip
+    with pytest.raises(ServiceError) as caught:
+        services.change_request_edit(change_request_id=cr.pk, user=proposer, shadow_minutes=30)
+    assert list(caught.value.errors) == ["shadow_minutes"]
+    assert ChangeRequest.objects.get(pk=cr.pk).shadow_minutes is None

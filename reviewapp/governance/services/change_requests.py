@@ -18,7 +18,7 @@ from reviewapp.core.roles import ENGINEER, LEAD, has_role
 
 from .. import selectors
 from ..hashes import document_hash
-from ..models import ChangeRequest, ChangeRequestComment
+from ..models import ChangeRequest, ChangeRequestComment, DocumentKind
 from . import documents, notices
 from .common import (
     EVIDENCE_CLEARED,
@@ -37,6 +37,16 @@ from .machine import CHANGE_REQUEST
 S = ChangeRequest.Status
 EDITABLE = {S.DRAFT, S.IN_REVIEW, S.CHANGES_REQUESTED}
 UNSET: Any = object()
+
+
+def _shadow_only_for_routing(kind: str, shadow_minutes: Any) -> None:
+    """A shadow period re-decides live routing under the proposal: it exists for routing
+    policies only (other kinds have nothing to compare), so asking for one elsewhere is a 400."""
+    if shadow_minutes is not None and kind != DocumentKind.ROUTING_POLICY:
+        raise ServiceError(
+            _("A shadow period is for routing policy changes only."),
+            errors={"shadow_minutes": [_("Only a routing policy change has a shadow period.")]},
+        )
 
 
 def _check_document(*, kind: str, document: Any, model_slug: str) -> tuple[str, Any]:
@@ -79,6 +89,7 @@ def change_request_create(
             shadow_minutes=shadow_minutes,
         )
     )
+    _shadow_only_for_routing(kind, shadow_minutes)
     digest, active = _check_document(kind=kind, document=document, model_slug=model_slug)
     cr = ChangeRequest.objects.create(
         model_slug=model_slug,
@@ -137,6 +148,7 @@ def change_request_edit(
             shadow_minutes=None if shadow_minutes is UNSET else shadow_minutes,
         )
     )
+    _shadow_only_for_routing(cr.kind, None if shadow_minutes is UNSET else shadow_minutes)
     before = _summary(cr)
     values: dict[str, Any] = {}
     if document is not UNSET:
