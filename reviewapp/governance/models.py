@@ -368,9 +368,8 @@ class ShadowOutcome(models.Model):
                 fields=["change_request", "prediction_id"], name="shadow_outcome_once"
             ),
         ]
-        indexes = [
-            models.Index(fields=["change_request", "created_at"], name="shadow_outcome_cr_time"),
-        ]
+        # No other index: the unique one serves the summary's filter by request, and every
+        # index is paid for on the routing hot path.
 
     def __str__(self) -> str:
         return f"shadow outcome of {self.prediction_id} under {self.change_request_id}"

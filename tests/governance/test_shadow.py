@@ -136,8 +136,8 @@ def test_a_segment_the_active_policy_does_not_read_is_read_from_the_envelope(
 def test_recording_the_same_chunk_twice_stores_it_once(fraud_model, proposer, committee):
     cr = in_shadow(fraud_model, proposer, committee)
     row = ShadowRow(cr.pk, 41, True, ("low_confidence",), True)
-    assert services.shadow_outcomes_record(rows=[row]) == 1
-    assert services.shadow_outcomes_record(rows=[row]) == 0
+    services.shadow_outcomes_record(rows=[row])
+    services.shadow_outcomes_record(rows=[row])
     assert ShadowOutcome.objects.filter(change_request=cr).count() == 1
 
 

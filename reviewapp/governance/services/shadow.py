@@ -28,10 +28,10 @@ class ShadowRow:
 
 @transaction.atomic
 def shadow_outcomes_record(*, rows: list[ShadowRow], now: dt.datetime | None = None) -> int:
-    """Store the outcomes of one routed chunk, once per (request, prediction): a redelivered
-    chunk adds nothing. Rows of a request that left its shadow period or went stale since the
+    """Store the outcomes of one routed chunk, once per (request, prediction): offered again,
+    a row is not added twice. Rows of a request that left its shadow period or went stale since the
     caller looked it up are dropped (the caller's lookup may be a few seconds old). One audit
-    event per request and chunk, naming the request; returns how many rows were new."""
+    event per request and chunk, naming the request; returns how many rows it offered."""
     if not rows:
         return 0
     now = now or timezone.now()
@@ -46,15 +46,9 @@ def shadow_outcomes_record(*, rows: list[ShadowRow], now: dt.datetime | None = N
         if row.change_request_id in live:
             by_request[row.change_request_id].append(row)
     stored = 0
-    for cr_id, mine in sorted(by_request.items()):
-        existing = set(
-            ShadowOutcome.objects.filter(
-                change_request_id=cr_id, prediction_id__in=[r.prediction_id for r in mine]
-            ).values_list("prediction_id", flat=True)
-        )
-        new = [r for r in mine if r.prediction_id not in existing]
-        if not new:
-            continue
+    for cr_id, new in sorted(by_request.items()):
+        # Routing routes each prediction once, so a chunk is normally new; the unique
+        # constraint (ignore_conflicts) keeps a replayed one from adding rows twice.
         ShadowOutcome.objects.bulk_create(
             [
                 ShadowOutcome(
@@ -68,7 +62,7 @@ def shadow_outcomes_record(*, rows: list[ShadowRow], now: dt.datetime | None = N
                 for r in new
             ],
             ignore_conflicts=True,
-            batch_size=500,
+            batch_size=1000,
         )
         stored += len(new)
         ids = [r.prediction_id for r in new]
