@@ -465,6 +465,13 @@ GOVERNANCE_CHANGE_REQUEST_EXPIRY_DAYS = env_int("GOVERNANCE_CHANGE_REQUEST_EXPIR
 # An emergency rollback needs one committee ratification within this many hours.
 GOVERNANCE_RATIFICATION_HOURS = env_int("GOVERNANCE_RATIFICATION_HOURS", 24)
 GOVERNANCE_APPLY_INTERVAL_SECONDS = env_float("GOVERNANCE_APPLY_INTERVAL_SECONDS", 60)
+# Shadow periods (docs/governance.md, "Lifecycle"): routing looks up the proposals in shadow
+# at most once per this many seconds per process (0: on every routed chunk).
+GOVERNANCE_SHADOW_LOOKUP_SECONDS = env_float("GOVERNANCE_SHADOW_LOOKUP_SECONDS", 10)
+# Rollback triggers of applied requests are checked by beat this often.
+GOVERNANCE_TRIGGER_INTERVAL_SECONDS = env_float("GOVERNANCE_TRIGGER_INTERVAL_SECONDS", 60)
+# The committee is reminded of an overdue emergency-rollback ratification this often.
+GOVERNANCE_RATIFICATION_REMINDER_HOURS = env_float("GOVERNANCE_RATIFICATION_REMINDER_HOURS", 24)
 # --- Governance: change-request evidence (docs/policies.md, "Evidence") ------------------------
 # The impact replay reads the model's predictions routed in the last WINDOW_DAYS, at most
 # MAX_PREDICTIONS of them (the most recent), CHUNK rows per query.
@@ -602,6 +609,10 @@ CELERY_BEAT_SCHEDULE = {
     "governance-expire-requests": {
         "task": "governance.expire_requests",
         "schedule": timedelta(hours=1),
+    },
+    "governance-rollback-triggers": {
+        "task": "governance.check_rollback_triggers",
+        "schedule": timedelta(seconds=GOVERNANCE_TRIGGER_INTERVAL_SECONDS),
     },
     "governance-ratifications-overdue": {
         "task": "governance.ratifications_overdue",

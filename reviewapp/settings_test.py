@@ -51,3 +51,6 @@ WEBHOOK_ALLOW_PRIVATE_NETWORKS = True
 
 # No role needs a second factor unless a test says so (accounts tests override this).
 OTP_REQUIRED_ROLES: list[str] = []
+
+# Routing looks up the proposals in shadow on every chunk (no per-process cache between tests).
+GOVERNANCE_SHADOW_LOOKUP_SECONDS = 0

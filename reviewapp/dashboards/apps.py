@@ -27,3 +27,7 @@ class DashboardsConfig(AppConfig):
         from .rules import METRICS
 
         registry.register_hook("governance.metric_names", lambda: sorted(METRICS))
+        # ... and evaluates them on the 5-minute buckets for the rollback-trigger check.
+        from .selectors import trigger_evaluate
+
+        registry.register_hook("governance.evaluate_trigger", trigger_evaluate)

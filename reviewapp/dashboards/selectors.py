@@ -267,3 +267,30 @@ def metric_series(
         until=until,
         complete_until=max(end, start),
     )
+
+
+def trigger_evaluate(
+    *, model_slug: str, metric: str, op: str, bound: float, duration_minutes: int,
+    since: dt.datetime, until: dt.datetime,
+) -> dict[str, Any] | None:  # fmt: skip
+    """Hook ``governance.evaluate_trigger``: one rollback trigger (a threshold rule) on the
+    model's 5-minute buckets that start at or after ``since`` (the time the version was
+    applied: a bucket that began before it mixes in the previous version's traffic), up to
+    ``until``. None for a model this app does not know. JSON-ready (times ISO 8601 UTC)."""
+    model_id = MLModel.objects.filter(slug=model_slug).values_list("pk", flat=True).first()
+    if model_id is None:
+        return None
+    start = bucket_floor(since, METRIC_BUCKET_MINUTES)
+    if start < since:
+        start += dt.timedelta(minutes=METRIC_BUCKET_MINUTES)
+    rule = rules.Rule(metric=metric, op=op, bound=float(bound), duration_minutes=duration_minutes)
+    finding = rules.evaluate(
+        rule, metric_series(model_id=model_id, metric=metric, since=start, until=until)
+    )
+    return {
+        "breached": finding.breached,
+        "reason": finding.reason,
+        "since": finding.since.isoformat() if finding.since else None,
+        "as_of": finding.as_of.isoformat() if finding.as_of else None,
+        "values": [{"start": p.start.isoformat(), "value": p.value} for p in finding.values],
+    }

@@ -11,6 +11,10 @@ class GovernanceConfig(AppConfig):
 
         register_audit_verbs()
 
+        from .services.notices import register_notification_kinds
+
+        register_notification_kinds()
+
         from reviewapp.core import registry as hooks
 
         from .services import evidence as evidence_services

@@ -265,11 +265,16 @@ class ChangeRequest(models.Model):
     ratified_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
+    # The last daily reminder to the committee of an overdue ratification.
+    ratification_reminded_at = models.DateTimeField(null=True, blank=True)
     # The open request made when no ratification came in time (ratify or revert).
     follow_up = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
     applied_version = models.PositiveIntegerField(null=True, blank=True)
+    # When one of the rollback triggers fired (and rolled this request's version back): a
+    # trigger fires once.
+    triggers_fired_at = models.DateTimeField(null=True, blank=True)
     applied_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     # Stamped by every transition, edit, vote and comment: "untouched" for expiry.
@@ -340,3 +345,35 @@ class ChangeRequestComment(models.Model):
 
     def __str__(self) -> str:
         return f"comment {self.pk} on {self.change_request_id}"
+
+
+class ShadowOutcome(models.Model):
+    """What a request in its shadow period would have decided for one prediction that live
+    routing routed, beside what live routing recorded. The prediction is a plain id (governance
+    imports nothing from the queue); written once per (request, prediction), never changed."""
+
+    change_request = models.ForeignKey(
+        ChangeRequest, on_delete=models.PROTECT, related_name="shadow_outcomes"
+    )
+    prediction_id = models.BigIntegerField()
+    routed = models.BooleanField()
+    reasons = models.JSONField(default=list)
+    recorded_routed = models.BooleanField()
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["change_request", "prediction_id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["change_request", "prediction_id"], name="shadow_outcome_once"
+            ),
+        ]
+        # No other index: the unique one serves the summary's filter by request, and every
+        # index is paid for on the routing hot path.
+
+    def __str__(self) -> str:
+        return f"shadow outcome of {self.prediction_id} under {self.change_request_id}"
+
+    @property
+    def agrees(self) -> bool:
+        return self.routed == self.recorded_routed

@@ -1,17 +1,27 @@
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, F, Q, QuerySet
+from django.db.models.functions import TruncDate
 from django.utils.translation import gettext as _
 
 from reviewapp.core import registry
 from reviewapp.core.roles import COMMITTEE, ENGINEER, LEAD, has_role
 
-from .models import Approval, ApprovalRule, ChangeRequest, DocumentVersion, PolicyVersion
+from .models import (
+    Approval,
+    ApprovalRule,
+    ChangeRequest,
+    DocumentKind,
+    DocumentVersion,
+    PolicyVersion,
+    ShadowOutcome,
+)
 
 # The queue offers {slug: {"labels", "criticality"}} of many models at once (reviewapp/apps.py).
 MODEL_INFOS_HOOK = "governance.model_infos"
@@ -299,3 +309,66 @@ def may_read_change_requests(user) -> bool:
     if has_role(user, COMMITTEE, LEAD, ENGINEER):
         return True
     return ApprovalRule.objects.filter(approver_group__user=user).exists()
+
+
+# --- shadow periods -----------------------------------------------------------------------
+
+
+def shadow_proposals() -> dict[str, list[tuple[int, dict]]]:
+    """{model slug: [(request id, proposed rules)]} of routing-policy requests in their shadow
+    period and not stale (a stale one is suspended: it records nothing). One query."""
+    found: dict[str, list[tuple[int, dict]]] = {}
+    rows = ChangeRequest.objects.filter(
+        status=ChangeRequest.Status.SHADOW, stale=False, kind=DocumentKind.ROUTING_POLICY
+    ).order_by("pk")
+    for pk, slug, rules in rows.values_list("pk", "model_slug", "document"):
+        found.setdefault(slug, []).append((pk, rules))
+    return found
+
+
+def _rate(part: int, whole: int) -> float | None:
+    return round(part / whole, 6) if whole else None
+
+
+def shadow_summary(change_request: ChangeRequest) -> dict:
+    """What the proposal would have decided during the shadow period, beside live routing:
+    predictions seen, agreement (same routed / not routed decision), the would-be routed
+    volume against what was really routed, in total and per UTC day (oldest first). One
+    query. Empty figures (``agreement_rate`` None) before any prediction was seen."""
+    per_day = (
+        ShadowOutcome.objects.filter(change_request=change_request)
+        .annotate(day=TruncDate("created_at", tzinfo=dt.UTC))
+        .values("day")
+        .annotate(
+            predictions=Count("id"),
+            agreed=Count("id", filter=Q(routed=F("recorded_routed"))),
+            would_route=Count("id", filter=Q(routed=True)),
+            routed=Count("id", filter=Q(recorded_routed=True)),
+        )
+        .order_by("day")
+    )
+    days = [
+        {
+            "day": row["day"].isoformat(),
+            "predictions": row["predictions"],
+            "agreed": row["agreed"],
+            "agreement_rate": _rate(row["agreed"], row["predictions"]),
+            "would_route": row["would_route"],
+            "routed": row["routed"],
+        }
+        for row in per_day
+    ]
+    total = {
+        key: sum(d[key] for d in days) for key in ("predictions", "agreed", "would_route", "routed")
+    }
+
+    def iso(value):
+        return value.astimezone(dt.UTC).isoformat() if value else None
+
+    return {
+        "started_at": iso(change_request.shadow_started_at),
+        "ends_at": iso(change_request.shadow_ends_at),
+        **total,
+        "agreement_rate": _rate(total["agreed"], total["predictions"]),
+        "days": days,
+    }

@@ -18,7 +18,9 @@ from .evidence import evidence_compute
 from .services import (
     change_requests_apply_due,
     change_requests_expire,
+    emergency_ratification_reminders,
     emergency_ratifications_overdue,
+    rollback_triggers_check,
 )
 from .services.evidence import EVIDENCE_TASK
 
@@ -28,7 +30,8 @@ logger = logging.getLogger(__name__)
 @shared_task(name="governance.apply_due", acks_late=True, ignore_result=True,
              soft_time_limit=50, time_limit=60)  # fmt: skip
 def apply_due() -> int:
-    """Apply scheduled change requests whose time has come (a stale one stays suspended)."""
+    """End shadow periods that are over and apply scheduled change requests whose time has
+    come (a stale one stays suspended)."""
     return len(change_requests_apply_due())
 
 
@@ -41,7 +44,18 @@ def expire_requests() -> int:
 @shared_task(name="governance.ratifications_overdue", acks_late=True, ignore_result=True,
              soft_time_limit=110, time_limit=120)  # fmt: skip
 def ratifications_overdue() -> int:
-    return len(emergency_ratifications_overdue())
+    """Open the revert request of an unratified emergency rollback past its due time, and
+    remind the committee (daily) until it is ratified. Returns how many were opened."""
+    opened = emergency_ratifications_overdue()
+    emergency_ratification_reminders()
+    return len(opened)
+
+
+@shared_task(name="governance.check_rollback_triggers", acks_late=True, ignore_result=True,
+             soft_time_limit=50, time_limit=60)  # fmt: skip
+def check_rollback_triggers() -> int:
+    """Evaluate the rollback triggers of applied requests; roll back where one holds."""
+    return len(rollback_triggers_check())
 
 
 # --- evidence for a change request ------------------------------------------------------------

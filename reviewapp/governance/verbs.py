@@ -35,6 +35,9 @@ VERBS = {
     "governance.change_request.rolled_back": _("Emergency rollback"),
     "governance.change_request.ratified": _("Emergency rollback ratified"),
     "governance.change_request.ratification_overdue": _("Ratification overdue"),
+    "governance.change_request.ratification_reminded": _("Committee reminded to ratify"),
+    "governance.change_request.trigger_fired": _("Rollback trigger fired"),
+    "governance.shadow_outcome.recorded": _("Shadow outcomes recorded"),
 }
 
 LEGACY = {

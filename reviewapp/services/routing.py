@@ -14,6 +14,7 @@ from reviewapp.core.audit import Actor, audit_record
 from reviewapp.governance.conditions import extract_fields
 from reviewapp.governance.rules import PredictionFacts, decide, facts_record, referenced_paths
 from reviewapp.governance.selectors import active_policies
+from reviewapp.governance.shadow import shadow_record
 from reviewapp.models import Prediction, ReviewItem
 
 from .review_state import PREDICTION
@@ -174,6 +175,7 @@ def predictions_route(*, ids: Sequence[int], fill_to: int = 0) -> int:
         routed_ids = [p.pk for p in predictions if p.routed]
         passed_ids = [p.pk for p in predictions if not p.routed]
         ReviewItem.objects.bulk_create(items, batch_size=500)
+        shadow_record(predictions, now=now)
         audit_record(
             actor=ROUTER,
             verb="queue.prediction.routed",

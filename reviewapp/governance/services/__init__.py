@@ -3,6 +3,7 @@
 from .approvals import (
     change_request_apply,
     change_request_approve,
+    change_request_shadow_end,
     change_requests_apply_due,
     change_requests_expire,
 )
@@ -24,10 +25,14 @@ from .rollback import (
     change_request_bootstrap,
     change_request_ratify,
     change_request_rollback_draft,
+    emergency_ratification_reminders,
     emergency_ratifications_overdue,
     emergency_rollback,
+    emergency_rollback_as,
 )
 from .rules_admin import approval_rule_set
+from .shadow import shadow_outcomes_record
+from .triggers import rollback_triggers_check
 
 __all__ = [
     "UNSET",
@@ -45,12 +50,17 @@ __all__ = [
     "change_request_request_changes",
     "change_request_resubmit",
     "change_request_rollback_draft",
+    "change_request_shadow_end",
     "change_request_submit",
     "change_request_withdraw",
     "change_requests_apply_due",
     "change_requests_expire",
+    "emergency_ratification_reminders",
     "emergency_ratifications_overdue",
     "emergency_rollback",
+    "emergency_rollback_as",
     "policy_version_activate",
     "policy_version_create",
+    "rollback_triggers_check",
+    "shadow_outcomes_record",
 ]

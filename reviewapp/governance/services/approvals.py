@@ -18,7 +18,7 @@ from reviewapp.core.exceptions import Conflict, PermissionDenied, ServiceError
 
 from .. import selectors
 from ..models import Approval, ChangeRequest
-from . import documents
+from . import documents, notices
 from .common import actor_of, expiry_cutoff, locked, not_stale, touch
 from .machine import CHANGE_REQUEST
 from .staleness import document_moved
@@ -86,13 +86,14 @@ def change_request_approve(
         after={"approval": vote.pk, "evidence_hash": evidence_hash, "revision": cr.revision},
         data={"acknowledge_risk": bool(acknowledge_risk), "comment": comment.strip()},
     )
+    notices.proposer_told(cr, actor_of(user), "voted", comment.strip())
     reach_quorum_if_due(cr, actor_of(user))
     return cr
 
 
 def reach_quorum_if_due(cr: ChangeRequest, actor: Actor) -> None:
-    """In the caller's transaction, with ``cr`` locked: approve at quorum, then schedule or
-    apply."""
+    """In the caller's transaction, with ``cr`` locked: approve at quorum, then start its
+    shadow period, or schedule, or apply."""
     if cr.status != S.IN_REVIEW or cr.stale or not cr.evidence_hash:
         return
     q = selectors.quorum(cr)
@@ -105,6 +106,19 @@ def reach_quorum_if_due(cr: ChangeRequest, actor: Actor) -> None:
         actor=actor,
         data={"approvals": q.approvals, "required": q.required, "reasons": list(q.reasons)},
     )
+    if cr.shadow_minutes:
+        now = timezone.now()
+        ends = now + dt.timedelta(minutes=cr.shadow_minutes)
+        state.apply(CHANGE_REQUEST, instance=cr, event="shadow", actor=actor, now=now,
+                    changes={"shadow_started_at": now, "shadow_ends_at": ends},
+                    data={"shadow_ends_at": ends.isoformat()})  # fmt: skip
+        return
+    schedule_or_apply(cr, actor)
+
+
+def schedule_or_apply(cr: ChangeRequest, actor: Actor) -> None:
+    """An approved request (or one whose shadow period ended): scheduled when its time is
+    still ahead, else applied now. ``cr`` is locked by the caller."""
     if cr.scheduled_for is not None and cr.scheduled_for > timezone.now():
         state.apply(CHANGE_REQUEST, instance=cr, event="schedule", actor=actor,
                     data={"scheduled_for": cr.scheduled_for.isoformat()})  # fmt: skip
@@ -154,6 +168,9 @@ def _apply(
     )
     ChangeRequest.objects.filter(pk=cr.pk).update(applied_version=version.version)
     cr.applied_version = version.version
+    if event == "apply":
+        # An emergency rollback or a bootstrap (apply_now) tells people its own way.
+        notices.involved_told(cr, actor, "applied")
 
 
 @transaction.atomic
@@ -164,14 +181,42 @@ def change_request_apply(*, change_request_id: int, actor: Actor) -> ChangeReque
     return cr
 
 
+@transaction.atomic
+def change_request_shadow_end(
+    *, change_request_id: int, actor: Actor, now: dt.datetime | None = None
+) -> ChangeRequest:
+    """The shadow period is over: apply the request, or schedule it when its time is later.
+    Refused (409) while stale, before the period ends, or when it left the shadow state."""
+    cr = locked(change_request_id)
+    if cr.status != S.SHADOW:
+        raise Conflict(_("This request is not in its shadow period."), code="invalid_state")
+    not_stale(cr)
+    if cr.shadow_ends_at is not None and cr.shadow_ends_at > (now or timezone.now()):
+        raise Conflict(_("The shadow period has not ended yet."), code="invalid_state")
+    schedule_or_apply(cr, actor)
+    return cr
+
+
 def change_requests_apply_due(*, now: dt.datetime | None = None) -> list[int]:
-    """Beat: apply every scheduled request whose time has come; a stale one is suspended
-    (skipped). Each in its own transaction; returns the ids applied."""
+    """Beat: end every shadow period that is over (apply, or schedule for later), and apply
+    every scheduled request whose time has come; a stale one is suspended (skipped). Each in
+    its own transaction; returns the ids applied or scheduled."""
     now = now or timezone.now()
+    shadow_over = ChangeRequest.objects.filter(
+        status=S.SHADOW, stale=False, shadow_ends_at__lte=now
+    ).values_list("pk", flat=True)
+    done = []
+    for pk in list(shadow_over):
+        try:
+            change_request_shadow_end(change_request_id=pk, actor=Actor.system("beat"), now=now)
+        except Conflict as exc:
+            logger.info("Shadow period of change request %s not ended: %s", pk, exc.message)
+            continue
+        done.append(pk)
     due = ChangeRequest.objects.filter(
         status=S.SCHEDULED, stale=False, scheduled_for__lte=now
     ).values_list("pk", flat=True)
-    applied = []
+    applied = done
     for pk in list(due):
         try:
             change_request_apply(change_request_id=pk, actor=Actor.system("beat"))
@@ -190,7 +235,7 @@ def change_requests_expire(*, now: dt.datetime | None = None) -> list[int]:
     candidates = ChangeRequest.objects.filter(updated_at__lt=cutoff).filter(
         status__in=[S.DRAFT, S.IN_REVIEW, S.CHANGES_REQUESTED]
     ) | ChangeRequest.objects.filter(
-        updated_at__lt=cutoff, stale=True, status__in=[S.APPROVED, S.SCHEDULED]
+        updated_at__lt=cutoff, stale=True, status__in=[S.APPROVED, S.SHADOW, S.SCHEDULED]
     )
     expired = []
     for cr in candidates:
@@ -205,6 +250,7 @@ def change_requests_expire(*, now: dt.datetime | None = None) -> list[int]:
                     now=now,
                     data={"untouched_since": cr.updated_at.isoformat()},
                 )
+                notices.involved_told(cr, Actor.system("beat"), "expired")
         except Conflict:
             continue  # touched meanwhile
         expired.append(cr.pk)

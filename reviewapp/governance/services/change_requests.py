@@ -18,8 +18,8 @@ from reviewapp.core.roles import ENGINEER, LEAD, has_role
 
 from .. import selectors
 from ..hashes import document_hash
-from ..models import ChangeRequest, ChangeRequestComment
-from . import documents
+from ..models import ChangeRequest, ChangeRequestComment, DocumentKind
+from . import documents, notices
 from .common import (
     EVIDENCE_CLEARED,
     actor_of,
@@ -37,6 +37,16 @@ from .machine import CHANGE_REQUEST
 S = ChangeRequest.Status
 EDITABLE = {S.DRAFT, S.IN_REVIEW, S.CHANGES_REQUESTED}
 UNSET: Any = object()
+
+
+def _shadow_only_for_routing(kind: str, shadow_minutes: Any) -> None:
+    """A shadow period re-decides live routing under the proposal: it exists for routing
+    policies only (other kinds have nothing to compare), so asking for one elsewhere is a 400."""
+    if shadow_minutes is not None and kind != DocumentKind.ROUTING_POLICY:
+        raise ServiceError(
+            _("A shadow period is for routing policy changes only."),
+            errors={"shadow_minutes": [_("Only a routing policy change has a shadow period.")]},
+        )
 
 
 def _check_document(*, kind: str, document: Any, model_slug: str) -> tuple[str, Any]:
@@ -82,6 +92,7 @@ def change_request_create(
             shadow_minutes=shadow_minutes,
         )
     )
+    _shadow_only_for_routing(kind, shadow_minutes)
     digest, active = _check_document(kind=kind, document=document, model_slug=model_slug)
     cr = ChangeRequest.objects.create(
         model_slug=model_slug,
@@ -140,6 +151,7 @@ def change_request_edit(
             shadow_minutes=None if shadow_minutes is UNSET else shadow_minutes,
         )
     )
+    _shadow_only_for_routing(cr.kind, None if shadow_minutes is UNSET else shadow_minutes)
     before = _summary(cr)
     values: dict[str, Any] = {}
     if document is not UNSET:
@@ -187,6 +199,7 @@ def change_request_submit(*, change_request_id: int, user: Any) -> ChangeRequest
     require_proposer(cr, user)
     _transition(cr, "submit", user)
     request_evidence(cr)
+    notices.review_requested(cr, actor_of(user))
     return cr
 
 
@@ -195,6 +208,7 @@ def change_request_resubmit(*, change_request_id: int, user: Any) -> ChangeReque
     cr = locked(change_request_id)
     require_proposer(cr, user)
     _transition(cr, "resubmit", user)
+    notices.review_requested(cr, actor_of(user), again=True)
     return cr
 
 
@@ -213,7 +227,8 @@ def change_request_request_changes(
     _require_voter(cr, user)
     _transition(cr, "request_changes", user, comment=comment.strip())
     if comment.strip():
-        _comment(cr, user, comment)
+        _comment(cr, user, comment, tell=False)
+    notices.proposer_told(cr, actor_of(user), "changes_requested", comment.strip())
     return cr
 
 
@@ -226,7 +241,8 @@ def change_request_reject(*, change_request_id: int, user: Any, comment: str) ->
     cr = locked(change_request_id)
     _require_voter(cr, user)
     _transition(cr, "reject", user, comment=comment.strip())
-    _comment(cr, user, comment)
+    _comment(cr, user, comment, tell=False)
+    notices.proposer_told(cr, actor_of(user), "rejected", comment.strip())
     return cr
 
 
@@ -285,7 +301,9 @@ def change_request_rebase(*, change_request_id: int, user: Any) -> ChangeRequest
     return cr
 
 
-def _comment(cr: ChangeRequest, user: Any, body: str) -> ChangeRequestComment:
+def _comment(cr: ChangeRequest, user: Any, body: str, *, tell: bool = True) -> ChangeRequestComment:
+    """``tell``: the proposer hears of it (a rejection or a request for changes tells them
+    once, with its comment, instead)."""
     comment = ChangeRequestComment.objects.create(
         change_request=cr, author=user, body=body.strip(), html=render_markdown(body.strip())
     )
@@ -296,6 +314,8 @@ def _comment(cr: ChangeRequest, user: Any, body: str) -> ChangeRequestComment:
         target=cr,
         data={"comment": comment.pk},
     )
+    if tell:
+        notices.proposer_told(cr, actor_of(user), "commented", comment.body)
     return comment
 
 

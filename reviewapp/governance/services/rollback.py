@@ -8,6 +8,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -19,7 +20,7 @@ from reviewapp.core.roles import LEAD, has_role
 from .. import selectors
 from ..hashes import document_hash
 from ..models import ChangeRequest, DocumentKind
-from . import documents
+from . import documents, notices
 from .approvals import _apply
 from .change_requests import change_request_create
 from .common import actor_of, check_kind, locked, touch
@@ -54,6 +55,19 @@ def emergency_rollback(
     committee ratification is due within GOVERNANCE_RATIFICATION_HOURS."""
     if not has_role(user, LEAD):
         raise PermissionDenied(_("Only leads roll back in an emergency."))
+    return emergency_rollback_as(
+        model_slug=model_slug, to_version=to_version, reason=reason, actor=actor_of(user),
+        user=user, kind=kind,
+    )  # fmt: skip
+
+
+def emergency_rollback_as(
+    *, model_slug: str, to_version: int, reason: str, actor: Actor, user: Any = None,
+    kind: str = DocumentKind.ROUTING_POLICY, data: dict[str, Any] | None = None,
+) -> ChangeRequest:  # fmt: skip
+    """The emergency rollback itself, in the caller's transaction, by a lead (``user``) or by
+    the system (a rollback trigger: ``user`` None, the request has no proposer). ``data``
+    goes into the audit event (the metric values that fired a trigger)."""
     check_kind(kind)
     if not isinstance(reason, str) or not reason.strip():
         raise ServiceError(_("Say why."), errors={"reason": [_("Required.")]})
@@ -83,14 +97,22 @@ def emergency_rollback(
         ratification_due=now + dt.timedelta(hours=settings.GOVERNANCE_RATIFICATION_HOURS),
     )
     audit_record(
-        actor=actor_of(user),
+        actor=actor,
         verb="governance.change_request.rolled_back",
         target=cr,
         before={"active_version": current.version},
         after={"restores_version": previous.version, "document_hash": previous.hash},
-        data={"model": model_slug, "kind": kind, "reason": reason.strip()},
+        data={"model": model_slug, "kind": kind, "reason": reason.strip(), **(data or {})},
     )
-    _apply(cr, actor_of(user), event="apply_now", created_by=user)
+    _apply(cr, actor, event="apply_now", created_by=user)
+    rolled_back = (
+        ChangeRequest.objects.filter(
+            model_slug=model_slug, kind=kind, applied_version=current.version
+        )
+        .exclude(pk=cr.pk)
+        .first()
+    )
+    notices.emergency_rollback_told(cr, actor, rolled_back=rolled_back)
     return cr
 
 
@@ -201,3 +223,36 @@ def change_request_bootstrap(
                  data={"model": model_slug, "kind": kind, "bootstrap": True})  # fmt: skip
     _apply(cr, actor, event="apply_now")
     return cr
+
+
+def emergency_ratification_reminders(*, now: dt.datetime | None = None) -> list[int]:
+    """Beat: remind the committee of every emergency rollback whose ratification is overdue,
+    once per GOVERNANCE_RATIFICATION_REMINDER_HOURS (daily) until it is ratified. Returns the
+    ids of the rollbacks reminded about."""
+    now = now or timezone.now()
+    every = dt.timedelta(hours=settings.GOVERNANCE_RATIFICATION_REMINDER_HOURS)
+    due = ChangeRequest.objects.filter(
+        is_emergency=True, ratified_at__isnull=True, ratification_due__lte=now
+    ).filter(
+        Q(ratification_reminded_at__isnull=True) | Q(ratification_reminded_at__lte=now - every)
+    ).values_list("pk", flat=True)  # fmt: skip
+    reminded = []
+    for pk in list(due):
+        with transaction.atomic():
+            cr = locked(pk)
+            last = cr.ratification_reminded_at
+            if cr.ratified_at is not None or (last is not None and last > now - every):
+                continue  # ratified or reminded meanwhile
+            ChangeRequest.objects.filter(pk=pk).update(ratification_reminded_at=now)
+            cr.ratification_reminded_at = now
+            actor = Actor.system("beat")
+            audit_record(
+                actor=actor,
+                verb="governance.change_request.ratification_reminded",
+                target=cr,
+                before={"ratification_reminded_at": last.isoformat() if last else None},
+                after={"ratification_reminded_at": now.isoformat()},
+            )
+            notices.ratification_overdue_told(cr, actor)
+            reminded.append(pk)
+    return reminded

@@ -7,6 +7,7 @@ from django.utils import timezone
 from reviewapp.core.audit import Actor, audit_record
 
 from ..models import Approval, ChangeRequest
+from . import notices
 
 
 def _user_id(actor: Actor) -> int | None:
@@ -42,4 +43,6 @@ def document_moved(*, model_slug: str, kind: str, version: int, actor: Actor) ->
             after={"stale": True, "moved_to_version": version},
             data={"model": model_slug, "kind": kind, "votes_lapsed": lapsed, "status": cr.status},
         )
+        cr.stale, cr.stale_version = True, version
+        notices.involved_told(cr, actor, "stale")
     return [cr.pk for cr in moved]
