@@ -13,7 +13,7 @@ import logging
 from collections.abc import Iterable
 
 from django.db import transaction
-from django.urls import NoReverseMatch, reverse
+from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
@@ -76,12 +76,7 @@ def register_notification_kinds() -> None:
 
 
 def request_link(change_request_id: int) -> str:
-    try:
-        return reverse("governance:request", args=[change_request_id])
-    except NoReverseMatch:
-        # CLEANUP: the request page (url name governance:request) is built in another branch;
-        # remove this fallback once it is merged.
-        return f"/governance/requests/{change_request_id}/"
+    return reverse("governance:request", args=[change_request_id])
 
 
 def _user_id(actor: Actor | None) -> int | None:
