@@ -88,6 +88,7 @@ class PolicyView:
     segments: list[SegmentView]
     escalation: list[tuple[str, Any, bool]]  # (label, value, is the default)
     tolerated_error_rate: str
+    tolerated_error_rate_set: bool
     fallback: dict[str, Any]
 
 
@@ -133,6 +134,7 @@ def policy_view(rules: Mapping[str, Any]) -> PolicyView:
             for key, label in ESCALATION_LABELS.items()
         ],
         tolerated_error_rate=percent(rules.get("max_auto_error_rate")),
+        tolerated_error_rate_set=rules.get("max_auto_error_rate") is not None,
         fallback=dict(rules.get("fallback") or {}),
     )
 

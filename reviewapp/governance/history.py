@@ -32,6 +32,7 @@ class VersionEntry:
     deactivated_at: dt.datetime | None
     created_by: Any
     change_request: ChangeRequest | None
+    note: str = ""
     approvals: list[Approval] = field(default_factory=list)
 
     @property
@@ -47,8 +48,9 @@ class VersionEntry:
 
     @property
     def rationale(self) -> str:
+        """The request's rationale; a version made before change requests has its note."""
         cr = self.change_request
-        return cr.rationale if cr is not None else ""
+        return cr.rationale if cr is not None else self.note
 
     @property
     def is_emergency(self) -> bool:
@@ -170,7 +172,7 @@ def active_entries(*, model_slug: str) -> dict[str, VersionEntry | None]:
             kind=DocumentKind.ROUTING_POLICY, version=policy.version, hash=policy.rules_hash,
             document=policy.rules, is_active=True, created_at=policy.created_at,
             activated_at=policy.activated_at, deactivated_at=None, created_by=policy.created_by,
-            change_request=policy.change_request,
+            change_request=policy.change_request, note=policy.note,
         )  # fmt: skip
     if settings_doc is not None:
         entries[DocumentKind.MODEL_SETTINGS] = VersionEntry(

@@ -11,8 +11,8 @@ from django.urls import reverse
 
 from reviewapp.core.audit import Actor
 from reviewapp.governance import describe, services
-from reviewapp.governance.models import ChangeRequest, DocumentKind, PolicyVersion
-from reviewapp.models import PoolMembership
+from reviewapp.governance.models import ChangeRequest, DocumentKind, DocumentVersion, PolicyVersion
+from reviewapp.models import MLModel, PoolMembership
 from tests.factories import MLModelFactory, UserFactory, signed_in_queries
 
 from .cr_helpers import approve, proposal, submitted
@@ -85,16 +85,17 @@ def test_leads_committee_and_engineers_read_every_page(client, two_versions, lea
         assert response.status_code == 200, (user, name)
 
 
-def test_a_reviewer_reads_the_current_policy_of_a_pool_model_read_only(client, two_versions, pooled):
+def test_a_reviewer_reads_the_current_policy_of_a_pool_model_read_only(
+    client, two_versions, pooled
+):
     response = as_user(client, pooled).get(url("model-policy"))
     assert response.status_code == 200
     html = response.content.decode()
     assert "Routing policy v2" in html
     assert "input.amount is at least 10000" in html and "input.country is one of" in html
-    # Read-only: no form posts anywhere on the page, no history, no rollback.
-    assert 'method="post"' not in html.replace('action="/accounts/logout/"', "").split(
-        'class="usermenu"'
-    )[0]
+    # Read-only: no form on the page itself (the top bar's sign-out is the only post), no
+    # history, no rollback, no proposal.
+    assert 'method="post"' not in html.split('id="main"')[1]
     assert url("policy-history") not in html
     assert url("emergency-rollback") not in html
 
@@ -130,6 +131,12 @@ def test_the_current_policy_page_says_every_rule_and_who_made_it(client, two_ver
     assert "Fewer false alarms on small amounts." in html
     assert "high-value" in html and "0.95" in html
     assert "2 %" in html  # tolerated error rate
+
+
+def test_a_schema_1_policy_says_its_tolerated_error_rate_is_not_set(client, fraud_model, lead):
+    html = as_user(client, lead).get(url("model-policy")).content.decode()
+    assert "Not set (a schema 1 policy)" in html
+    assert "made before change requests existed" in html
     assert "Deferrals before an item escalates to a lead" in html
     assert url("emergency-rollback") in html  # a lead sees the way to it
 
@@ -287,6 +294,15 @@ def test_a_lead_rolls_back_in_an_emergency_and_every_page_flags_it(
         assert "Queue flooded after v2" in html
     html = as_user(client, pooled).get("/queue/?model=card-fraud").content.decode()
     assert 'data-testid="emergency-flag"' in html
+    # Reviewers read the flag, not the request page (it is not theirs to open).
+    assert f"/governance/requests/{cr.pk}/" not in html
+    from tests.reviewapp import test_queue_fixtures as fx
+
+    [item] = fx.make_items(MLModel.objects.get(slug="card-fraud"), 1)
+    for page in (f"/queue/items/{item.pk}/", url("model-policy")):
+        html = client.get(page).content.decode()
+        assert 'data-testid="emergency-flag"' in html, page
+        assert f"/governance/requests/{cr.pk}/" not in html, page
 
 
 def test_an_engineer_may_not_roll_back_in_an_emergency(client, two_versions, engineer):
@@ -386,3 +402,60 @@ def test_the_pages_read_a_fixed_number_of_queries(
     _more_versions(fraud_model, proposer, committee, 4)
     with django_assert_max_num_queries(len(few.captured_queries)):
         assert client.get(url(name)).status_code == 200
+
+
+# --- the admin --------------------------------------------------------------------------------
+def test_the_admin_shows_every_governed_document_read_only(client, two_versions):
+    services.change_request_bootstrap(
+        model_slug="card-fraud",
+        kind=DocumentKind.MODEL_SETTINGS,
+        document={
+            "criticality": "critical",
+            "cost_of_wrong_decision": 1,
+            "cost_per_hour_of_delay": 1,
+            "regulatory_class": "none",
+        },
+        rationale="First settings.",
+        actor=Actor.system("tests"),
+    )
+    root = UserFactory(username="root", is_superuser=True, is_staff=True)
+    as_user(client, root)
+    v2 = PolicyVersion.objects.get(model_slug="card-fraud", version=2)
+    settings_version = DocumentVersion.objects.get(model_slug="card-fraud")
+    for path, obj in (
+        ("policyversion", v2),
+        ("documentversion", settings_version),
+        ("changerequest", two_versions),
+    ):
+        assert client.get(f"/admin/governance/{path}/").status_code == 200
+        assert client.get(f"/admin/governance/{path}/add/").status_code == 403
+        change = client.get(f"/admin/governance/{path}/{obj.pk}/change/")
+        assert change.status_code == 200
+        assert 'type="submit"' not in change.content.decode().split('id="content-main"')[1]
+        assert client.post(f"/admin/governance/{path}/{obj.pk}/change/", {}).status_code == 403
+        deleted = client.post(f"/admin/governance/{path}/{obj.pk}/delete/", {"post": "yes"})
+        assert deleted.status_code == 403
+    two_versions.refresh_from_db()
+    assert two_versions.status == ChangeRequest.Status.APPLIED
+
+
+def test_a_lead_in_the_admin_cannot_change_a_models_criticality(client, fraud_model, lead):
+    lead.is_staff = True
+    lead.save()
+    as_user(client, lead)
+    path = f"/admin/reviewapp/mlmodel/{fraud_model.pk}/change/"
+    response = client.post(
+        path,
+        {
+            "slug": "card-fraud",
+            "name": fraud_model.name,
+            "owner_team": fraud_model.owner_team,
+            "criticality": "low",
+            "labels": '["fraud", "legit"]',
+        },
+    )
+    assert response.status_code == 403
+    fraud_model.refresh_from_db()
+    assert fraud_model.criticality == "critical"
+    # Nor through the lead group's own permissions.
+    assert client.get("/admin/auth/group/").status_code == 403

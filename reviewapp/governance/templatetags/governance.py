@@ -13,6 +13,8 @@ from typing import Any
 from django import template
 from django.utils import timezone
 
+from reviewapp.core import roles
+
 from .. import history, links
 
 register = template.Library()
@@ -25,6 +27,10 @@ def emergency_flag(context: template.Context, model_slug: str) -> dict[str, Any]
         "rollback": history.emergency_awaiting(model_slug) if model_slug else None,
         "model_slug": model_slug,
         "now": timezone.now(),
+        # Reviewers read the flag but not the request page (committee, leads, engineers do).
+        "can_open": roles.has_role(
+            context.get("user"), roles.LEAD, roles.COMMITTEE, roles.ENGINEER
+        ),
     }
 
 

@@ -17,6 +17,7 @@ import io
 import json
 from typing import Any
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
@@ -296,12 +297,15 @@ def emergency_rollback(request: HttpRequest, slug: str) -> HttpResponse:
         "previous": previous,
         "rows": [
             r
-            for r in (describe.diff(current.document, previous.document) if current and previous else [])
+            for r in (
+                describe.diff(current.document, previous.document) if current and previous else []
+            )
             if r.change != "same"
         ],
         "reason": "",
         "errors": {},
         "awaiting": history.emergency_awaiting(model.slug),
+        "ratification_hours": settings.GOVERNANCE_RATIFICATION_HOURS,
     }
     if request.method == "GET":
         return render(request, "governance/policy/emergency_rollback.html", context)
@@ -327,9 +331,14 @@ def emergency_rollback(request: HttpRequest, slug: str) -> HttpResponse:
         request,
         _(
             "Rolled back: v%(new)d (equal to v%(old)d) routes %(model)s now. A committee "
-            "member must ratify it within the ratification period."
+            "member must ratify it within %(hours)d hours."
         )
-        % {"new": cr.applied_version, "old": cr.restores_version, "model": model.slug},
+        % {
+            "new": cr.applied_version,
+            "old": cr.restores_version,
+            "model": model.slug,
+            "hours": settings.GOVERNANCE_RATIFICATION_HOURS,
+        },
     )
     return redirect(request_path(cr.pk))
 
