@@ -111,11 +111,11 @@ def policy_view(rules: Mapping[str, Any]) -> PolicyView:
                 conditions=[condition_text(c) for c in seg.get("conditions", [])],
                 threshold=value_text(seg["min_confidence"])
                 if "min_confidence" in seg
-                else _("the policy's"),
+                else _("%(v)s (the policy's)") % {"v": value_text(rules.get("min_confidence"))},
                 by_label=sorted((seg.get("min_confidence_by_label") or {}).items()),
                 qa_sample_rate=percent(seg["qa_sample_rate"])
                 if "qa_sample_rate" in seg
-                else _("the policy's"),
+                else _("%(v)s (the policy's)") % {"v": percent(rules.get("qa_sample_rate", 0))},
                 tier=seg.get("tier") or _("the model's"),
             )
         )

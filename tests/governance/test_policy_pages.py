@@ -459,3 +459,15 @@ def test_a_lead_in_the_admin_cannot_change_a_models_criticality(client, fraud_mo
     assert fraud_model.criticality == "critical"
     # Nor through the lead group's own permissions.
     assert client.get("/admin/auth/group/").status_code == 403
+
+
+def test_a_segment_without_its_own_rate_says_the_policys_value():
+    view = describe.policy_view(
+        proposal(schema=2, max_auto_error_rate=0.02, qa_sample_rate=0.05,
+                 segments=[{"name": "eu", "conditions": [
+                     {"field": "input.country", "op": "in", "value": ["NL"]}]}])
+    )  # fmt: skip
+    [segment] = view.segments
+    assert segment.threshold == "0.75 (the policy's)"
+    assert segment.qa_sample_rate == "5 % (the policy's)"
+    assert segment.conditions == ["input.country is one of “NL”"]
