@@ -73,10 +73,6 @@ def _kind(request: HttpRequest) -> str:
     return kind
 
 
-def _who(user: Any) -> str:
-    return user.get_username() if user is not None else _("system")
-
-
 # --- the current policy ---------------------------------------------------------------------
 @login_required
 @require_GET
