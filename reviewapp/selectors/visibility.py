@@ -26,7 +26,7 @@ from typing import Any
 from django.db.models import Q, QuerySet
 
 from reviewapp.core import roles
-from reviewapp.models import Decision, PoolMembership, Prediction, ReviewItem
+from reviewapp.models import Decision, MLModel, PoolMembership, Prediction, ReviewItem
 
 SEES_ALL_ROLES = (roles.LEAD, roles.ENGINEER, roles.COMMITTEE)
 
@@ -68,6 +68,12 @@ def visible_model_ids(principal: Any) -> set[int] | None:
 def _by_model(qs: QuerySet, principal: Any) -> QuerySet:
     visible = visible_model_ids(principal)
     return qs if visible is None else qs.filter(model_id__in=visible)
+
+
+def models_visible_to(principal: Any) -> QuerySet[MLModel]:
+    """The models whose records (and current policy) the caller may read."""
+    visible = visible_model_ids(principal)
+    return MLModel.objects.all() if visible is None else MLModel.objects.filter(pk__in=visible)
 
 
 def predictions_visible_to(principal: Any, qs: QuerySet[Prediction] | None = None) -> QuerySet:

@@ -161,8 +161,9 @@ def test_dashboards_read_a_fixed_number_of_queries(
     with django_assert_num_queries(signed_in_queries(5)):
         client.get(url, {"range": "30d"})
     model_url = reverse("dashboards:model", args=[model_a.slug])
-    # + model, watermark, rollups, live counts, policy history, reviewer days.
-    with django_assert_num_queries(signed_in_queries(6)):
+    # + model, watermark, rollups, live counts, policy history, reviewer days, and
+    # governance's emergency flag (an unratified emergency rollback of the model).
+    with django_assert_num_queries(signed_in_queries(7)):
         assert client.get(model_url, {"range": "30d"}).status_code == 200
 
 

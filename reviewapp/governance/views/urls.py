@@ -6,6 +6,8 @@ from django.urls import path
 
 from . import requests
 
+from . import policies
+
 app_name = "governance"
 
 urlpatterns: list = [
@@ -23,4 +25,5 @@ urlpatterns: list = [
         name="request-action",
     ),
     # Policy history, diff, export, current policy, emergency rollback: views/policies.py
+    *policies.urlpatterns,
 ]
