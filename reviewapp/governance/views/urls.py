@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from . import requests
-
-from . import policies
+from . import policies, requests
 
 app_name = "governance"
 
