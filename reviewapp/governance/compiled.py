@@ -114,21 +114,13 @@ def compile_condition(condition: Mapping[str, Any]) -> Condition:
             return lambda fields: path in fields and member(fields[path])
         return lambda fields: path in fields and not member(fields[path])
     if op == "<":
-        return lambda fields: (
-            path in fields and _is_number(v := fields[path]) and v < expected
-        )
+        return lambda fields: path in fields and _is_number(v := fields[path]) and v < expected
     if op == "<=":
-        return lambda fields: (
-            path in fields and _is_number(v := fields[path]) and v <= expected
-        )
+        return lambda fields: path in fields and _is_number(v := fields[path]) and v <= expected
     if op == ">":
-        return lambda fields: (
-            path in fields and _is_number(v := fields[path]) and v > expected
-        )
+        return lambda fields: path in fields and _is_number(v := fields[path]) and v > expected
     if op == ">=":
-        return lambda fields: (
-            path in fields and _is_number(v := fields[path]) and v >= expected
-        )
+        return lambda fields: path in fields and _is_number(v := fields[path]) and v >= expected
     raise ValueError(f"Unknown condition operator {op!r}.")
 
 
@@ -199,7 +191,7 @@ class CompiledPolicy:
                     qa_rate=float(segment["qa_sample_rate"])
                     if "qa_sample_rate" in segment
                     else self._top.qa_rate,
-                    tier=segment["tier"] if "tier" in segment else None,
+                    tier=segment.get("tier"),
                     name=segment["name"],
                     conditions=tuple(compile_condition(c) for c in segment["conditions"]),
                 )

@@ -12,7 +12,9 @@ contracts in pyproject.toml).
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import gc
 import time
 from collections import Counter, defaultdict
 from collections.abc import Iterator
@@ -228,6 +230,22 @@ def _reconstructed_facts(ids: list[int], paths: tuple[str, ...]) -> dict[int, An
 
 
 # --- the computation ----------------------------------------------------------------------
+@contextlib.contextmanager
+def _cyclic_gc_paused() -> Iterator[None]:
+    """Python's cycle collector paused for the replay: it builds a few small dicts and lists
+    per row (four hundred thousand decisions), none of them in a reference cycle, so reference
+    counting frees every one; the collector would only walk them again and again, which was a
+    third of the replay's CPU (docs/performance.md, "Evidence"). Restored on the way out;
+    leaves it off if someone else had turned it off."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
 class _Side:
     """Routed counts per day and reasons of one set of rules."""
 
@@ -324,90 +342,93 @@ def evidence_compute(
     base_pk = base.pk if base is not None else None
     override = Decision.Action.OVERRIDE
 
-    rows_iter = routed_rows(
-        model_id=model.pk, since=since, until=until, limit=max_predictions, chunk=chunk
-    )
-    while True:
-        t = time.perf_counter()
-        rows = next(rows_iter, None)
-        if rows is None:
+    with _cyclic_gc_paused():
+        rows_iter = routed_rows(
+            model_id=model.pk, since=since, until=until, limit=max_predictions, chunk=chunk
+        )
+        while True:
+            t = time.perf_counter()
+            rows = next(rows_iter, None)
+            if rows is None:
+                timings["read"] += time.perf_counter() - t
+                break
+            actions = final_actions(model_id=model.pk, low=rows[-1][0], high=rows[0][0])
+            missing = [row[0] for row in rows if row[2] is None]
+            rebuilt = _reconstructed_facts(missing, paths) if missing else {}
+            loads = orjson.loads
+            records = [
+                facts_record(rebuilt[row[0]]) if row[2] is None else loads(row[2]) for row in rows
+            ]
             timings["read"] += time.perf_counter() - t
-            break
-        actions = final_actions(model_id=model.pk, low=rows[-1][0], high=rows[0][0])
-        missing = [row[0] for row in rows if row[2] is None]
-        rebuilt = _reconstructed_facts(missing, paths) if missing else {}
-        loads = orjson.loads
-        records = [
-            facts_record(rebuilt[row[0]]) if row[2] is None else loads(row[2]) for row in rows
-        ]
-        timings["read"] += time.perf_counter() - t
 
-        t = time.perf_counter()
-        was_of, now_of = active_policy.outcome_of_record, proposed_policy.outcome_of_record
-        decided = [(was_of(record), now_of(record), record) for record in records]
-        timings["decide"] += time.perf_counter() - t
+            t = time.perf_counter()
+            was_of, now_of = active_policy.outcome_of_record, proposed_policy.outcome_of_record
+            decided = [(was_of(record), now_of(record), record) for record in records]
+            timings["decide"] += time.perf_counter() - t
 
-        t = time.perf_counter()
-        stored += len(rows) - len(missing)
-        reconstructed += len(missing)
-        total += len(rows)
-        # Outcomes are tuples (compiled.Outcome): [0] routed, [1] reasons, [2] threshold,
-        # [5] SLA minutes, [6] details.
-        for row, (was, now, record) in zip(rows, decided, strict=True):
-            pk, day_text, _facts, routed, reasons_text, details_text, threshold, version_id = row
-            day = day_of.get(day_text)
-            if day is None:  # fourteen or fifteen distinct days: parse each once
-                day = day_of[day_text] = dt.date.fromisoformat(day_text)
-            oldest = day
-            reasons = reason_lists.get(reasons_text)
-            if reasons is None:  # a handful of distinct lists: decode each once
-                reasons = reason_lists[reasons_text] = loads(reasons_text or "[]")
-            action = actions.get(pk)
-            was_routed, now_routed = was[0], now[0]
-            if was_routed:
-                active.per_day[day] += 1
-                active.sla[was[5]] += 1
-            if now_routed:
-                proposal.per_day[day] += 1
-                proposal.sla[now[5]] += 1
-                if not was_routed:
-                    for reason in now[1]:
-                        newly_reason.add(reason, pk)
-                    newly_segment.add(now[6].get("segment") or NONE, pk)
-            elif was_routed:
-                for reason in was[1]:
-                    dropped_reason.add(reason, pk)
-                dropped_segment.add(was[6].get("segment") or NONE, pk)
-            if action == override:
-                overrides_reviewed += 1
-                if not now_routed:
-                    escaping.add(",".join(reasons or ()) or NONE, pk)
-                if not was_routed:
-                    escaping_active += 1
-            # Calibration: QA samples only (the one unbiased sample of confident traffic).
-            if reasons == [QA_SAMPLE]:
-                confidence = record["confidence"]
-                index = em.bucket_of(confidence)
-                overridden = action == override
-                if action is not None:
-                    qa_all[index][0] += 1
-                    qa_all[index][1] += overridden
-                if now[2] is not None and confidence >= now[2]:
-                    qa_above_threshold += 1
+            t = time.perf_counter()
+            stored += len(rows) - len(missing)
+            reconstructed += len(missing)
+            total += len(rows)
+            # Outcomes are tuples (compiled.Outcome): [0] routed, [1] reasons, [2] threshold,
+            # [5] SLA minutes, [6] details.
+            for row, (was, now, record) in zip(rows, decided, strict=True):
+                pk, day_text, _facts, routed, reasons_text, details_text, threshold, version_id = (
+                    row
+                )
+                day = day_of.get(day_text)
+                if day is None:  # fourteen or fifteen distinct days: parse each once
+                    day = day_of[day_text] = dt.date.fromisoformat(day_text)
+                oldest = day
+                reasons = reason_lists.get(reasons_text)
+                if reasons is None:  # a handful of distinct lists: decode each once
+                    reasons = reason_lists[reasons_text] = loads(reasons_text or "[]")
+                action = actions.get(pk)
+                was_routed, now_routed = was[0], now[0]
+                if was_routed:
+                    active.per_day[day] += 1
+                    active.sla[was[5]] += 1
+                if now_routed:
+                    proposal.per_day[day] += 1
+                    proposal.sla[now[5]] += 1
+                    if not was_routed:
+                        for reason in now[1]:
+                            newly_reason.add(reason, pk)
+                        newly_segment.add(now[6].get("segment") or NONE, pk)
+                elif was_routed:
+                    for reason in was[1]:
+                        dropped_reason.add(reason, pk)
+                    dropped_segment.add(was[6].get("segment") or NONE, pk)
+                if action == override:
+                    overrides_reviewed += 1
+                    if not now_routed:
+                        escaping.add(",".join(reasons or ()) or NONE, pk)
+                    if not was_routed:
+                        escaping_active += 1
+                # Calibration: QA samples only (the one unbiased sample of confident traffic).
+                if reasons == [QA_SAMPLE]:
+                    confidence = record["confidence"]
+                    index = em.bucket_of(confidence)
+                    overridden = action == override
                     if action is not None:
-                        qa_buckets[index][0] += 1
-                        qa_buckets[index][1] += overridden
-            # Replay check: the base version must reproduce what it recorded.
-            if version_id == base_pk and base_pk is not None:
-                compared += 1
-                if (
-                    bool(routed) != was_routed
-                    or reasons != was[1]
-                    or threshold != was[2]
-                    or loads(details_text or "{}") != was[6]
-                ):
-                    mismatch_ids.append(pk)
-        timings["aggregate"] += time.perf_counter() - t
+                        qa_all[index][0] += 1
+                        qa_all[index][1] += overridden
+                    if now[2] is not None and confidence >= now[2]:
+                        qa_above_threshold += 1
+                        if action is not None:
+                            qa_buckets[index][0] += 1
+                            qa_buckets[index][1] += overridden
+                # Replay check: the base version must reproduce what it recorded.
+                if version_id == base_pk and base_pk is not None:
+                    compared += 1
+                    if (
+                        bool(routed) != was_routed
+                        or reasons != was[1]
+                        or threshold != was[2]
+                        or loads(details_text or "{}") != was[6]
+                    ):
+                        mismatch_ids.append(pk)
+            timings["aggregate"] += time.perf_counter() - t
 
     t = time.perf_counter()
     handling = em.median(

@@ -112,7 +112,9 @@ facts_strategy = st.builds(
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(rules=st.one_of(st.none(), policies()), facts=st.lists(facts_strategy, min_size=1, max_size=8))
+@given(
+    rules=st.one_of(st.none(), policies()), facts=st.lists(facts_strategy, min_size=1, max_size=8)
+)
 def test_the_compiled_policy_decides_what_decide_decides(rules, facts):
     compiled = compile_policy(rules)
     for one in facts:
@@ -141,7 +143,11 @@ def test_a_compiled_condition_holds_where_condition_holds(condition, fields):
 
 @pytest.mark.parametrize(
     ("value", "expected"),
-    [(1, [True, True, False, False]), (True, [False, False, True, False]), ("1", [False] * 3 + [True])],
+    [
+        (1, [True, True, False, False]),
+        (True, [False, False, True, False]),
+        ("1", [False] * 3 + [True]),
+    ],
 )
 def test_json_kinds_are_told_apart(value, expected):
     """1 equals 1.0, true is not 1, "1" is not 1: in == and in ``in`` alike."""
