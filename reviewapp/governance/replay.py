@@ -22,6 +22,7 @@ from typing import Any
 from django.utils.translation import gettext as _
 
 from reviewapp.core.exceptions import Conflict
+from reviewapp.core.time import iso_utc
 from reviewapp.models import Prediction, ReviewItem
 from reviewapp.services.routing import facts_for
 
@@ -70,8 +71,7 @@ class RoutingReplay:
 
         def side(outcome: RoutingOutcome) -> dict[str, Any]:
             data = asdict(outcome)
-            due = data["sla_due_at"]
-            data["sla_due_at"] = due.isoformat() if due else None
+            data["sla_due_at"] = iso_utc(data["sla_due_at"])
             return data
 
         return {
