@@ -345,6 +345,7 @@ def item_replay(request: HttpRequest, item_id: int) -> HttpResponse:
     except ServiceError as exc:
         messages.error(request, exc.message)
         return redirect("queue:item", item.pk)
+    rows = _replay_rows(replay)
     return render(
         request,
         "reviewapp/queue/replay.html",
@@ -352,7 +353,8 @@ def item_replay(request: HttpRequest, item_id: int) -> HttpResponse:
             "item": item,
             "prediction": item.prediction,
             "replay": replay,
-            "rows": _replay_rows(replay),
+            "rows": rows,
+            "differing": [str(row["label"]).lower() for row in rows if row["differs"]],
             "facts": json.dumps(item.prediction.routing_facts, indent=2, sort_keys=True)
             if item.prediction.routing_facts is not None
             else None,
