@@ -2,12 +2,17 @@
 
 from django.urls import include, path
 
-from . import ingest, queue
+from . import ingest, queue, replay
 
 ingest_patterns = [
     path("predictions", ingest.PredictionsView.as_view(), name="predictions"),
     path("predictions/batch", ingest.PredictionBatchView.as_view(), name="predictions-batch"),
     path("predictions/<int:pk>", ingest.PredictionDetailView.as_view(), name="prediction-detail"),
+    path(
+        "predictions/<int:pk>/replay",
+        replay.PredictionReplayView.as_view(),
+        name="prediction-replay",
+    ),
     path("models", ingest.ModelListView.as_view(), name="models"),
 ]
 

@@ -12,7 +12,9 @@ contracts in pyproject.toml).
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import gc
 import time
 from collections import Counter, defaultdict
 from collections.abc import Iterator
@@ -21,7 +23,7 @@ from typing import Any
 
 import orjson
 from django.conf import settings
-from django.db.models import TextField
+from django.db.models import Count, TextField
 from django.db.models.functions import Cast, TruncDate
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -32,12 +34,12 @@ from reviewapp.models import Decision, MLModel, Prediction, ReviewItem
 from reviewapp.services.routing import facts_for
 
 from . import evidence_math as em
+from .compiled import compile_policy
 from .hashes import evidence_hash
 from .models import PolicyVersion
 from .rules import (
     QA_SAMPLE,
-    decide,
-    facts_from_record,
+    facts_record,
     referenced_paths,
     rules_hash,
     validate_rules,
@@ -102,8 +104,10 @@ def _r(value: float | None, digits: int = 6) -> float | None:
 
 # --- reads (selectors: values only, no ORM instances on the hot path) -------------------------
 # JSON columns are read as text and decoded here (orjson, several times faster than the
-# stdlib); the routing time is read as its UTC date. Both skip Django's per-value converters,
-# which were half the read time of a 200,000-row replay (docs/performance.md, "Evidence").
+# stdlib); the routing time is read as its UTC date, as text (a handful of distinct values,
+# parsed once each). With no column needing a converter Django hands the database's rows
+# through untouched: converters were half the read time of a 200,000-row replay
+# (docs/performance.md, "Evidence").
 _ROW = (
     "id",
     "day",
@@ -124,7 +128,7 @@ def routed_rows(
     base = (
         Prediction.objects.filter(model_id=model_id, routed_at__gte=since, routed_at__lt=until)
         .annotate(
-            day=TruncDate("routed_at", tzinfo=dt.UTC),
+            day=Cast(TruncDate("routed_at", tzinfo=dt.UTC), TextField()),
             facts_text=Cast("routing_facts", TextField()),
             reasons_text=Cast("reason_codes", TextField()),
             details_text=Cast("reason_details", TextField()),
@@ -195,18 +199,24 @@ def handling_seconds(
 
 
 def decisions_per_day(*, model_id: int, until: dt.datetime, days: int) -> list[int]:
-    """Final decisions on the model per UTC day over the ``days`` days before ``until``."""
+    """Final decisions on the model per UTC day over the ``days`` days before ``until``
+    (counted by the database: one row per day, not one per decision)."""
     since = until - dt.timedelta(days=days)
-    counts = Counter(
-        at.astimezone(dt.UTC).date()
-        for at in Decision.objects.filter(
+    counts: dict[dt.date, int] = {}
+    for day, n in (
+        Decision.objects.filter(
             model_id=model_id,
             decided_at__gte=since,
             decided_at__lt=until,
             action__in=FINAL,
             undone_at__isnull=True,
-        ).values_list("decided_at", flat=True)
-    )
+        )
+        .annotate(day=Cast(TruncDate("decided_at", tzinfo=dt.UTC), TextField()))
+        .order_by()
+        .values_list("day")
+        .annotate(n=Count("id"))
+    ):
+        counts[dt.date.fromisoformat(day)] = n
     start = since.astimezone(dt.UTC).date()
     return [counts.get(start + dt.timedelta(days=i), 0) for i in range(days)]
 
@@ -220,6 +230,22 @@ def _reconstructed_facts(ids: list[int], paths: tuple[str, ...]) -> dict[int, An
 
 
 # --- the computation ----------------------------------------------------------------------
+@contextlib.contextmanager
+def _cyclic_gc_paused() -> Iterator[None]:
+    """Python's cycle collector paused for the replay: it builds a few small dicts and lists
+    per row (four hundred thousand decisions), none of them in a reference cycle, so reference
+    counting frees every one; the collector would only walk them again and again, which was a
+    third of the replay's CPU (docs/performance.md, "Evidence"). Restored on the way out;
+    leaves it off if someone else had turned it off."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
 class _Side:
     """Routed counts per day and reasons of one set of rules."""
 
@@ -289,6 +315,8 @@ def evidence_compute(
     if base_version is not None and base is None:
         raise NotFound(_("This model has no such policy version."), field="base_version")
     active_rules = base.rules if base is not None else None
+    # Each policy read once (compiled.py): the same decision live routing makes, per row.
+    active_policy, proposed_policy = compile_policy(active_rules), compile_policy(proposed_rules)
     paths = tuple(
         sorted(set(referenced_paths(active_rules)) | set(referenced_paths(proposed_rules)))
     )
@@ -310,88 +338,97 @@ def evidence_compute(
     compared = stored = reconstructed = total = 0
     oldest: dt.date | None = None
     reason_lists: dict[str | None, list[str]] = {}
+    day_of: dict[str, dt.date] = {}
+    base_pk = base.pk if base is not None else None
+    override = Decision.Action.OVERRIDE
 
-    rows_iter = routed_rows(
-        model_id=model.pk, since=since, until=until, limit=max_predictions, chunk=chunk
-    )
-    while True:
-        t = time.perf_counter()
-        rows = next(rows_iter, None)
-        if rows is None:
+    with _cyclic_gc_paused():
+        rows_iter = routed_rows(
+            model_id=model.pk, since=since, until=until, limit=max_predictions, chunk=chunk
+        )
+        while True:
+            t = time.perf_counter()
+            rows = next(rows_iter, None)
+            if rows is None:
+                timings["read"] += time.perf_counter() - t
+                break
+            actions = final_actions(model_id=model.pk, low=rows[-1][0], high=rows[0][0])
+            missing = [row[0] for row in rows if row[2] is None]
+            rebuilt = _reconstructed_facts(missing, paths) if missing else {}
+            loads = orjson.loads
+            records = [
+                facts_record(rebuilt[row[0]]) if row[2] is None else loads(row[2]) for row in rows
+            ]
             timings["read"] += time.perf_counter() - t
-            break
-        actions = final_actions(model_id=model.pk, low=rows[-1][0], high=rows[0][0])
-        missing = [row[0] for row in rows if row[2] is None]
-        rebuilt = _reconstructed_facts(missing, paths) if missing else {}
-        facts_list = [
-            rebuilt[row[0]] if row[2] is None else facts_from_record(orjson.loads(row[2]))
-            for row in rows
-        ]
-        timings["read"] += time.perf_counter() - t
 
-        t = time.perf_counter()
-        decided = [
-            (decide(active_rules, facts), decide(proposed_rules, facts), facts)
-            for facts in facts_list
-        ]
-        timings["decide"] += time.perf_counter() - t
+            t = time.perf_counter()
+            was_of, now_of = active_policy.outcome_of_record, proposed_policy.outcome_of_record
+            decided = [(was_of(record), now_of(record), record) for record in records]
+            timings["decide"] += time.perf_counter() - t
 
-        t = time.perf_counter()
-        stored += len(rows) - len(missing)
-        reconstructed += len(missing)
-        total += len(rows)
-        oldest = rows[-1][1]
-        for row, (was, now, facts) in zip(rows, decided, strict=True):
-            pk, day, _facts, routed, reasons_text, details_text, threshold, version_id = row
-            if isinstance(day, str):  # SQLite returns the truncated date as text
-                day = dt.date.fromisoformat(day)
-            reasons = reason_lists.get(reasons_text)
-            if reasons is None:  # a handful of distinct lists: decode each once
-                reasons = reason_lists[reasons_text] = orjson.loads(reasons_text or "[]")
-            action = actions.get(pk)
-            if was.routed:
-                active.per_day[day] += 1
-                active.sla[was.sla_minutes] += 1
-            if now.routed:
-                proposal.per_day[day] += 1
-                proposal.sla[now.sla_minutes] += 1
-            if now.routed and not was.routed:
-                for reason in now.reasons:
-                    newly_reason.add(reason, pk)
-                newly_segment.add(now.details.get("segment") or NONE, pk)
-            elif was.routed and not now.routed:
-                for reason in was.reasons:
-                    dropped_reason.add(reason, pk)
-                dropped_segment.add(was.details.get("segment") or NONE, pk)
-            if action == Decision.Action.OVERRIDE:
-                overrides_reviewed += 1
-                if not now.routed:
-                    escaping.add(",".join(reasons or ()) or NONE, pk)
-                if not was.routed:
-                    escaping_active += 1
-            # Calibration: QA samples only (the one unbiased sample of confident traffic).
-            if reasons == [QA_SAMPLE]:
-                index = em.bucket_of(facts.confidence)
-                overridden = action == Decision.Action.OVERRIDE
-                if action is not None:
-                    qa_all[index][0] += 1
-                    qa_all[index][1] += overridden
-                if now.threshold is not None and facts.confidence >= now.threshold:
-                    qa_above_threshold += 1
+            t = time.perf_counter()
+            stored += len(rows) - len(missing)
+            reconstructed += len(missing)
+            total += len(rows)
+            # Outcomes are tuples (compiled.Outcome): [0] routed, [1] reasons, [2] threshold,
+            # [5] SLA minutes, [6] details.
+            for row, (was, now, record) in zip(rows, decided, strict=True):
+                pk, day_text, _facts, routed, reasons_text, details_text, threshold, version_id = (
+                    row
+                )
+                day = day_of.get(day_text)
+                if day is None:  # fourteen or fifteen distinct days: parse each once
+                    day = day_of[day_text] = dt.date.fromisoformat(day_text)
+                oldest = day
+                reasons = reason_lists.get(reasons_text)
+                if reasons is None:  # a handful of distinct lists: decode each once
+                    reasons = reason_lists[reasons_text] = loads(reasons_text or "[]")
+                action = actions.get(pk)
+                was_routed, now_routed = was[0], now[0]
+                if was_routed:
+                    active.per_day[day] += 1
+                    active.sla[was[5]] += 1
+                if now_routed:
+                    proposal.per_day[day] += 1
+                    proposal.sla[now[5]] += 1
+                    if not was_routed:
+                        for reason in now[1]:
+                            newly_reason.add(reason, pk)
+                        newly_segment.add(now[6].get("segment") or NONE, pk)
+                elif was_routed:
+                    for reason in was[1]:
+                        dropped_reason.add(reason, pk)
+                    dropped_segment.add(was[6].get("segment") or NONE, pk)
+                if action == override:
+                    overrides_reviewed += 1
+                    if not now_routed:
+                        escaping.add(",".join(reasons or ()) or NONE, pk)
+                    if not was_routed:
+                        escaping_active += 1
+                # Calibration: QA samples only (the one unbiased sample of confident traffic).
+                if reasons == [QA_SAMPLE]:
+                    confidence = record["confidence"]
+                    index = em.bucket_of(confidence)
+                    overridden = action == override
                     if action is not None:
-                        qa_buckets[index][0] += 1
-                        qa_buckets[index][1] += overridden
-            # Replay check: the base version must reproduce what it recorded.
-            if base is not None and version_id == base.pk:
-                compared += 1
-                if (
-                    bool(routed) != was.routed
-                    or reasons != was.reasons
-                    or orjson.loads(details_text or "{}") != was.details
-                    or threshold != was.threshold
-                ):
-                    mismatch_ids.append(pk)
-        timings["aggregate"] += time.perf_counter() - t
+                        qa_all[index][0] += 1
+                        qa_all[index][1] += overridden
+                    if now[2] is not None and confidence >= now[2]:
+                        qa_above_threshold += 1
+                        if action is not None:
+                            qa_buckets[index][0] += 1
+                            qa_buckets[index][1] += overridden
+                # Replay check: the base version must reproduce what it recorded.
+                if version_id == base_pk and base_pk is not None:
+                    compared += 1
+                    if (
+                        bool(routed) != was_routed
+                        or reasons != was[1]
+                        or threshold != was[2]
+                        or loads(details_text or "{}") != was[6]
+                    ):
+                        mismatch_ids.append(pk)
+            timings["aggregate"] += time.perf_counter() - t
 
     t = time.perf_counter()
     handling = em.median(

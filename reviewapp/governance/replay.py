@@ -1,8 +1,10 @@
 """Exact replay of past routing decisions.
 
 A routed prediction carries the facts routing read (``Prediction.routing_facts``) and the
-policy version that routed it. Replay runs the same pure :func:`decide` on those two alone,
-never on the live model row or the raw input, and compares the result with what was recorded.
+policy version that routed it. Replay runs the same pure decision live routing runs (the
+compiled policy, ``compiled.compile_policy``, held to ``rules.decide`` by tests) on those two
+alone, never on the live model row or the raw input, and compares the result with what was
+recorded.
 Predictions routed before the facts were stored are replayed from their live row instead, and
 say so (``facts: "reconstructed"``).
 
@@ -20,11 +22,13 @@ from typing import Any
 from django.utils.translation import gettext as _
 
 from reviewapp.core.exceptions import Conflict
+from reviewapp.core.time import iso_utc
 from reviewapp.models import Prediction, ReviewItem
 from reviewapp.services.routing import facts_for
 
+from .compiled import CompiledPolicy, compile_policy
 from .models import PolicyVersion
-from .rules import decide, facts_from_record, referenced_paths, rules_hash
+from .rules import facts_from_record, referenced_paths, rules_hash
 
 STORED = "stored"
 RECONSTRUCTED = "reconstructed"
@@ -67,8 +71,7 @@ class RoutingReplay:
 
         def side(outcome: RoutingOutcome) -> dict[str, Any]:
             data = asdict(outcome)
-            due = data["sla_due_at"]
-            data["sla_due_at"] = due.isoformat() if due else None
+            data["sla_due_at"] = iso_utc(data["sla_due_at"])
             return data
 
         return {
@@ -101,7 +104,17 @@ def routing_replay_many(predictions: Iterable[Prediction]) -> list[RoutingReplay
             "prediction_id", "sla_due_at"
         )
     )
-    return [_replay(p, versions.get(p.policy_version_id), deadlines.get(p.pk)) for p in predictions]
+    compiled = {pk: compile_policy(version.rules) for pk, version in versions.items()}
+    no_policy = compile_policy(None)
+    return [
+        _replay(
+            p,
+            versions.get(p.policy_version_id),
+            compiled.get(p.policy_version_id, no_policy),
+            deadlines.get(p.pk),
+        )
+        for p in predictions
+    ]
 
 
 def routing_replay_range(
@@ -126,14 +139,17 @@ def routing_replay_range(
 
 
 def _replay(
-    prediction: Prediction, policy: PolicyVersion | None, sla_due_at: dt.datetime | None
+    prediction: Prediction,
+    policy: PolicyVersion | None,
+    compiled: CompiledPolicy,
+    sla_due_at: dt.datetime | None,
 ) -> RoutingReplay:
     rules = policy.rules if policy is not None else None
     if prediction.routing_facts is not None:
         facts, source = facts_from_record(prediction.routing_facts), STORED
     else:
         facts, source = facts_for(prediction, paths=referenced_paths(rules)), RECONSTRUCTED
-    decision = decide(rules, facts)
+    decision = compiled.decide(facts)
     recorded = RoutingOutcome(
         routed=bool(prediction.routed),
         reasons=list(prediction.reason_codes or []),

@@ -9,10 +9,18 @@ from django.urls import reverse
 
 from reviewapp.core.time import iso_utc
 from reviewapp.models import MLModel, Prediction, ServiceAccount
+from reviewapp.selectors.visibility import predictions_visible_to
 
 
 def predictions_with_routing() -> QuerySet[Prediction]:
     return Prediction.objects.select_related("model", "policy_version", "review_item")
+
+
+def prediction_for_replay(principal: Any, *, pk: int) -> Prediction | None:
+    """The prediction if the caller may read it (the rule of ``GET /predictions/{id}``), with
+    what replay reads and without the raw envelope, which replay never needs; else None."""
+    qs = Prediction.objects.select_related("model").defer("input", "output", "lineage")
+    return predictions_visible_to(principal, qs).filter(pk=pk).first()
 
 
 def models_visible_to(account: ServiceAccount | None) -> QuerySet[MLModel]:

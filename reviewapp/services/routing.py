@@ -11,8 +11,9 @@ from django.utils import timezone
 
 from reviewapp.core import state
 from reviewapp.core.audit import Actor, audit_record
+from reviewapp.governance.compiled import compile_policy
 from reviewapp.governance.conditions import extract_fields
-from reviewapp.governance.rules import PredictionFacts, decide, facts_record, referenced_paths
+from reviewapp.governance.rules import PredictionFacts, facts_record, referenced_paths
 from reviewapp.governance.selectors import active_policies
 from reviewapp.governance.shadow import shadow_record
 from reviewapp.models import Prediction, ReviewItem
@@ -118,6 +119,9 @@ def predictions_route(*, ids: Sequence[int], fill_to: int = 0) -> int:
             return 0
         policies = active_policies({p.model.slug for p in predictions})
         paths = {slug: referenced_paths(policy.rules) for slug, policy in policies.items()}
+        # Each policy read once for the chunk (the same compiled form replay and evidence use).
+        compiled = {slug: compile_policy(policy.rules) for slug, policy in policies.items()}
+        no_policy = compile_policy(None)
         # Segment conditions read the envelope: load input and output only for the rows whose
         # policy has segments, and keep only the values at the paths it names.
         envelopes = {}
@@ -138,7 +142,7 @@ def predictions_route(*, ids: Sequence[int], fill_to: int = 0) -> int:
                 paths=paths.get(prediction.model.slug, ()),
                 envelope=envelopes.get(prediction.pk),
             )
-            decision = decide(policy.rules if policy else None, facts)
+            decision = compiled.get(prediction.model.slug, no_policy).decide(facts)
             prediction.routing_facts = facts_record(facts)
             prediction.routed = decision.routed
             prediction.reason_codes = decision.reasons

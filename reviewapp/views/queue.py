@@ -4,6 +4,7 @@ they hold). Everything works as plain form posts; htmx only makes some parts par
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from django.conf import settings
@@ -15,12 +16,14 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy as _lazy
 from django.views.decorators.http import require_GET, require_POST
 
 from reviewapp.core import roles
 from reviewapp.core.exceptions import ServiceError
 from reviewapp.core.params import int_or_none
 from reviewapp.forms import ClaimForm, DecideForm, ReleaseForm, page_errors
+from reviewapp.governance.replay import RoutingReplay, routing_replay
 from reviewapp.governance.rules import REASON_LABELS, describe_reasons
 from reviewapp.models import Decision, MLModel, ReviewItem
 from reviewapp.selectors.context import review_context, review_item_for_page
@@ -289,5 +292,71 @@ def item_page(request: HttpRequest, item_id: int) -> HttpResponse:
             "assignees": list(assignable_users(item.model_id)) if lead else [],
             "now": timezone.now(),
             "near_seconds": settings.REVIEW_SLA_NEAR_SECONDS,
+        },
+    )
+
+
+# The fields of a replay, in the order the page shows them, with the words it uses.
+_REPLAY_FIELDS = (
+    ("routed", _lazy("Sent to review")),
+    ("reasons", _lazy("Why")),
+    ("threshold", _lazy("Threshold")),
+    ("details", _lazy("Details")),
+    ("fallback", _lazy("Safe fallback")),
+    ("policy_hash", _lazy("Policy hash")),
+    ("sla_due_at", _lazy("SLA deadline")),
+)
+
+
+def _replay_rows(replay: RoutingReplay) -> list[dict[str, Any]]:
+    """One row per compared field: the recorded and the replayed value, and whether they
+    differ (as the replay itself says: ``differences``)."""
+
+    def shown(side: Any, name: str) -> Any:
+        value = getattr(side, name)
+        if name == "reasons":
+            return describe_reasons(list(value), dict(side.details)) or [_("none")]
+        if name == "routed":
+            return _("yes") if value else _("no")
+        if name in ("details", "fallback"):
+            return json.dumps(value, sort_keys=True) if value is not None else "—"
+        return value
+
+    return [
+        {
+            "name": name,
+            "label": label,
+            "sides": (shown(replay.recorded, name), shown(replay.replayed, name)),
+            "differs": name in replay.differences,
+        }
+        for name, label in _REPLAY_FIELDS
+    ]
+
+
+@login_required
+@require_GET
+def item_replay(request: HttpRequest, item_id: int) -> HttpResponse:
+    """Recompute the routing of the item's prediction from its stored facts and the policy
+    version that routed it, beside what was recorded. A read: the item page's rule applies."""
+    require_role(request, roles.REVIEWER, roles.LEAD, roles.ENGINEER)
+    item = _visible_item(request, item_id)
+    try:
+        replay = routing_replay(item.prediction)
+    except ServiceError as exc:
+        messages.error(request, exc.message)
+        return redirect("queue:item", item.pk)
+    rows = _replay_rows(replay)
+    return render(
+        request,
+        "reviewapp/queue/replay.html",
+        {
+            "item": item,
+            "prediction": item.prediction,
+            "replay": replay,
+            "rows": rows,
+            "differing": [str(row["label"]).lower() for row in rows if row["differs"]],
+            "facts": json.dumps(item.prediction.routing_facts, indent=2, sort_keys=True)
+            if item.prediction.routing_facts is not None
+            else None,
         },
     )

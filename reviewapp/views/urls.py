@@ -13,6 +13,7 @@ urlpatterns = [
     path("guidelines/<slug:slug>/", leads.guideline, name="guideline"),
     path("items/<int:item_id>/", queue.item_page, name="item"),
     path("items/<int:item_id>/review/", queue.review, name="review"),
+    path("items/<int:item_id>/replay/", queue.item_replay, name="item-replay"),
     path("items/<int:item_id>/decide/", queue.decide, name="decide"),
     path("items/<int:item_id>/renew/", queue.renew, name="renew"),
     path("items/<int:item_id>/take/", queue.take, name="take"),

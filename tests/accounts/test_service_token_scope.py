@@ -30,6 +30,8 @@ SERVICE_TOKEN_ANSWERS = {
     ],
     "api/v1/predictions/batch": [("post", "/api/v1/predictions/batch", 400)],
     "api/v1/predictions/<int:pk>": [("get", "/api/v1/predictions/999999", 404)],
+    # the replay of its own predictions' routing (another model's reads as missing)
+    "api/v1/predictions/<int:pk>/replay": [("get", "/api/v1/predictions/999999/replay", 404)],
     "api/v1/models": [("get", "/api/v1/models", 200)],
     # the decisions on its own models: the pull side of webhooks (docs/webhooks.md)
     "api/v1/decisions": [("get", "/api/v1/decisions", 200)],
