@@ -76,9 +76,11 @@ def test_propose_approve_route_emergency_rollback_ratify(live_server, page, sign
     assert page.url.endswith(f"/governance/requests/{rollback.pk}/")
     assert "Emergency rollback awaiting ratification" in page.content()
     active = PolicyVersion.objects.get(model_slug="card-fraud", is_active=True)
-    assert active.version == 3 and active.rules_hash == PolicyVersion.objects.get(
-        model_slug="card-fraud", version=1
-    ).rules_hash
+    assert (
+        active.version == 3
+        and active.rules_hash
+        == PolicyVersion.objects.get(model_slug="card-fraud", version=1).rules_hash
+    )
     sign_out(page, live_server)
 
     # 5. The committee home flags it; a committee member ratifies it on the request page.
