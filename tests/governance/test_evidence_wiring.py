@@ -3,6 +3,8 @@ revision; votes are then bound to that evidence's hash."""
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 
 from reviewapp import celery_app
@@ -41,8 +43,13 @@ def test_submit_computes_and_stores_the_evidence_votes_are_bound_to(
     with django_capture_on_commit_callbacks(execute=True):
         services.change_request_submit(change_request_id=cr.pk, user=proposer)
     cr.refresh_from_db()
+    # The same window as the task's (its end is "now" to the second: recompute over it).
+    window_end = dt.datetime.fromisoformat(cr.evidence_summary["evidence"]["window"]["end"])
     expected = evidence_compute(
-        model_slug=model.slug, proposed_rules=cr.document, base_version=cr.base_version
+        model_slug=model.slug,
+        proposed_rules=cr.document,
+        base_version=cr.base_version,
+        until=window_end,
     )
     assert cr.evidence_hash == expected.hash
     summary = cr.evidence_summary
