@@ -189,6 +189,12 @@ def test_seed_demo_registers_models_policies_users_and_writes_credentials(tmp_pa
         )
         assert settings_doc.document["criticality"] == model.criticality
     assert Prediction.objects.count() == 30
+    # The committee's home has a request to vote on: sam's proposal, in review.
+    from reviewapp.governance.models import ChangeRequest
+
+    [waiting] = ChangeRequest.objects.filter(status="in_review")
+    assert (waiting.model_slug, waiting.proposer.username) == ("card-fraud", "sam")
+    assert waiting.document["min_confidence"] == 0.75 and waiting.rollback_triggers
 
     User = get_user_model()
     for role in roles.ROLES:

@@ -13,7 +13,11 @@ from django.db import transaction
 from reviewapp import demo
 from reviewapp.core import roles
 from reviewapp.core.audit import Actor
-from reviewapp.governance.services import change_request_bootstrap
+from reviewapp.governance.services import (
+    change_request_bootstrap,
+    change_request_create,
+    change_request_submit,
+)
 from reviewapp.models import MLModel, ServiceAccount
 from reviewapp.services.accounts import service_account_create, service_token_rotate
 from reviewapp.services.ingest import prediction_batch_ingest
@@ -56,6 +60,7 @@ class Command(BaseCommand):
             self.stdout.write("Demo data already present; not seeding again.")
             return
         actor = Actor.system("seed_demo")
+        created_any = False
         with transaction.atomic():
             for spec in demo.DEMO_MODELS:
                 model, created = MLModel.objects.get_or_create(
@@ -67,6 +72,7 @@ class Command(BaseCommand):
                 )
                 if created:
                     self._bootstrap(model, spec, actor)
+                    created_any = True
             self._users()
             call_command("load_catalog", stdout=self.stdout)
             self._pools_and_guidelines(actor)
@@ -85,6 +91,8 @@ class Command(BaseCommand):
                 envelopes=traffic[start : start + 100], account=account
             )
             stored += sum(result.status == "accepted" for result in results)
+        if created_any:
+            self._proposal()
         self._write_credentials(token)
         self.stdout.write(
             self.style.SUCCESS(
@@ -110,6 +118,27 @@ class Command(BaseCommand):
             rationale="Initial settings from seed_demo.",
             actor=actor,
         )
+
+    def _proposal(self) -> None:
+        """A change request in review, so the committee's home has something to vote on: sam
+        proposes to review card-fraud's 0.70-0.75 band. Its evidence is computed by the worker
+        on the traffic just sent."""
+        sam = get_user_model().objects.get(username="sam")
+        spec = next(s for s in demo.DEMO_MODELS if s["slug"] == "card-fraud")
+        with transaction.atomic():
+            cr = change_request_create(
+                model_slug="card-fraud",
+                user=sam,
+                document={**spec["rules"], "min_confidence": 0.75},
+                rationale=(
+                    "Overrides cluster just above the 0.70 threshold: review the 0.70-0.75 band "
+                    "too, and watch the override rate for an hour after it goes live."
+                ),
+                rollback_triggers=[
+                    {"metric": "override_rate", "op": ">", "bound": 0.3, "duration_minutes": 60}
+                ],
+            )
+            change_request_submit(change_request_id=cr.pk, user=sam)
 
     def _users(self) -> None:
         User = get_user_model()
