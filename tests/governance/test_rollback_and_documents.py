@@ -164,6 +164,9 @@ def test_model_settings_bootstrap_then_a_change_sets_the_models_criticality(
         rationale="Initial settings.", actor=Actor.system("install"),
     )  # fmt: skip
     assert boot.status == S.APPLIED and boot.base_version is None and boot.proposer is None
+    # No earlier version to replay against: the evidence is the document, on the record.
+    assert boot.evidence_state == "ready" and len(boot.evidence_hash) == 64
+    assert boot.evidence_summary == {"bootstrap": True}
     with pytest.raises(Conflict):
         services.change_request_bootstrap(
             model_slug="card-fraud", kind="model_settings", document=SETTINGS,
@@ -235,3 +238,26 @@ def test_the_admin_shows_governed_documents_read_only(client, fraud_model):
     )
     assert response.status_code in (200, 302)
     assert PolicyVersion.objects.filter(model_slug="card-fraud").count() == 1
+
+
+def test_an_emergency_rollback_asks_for_its_evidence_for_the_ratifiers(
+    fraud_model, proposer, committee, lead, django_capture_on_commit_callbacks
+):
+    from reviewapp.core import registry
+    from reviewapp.governance.services.common import EVIDENCE_REQUESTED_HOOK
+
+    applied(fraud_model, proposer, committee, proposal())  # v2
+    asked = []
+
+    def record(**kwargs):
+        asked.append(kwargs)
+
+    registry.register_hook(EVIDENCE_REQUESTED_HOOK, record)
+    try:
+        with django_capture_on_commit_callbacks(execute=True):
+            cr = services.emergency_rollback(
+                model_slug="card-fraud", to_version=1, reason="Queue flooded", user=lead
+            )
+    finally:
+        registry.unregister_hook(EVIDENCE_REQUESTED_HOOK, record)
+    assert {"change_request_id": cr.pk, "revision": cr.revision} in asked

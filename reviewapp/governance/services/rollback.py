@@ -18,12 +18,12 @@ from reviewapp.core.exceptions import Conflict, NotFound, PermissionDenied, Serv
 from reviewapp.core.roles import LEAD, has_role
 
 from .. import selectors
-from ..hashes import document_hash
+from ..hashes import document_hash, evidence_hash
 from ..models import ChangeRequest, DocumentKind
 from . import documents, notices
 from .approvals import _apply
 from .change_requests import change_request_create
-from .common import actor_of, check_kind, locked, touch
+from .common import actor_of, check_kind, locked, request_evidence, touch
 from .machine import CHANGE_REQUEST
 
 S = ChangeRequest.Status
@@ -105,6 +105,9 @@ def emergency_rollback_as(
         data={"model": model_slug, "kind": kind, "reason": reason.strip(), **(data or {})},
     )
     _apply(cr, actor, event="apply_now", created_by=user)
+    # Applied already; the evidence (what restoring the old version does to recent traffic)
+    # is for the committee member who ratifies it.
+    request_evidence(cr)
     rolled_back = (
         ChangeRequest.objects.filter(
             model_slug=model_slug, kind=kind, applied_version=current.version
@@ -222,6 +225,22 @@ def change_request_bootstrap(
     audit_record(actor=actor, verb="governance.change_request.created", target=cr,
                  data={"model": model_slug, "kind": kind, "bootstrap": True})  # fmt: skip
     _apply(cr, actor, event="apply_now")
+    # Nothing to replay against (no earlier version): the evidence is the document itself, on
+    # the record like a settings change's, so no page waits for a computation that never comes.
+    now = timezone.now()
+    touch(
+        cr,
+        now,
+        evidence_hash=evidence_hash(
+            base_hash=None,
+            proposed_hash=cr.document_hash,
+            window_start=now,
+            window_end=now,
+            replay_result={"kind": kind, "bootstrap": True},
+        ),
+        evidence_summary={"bootstrap": True},
+        evidence_state=ChangeRequest.EvidenceState.READY,
+    )
     return cr
 
 
