@@ -6,6 +6,8 @@ from typing import Any
 
 from django import template
 
+from reviewapp.core.time import human_duration
+
 register = template.Library()
 
 
@@ -37,3 +39,21 @@ def short(value: Any, n: int = 8) -> str:
 @register.filter
 def items_of(mapping: Any) -> Any:
     return mapping.items() if isinstance(mapping, dict) else []
+
+
+@register.filter
+def minutes(value: Any) -> str:
+    """90 → "1 h 30 min"; empty for a missing value."""
+    try:
+        return human_duration(float(value) * 60)
+    except (TypeError, ValueError):
+        return ""
+
+
+@register.filter
+def sub(value: Any, other: Any) -> Any:
+    """value − other, for two numbers; empty otherwise."""
+    try:
+        return value - other
+    except TypeError:
+        return ""

@@ -31,6 +31,7 @@ from ..forms import (
     ListFilterForm,
     PickForm,
     ReasonForm,
+    first_version_start,
     flatten,
 )
 from ..models import ChangeRequest, DocumentKind
@@ -77,11 +78,14 @@ def home(request: HttpRequest) -> HttpResponse:
     emergencies = list(selectors.emergency_rollbacks_awaiting_ratification())
     for cr in emergencies:
         cr.overdue = bool(cr.ratification_due and cr.ratification_due <= now)
+    watch = list(selectors.change_requests_stale_or_scheduled()[:50])
+    for cr in watch:
+        cr.shadow_left = _shadow_left(cr, now)
     context: dict[str, Any] = {
         "votes": votes,
         "proposes": roles.has_role(user, *PROPOSERS),
         "waiting": list(selectors.change_requests_awaiting_vote(user)[:50]) if votes else [],
-        "watch": list(selectors.change_requests_stale_or_scheduled()[:50]),
+        "watch": watch,
         "emergencies": emergencies,
         "applied": selectors.change_requests_recently_applied(),
         "mine": list(selectors.change_requests().filter(proposer=user)[:20]),
@@ -89,6 +93,14 @@ def home(request: HttpRequest) -> HttpResponse:
         "now": now,
     }
     return render(request, "governance/home.html", context)
+
+
+def _shadow_left(cr: ChangeRequest, now: Any) -> float | None:
+    """Seconds left in the request's shadow period (0 once over, until the beat ends it);
+    None when it is not in one."""
+    if cr.status != S.SHADOW or cr.shadow_ends_at is None:
+        return None
+    return max(0.0, (cr.shadow_ends_at - now).total_seconds())
 
 
 @login_required
@@ -215,6 +227,12 @@ def _page_context(request: HttpRequest, cr: ChangeRequest) -> dict[str, Any]:
         if cr.status in ChangeRequest.OPEN
         else None
     )
+    now = timezone.now()
+    shadow = None
+    if cr.shadow_started_at is not None:
+        shadow = selectors.shadow_summary(cr)
+        shadow["left"] = _shadow_left(cr, now)
+        shadow["change"] = shadow["would_route"] - shadow["routed"]
     timeline = list(
         audit_events(target_type=ChangeRequest._meta.label_lower, target_id=str(cr.pk))
         .select_related(None)
@@ -230,6 +248,8 @@ def _page_context(request: HttpRequest, cr: ChangeRequest) -> dict[str, Any]:
         "changed_count": sum(1 for r in diff if r["changed"]),
         "changed_rows": [r for r in diff if r["changed"]],
         "unchanged_rows": [r for r in diff if not r["changed"]],
+        "shadow": shadow,
+        "triggers": selectors.rollback_trigger_states(cr),
         "evidence": evidence,
         # Days without routed traffic under either version would bury the ones that matter.
         "evidence_days": [d for d in evidence_days if d["active"] or d["proposal"]],
@@ -256,7 +276,7 @@ def _page_context(request: HttpRequest, cr: ChangeRequest) -> dict[str, Any]:
         "approve_form": ApproveForm(initial={"evidence_hash": cr.evidence_hash}),
         "comment_form": CommentForm(),
         "reason_form": ReasonForm(),
-        "now": timezone.now(),
+        "now": now,
         "errors": {},
     }
 
@@ -409,7 +429,7 @@ def _options(form: ChangeRequestForm) -> dict[str, Any]:
 @login_required
 def propose(request: HttpRequest) -> HttpResponse:
     _require(request, *PROPOSERS)
-    slugs = selectors.governed_model_slugs()
+    slugs = selectors.proposable_model_slugs()
     slug = request.GET.get("model") or ""
     kind = request.GET.get("kind") or DocumentKind.ROUTING_POLICY
     pick = PickForm({"model": slug, "kind": kind} if slug else None, models=slugs)
@@ -423,12 +443,11 @@ def propose(request: HttpRequest) -> HttpResponse:
     except ServiceError as exc:
         raise Http404(exc.message) from exc
     active = documents.active_version(model_slug=slug, kind=kind)
-    start = active.document if active else {}
     form = ChangeRequestForm(
         request.POST or None,
         kind=kind,
-        active=start,
-        proposed=start,
+        active=active.document if active else None,
+        proposed=active.document if active else first_version_start(kind, info),
         labels=list(info.get("labels") or []),
     )
     status = 200
