@@ -130,7 +130,13 @@ def required_paths(kind: str) -> list[str]:
     :func:`optional_paths`)."""
     if kind == DocumentKind.MODEL_SETTINGS:
         return list(SETTINGS_KEYS)
-    return ["min_confidence", "fallback.label", "fallback.action"]
+    return [
+        "min_confidence",
+        "fallback.label",
+        "fallback.action",
+        *(f"sla_minutes.{tier}" for tier in TIERS),
+        "max_auto_error_rate",
+    ]
 
 
 # How a rule's input is read: "json" (a number, true/false, null, a list), "text" (kept as
@@ -193,6 +199,7 @@ class RuleRow:
     path: str
     current: Any  # _ABSENT when the active version does not set it
     field: forms.BoundField
+    required: bool = False  # a first version must set it (the validator says so too)
 
     @property
     def current_text(self) -> str:
@@ -259,6 +266,9 @@ class ChangeRequestForm(ServiceErrorsMixin, forms.Form):
         self.active = active or {}
         self.proposed = proposed
         self.first_version = active is None
+        if kind != DocumentKind.ROUTING_POLICY:
+            # Only a routing policy runs in shadow (the service refuses one elsewhere).
+            del self.fields["shadow_minutes"]
         current = flatten(self.active) if self.active else {}
         wanted = flatten(proposed) if proposed else {}
         first = required_paths(kind) if self.first_version else []
@@ -309,8 +319,14 @@ class ChangeRequestForm(ServiceErrorsMixin, forms.Form):
 
     # --- presentation
     def rule_rows(self) -> list[RuleRow]:
+        required = set(required_paths(self.kind)) if self.first_version else set()
         return [
-            RuleRow(path=p, current=self.currents[p], field=self[ROW_PREFIX + p])
+            RuleRow(
+                path=p,
+                current=self.currents[p],
+                field=self[ROW_PREFIX + p],
+                required=p in required,
+            )  # fmt: skip
             for p in self.row_paths
         ]
 

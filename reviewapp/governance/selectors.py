@@ -427,6 +427,7 @@ class TriggerState:
     state: str
     since: dt.datetime | None = None  # watched from / fired at / ended at
     ended_by_version: int | None = None
+    ended_by_request: int | None = None  # the request that applied that version
     values: tuple[float | None, ...] = ()  # the 5-minute values that fired it
     breached_since: str | None = None  # ISO UTC: first bucket past the bound
     rollback_id: int | None = None
@@ -439,12 +440,19 @@ def _version_row(model_slug: str, kind: str, version: int):
     return DocumentVersion.objects.filter(model_slug=model_slug, kind=kind, version=version).first()
 
 
-def _active_version_number(model_slug: str, kind: str) -> int | None:
+def _active_version(model_slug: str, kind: str) -> tuple[int | None, int | None]:
+    """(number, request that made it) of the active version of the document."""
     if kind == DocumentKind.ROUTING_POLICY:
         rows = PolicyVersion.objects.filter(model_slug=model_slug, is_active=True)
     else:
         rows = DocumentVersion.objects.filter(model_slug=model_slug, kind=kind, is_active=True)
-    return rows.values_list("version", flat=True).first()
+    return rows.values_list("version", "change_request_id").first() or (None, None)
+
+
+def version_request_id(model_slug: str, kind: str, version: int | None) -> int | None:
+    """The change request that made a version of a document (None: made outside one)."""
+    row = _version_row(model_slug, kind, version) if version is not None else None
+    return row.change_request_id if row is not None else None
 
 
 def rollback_trigger_states(change_request: ChangeRequest) -> list[TriggerState]:
@@ -458,7 +466,7 @@ def rollback_trigger_states(change_request: ChangeRequest) -> list[TriggerState]
     cr = change_request
     S = ChangeRequest.Status
     fired_event = None
-    ended_at, ended_by = None, None
+    ended_at, ended_by, ended_by_request = None, None, None
     if cr.status != S.APPLIED:
         state = "unused" if cr.status not in ChangeRequest.OPEN else "agreed"
     elif cr.triggers_fired_at is not None:
@@ -473,12 +481,12 @@ def rollback_trigger_states(change_request: ChangeRequest) -> list[TriggerState]
             .first()
         )
     else:
-        active = _active_version_number(cr.model_slug, cr.kind)
+        active, active_request = _active_version(cr.model_slug, cr.kind)
         if cr.applied_version is not None and active == cr.applied_version:
             state = "watched"
         else:
             state = "ended"
-            ended_by = active
+            ended_by, ended_by_request = active, active_request
             row = (
                 _version_row(cr.model_slug, cr.kind, cr.applied_version)
                 if cr.applied_version is not None
@@ -517,5 +525,13 @@ def rollback_trigger_states(change_request: ChangeRequest) -> list[TriggerState]
         since = {"watched": cr.applied_at, "ended": ended_at}.get(state)
         if state == "not_fired":
             since = cr.triggers_fired_at
-        out.append(TriggerState(**common, state=state, since=since, ended_by_version=ended_by))
+        out.append(
+            TriggerState(
+                **common,
+                state=state,
+                since=since,
+                ended_by_version=ended_by,
+                ended_by_request=ended_by_request,
+            )  # fmt: skip
+        )
     return out

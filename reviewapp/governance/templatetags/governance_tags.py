@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django import template
+from django.utils import timezone
 
 from reviewapp.core.time import human_duration
 
@@ -57,3 +58,12 @@ def sub(value: Any, other: Any) -> Any:
         return value - other
     except TypeError:
         return ""
+
+
+@register.filter
+def shadow_left(cr: Any) -> float | None:
+    """Seconds left in a request's shadow period (0 once over, until the beat ends it); None
+    when it is not in one."""
+    if getattr(cr, "status", None) != "shadow" or cr.shadow_ends_at is None:
+        return None
+    return max(0.0, (cr.shadow_ends_at - timezone.now()).total_seconds())

@@ -37,6 +37,7 @@ from ..forms import (
 from ..models import ChangeRequest, DocumentKind
 from ..services import documents
 from ..services.change_requests import EDITABLE
+from ..templatetags.governance_tags import shadow_left
 
 S = ChangeRequest.Status
 READERS = (roles.COMMITTEE, roles.LEAD, roles.ENGINEER)
@@ -79,8 +80,6 @@ def home(request: HttpRequest) -> HttpResponse:
     for cr in emergencies:
         cr.overdue = bool(cr.ratification_due and cr.ratification_due <= now)
     watch = list(selectors.change_requests_stale_or_scheduled()[:50])
-    for cr in watch:
-        cr.shadow_left = _shadow_left(cr, now)
     context: dict[str, Any] = {
         "votes": votes,
         "proposes": roles.has_role(user, *PROPOSERS),
@@ -93,14 +92,6 @@ def home(request: HttpRequest) -> HttpResponse:
         "now": now,
     }
     return render(request, "governance/home.html", context)
-
-
-def _shadow_left(cr: ChangeRequest, now: Any) -> float | None:
-    """Seconds left in the request's shadow period (0 once over, until the beat ends it);
-    None when it is not in one."""
-    if cr.status != S.SHADOW or cr.shadow_ends_at is None:
-        return None
-    return max(0.0, (cr.shadow_ends_at - now).total_seconds())
 
 
 @login_required
@@ -228,10 +219,13 @@ def _page_context(request: HttpRequest, cr: ChangeRequest) -> dict[str, Any]:
         else None
     )
     now = timezone.now()
+    # An emergency rollback and the system's bootstrap of a first version apply without a
+    # vote (and so without evidence); the page says so rather than "0 of 2 approvals".
+    no_vote = cr.is_emergency or (cr.proposer_id is None and cr.base_version is None)
     shadow = None
     if cr.shadow_started_at is not None:
         shadow = selectors.shadow_summary(cr)
-        shadow["left"] = _shadow_left(cr, now)
+        shadow["left"] = shadow_left(cr)
         shadow["change"] = shadow["would_route"] - shadow["routed"]
     timeline = list(
         audit_events(target_type=ChangeRequest._meta.label_lower, target_id=str(cr.pk))
@@ -249,6 +243,10 @@ def _page_context(request: HttpRequest, cr: ChangeRequest) -> dict[str, Any]:
         "changed_rows": [r for r in diff if r["changed"]],
         "unchanged_rows": [r for r in diff if not r["changed"]],
         "shadow": shadow,
+        # An emergency rollback names the request whose version it replaced.
+        "replaced_request": selectors.version_request_id(cr.model_slug, cr.kind, cr.base_version)
+        if cr.is_emergency
+        else None,
         "triggers": selectors.rollback_trigger_states(cr),
         "evidence": evidence,
         # Days without routed traffic under either version would bury the ones that matter.
@@ -272,7 +270,12 @@ def _page_context(request: HttpRequest, cr: ChangeRequest) -> dict[str, Any]:
         "can_rebase": is_proposer and cr.stale and cr.is_open,
         "can_ratify": cr.is_emergency and cr.ratified_at is None and may_vote and not is_proposer,
         "can_comment": roles.has_role(user, *PROPOSERS) or may_vote,
-        "polling": cr.evidence_state in ("pending", "running") and cr.status != S.DRAFT,
+        "no_vote": no_vote,
+        # Only an open request that went to the vote gets evidence: nothing else to wait for.
+        "polling": cr.evidence_state in ("pending", "running")
+        and cr.status != S.DRAFT
+        and cr.is_open
+        and not no_vote,
         "approve_form": ApproveForm(initial={"evidence_hash": cr.evidence_hash}),
         "comment_form": CommentForm(),
         "reason_form": ReasonForm(),
