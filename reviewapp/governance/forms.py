@@ -199,7 +199,9 @@ class RuleRow:
     path: str
     current: Any  # _ABSENT when the active version does not set it
     field: forms.BoundField
-    required: bool = False  # a first version must set it (the validator says so too)
+    # What a first version must set (the validator says so too): "" (nothing), "required",
+    # or "one of" (the fallback: a label, an action, or both).
+    required: str = ""
 
     @property
     def current_text(self) -> str:
@@ -325,7 +327,9 @@ class ChangeRequestForm(ServiceErrorsMixin, forms.Form):
                 path=p,
                 current=self.currents[p],
                 field=self[ROW_PREFIX + p],
-                required=p in required,
+                required=("one of" if p.startswith("fallback.") else "required")
+                if p in required
+                else "",
             )  # fmt: skip
             for p in self.row_paths
         ]

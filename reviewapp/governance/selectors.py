@@ -429,9 +429,17 @@ class TriggerState:
     ended_by_version: int | None = None
     ended_by_request: int | None = None  # the request that applied that version
     values: tuple[float | None, ...] = ()  # the 5-minute values that fired it
-    breached_since: str | None = None  # ISO UTC: first bucket past the bound
+    breached_since: dt.datetime | None = None  # the first bucket past the bound
     rollback_id: int | None = None
     refused: str = ""
+
+
+def _when(value: object) -> dt.datetime | None:
+    """An ISO 8601 time stored in an audit event's data, as an aware datetime."""
+    try:
+        return dt.datetime.fromisoformat(value) if isinstance(value, str) else None
+    except ValueError:
+        return None
 
 
 def _version_row(model_slug: str, kind: str, version: int):
@@ -515,7 +523,7 @@ def rollback_trigger_states(change_request: ChangeRequest) -> list[TriggerState]
                     state="fired",
                     since=cr.triggers_fired_at,
                     values=tuple(p.get("value") for p in finding.get("values") or []),
-                    breached_since=finding.get("since"),
+                    breached_since=_when(finding.get("since")),
                     rollback_id=(fired_event.after or {}).get("rollback"),
                     refused=data.get("refused") or "",
                 )

@@ -270,7 +270,7 @@ def test_a_fired_trigger_shows_when_and_the_values(
     assert fired.rollback_id == rollback.pk and fired.values and 0.3 in fired.values
     page = client.get(page_of(cr)).content.decode()
     assert "fired" in page and f"emergency rollback #{rollback.pk}" in page
-    assert "0.3" in page
+    assert "5-minute values: 0.3, 0.3" in page and fired.breached_since.tzinfo is not None
 
 
 def test_triggers_end_when_a_newer_version_is_applied(client, fraud_model, proposer, committee):
