@@ -47,3 +47,18 @@ def parse_when(
         return parsed
     except (ValueError, OverflowError):
         return None
+
+
+def human_duration(seconds: float) -> str:
+    """A duration in the pages' form: "2 d 3 h", "1 h 12 min", "5 min", "40 s"."""
+    seconds = int(abs(seconds))
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes = rest // 60
+    if days:
+        return f"{days} d {hours} h" if hours else f"{days} d"
+    if hours:
+        return f"{hours} h {minutes} min" if minutes else f"{hours} h"
+    if minutes:
+        return f"{minutes} min"
+    return f"{seconds} s"

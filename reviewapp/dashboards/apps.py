@@ -27,6 +27,10 @@ class DashboardsConfig(AppConfig):
         from .rules import METRICS
 
         registry.register_hook("governance.metric_names", lambda: sorted(METRICS))
+        # ... and says what each one measures, for the request page and the form.
+        registry.register_hook(
+            "governance.metric_labels", lambda: {m.name: m.label for m in METRICS.values()}
+        )
         # ... and evaluates them on the 5-minute buckets for the rollback-trigger check.
         from .selectors import trigger_evaluate
 

@@ -14,9 +14,12 @@ from django.utils.translation import gettext_lazy as _
 from reviewapp.core import registry
 from reviewapp.core.forms import ServiceErrorsMixin
 
+from .conditions import CONDITION_OPS
 from .models import DocumentKind
-from .rules import ESCALATION_DEFAULTS, TIERS
+from .rules import ESCALATION_DEFAULTS, SCHEMAS, TIERS
+from .selectors import metric_labels
 from .services.common import MAX_SHADOW_MINUTES, METRIC_NAMES_HOOK, TRIGGER_OPS
+from .services.documents import REGULATORY_CLASSES, SETTINGS_KEYS
 
 TRIGGER_ROWS = 3
 ROW_PREFIX = "rule:"
@@ -89,10 +92,13 @@ def _text(value: Any) -> str:
 _ABSENT: Any = object()
 
 
-def optional_paths(kind: str, labels: list[str]) -> list[str]:
-    """Rules a proposer may set although the active version leaves them out."""
+def optional_paths(kind: str, labels: list[str], document: Any = None) -> list[str]:
+    """Rules a proposer may set although the active version leaves them out: the policy's,
+    and each segment's own threshold, QA rate and tier (segments of ``document``)."""
     if kind != DocumentKind.ROUTING_POLICY:
         return []
+    segments = document.get("segments") if isinstance(document, dict) else None
+    count = len(segments) if isinstance(segments, list) else 0
     return [
         *(f"min_confidence_by_label.{label}" for label in labels),
         "max_ood_score",
@@ -101,7 +107,91 @@ def optional_paths(kind: str, labels: list[str]) -> list[str]:
         *(f"sla_minutes.{tier}" for tier in TIERS),
         "max_auto_error_rate",
         *(f"escalation.{key}" for key in ESCALATION_DEFAULTS),
+        *(
+            f"segments[{i}].{key}"
+            for i in range(count)
+            for key in ("min_confidence", "qa_sample_rate", "tier")
+        ),
     ]
+
+
+def first_version_start(kind: str, info: dict[str, Any]) -> dict[str, Any]:
+    """What the form of a model's first version starts from: only facts, no invented
+    thresholds. A routing policy is written in the current schema (2); model settings start
+    from the model's criticality as registered. The other required rules are empty rows the
+    proposer fills (:func:`required_paths`); the validator names any left out."""
+    if kind == DocumentKind.MODEL_SETTINGS:
+        return {"criticality": info["criticality"]} if info.get("criticality") in TIERS else {}
+    return {"schema": max(SCHEMAS)}
+
+
+def required_paths(kind: str) -> list[str]:
+    """Rows a first version shows although nothing sets them yet (the optional rules are
+    :func:`optional_paths`)."""
+    if kind == DocumentKind.MODEL_SETTINGS:
+        return list(SETTINGS_KEYS)
+    return [
+        "min_confidence",
+        "fallback.label",
+        "fallback.action",
+        *(f"sla_minutes.{tier}" for tier in TIERS),
+        "max_auto_error_rate",
+    ]
+
+
+# How a rule's input is read: "json" (a number, true/false, null, a list), "text" (kept as
+# typed), "bool" (a true/false select), "choice" (a select of the values the validator
+# allows; ``text`` says whether they are strings or JSON numbers).
+_TEXT_PATHS = re.compile(r"^fallback\.|\.name$|\.field$")
+_SEGMENT_TIER = re.compile(r"^segments\[\d+\]\.tier$")
+_CONDITION_OP = re.compile(r"^segments\[\d+\]\.conditions\[\d+\]\.op$")
+
+
+@dataclass(frozen=True)
+class RowSpec:
+    kind: str  # json, text, bool, choice
+    options: tuple[Any, ...] = ()
+    text: bool = False
+
+
+def row_spec(kind: str, path: str) -> RowSpec:
+    if kind == DocumentKind.MODEL_SETTINGS:
+        if path == "criticality":
+            return RowSpec("choice", TIERS, text=True)
+        if path == "regulatory_class":
+            return RowSpec("choice", REGULATORY_CLASSES, text=True)
+        return RowSpec("json")
+    if path == "route_on_drift":
+        return RowSpec("bool")
+    if path == "schema":
+        return RowSpec("choice", SCHEMAS)
+    if _SEGMENT_TIER.match(path):
+        return RowSpec("choice", TIERS, text=True)
+    if _CONDITION_OP.match(path):
+        return RowSpec("choice", CONDITION_OPS, text=True)
+    if _TEXT_PATHS.search(path):
+        return RowSpec("text")
+    return RowSpec("json")
+
+
+def _row_field(spec: RowSpec, path: str, start: Any) -> forms.Field:
+    """A select for booleans and enumerations (plus "not set", and the start value when it is
+    outside the allowed ones, so nothing is lost silently), else a text input. Always a
+    CharField: the services validate the value and name the rule's path."""
+    initial = _text(start)
+    if spec.kind == "bool":
+        options = [("true", _("true")), ("false", _("false"))]
+    elif spec.kind == "choice":
+        options = [(_text(v), _text(v)) for v in spec.options]
+    else:
+        return forms.CharField(label=path, required=False, max_length=20_000, initial=initial)
+    if initial and initial not in {value for value, _label in options}:
+        options.append((initial, initial))
+    choices = [("", _("— not set")), *options]
+    return forms.CharField(
+        label=path, required=False, max_length=20_000, initial=initial,
+        widget=forms.Select(choices=choices),
+    )  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -109,6 +199,9 @@ class RuleRow:
     path: str
     current: Any  # _ABSENT when the active version does not set it
     field: forms.BoundField
+    # What a first version must set (the validator says so too): "" (nothing), "required",
+    # or "one of" (the fallback: a label, an action, or both).
+    required: str = ""
 
     @property
     def current_text(self) -> str:
@@ -174,16 +267,21 @@ class ChangeRequestForm(ServiceErrorsMixin, forms.Form):
         self.kind = kind
         self.active = active or {}
         self.proposed = proposed
+        self.first_version = active is None
+        if kind != DocumentKind.ROUTING_POLICY:
+            # Only a routing policy runs in shadow (the service refuses one elsewhere).
+            del self.fields["shadow_minutes"]
         current = flatten(self.active) if self.active else {}
         wanted = flatten(proposed) if proposed else {}
-        paths = list(dict.fromkeys([*current, *wanted, *optional_paths(kind, labels)]))
+        first = required_paths(kind) if self.first_version else []
+        paths = list(
+            dict.fromkeys([*current, *wanted, *first, *optional_paths(kind, labels, proposed)])
+        )
         self.row_paths = [p for p in paths if p]
+        self.specs = {path: row_spec(kind, path) for path in self.row_paths}
         for path in self.row_paths:
-            self.fields[ROW_PREFIX + path] = forms.CharField(
-                label=path,
-                required=False,
-                max_length=20_000,
-                initial=_text(wanted.get(path, _ABSENT)),
+            self.fields[ROW_PREFIX + path] = _row_field(
+                self.specs[path], path, wanted.get(path, _ABSENT)
             )
         self.currents = {path: current.get(path, _ABSENT) for path in self.row_paths}
         self.starts = {path: wanted.get(path, _ABSENT) for path in self.row_paths}
@@ -191,11 +289,12 @@ class ChangeRequestForm(ServiceErrorsMixin, forms.Form):
         self.fields["document_json"].initial = text
         self.fields["document_json_initial"].initial = text
         metrics = sorted({n for names in registry.run_hooks(METRIC_NAMES_HOOK) for n in names})
+        labels_of = metric_labels()
         for i in range(TRIGGER_ROWS):
             self.fields[f"trigger_{i}_metric"] = forms.ChoiceField(
                 label=_("Metric"),
                 required=False,
-                choices=[("", "—"), *((m, m) for m in metrics)],
+                choices=[("", "—"), *((m, labels_of.get(m) or m) for m in metrics)],
             )
             self.fields[f"trigger_{i}_op"] = forms.ChoiceField(
                 label=_("Comparison"),
@@ -222,8 +321,16 @@ class ChangeRequestForm(ServiceErrorsMixin, forms.Form):
 
     # --- presentation
     def rule_rows(self) -> list[RuleRow]:
+        required = set(required_paths(self.kind)) if self.first_version else set()
         return [
-            RuleRow(path=p, current=self.currents[p], field=self[ROW_PREFIX + p])
+            RuleRow(
+                path=p,
+                current=self.currents[p],
+                field=self[ROW_PREFIX + p],
+                required=("one of" if p.startswith("fallback.") else "required")
+                if p in required
+                else "",
+            )  # fmt: skip
             for p in self.row_paths
         ]
 
@@ -235,8 +342,13 @@ class ChangeRequestForm(ServiceErrorsMixin, forms.Form):
     def service_error_field(self, key: str) -> str | None:
         if key.startswith("rules."):
             path = key[len("rules.") :]
-            if ROW_PREFIX + path in self.fields and not self._json_changed():
-                return ROW_PREFIX + path
+            if not self._json_changed():
+                if ROW_PREFIX + path in self.fields:
+                    return ROW_PREFIX + path
+                # A required object left empty (``fallback``): its first row.
+                for row in self.row_paths:
+                    if row.startswith(path + ".") or row.startswith(path + "["):
+                        return ROW_PREFIX + row
             return "document_json"
         match = re.match(r"^rollback_triggers\[(\d+)\]\.(\w+)$", key)
         if match and f"trigger_{match[1]}_{match[2]}" in self.fields:
@@ -298,6 +410,10 @@ class ChangeRequestForm(ServiceErrorsMixin, forms.Form):
                 continue
             if posted == "":
                 del_path(document, path)
+                continue
+            spec = self.specs[path]
+            if spec.text or (spec.kind == "text" and (start is _ABSENT or isinstance(start, str))):
+                set_path(document, path, posted)  # a tier, an operator, a label: text
                 continue
             try:
                 value = json.loads(posted)

@@ -11,6 +11,7 @@ from django.db.models.functions import TruncDate
 from django.utils.translation import gettext as _
 
 from reviewapp.core import registry
+from reviewapp.core.models import AuditEvent
 from reviewapp.core.roles import COMMITTEE, ENGINEER, LEAD, has_role
 
 from .models import (
@@ -25,6 +26,9 @@ from .models import (
 
 # The queue offers {slug: {"labels", "criticality"}} of many models at once (reviewapp/apps.py).
 MODEL_INFOS_HOOK = "governance.model_infos"
+# The dashboards offer {metric name: what it measures, in words} (reviewapp/dashboards/apps.py).
+METRIC_LABELS_HOOK = "governance.metric_labels"
+TRIGGER_FIRED_VERB = "governance.change_request.trigger_fired"
 
 
 def active_policies(model_slugs: Iterable[str]) -> dict[str, PolicyVersion]:
@@ -242,11 +246,20 @@ def emergency_rollbacks_awaiting_ratification() -> QuerySet[ChangeRequest]:
 
 # --- the change-request pages -------------------------------------------------------------
 def governed_model_slugs() -> list[str]:
-    """Models with any governed document: the ones a proposer picks from (a model's first
-    version is a bootstrap, made by the system, not proposed on the page)."""
+    """Models with any governed document (the list page's model filter)."""
     slugs = set(PolicyVersion.objects.order_by().values_list("model_slug", flat=True).distinct())
     slugs |= set(DocumentVersion.objects.order_by().values_list("model_slug", flat=True).distinct())
     return sorted(slugs)
+
+
+def proposable_model_slugs() -> list[str]:
+    """Every registered model, governed or not: the ones a proposer picks from. A model with
+    no version of a document yet gets its first one through a request with no base (the
+    queue's bulk hook answers every model when asked for ``model_slugs=None``)."""
+    slugs: set[str] = set()
+    for infos in registry.run_hooks(MODEL_INFOS_HOOK, model_slugs=None):
+        slugs |= set(infos)
+    return sorted(slugs | set(governed_model_slugs()))
 
 
 def voter_scope(user) -> tuple[bool, set[str]]:
@@ -335,40 +348,198 @@ def shadow_summary(change_request: ChangeRequest) -> dict:
     predictions seen, agreement (same routed / not routed decision), the would-be routed
     volume against what was really routed, in total and per UTC day (oldest first). One
     query. Empty figures (``agreement_rate`` None) before any prediction was seen."""
+    return shadow_summaries([change_request])[change_request.pk]
+
+
+def shadow_summaries(change_requests: Sequence[ChangeRequest]) -> dict[int, dict]:
+    """{request id: :func:`shadow_summary`} of a page of requests in one query."""
+    ids = [cr.pk for cr in change_requests]
     per_day = (
-        ShadowOutcome.objects.filter(change_request=change_request)
+        ShadowOutcome.objects.filter(change_request_id__in=ids)
         .annotate(day=TruncDate("created_at", tzinfo=dt.UTC))
-        .values("day")
+        .values("change_request_id", "day")
         .annotate(
             predictions=Count("id"),
             agreed=Count("id", filter=Q(routed=F("recorded_routed"))),
             would_route=Count("id", filter=Q(routed=True)),
             routed=Count("id", filter=Q(recorded_routed=True)),
         )
-        .order_by("day")
+        .order_by("change_request_id", "day")
     )
-    days = [
-        {
-            "day": row["day"].isoformat(),
-            "predictions": row["predictions"],
-            "agreed": row["agreed"],
-            "agreement_rate": _rate(row["agreed"], row["predictions"]),
-            "would_route": row["would_route"],
-            "routed": row["routed"],
-        }
-        for row in per_day
-    ]
-    total = {
-        key: sum(d[key] for d in days) for key in ("predictions", "agreed", "would_route", "routed")
-    }
+    days_of: dict[int, list[dict]] = {pk: [] for pk in ids}
+    for row in per_day:
+        days_of[row["change_request_id"]].append(
+            {
+                "day": row["day"].isoformat(),
+                "predictions": row["predictions"],
+                "agreed": row["agreed"],
+                "agreement_rate": _rate(row["agreed"], row["predictions"]),
+                "would_route": row["would_route"],
+                "routed": row["routed"],
+            }
+        )
 
     def iso(value):
         return value.astimezone(dt.UTC).isoformat() if value else None
 
-    return {
-        "started_at": iso(change_request.shadow_started_at),
-        "ends_at": iso(change_request.shadow_ends_at),
-        **total,
-        "agreement_rate": _rate(total["agreed"], total["predictions"]),
-        "days": days,
-    }
+    out = {}
+    for cr in change_requests:
+        days = days_of[cr.pk]
+        total = {
+            key: sum(d[key] for d in days)
+            for key in ("predictions", "agreed", "would_route", "routed")
+        }
+        out[cr.pk] = {
+            "started_at": iso(cr.shadow_started_at),
+            "ends_at": iso(cr.shadow_ends_at),
+            **total,
+            "agreement_rate": _rate(total["agreed"], total["predictions"]),
+            "days": days,
+        }
+    return out
+
+
+# --- rollback triggers ---------------------------------------------------------------------
+
+
+def metric_labels() -> dict[str, str]:
+    """{metric name: its label} of the metrics a rollback trigger may watch."""
+    labels: dict[str, str] = {}
+    for found in registry.run_hooks(METRIC_LABELS_HOOK):
+        labels.update({name: str(label) for name, label in found.items()})
+    return labels
+
+
+@dataclass(frozen=True)
+class TriggerState:
+    """One agreed rollback trigger of a request and what became of it.
+
+    ``state``: ``agreed`` (the request is not applied: nothing is watched yet), ``unused``
+    (it closed without being applied), ``watched`` (applied, its version still active),
+    ``fired`` (this trigger rolled the version back), ``not_fired`` (another trigger of the
+    request fired first), ``ended`` (a newer version was applied: the watch stopped)."""
+
+    metric: str
+    metric_label: str
+    op: str
+    bound: float
+    duration_minutes: int
+    state: str
+    since: dt.datetime | None = None  # watched from / fired at / ended at
+    ended_by_version: int | None = None
+    ended_by_request: int | None = None  # the request that applied that version
+    values: tuple[float | None, ...] = ()  # the 5-minute values that fired it
+    breached_since: dt.datetime | None = None  # the first bucket past the bound
+    rollback_id: int | None = None
+    refused: str = ""
+
+
+def _when(value: object) -> dt.datetime | None:
+    """An ISO 8601 time stored in an audit event's data, as an aware datetime."""
+    try:
+        return dt.datetime.fromisoformat(value) if isinstance(value, str) else None
+    except ValueError:
+        return None
+
+
+def _version_row(model_slug: str, kind: str, version: int):
+    if kind == DocumentKind.ROUTING_POLICY:
+        return PolicyVersion.objects.filter(model_slug=model_slug, version=version).first()
+    return DocumentVersion.objects.filter(model_slug=model_slug, kind=kind, version=version).first()
+
+
+def _active_version(model_slug: str, kind: str) -> tuple[int | None, int | None]:
+    """(number, request that made it) of the active version of the document."""
+    if kind == DocumentKind.ROUTING_POLICY:
+        rows = PolicyVersion.objects.filter(model_slug=model_slug, is_active=True)
+    else:
+        rows = DocumentVersion.objects.filter(model_slug=model_slug, kind=kind, is_active=True)
+    return rows.values_list("version", "change_request_id").first() or (None, None)
+
+
+def version_request_id(model_slug: str, kind: str, version: int | None) -> int | None:
+    """The change request that made a version of a document (None: made outside one)."""
+    row = _version_row(model_slug, kind, version) if version is not None else None
+    return row.change_request_id if row is not None else None
+
+
+def rollback_trigger_states(change_request: ChangeRequest) -> list[TriggerState]:
+    """The request's rollback triggers as agreed, each with what the beat check made of it
+    (services/triggers.py): the firing is read from its audit event, the end of the watch
+    from the version that replaced the request's. At most three queries."""
+    triggers = change_request.rollback_triggers or []
+    if not triggers:
+        return []
+    labels = metric_labels()
+    cr = change_request
+    S = ChangeRequest.Status
+    fired_event = None
+    ended_at, ended_by, ended_by_request = None, None, None
+    if cr.status != S.APPLIED:
+        state = "unused" if cr.status not in ChangeRequest.OPEN else "agreed"
+    elif cr.triggers_fired_at is not None:
+        state = "not_fired"
+        fired_event = (
+            AuditEvent.objects.filter(
+                verb=TRIGGER_FIRED_VERB,
+                target_type=ChangeRequest._meta.label_lower,
+                target_id=str(cr.pk),
+            )
+            .order_by("-id")
+            .first()
+        )
+    else:
+        active, active_request = _active_version(cr.model_slug, cr.kind)
+        if cr.applied_version is not None and active == cr.applied_version:
+            state = "watched"
+        else:
+            state = "ended"
+            ended_by, ended_by_request = active, active_request
+            row = (
+                _version_row(cr.model_slug, cr.kind, cr.applied_version)
+                if cr.applied_version is not None
+                else None
+            )
+            ended_at = row.deactivated_at if row is not None else None
+    data = fired_event.data if fired_event is not None else {}
+    fired_trigger = data.get("trigger") or {}
+    finding = data.get("finding") or {}
+    out = []
+    for trigger in triggers:
+        common = {
+            "metric": trigger.get("metric", ""),
+            "metric_label": labels.get(trigger.get("metric", ""), ""),
+            "op": trigger.get("op", ">"),
+            "bound": trigger.get("bound"),
+            "duration_minutes": trigger.get("duration_minutes"),
+        }
+        if state == "not_fired" and all(
+            fired_trigger.get(k) == trigger.get(k)
+            for k in ("metric", "op", "bound", "duration_minutes")
+        ):
+            out.append(
+                TriggerState(
+                    **common,
+                    state="fired",
+                    since=cr.triggers_fired_at,
+                    values=tuple(p.get("value") for p in finding.get("values") or []),
+                    breached_since=_when(finding.get("since")),
+                    rollback_id=(fired_event.after or {}).get("rollback"),
+                    refused=data.get("refused") or "",
+                )
+            )
+            fired_trigger = {}  # two equal triggers: the first one fired
+            continue
+        since = {"watched": cr.applied_at, "ended": ended_at}.get(state)
+        if state == "not_fired":
+            since = cr.triggers_fired_at
+        out.append(
+            TriggerState(
+                **common,
+                state=state,
+                since=since,
+                ended_by_version=ended_by,
+                ended_by_request=ended_by_request,
+            )  # fmt: skip
+        )
+    return out

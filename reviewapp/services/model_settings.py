@@ -15,10 +15,16 @@ def model_info_for_governance(*, model_slug: str) -> dict[str, Any] | None:
     return dict(row) if row else None
 
 
-def model_infos_for_governance(*, model_slugs: list[str]) -> dict[str, dict[str, Any]]:
+def model_infos_for_governance(*, model_slugs: list[str] | None) -> dict[str, dict[str, Any]]:
     """Hook ``governance.model_infos``: {slug: labels and criticality} of the registered
-    models among ``model_slugs``, in one query (a page of change requests)."""
-    rows = MLModel.objects.filter(slug__in=model_slugs).values("slug", "labels", "criticality")
+    models among ``model_slugs`` (None: every registered model, the propose page's picker),
+    in one query."""
+    models = (
+        MLModel.objects.all()
+        if model_slugs is None
+        else MLModel.objects.filter(slug__in=model_slugs)
+    )
+    rows = models.order_by("slug").values("slug", "labels", "criticality")
     return {row.pop("slug"): row for row in rows}
 
 

@@ -11,22 +11,9 @@ from django.utils.html import format_html
 from django.utils.translation import gettext as _
 
 from reviewapp.core import verbs
+from reviewapp.core.time import human_duration
 
 register = template.Library()
-
-
-def human_duration(seconds: float) -> str:
-    seconds = int(abs(seconds))
-    days, rest = divmod(seconds, 86400)
-    hours, rest = divmod(rest, 3600)
-    minutes = rest // 60
-    if days:
-        return f"{days} d {hours} h" if hours else f"{days} d"
-    if hours:
-        return f"{hours} h {minutes} min" if minutes else f"{hours} h"
-    if minutes:
-        return f"{minutes} min"
-    return f"{seconds} s"
 
 
 @register.filter

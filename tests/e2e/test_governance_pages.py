@@ -14,8 +14,10 @@ from django.utils import timezone
 from reviewapp import celery_app
 from reviewapp.governance.models import ChangeRequest, PolicyVersion
 from reviewapp.models import Prediction
-from tests.factories import MLModelFactory, UserFactory, make_policy
+from tests.factories import DEFAULT_RULES, MLModelFactory, UserFactory, make_policy
+from tests.governance.cr_helpers import approve, submitted
 from tests.governance.test_evidence import decide_item, route, rules
+from tests.governance.test_shadow import SHADOW_RULES, store_and_route
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 SHOTS = Path("/tmp/shots")
@@ -114,3 +116,43 @@ def sign_out(page, live_server) -> None:
     page.click(".usermenu summary")
     page.click("button:has-text('Sign out')")
     page.wait_for_load_state("networkidle")
+
+
+def test_shadow_period_triggers_and_a_first_version(live_server, page, sign_in):
+    """The request page of a request in its shadow period (with its agreed rollback trigger),
+    the committee home's time left, and the propose form of a model with no policy yet."""
+    SHOTS.mkdir(exist_ok=True)
+    model = MLModelFactory(slug="card-fraud", labels=["fraud", "legit"], criticality="high")
+    make_policy(model, DEFAULT_RULES)
+    MLModelFactory(slug="churn", labels=["stay", "leave"], criticality="medium")
+    sam = UserFactory(username="sam", roles=["engineer"])
+    cora, cole = (UserFactory(username=n, roles=["committee"]) for n in ("cora", "cole"))
+    cr, digest = submitted(
+        model, sam, SHADOW_RULES, shadow_minutes=24 * 60,
+        rollback_triggers=[{"metric": "override_rate", "op": ">", "bound": 0.15,
+                            "duration_minutes": 30}],
+    )  # fmt: skip
+    approve(cr, cora, digest)
+    approve(cr, cole, digest)
+    store_and_route(
+        model, *((f"t{i}", conf, "fraud") for i, conf in enumerate([0.5, 0.65, 0.7, 0.75, 0.9]))
+    )
+
+    sign_in(page, live_server, "cora")
+    assert "left" in page.locator("#watch-h + table").inner_text()
+    page.screenshot(path=str(SHOTS / "gov-home-shadow.png"), full_page=True)
+    page.goto(f"{live_server.url}/governance/requests/{cr.pk}/")
+    content = page.content()
+    assert "Shadow period" in content and "Predictions seen" in content
+    assert "stays above 0.15 for 30 min" in content and "not watched yet" in content
+    page.screenshot(path=str(SHOTS / "gov-request-shadow.png"), full_page=True)
+    sign_out(page, live_server)
+
+    sign_in(page, live_server, "sam")
+    page.goto(f"{live_server.url}/governance/requests/new/")
+    page.select_option("#id_model", "churn")
+    page.click("button:has-text('Continue')")
+    page.wait_for_load_state("networkidle")
+    assert "the model's first version" in page.content()
+    assert page.locator("select[name='rule:route_on_drift']").count() == 1
+    page.screenshot(path=str(SHOTS / "gov-propose-first.png"), full_page=True)

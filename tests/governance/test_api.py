@@ -36,7 +36,7 @@ GET_KEYS = {
     "stale_version", "stale_by", "revision", "quorum_reasons", "committee_too_small",
     "rollback_triggers", "shadow_minutes", "restores_version", "is_emergency",
     "ratification_due", "ratified_at", "ratified_by", "applied_at", "created_at", "updated_at",
-    "comments",
+    "comments", "shadow",
 }  # fmt: skip
 
 

@@ -164,6 +164,26 @@ class CommentOut(serializers.Serializer):
     html = serializers.CharField(help_text="Sanitised HTML.")
 
 
+class ShadowDayOut(serializers.Serializer):
+    day = serializers.DateField(help_text="UTC day.")
+    predictions = serializers.IntegerField()
+    agreed = serializers.IntegerField(help_text="Routed alike by live routing and the proposal.")
+    agreement_rate = serializers.FloatField(allow_null=True)
+    would_route = serializers.IntegerField(help_text="Routed to review by the proposal.")
+    routed = serializers.IntegerField(help_text="Routed to review by live routing.")
+
+
+class ShadowOut(serializers.Serializer):
+    started_at = serializers.DateTimeField()
+    ends_at = serializers.DateTimeField()
+    predictions = serializers.IntegerField(help_text="Predictions routed during the period.")
+    agreed = serializers.IntegerField()
+    agreement_rate = serializers.FloatField(allow_null=True, help_text="null before any.")
+    would_route = serializers.IntegerField()
+    routed = serializers.IntegerField()
+    days = ShadowDayOut(many=True, help_text="Oldest first.")
+
+
 class ChangeRequestOut(serializers.Serializer):
     id = serializers.IntegerField()
     model = serializers.CharField(help_text="The model's slug.")
@@ -198,6 +218,11 @@ class ChangeRequestOut(serializers.Serializer):
     created_at = serializers.DateTimeField()
     updated_at = serializers.DateTimeField()
     comments = CommentOut(many=True, required=False, help_text="One request only; not in lists.")
+    shadow = ShadowOut(
+        allow_null=True,
+        help_text="The shadow period: null when the request has had none; else what the "
+        "proposal would have decided beside live routing, in total and per UTC day.",
+    )
 
 
 class PolicyVersionOut(serializers.Serializer):
@@ -250,10 +275,12 @@ def _comment(comment: ChangeRequestComment) -> dict[str, Any]:
 
 
 def change_request_representation(
-    cr: ChangeRequest, *, quorum: Quorum, approvals: list[Approval], detail: bool
-) -> dict[str, Any]:
+    cr: ChangeRequest, *, quorum: Quorum, approvals: list[Approval], detail: bool,
+    shadow: dict[str, Any] | None = None,
+) -> dict[str, Any]:  # fmt: skip
     """The request as the API shows it. ``detail``: one request (its comments and the
-    computed evidence too); a list leaves both out."""
+    computed evidence too); a list leaves both out. ``shadow``: its shadow summary, None
+    when it has had no shadow period."""
     out: dict[str, Any] = {
         "id": cr.pk,
         "model": cr.model_slug,
@@ -285,6 +312,8 @@ def change_request_representation(
         "applied_at": iso_utc(cr.applied_at),
         "created_at": iso_utc(cr.created_at),
         "updated_at": iso_utc(cr.updated_at),
+        # Added beside the fixed fields (never renamed them).
+        "shadow": shadow,
     }
     if detail:
         out["comments"] = [_comment(c) for c in cr.comments.all()]

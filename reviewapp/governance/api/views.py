@@ -61,10 +61,16 @@ def representations(requests: list[ChangeRequest], *, detail: bool) -> list[dict
     """Requests as the API shows them; votes and quorums in a fixed number of queries."""
     live = selectors.live_approvals_of(requests)
     quorums = selectors.quorums(requests, live=live)
+    shadowed = [cr for cr in requests if cr.shadow_started_at is not None]
+    shadows = selectors.shadow_summaries(shadowed) if shadowed else {}
     return [
         s.change_request_representation(
-            cr, quorum=quorums[cr.pk], approvals=live[cr.pk], detail=detail
-        )
+            cr,
+            quorum=quorums[cr.pk],
+            approvals=live[cr.pk],
+            detail=detail,
+            shadow=shadows.get(cr.pk),
+        )  # fmt: skip
         for cr in requests
     ]
 

@@ -5,6 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from django import template
+from django.utils import timezone
+
+from reviewapp.core.time import human_duration
 
 register = template.Library()
 
@@ -37,3 +40,30 @@ def short(value: Any, n: int = 8) -> str:
 @register.filter
 def items_of(mapping: Any) -> Any:
     return mapping.items() if isinstance(mapping, dict) else []
+
+
+@register.filter
+def minutes(value: Any) -> str:
+    """90 → "1 h 30 min"; empty for a missing value."""
+    try:
+        return human_duration(float(value) * 60)
+    except (TypeError, ValueError):
+        return ""
+
+
+@register.filter
+def sub(value: Any, other: Any) -> Any:
+    """value − other, for two numbers; empty otherwise."""
+    try:
+        return value - other
+    except TypeError:
+        return ""
+
+
+@register.filter
+def shadow_left(cr: Any) -> float | None:
+    """Seconds left in a request's shadow period (0 once over, until the beat ends it); None
+    when it is not in one."""
+    if getattr(cr, "status", None) != "shadow" or cr.shadow_ends_at is None:
+        return None
+    return max(0.0, (cr.shadow_ends_at - timezone.now()).total_seconds())

@@ -31,11 +31,13 @@ from ..forms import (
     ListFilterForm,
     PickForm,
     ReasonForm,
+    first_version_start,
     flatten,
 )
 from ..models import ChangeRequest, DocumentKind
 from ..services import documents
 from ..services.change_requests import EDITABLE
+from ..templatetags.governance_tags import shadow_left
 
 S = ChangeRequest.Status
 READERS = (roles.COMMITTEE, roles.LEAD, roles.ENGINEER)
@@ -77,11 +79,12 @@ def home(request: HttpRequest) -> HttpResponse:
     emergencies = list(selectors.emergency_rollbacks_awaiting_ratification())
     for cr in emergencies:
         cr.overdue = bool(cr.ratification_due and cr.ratification_due <= now)
+    watch = list(selectors.change_requests_stale_or_scheduled()[:50])
     context: dict[str, Any] = {
         "votes": votes,
         "proposes": roles.has_role(user, *PROPOSERS),
         "waiting": list(selectors.change_requests_awaiting_vote(user)[:50]) if votes else [],
-        "watch": list(selectors.change_requests_stale_or_scheduled()[:50]),
+        "watch": watch,
         "emergencies": emergencies,
         "applied": selectors.change_requests_recently_applied(),
         "mine": list(selectors.change_requests().filter(proposer=user)[:20]),
@@ -215,6 +218,15 @@ def _page_context(request: HttpRequest, cr: ChangeRequest) -> dict[str, Any]:
         if cr.status in ChangeRequest.OPEN
         else None
     )
+    now = timezone.now()
+    # An emergency rollback and the system's bootstrap of a first version apply without a
+    # vote (and so without evidence); the page says so rather than "0 of 2 approvals".
+    no_vote = cr.is_emergency or (cr.proposer_id is None and cr.base_version is None)
+    shadow = None
+    if cr.shadow_started_at is not None:
+        shadow = selectors.shadow_summary(cr)
+        shadow["left"] = shadow_left(cr)
+        shadow["change"] = shadow["would_route"] - shadow["routed"]
     timeline = list(
         audit_events(target_type=ChangeRequest._meta.label_lower, target_id=str(cr.pk))
         .select_related(None)
@@ -230,6 +242,12 @@ def _page_context(request: HttpRequest, cr: ChangeRequest) -> dict[str, Any]:
         "changed_count": sum(1 for r in diff if r["changed"]),
         "changed_rows": [r for r in diff if r["changed"]],
         "unchanged_rows": [r for r in diff if not r["changed"]],
+        "shadow": shadow,
+        # An emergency rollback names the request whose version it replaced.
+        "replaced_request": selectors.version_request_id(cr.model_slug, cr.kind, cr.base_version)
+        if cr.is_emergency
+        else None,
+        "triggers": selectors.rollback_trigger_states(cr),
         "evidence": evidence,
         # Days without routed traffic under either version would bury the ones that matter.
         "evidence_days": [d for d in evidence_days if d["active"] or d["proposal"]],
@@ -252,11 +270,16 @@ def _page_context(request: HttpRequest, cr: ChangeRequest) -> dict[str, Any]:
         "can_rebase": is_proposer and cr.stale and cr.is_open,
         "can_ratify": cr.is_emergency and cr.ratified_at is None and may_vote and not is_proposer,
         "can_comment": roles.has_role(user, *PROPOSERS) or may_vote,
-        "polling": cr.evidence_state in ("pending", "running") and cr.status != S.DRAFT,
+        "no_vote": no_vote,
+        # Only an open request that went to the vote gets evidence: nothing else to wait for.
+        "polling": cr.evidence_state in ("pending", "running")
+        and cr.status != S.DRAFT
+        and cr.is_open
+        and not no_vote,
         "approve_form": ApproveForm(initial={"evidence_hash": cr.evidence_hash}),
         "comment_form": CommentForm(),
         "reason_form": ReasonForm(),
-        "now": timezone.now(),
+        "now": now,
         "errors": {},
     }
 
@@ -409,7 +432,7 @@ def _options(form: ChangeRequestForm) -> dict[str, Any]:
 @login_required
 def propose(request: HttpRequest) -> HttpResponse:
     _require(request, *PROPOSERS)
-    slugs = selectors.governed_model_slugs()
+    slugs = selectors.proposable_model_slugs()
     slug = request.GET.get("model") or ""
     kind = request.GET.get("kind") or DocumentKind.ROUTING_POLICY
     pick = PickForm({"model": slug, "kind": kind} if slug else None, models=slugs)
@@ -423,12 +446,11 @@ def propose(request: HttpRequest) -> HttpResponse:
     except ServiceError as exc:
         raise Http404(exc.message) from exc
     active = documents.active_version(model_slug=slug, kind=kind)
-    start = active.document if active else {}
     form = ChangeRequestForm(
         request.POST or None,
         kind=kind,
-        active=start,
-        proposed=start,
+        active=active.document if active else None,
+        proposed=active.document if active else first_version_start(kind, info),
         labels=list(info.get("labels") or []),
     )
     status = 200
