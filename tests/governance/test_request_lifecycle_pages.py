@@ -287,7 +287,7 @@ def test_triggers_end_when_a_newer_version_is_applied(client, fraud_model, propo
 
 
 # --- what the browse-through found ------------------------------------------------------------
-def test_an_emergency_rollback_page_waits_for_no_evidence_and_no_votes(
+def test_an_emergency_rollback_page_has_no_votes_and_shows_its_evidence_for_the_ratifier(
     client, fraud_model, proposer, committee
 ):
     lead = UserFactory(username="lee", roles=["lead"])
@@ -299,15 +299,19 @@ def test_an_emergency_rollback_page_waits_for_no_evidence_and_no_votes(
     )
     client.force_login(committee[2])
     response = client.get(page_of(rollback))
-    assert response.context["polling"] is False and response.context["no_vote"] is True
+    # Its evidence (what restoring v1 changes) is computed after it applied: the page waits
+    # for it, for the ratification, and says so; there is no vote.
+    assert response.context["polling"] is True and response.context["no_vote"] is True
     page = response.content.decode()
-    assert "Waiting for a worker" not in page and 'hx-trigger="every 3s"' not in page
+    assert "Replaying recent traffic to show what restoring v1 in place of v2 changes" in page
     assert "0 of" not in page and "No vote: an emergency rollback applies at once" in page
     # It names the request whose version it replaced.
     assert f'href="{page_of(cr)}"' in page and f"came from request #{cr.pk}" in page
-    # The lists say "none" rather than a pending evidence that never comes.
-    listed = client.get(reverse("governance:requests")).content.decode()
-    assert "pending" not in listed
+    # Once ratified, nothing waits any more.
+    services.change_request_ratify(change_request_id=rollback.pk, user=committee[2])
+    response = client.get(page_of(rollback))
+    assert response.context["polling"] is False
+    assert 'hx-trigger="every 3s"' not in response.content.decode()
 
 
 def test_model_settings_offer_no_shadow_period(client, fraud_model, proposer):

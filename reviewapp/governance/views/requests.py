@@ -271,11 +271,13 @@ def _page_context(request: HttpRequest, cr: ChangeRequest) -> dict[str, Any]:
         "can_ratify": cr.is_emergency and cr.ratified_at is None and may_vote and not is_proposer,
         "can_comment": roles.has_role(user, *PROPOSERS) or may_vote,
         "no_vote": no_vote,
-        # Only an open request that went to the vote gets evidence: nothing else to wait for.
+        # An open request that went to the vote, and an emergency rollback (its evidence is
+        # computed after it applied, for the ratification), get evidence: nothing else does.
         "polling": cr.evidence_state in ("pending", "running")
-        and cr.status != S.DRAFT
-        and cr.is_open
-        and not no_vote,
+        and (
+            (cr.status != S.DRAFT and cr.is_open and not no_vote)
+            or (cr.is_emergency and cr.ratified_at is None)
+        ),
         "approve_form": ApproveForm(initial={"evidence_hash": cr.evidence_hash}),
         "comment_form": CommentForm(),
         "reason_form": ReasonForm(),
