@@ -21,6 +21,7 @@ from reviewapp.governance.services import (
 from reviewapp.models import MLModel, ServiceAccount
 from reviewapp.services.accounts import service_account_create, service_token_rotate
 from reviewapp.services.ingest import prediction_batch_ingest
+from reviewapp.services.routing import predictions_route
 
 DEMO_PASSWORD = "failsafe-demo"  # noqa: S105 - demo data, printed to the operator on purpose
 DEMO_USERS = [
@@ -85,13 +86,19 @@ class Command(BaseCommand):
 
         account = ServiceAccount.objects.get(name=DEMO_SERVICE)
         stored = 0
+        accepted: list[int] = []
         traffic = demo.envelopes(predictions, seed=11)
         for start in range(0, len(traffic), 100):
             results = prediction_batch_ingest(
                 envelopes=traffic[start : start + 100], account=account
             )
             stored += sum(result.status == "accepted" for result in results)
+            accepted.extend(result.id for result in results if result.status == "accepted")
         if created_any:
+            # Routed here rather than by the worker, so the proposal's evidence replays them
+            # (the worker's routing tasks then find nothing left to do).
+            for start in range(0, len(accepted), 500):
+                predictions_route(ids=accepted[start : start + 500])
             self._proposal()
         self._write_credentials(token)
         self.stdout.write(
