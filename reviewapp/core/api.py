@@ -23,8 +23,10 @@ def flatten_errors(detail: Any, prefix: str = "") -> dict[str, list[str]]:
     if isinstance(detail, dict):
         for key, value in detail.items():
             path = f"{prefix}.{key}" if prefix else str(key)
-            if key in ("non_field_errors", "detail") and prefix:
-                path = prefix
+            if key in ("non_field_errors", "detail"):
+                # About the object as a whole: the object's own path, or `detail` for the
+                # whole body (the error component's documented name; DRF's is not a field).
+                path = prefix or "detail"
             for k, v in flatten_errors(value, path).items():
                 out.setdefault(k, []).extend(v)
     elif isinstance(detail, list):

@@ -37,6 +37,15 @@ def test_flatten_errors_names_nested_fields_by_dotted_path():
     assert flatten_errors(["a", "b"]) == {"detail": ["a", "b"]}
 
 
+def test_an_error_about_the_whole_body_is_named_detail_not_drf_s_non_field_errors():
+    """A JSON array or string where an object belongs (``PATCH /change-requests/1`` with
+    ``[]``), or a rule across fields: the request as a whole, which the schema's error
+    component names ``detail``."""
+    assert flatten_errors({"non_field_errors": ["Expected a dictionary."]}) == {
+        "detail": ["Expected a dictionary."]
+    }
+
+
 @pytest.mark.parametrize(
     ("exc", "status", "errors"),
     [

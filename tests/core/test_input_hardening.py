@@ -271,6 +271,39 @@ def test_a_prediction_sent_accepting_html_is_stored_once_and_answered_json(api, 
     assert Prediction.objects.count() == 1
 
 
+@pytest.mark.parametrize("fmt", ["xml", "html", "api", "csv"])
+@pytest.mark.parametrize(
+    "url",
+    ["/api/v1/models", "/api/v1/decisions", "/api/v1/change-requests",
+     "/api/v1/models/card-fraud/policy-versions", "/api/v1/failure-modes"],
+)  # fmt: skip
+def test_a_format_parameter_naming_no_renderer_is_answered_json_not_404(api, fraud_model, url, fmt):
+    """DRF reads ``?format=`` as a renderer's name and answered 404 "Not found." when none
+    has it, an answer no list operation documents and a lie about the resource. The API
+    answers JSON whatever the client asks for, so an unknown format is ignored like an
+    unknown Accept header."""
+    if "/models" not in url or "policy-versions" in url:  # a person's endpoints
+        api = user_client(UserFactory(username="fmt-engineer", roles=["engineer"]))
+    plain = api.get(url)
+    r = api.get(url, {"format": fmt})
+    assert r.status_code == plain.status_code == 200, (url, r.content[:200])
+    assert r["Content-Type"].startswith("application/json")
+
+
+def test_a_prediction_sent_with_format_xml_is_stored_once_and_answered_json(api, fraud_model):
+    body = json.dumps(envelope_for(fraud_model))
+    r = api.post("/api/v1/predictions?format=xml", body, content_type="application/json")
+    assert r.status_code == 202 and r["Content-Type"].startswith("application/json")
+    assert Prediction.objects.count() == 1
+
+
+def test_the_schema_still_takes_format_json_and_yaml(api):
+    assert api.get("/api/schema/", {"format": "json"})["Content-Type"].startswith(
+        "application/vnd.oai.openapi+json"
+    )
+    assert api.get("/api/schema/", {"format": "yaml"}).content.startswith(b"openapi:")
+
+
 def test_a_service_principal_has_no_roles_and_no_groups(api, service_token):
     from reviewapp.auth import ServicePrincipal
     from reviewapp.core.roles import user_roles
