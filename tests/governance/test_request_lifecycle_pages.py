@@ -319,3 +319,25 @@ def test_model_settings_offer_no_shadow_period(client, fraud_model, proposer):
     page = client.get(propose_url(kind="model_settings")).content.decode()
     assert 'name="shadow_minutes"' not in page
     assert 'name="shadow_minutes"' in client.get(propose_url()).content.decode()
+
+
+def test_the_capacity_check_on_a_model_nobody_decided_yet_says_so(
+    client, fraud_model, proposer, committee
+):
+    from reviewapp.core.audit import Actor
+    from reviewapp.governance.evidence import evidence_compute
+    from reviewapp.governance.services.evidence import evidence_summary
+
+    from .test_evidence import route
+
+    route(fraud_model, [0.5, 0.65, 0.9], timezone.now() - dt.timedelta(days=1), "cap")
+    cr, _digest = submitted(fraud_model, proposer, proposal(min_confidence=0.8))
+    evidence = evidence_compute(model_slug="card-fraud", proposed_rules=cr.document)
+    services.change_request_evidence_set(
+        change_request_id=cr.pk, revision=cr.revision, evidence_hash=evidence.hash,
+        summary=evidence_summary(evidence), actor=Actor.system("tests"),
+    )  # fmt: skip
+    client.force_login(committee[0])
+    page = client.get(page_of(cr)).content.decode()
+    assert "No reviewer decided an item of this model in the last 14 days" in page
+    assert "Reviewers decided 0.0 items per day" not in page
