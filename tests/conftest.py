@@ -63,3 +63,15 @@ def _fresh_cache():
 
     cache.clear()
     yield
+
+
+@pytest.fixture
+def eager():
+    """Celery tasks run in this process when published (no broker, errors raised): for tests
+    of what a task's body does after a commit, never the only test of a pipeline."""
+    from reviewapp import celery_app
+
+    saved = celery_app.conf.task_always_eager, celery_app.conf.task_eager_propagates
+    celery_app.conf.task_always_eager = celery_app.conf.task_eager_propagates = True
+    yield
+    celery_app.conf.task_always_eager, celery_app.conf.task_eager_propagates = saved

@@ -30,7 +30,6 @@ from typing import Any
 from .conditions import json_kind
 from .rules import (
     DRIFT_SIGNALLED,
-    FAR_BELOW_MARGIN,
     LOW_CONFIDENCE,
     NO_ACTIVE_POLICY,
     NO_POLICY_FALLBACK,
@@ -40,6 +39,7 @@ from .rules import (
     TIER_PRIORITY,
     PredictionFacts,
     RoutingDecision,
+    priority_and_sla,
     qa_bucket,
     schema_of,
 )
@@ -270,19 +270,10 @@ class CompiledPolicy:
                 reasons.append(QA_SAMPLE)
             else:
                 return (False, reasons, threshold, margin, 0, None, details)
-        base = TIER_PRIORITY[tier]
-        sla = int(self._sla[tier])
-        if reasons == [QA_SAMPLE]:
-            priority = max(0, base - 10)
-        else:
-            priority = base
-            if LOW_CONFIDENCE in reasons:
-                priority += min(20, round(-margin * 100))
-            if OOD_ABOVE_LIMIT in reasons or DRIFT_SIGNALLED in reasons:
-                priority += 10
-            if margin <= -FAR_BELOW_MARGIN:
-                sla = max(1, math.ceil(sla / 2))
-        return (True, reasons, threshold, margin, min(100, priority), sla, details)
+        priority, sla = priority_and_sla(
+            base=TIER_PRIORITY[tier], sla_minutes=self._sla[tier], reasons=reasons, margin=margin
+        )
+        return (True, reasons, threshold, margin, priority, sla, details)
 
     def decide(self, facts: PredictionFacts) -> RoutingDecision:
         routed, reasons, threshold, margin, priority, sla, details = self._outcome(

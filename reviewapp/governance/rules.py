@@ -423,27 +423,38 @@ def decide(rules: dict[str, Any] | None, facts: PredictionFacts) -> RoutingDecis
     if not reasons:
         return RoutingDecision(False, [], threshold, margin, 0, None, None, details)
 
-    sla = int(rules["sla_minutes"][tier])
-    if reasons == [QA_SAMPLE]:
-        priority = max(0, base - 10)
-    else:
-        priority = base
-        if LOW_CONFIDENCE in reasons:
-            priority += min(20, round(-margin * 100))
-        if OOD_ABOVE_LIMIT in reasons or DRIFT_SIGNALLED in reasons:
-            priority += 10
-        if margin <= -FAR_BELOW_MARGIN:
-            sla = max(1, math.ceil(sla / 2))
+    priority, sla = priority_and_sla(
+        base=base, sla_minutes=rules["sla_minutes"][tier], reasons=reasons, margin=margin
+    )
     return RoutingDecision(
         routed=True,
         reasons=reasons,
         threshold=threshold,
         margin=margin,
-        priority=min(100, priority),
+        priority=priority,
         sla_minutes=sla,
         fallback=dict(rules["fallback"]),
         details=details,
     )
+
+
+def priority_and_sla(
+    *, base: int, sla_minutes: Any, reasons: list[str], margin: float
+) -> tuple[int, int]:
+    """A routed prediction's priority (0-100) and SLA minutes, from its tier's base priority
+    and SLA, its reasons and its margin below the threshold. One definition for ``decide`` and
+    the compiled policy."""
+    sla = int(sla_minutes)
+    if reasons == [QA_SAMPLE]:
+        return max(0, base - 10), sla
+    priority = base
+    if LOW_CONFIDENCE in reasons:
+        priority += min(20, round(-margin * 100))
+    if OOD_ABOVE_LIMIT in reasons or DRIFT_SIGNALLED in reasons:
+        priority += 10
+    if margin <= -FAR_BELOW_MARGIN:
+        sla = max(1, math.ceil(sla / 2))
+    return min(100, priority), sla
 
 
 def describe_reasons(reasons: list[str], details: dict[str, Any]) -> list[str]:

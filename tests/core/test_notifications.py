@@ -12,7 +12,6 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from reviewapp.celery import app as celery_app
 from reviewapp.core import notifications
 from reviewapp.core.audit import Actor
 from reviewapp.core.exceptions import NotFound, ServiceError
@@ -32,14 +31,6 @@ def kinds():
     yield
     notifications._kinds.pop(KIND, None)
     notifications._kinds.pop(QUIET, None)
-
-
-@pytest.fixture
-def eager():
-    saved = celery_app.conf.task_always_eager, celery_app.conf.task_eager_propagates
-    celery_app.conf.task_always_eager = celery_app.conf.task_eager_propagates = True
-    yield
-    celery_app.conf.task_always_eager, celery_app.conf.task_eager_propagates = saved
 
 
 @pytest.fixture

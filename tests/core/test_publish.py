@@ -13,14 +13,6 @@ from reviewapp.core.publish import task_publish, task_publish_many, task_publish
 
 
 @pytest.fixture
-def eager():
-    saved = celery_app.conf.task_always_eager, celery_app.conf.task_eager_propagates
-    celery_app.conf.task_always_eager = celery_app.conf.task_eager_propagates = True
-    yield
-    celery_app.conf.task_always_eager, celery_app.conf.task_eager_propagates = saved
-
-
-@pytest.fixture
 def ran(monkeypatch) -> list[tuple]:
     """Register a throwaway task on the project's app; records its calls."""
     calls: list[tuple] = []

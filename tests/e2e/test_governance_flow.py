@@ -17,13 +17,13 @@ from reviewapp.governance.models import ChangeRequest, PolicyVersion
 from reviewapp.models import ReviewItem
 from tests.factories import UserFactory
 
-from .test_governance_pages import approve_here, eager, sign_out, two_days_of_traffic  # noqa: F401
+from .test_governance_pages import approve_here, sign_out, two_days_of_traffic
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 SHOTS = Path("/tmp/shots")
 
 
-def test_propose_approve_route_emergency_rollback_ratify(live_server, page, sign_in, eager):  # noqa: F811
+def test_propose_approve_route_emergency_rollback_ratify(live_server, page, sign_in, eager):
     SHOTS.mkdir(exist_ok=True)
     model = two_days_of_traffic()
     type(model).objects.filter(pk=model.pk).update(criticality="medium")

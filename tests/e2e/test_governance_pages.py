@@ -11,7 +11,6 @@ from pathlib import Path
 import pytest
 from django.utils import timezone
 
-from reviewapp import celery_app
 from reviewapp.governance.models import ChangeRequest, PolicyVersion
 from reviewapp.models import Prediction
 from tests.factories import DEFAULT_RULES, MLModelFactory, UserFactory, make_policy
@@ -21,15 +20,6 @@ from tests.governance.test_shadow import SHADOW_RULES, store_and_route
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 SHOTS = Path("/tmp/shots")
-
-
-@pytest.fixture
-def eager():
-    """The evidence task runs in the web process, after the submit's commit (no worker here)."""
-    saved = celery_app.conf.task_always_eager, celery_app.conf.task_eager_propagates
-    celery_app.conf.task_always_eager = celery_app.conf.task_eager_propagates = True
-    yield
-    celery_app.conf.task_always_eager, celery_app.conf.task_eager_propagates = saved
 
 
 def two_days_of_traffic():

@@ -7,7 +7,6 @@ import datetime as dt
 
 import pytest
 
-from reviewapp import celery_app
 from reviewapp.governance import services
 from reviewapp.governance.evidence import evidence_compute
 from reviewapp.governance.models import ChangeRequest
@@ -15,14 +14,6 @@ from reviewapp.models import MLModel
 
 from .cr_helpers import proposal
 from .test_evidence import traffic  # noqa: F401 - the fixture: two days of routed traffic
-
-
-@pytest.fixture
-def eager():
-    saved = celery_app.conf.task_always_eager, celery_app.conf.task_eager_propagates
-    celery_app.conf.task_always_eager = celery_app.conf.task_eager_propagates = True
-    yield
-    celery_app.conf.task_always_eager, celery_app.conf.task_eager_propagates = saved
 
 
 @pytest.mark.usefixtures("traffic")

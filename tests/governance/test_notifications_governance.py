@@ -12,7 +12,6 @@ from django.db import transaction
 from django.db.models import ProtectedError
 from django.utils import timezone
 
-from reviewapp.celery import app as celery_app
 from reviewapp.core.models import AuditEvent, Notification
 from reviewapp.governance import selectors, services, tasks
 from reviewapp.governance.models import Approval, ChangeRequest, ChangeRequestComment
@@ -25,12 +24,8 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture(autouse=True)
-def eager():
+def _email_in_process(eager):
     """The email task runs in this process (no broker)."""
-    saved = celery_app.conf.task_always_eager, celery_app.conf.task_eager_propagates
-    celery_app.conf.task_always_eager = celery_app.conf.task_eager_propagates = True
-    yield
-    celery_app.conf.task_always_eager, celery_app.conf.task_eager_propagates = saved
 
 
 @pytest.fixture

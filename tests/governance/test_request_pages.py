@@ -616,16 +616,6 @@ def test_failed_evidence_says_why(client, fraud_model, proposer, committee):
     assert "This model has no such policy version." in page
 
 
-@pytest.fixture
-def eager():
-    from reviewapp import celery_app
-
-    saved = celery_app.conf.task_always_eager, celery_app.conf.task_eager_propagates
-    celery_app.conf.task_always_eager = celery_app.conf.task_eager_propagates = True
-    yield
-    celery_app.conf.task_always_eager, celery_app.conf.task_eager_propagates = saved
-
-
 @pytest.mark.usefixtures("traffic")
 def test_ready_evidence_on_real_traffic_is_shown(
     client,
