@@ -53,11 +53,13 @@ class ReviewAppConfig(AppConfig):
             model_info_for_governance,
             model_infos_for_governance,
             model_settings_apply,
+            visible_model_for_governance,
         )
 
         registry.register_hook("governance.model_info", model_info_for_governance)
         registry.register_hook("governance.model_infos", model_infos_for_governance)
         registry.register_hook("governance.model_settings_applied", model_settings_apply)
+        registry.register_hook("governance.visible_model", visible_model_for_governance)
         # Every API body is bounded; a batch of predictions may be larger than one.
         registry.register_body_limit(
             path="/api/", prefix=True, limit=lambda: settings.INGEST_MAX_BODY_BYTES

@@ -26,6 +26,18 @@ from .models import (
 
 # The queue offers {slug: {"labels", "criticality"}} of many models at once (reviewapp/apps.py).
 MODEL_INFOS_HOOK = "governance.model_infos"
+# The queue offers the model a principal may read by slug (None: unknown or not theirs).
+VISIBLE_MODEL_HOOK = "governance.visible_model"
+
+
+def visible_model(principal, slug: str):
+    """The model (the queue's row) with ``slug`` if ``principal`` may read it, else None: the
+    visibility rule of the model's predictions (pools for reviewers, roles for everyone)."""
+    for model in registry.run_hooks(VISIBLE_MODEL_HOOK, principal=principal, slug=slug):
+        return model
+    return None
+
+
 # The dashboards offer {metric name: what it measures, in words} (reviewapp/dashboards/apps.py).
 METRIC_LABELS_HOOK = "governance.metric_labels"
 TRIGGER_FIRED_VERB = "governance.change_request.trigger_fired"

@@ -46,3 +46,12 @@ def model_settings_apply(*, model_slug: str, document: dict[str, Any], actor: Ac
         data={"document": document},
     )
     return True
+
+
+def visible_model_for_governance(*, principal: Any, slug: str) -> Any:
+    """Hook ``governance.visible_model``: the model with that slug if ``principal`` may read
+    its records (a reviewer: the models of their pools), None otherwise, the same answer for
+    a model that does not exist."""
+    from reviewapp.selectors.visibility import models_visible_to
+
+    return models_visible_to(principal).filter(slug=slug).first()

@@ -20,8 +20,6 @@ from rest_framework.views import APIView
 from reviewapp.core import roles
 from reviewapp.core.api import BoundedLimitOffsetPagination
 from reviewapp.core.exceptions import NotFound
-from reviewapp.models import MLModel
-from reviewapp.selectors.visibility import is_service, visible_model_ids
 
 from .. import selectors, services
 from ..models import ChangeRequest, DocumentKind
@@ -37,6 +35,11 @@ class CanReadChangeRequests(BasePermission):
 
     def has_permission(self, request: Request, view: Any) -> bool:
         return selectors.may_read_change_requests(request.user)
+
+
+def is_service(principal: Any) -> bool:
+    """A producer's service token (its principal says so); never a person."""
+    return bool(getattr(principal, "is_service", False))
 
 
 class CanReadPolicyVersions(BasePermission):
@@ -266,9 +269,7 @@ class RatifyView(_ActionView):
 def _visible_model(user: Any, slug: str) -> None:
     """404 for a model that does not exist or that the caller may not see (a reviewer outside
     its pools), the same answer either way."""
-    pk = MLModel.objects.filter(slug=slug).values_list("pk", flat=True).first()
-    visible = visible_model_ids(user)
-    if pk is None or (visible is not None and pk not in visible):
+    if selectors.visible_model(user, slug) is None:
         raise NotFound(_("No such model."), field="model")
 
 

@@ -31,9 +31,8 @@ from reviewapp.core import roles
 from reviewapp.core.exceptions import ServiceError
 from reviewapp.core.params import ParamError, parse_int
 from reviewapp.core.time import iso_utc
-from reviewapp.selectors.visibility import models_visible_to
 
-from .. import describe, history, services
+from .. import describe, history, selectors, services
 from ..links import propose_path, request_path
 from ..models import DocumentKind
 from ..services import documents
@@ -51,7 +50,7 @@ def _require(request: HttpRequest, allowed: tuple[str, ...]) -> None:
 
 def _model(request: HttpRequest, slug: str) -> Any:
     """The model, if the caller may read it; 404 otherwise, as for a model that does not exist."""
-    model = models_visible_to(request.user).filter(slug=slug).first()
+    model = selectors.visible_model(request.user, slug)
     if model is None:
         raise Http404(_("No such model."))
     return model
