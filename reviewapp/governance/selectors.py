@@ -366,8 +366,13 @@ def shadow_summary(change_request: ChangeRequest) -> dict:
 def shadow_summaries(change_requests: Sequence[ChangeRequest]) -> dict[int, dict]:
     """{request id: :func:`shadow_summary`} of a page of requests in one query."""
     ids = [cr.pk for cr in change_requests]
+    # Only the current period: a request rebased and approved again starts a new one.
+    current = Q(pk__in=[])
+    for cr in change_requests:
+        if cr.shadow_started_at is not None:
+            current |= Q(change_request_id=cr.pk, created_at__gte=cr.shadow_started_at)
     per_day = (
-        ShadowOutcome.objects.filter(change_request_id__in=ids)
+        ShadowOutcome.objects.filter(current)
         .annotate(day=TruncDate("created_at", tzinfo=dt.UTC))
         .values("change_request_id", "day")
         .annotate(

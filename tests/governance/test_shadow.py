@@ -257,3 +257,17 @@ def test_a_shadow_period_is_for_routing_policies_only(fraud_model, proposer):
         services.change_request_edit(change_request_id=cr.pk, user=proposer, shadow_minutes=30)
     assert list(caught.value.errors) == ["shadow_minutes"]
     assert ChangeRequest.objects.get(pk=cr.pk).shadow_minutes is None
+
+
+def test_the_summary_counts_only_the_current_shadow_period(fraud_model, proposer, committee):
+    cr = in_shadow(fraud_model, proposer, committee)
+    store_and_route(fraud_model, ("p1", 0.5, "fraud"), ("p2", 0.9, "fraud"))
+    assert selectors.shadow_summary(cr)["predictions"] == 2
+    # A new period (a rebase approved again) starts from zero; the old outcomes stay stored.
+    ChangeRequest.objects.filter(pk=cr.pk).update(
+        shadow_started_at=timezone.now() + dt.timedelta(seconds=1)
+    )
+    cr.refresh_from_db()
+    summary = selectors.shadow_summary(cr)
+    assert summary["predictions"] == 0 and summary["agreement_rate"] is None
+    assert ShadowOutcome.objects.filter(change_request=cr).count() == 2
