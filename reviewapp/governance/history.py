@@ -8,11 +8,8 @@ nothing from the queue (pyproject.toml's contract on governance's selectors cove
 from __future__ import annotations
 
 import datetime as dt
-from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
-
-from django.db.models import F
 
 from . import selectors
 from .models import Approval, ChangeRequest, DocumentKind, DocumentVersion, PolicyVersion
@@ -61,127 +58,63 @@ class VersionEntry:
         return [a.user.get_username() for a in self.approvals]
 
 
-def _approvals_by_request(request_ids: set[int]) -> dict[int, list[Approval]]:
-    """The live approvals of many requests in one query: the same rule as
-    :func:`selectors.live_approvals` (not lapsed, on the request's revision and evidence)."""
-    found: dict[int, list[Approval]] = defaultdict(list)
-    if not request_ids:
-        return found
-    rows = Approval.objects.filter(
-        change_request_id__in=request_ids,
-        lapsed_at__isnull=True,
-        revision=F("change_request__revision"),
-        evidence_hash=F("change_request__evidence_hash"),
-    ).select_related("user")
-    for approval in rows.order_by("created_at", "id"):
-        found[approval.change_request_id].append(approval)
-    return found
-
-
-def _policy_entries(model_slug: str) -> list[VersionEntry]:
-    rows = PolicyVersion.objects.filter(model_slug=model_slug).select_related(
-        "created_by", "change_request__proposer", "change_request__ratified_by"
-    )
-    return [
-        VersionEntry(
-            kind=DocumentKind.ROUTING_POLICY,
-            version=p.version,
-            hash=p.rules_hash,
-            document=p.rules,
-            is_active=p.is_active,
-            created_at=p.created_at,
-            activated_at=p.activated_at,
-            deactivated_at=p.deactivated_at,
-            created_by=p.created_by,
-            change_request=p.change_request,
-        )  # fmt: skip
-        for p in rows.order_by("-version")
-    ]
-
-
-def _document_entries(model_slug: str, kind: str) -> list[VersionEntry]:
-    rows = DocumentVersion.objects.filter(model_slug=model_slug, kind=kind).select_related(
-        "created_by", "change_request__proposer", "change_request__ratified_by"
-    )
-    return [
-        VersionEntry(
-            kind=kind,
-            version=d.version,
-            hash=d.document_hash,
-            document=d.document,
-            is_active=d.is_active,
-            created_at=d.created_at,
-            activated_at=d.activated_at,
-            deactivated_at=d.deactivated_at,
-            created_by=d.created_by,
-            change_request=d.change_request,
-        )  # fmt: skip
-        for d in rows.order_by("-version")
-    ]
-
-
 def _with_approvals(entries: list[VersionEntry]) -> list[VersionEntry]:
-    by_request = _approvals_by_request(
-        {e.change_request.pk for e in entries if e.change_request is not None}
-    )
+    """Each entry's live approvals (selectors.live_approvals_of: one query for them all)."""
+    requests = {e.change_request.pk: e.change_request for e in entries if e.change_request}
+    by_request = selectors.live_approvals_of(list(requests.values()))
     for e in entries:
         if e.change_request is not None:
             e.approvals.extend(by_request.get(e.change_request.pk, []))
     return entries
 
 
+def _rows(model_slug: str, kind: str):
+    """The versions of one document of one model, with what their entries read."""
+    if kind == DocumentKind.ROUTING_POLICY:
+        rows = PolicyVersion.objects.filter(model_slug=model_slug)
+    else:
+        rows = DocumentVersion.objects.filter(model_slug=model_slug, kind=kind)
+    return rows.select_related(
+        "created_by", "change_request__proposer", "change_request__ratified_by"
+    ).order_by("-version")
+
+
+def _entry(row: PolicyVersion | DocumentVersion, kind: str) -> VersionEntry:
+    return VersionEntry(
+        kind=kind,
+        version=row.version,
+        hash=getattr(row, row.HASH_FIELD),
+        document=getattr(row, row.CONTENT_FIELD),
+        is_active=row.is_active,
+        created_at=row.created_at,
+        activated_at=row.activated_at,
+        deactivated_at=row.deactivated_at,
+        created_by=row.created_by,
+        change_request=row.change_request,
+        note=getattr(row, "note", ""),
+    )
+
+
 def version_history(*, model_slug: str, kind: str | None = None) -> list[VersionEntry]:
     """Every version of the model's governed documents (or of one ``kind``), newest first per
     kind, the routing policy first; three queries."""
-    entries: list[VersionEntry] = []
-    if kind in (None, DocumentKind.ROUTING_POLICY):
-        entries += _policy_entries(model_slug)
-    if kind in (None, DocumentKind.MODEL_SETTINGS):
-        entries += _document_entries(model_slug, DocumentKind.MODEL_SETTINGS)
-    return _with_approvals(entries)
+    kinds = [
+        k for k in (DocumentKind.ROUTING_POLICY, DocumentKind.MODEL_SETTINGS) if kind in (None, k)
+    ]
+    return _with_approvals([_entry(row, k) for k in kinds for row in _rows(model_slug, k)])
 
 
 def version_entry(*, model_slug: str, kind: str, version: int) -> VersionEntry | None:
-    if kind == DocumentKind.ROUTING_POLICY:
-        rows = [e for e in _policy_entries(model_slug) if e.version == version]
-    else:
-        rows = [e for e in _document_entries(model_slug, kind) if e.version == version]
-    return _with_approvals(rows)[0] if rows else None
+    row = _rows(model_slug, kind).filter(version=version).first()
+    return _with_approvals([_entry(row, kind)])[0] if row is not None else None
 
 
 def active_entries(*, model_slug: str) -> dict[str, VersionEntry | None]:
     """{kind: the active version} of the routing policy and the model settings."""
-    policy = (
-        PolicyVersion.objects.filter(model_slug=model_slug, is_active=True)
-        .select_related("created_by", "change_request__proposer", "change_request__ratified_by")
-        .first()
-    )
-    settings_doc = (
-        DocumentVersion.objects.filter(
-            model_slug=model_slug, kind=DocumentKind.MODEL_SETTINGS, is_active=True
-        )
-        .select_related("created_by", "change_request__proposer")
-        .first()
-    )
-    entries: dict[str, VersionEntry | None] = {
-        DocumentKind.ROUTING_POLICY: None,
-        DocumentKind.MODEL_SETTINGS: None,
-    }
-    if policy is not None:
-        entries[DocumentKind.ROUTING_POLICY] = VersionEntry(
-            kind=DocumentKind.ROUTING_POLICY, version=policy.version, hash=policy.rules_hash,
-            document=policy.rules, is_active=True, created_at=policy.created_at,
-            activated_at=policy.activated_at, deactivated_at=None, created_by=policy.created_by,
-            change_request=policy.change_request, note=policy.note,
-        )  # fmt: skip
-    if settings_doc is not None:
-        entries[DocumentKind.MODEL_SETTINGS] = VersionEntry(
-            kind=DocumentKind.MODEL_SETTINGS, version=settings_doc.version,
-            hash=settings_doc.document_hash, document=settings_doc.document, is_active=True,
-            created_at=settings_doc.created_at, activated_at=settings_doc.activated_at,
-            deactivated_at=None, created_by=settings_doc.created_by,
-            change_request=settings_doc.change_request,
-        )  # fmt: skip
+    entries: dict[str, VersionEntry | None] = {}
+    for kind in (DocumentKind.ROUTING_POLICY, DocumentKind.MODEL_SETTINGS):
+        row = _rows(model_slug, kind).filter(is_active=True).first()
+        entries[kind] = _entry(row, kind) if row is not None else None
     _with_approvals([e for e in entries.values() if e is not None])
     return entries
 

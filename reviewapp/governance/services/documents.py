@@ -87,22 +87,23 @@ def validate_document(*, kind: str, document: Any, model_slug: str) -> dict[str,
     raise ValueError(f"unknown document kind {kind!r}")
 
 
-def _of_policy(p: PolicyVersion) -> Version:
-    return Version(p.version, p.rules_hash, p.rules, p.is_active, p.activated_at, p.deactivated_at)
-
-
-def _of_document(d: DocumentVersion) -> Version:
+def _of(row: PolicyVersion | DocumentVersion) -> Version:
     return Version(
-        d.version, d.document_hash, d.document, d.is_active, d.activated_at, d.deactivated_at
+        row.version,
+        getattr(row, row.HASH_FIELD),
+        getattr(row, row.CONTENT_FIELD),
+        row.is_active,
+        row.activated_at,
+        row.deactivated_at,
     )
 
 
 def versions(*, model_slug: str, kind: str) -> list[Version]:
     """Every version of the document, newest first."""
     if kind == DocumentKind.ROUTING_POLICY:
-        return [_of_policy(p) for p in PolicyVersion.objects.filter(model_slug=model_slug)]
+        return [_of(p) for p in PolicyVersion.objects.filter(model_slug=model_slug)]
     return [
-        _of_document(d)
+        _of(d)
         for d in DocumentVersion.objects.filter(model_slug=model_slug, kind=kind).order_by(
             "-version"
         )
@@ -112,17 +113,17 @@ def versions(*, model_slug: str, kind: str) -> list[Version]:
 def active_version(*, model_slug: str, kind: str) -> Version | None:
     if kind == DocumentKind.ROUTING_POLICY:
         p = PolicyVersion.objects.filter(model_slug=model_slug, is_active=True).first()
-        return _of_policy(p) if p else None
+        return _of(p) if p else None
     d = DocumentVersion.objects.filter(model_slug=model_slug, kind=kind, is_active=True).first()
-    return _of_document(d) if d else None
+    return _of(d) if d else None
 
 
 def version_of(*, model_slug: str, kind: str, version: int) -> Version | None:
     if kind == DocumentKind.ROUTING_POLICY:
         p = PolicyVersion.objects.filter(model_slug=model_slug, version=version).first()
-        return _of_policy(p) if p else None
+        return _of(p) if p else None
     d = DocumentVersion.objects.filter(model_slug=model_slug, kind=kind, version=version).first()
-    return _of_document(d) if d else None
+    return _of(d) if d else None
 
 
 def previously_active(*, model_slug: str, kind: str) -> Version | None:
@@ -155,7 +156,7 @@ def create_and_activate(
             change_request=change_request,
         )
         policy_version_activate(policy=policy, actor=actor)
-        return _of_policy(policy)
+        return _of(policy)
     versions = DocumentVersion.objects.filter(model_slug=model_slug, kind=kind)
     new = DocumentVersion(
         model_slug=model_slug,
@@ -192,4 +193,4 @@ def create_and_activate(
                 "reach the model."
             )
     document_moved(model_slug=model_slug, kind=kind, version=new.version, actor=actor)
-    return _of_document(new)
+    return _of(new)
