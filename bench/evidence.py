@@ -17,13 +17,13 @@ import argparse
 import datetime as dt
 import json
 import os
-import re
 import subprocess
 import sys
 import time
 import uuid
 from pathlib import Path
-from urllib.parse import urlparse
+
+from bench_env import recreate_database
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -46,20 +46,6 @@ ACTIVE = {
     "segments": [SEGMENT],
 }
 PROPOSAL = {**ACTIVE, "min_confidence": 0.75, "segments": [{**SEGMENT, "min_confidence": 0.85}]}
-
-
-def recreate_database(url: str) -> None:
-    import psycopg
-
-    name = urlparse(url).path.lstrip("/")
-    if not re.fullmatch(r"[a-z0-9_]+", name) or "bench" not in name:
-        raise SystemExit(
-            f"Refusing to drop '{name}': the bench database name must contain 'bench'."
-        )
-    admin = url.rsplit("/", 1)[0] + "/postgres"
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
 
 
 def generate(n: int, until: dt.datetime) -> None:
