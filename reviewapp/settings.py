@@ -92,6 +92,7 @@ INSTALLED_APPS = [
     "reviewapp",
     "reviewapp.delivery",
     "reviewapp.dashboards",
+    "reviewapp.failsafe",
     "catalog",
     "playbooks",
 ]
@@ -396,6 +397,13 @@ DASHBOARD_SETTLE_SECONDS = env_float("DASHBOARD_SETTLE_SECONDS", 10)
 # 5-minute metric buckets (what automatic rules read) are kept this long; beat prunes older ones
 # every DASHBOARD_METRICS_PRUNE_INTERVAL_MINUTES. The hourly rollups are kept for good.
 DASHBOARD_METRICS_RETENTION_DAYS = env_int("DASHBOARD_METRICS_RETENTION_DAYS", 14)
+
+# --- Fail-safe (reviewapp/failsafe): operating modes, monitors, alerts, data quality ---
+# A containment or halt must be looked at again within this many hours (the switch may set
+# another time); past it the owner and the leads are reminded until it is extended or lifted.
+FAILSAFE_CONTAINMENT_REVIEW_HOURS = env_float("FAILSAFE_CONTAINMENT_REVIEW_HOURS", 4)
+# A halted model's predictions still queued for review (purpose mode_sample), as a share.
+FAILSAFE_HALTED_SAMPLE_RATE = env_float("FAILSAFE_HALTED_SAMPLE_RATE", 0.1)
 DASHBOARD_METRICS_PRUNE_INTERVAL_MINUTES = env_float("DASHBOARD_METRICS_PRUNE_INTERVAL_MINUTES", 60)
 # GET /metrics requires "Authorization: Bearer <METRICS_TOKEN>". With DEBUG off the token is
 # required unless METRICS_PUBLIC=1 says, on purpose, that anyone who reaches the app may read

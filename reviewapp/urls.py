@@ -24,6 +24,7 @@ urlpatterns = [
     path("delivery/", include("reviewapp.delivery.urls")),
     path("dashboards/", include("reviewapp.dashboards.urls")),
     path("governance/", include("reviewapp.governance.views.urls")),
+    path("failsafe/", include("reviewapp.failsafe.urls")),
     path("catalog/", include("catalog.urls")),
     path("audit/", include("reviewapp.core.urls")),
     path("notifications/", include((core_urls.notification_urlpatterns, "notifications"))),
@@ -33,6 +34,7 @@ urlpatterns = [
     path("api/v1/", include("reviewapp.delivery.api_urls")),
     path("api/v1/", include("catalog.api_urls")),
     path("api/v1/", include("reviewapp.governance.api.urls")),
+    path("api/v1/", include("reviewapp.failsafe.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     # The split view serves its start-up script as a file: no inline script (CSP).
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="api-docs"),

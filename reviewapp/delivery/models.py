@@ -19,6 +19,11 @@ class Delivery(models.Model):
     class Kind(models.TextChoices):
         DECISION = "decision", _("Decision")
         TIMED_OUT = "timed_out", _("Timed out")
+        # A human overturned a prediction that had passed (a shift sample): DESIGN's
+        # ``decision.corrected``.
+        CORRECTED = "corrected", _("Correction")
+        # The model's operating mode changed (no item: an event about the model).
+        MODE_CHANGED = "mode_changed", _("Mode changed")
 
     class Status(models.TextChoices):
         PENDING = "pending", _("Pending")
@@ -31,7 +36,12 @@ class Delivery(models.Model):
         # The decision was undone, or the item decided before its time-out notice went out.
         CANCELLED = "cancelled", _("Cancelled")
 
-    EVENT_TYPES = {Kind.DECISION: "decision.made", Kind.TIMED_OUT: "review.timed_out"}
+    EVENT_TYPES = {
+        Kind.DECISION: "decision.made",
+        Kind.TIMED_OUT: "review.timed_out",
+        Kind.CORRECTED: "decision.corrected",
+        Kind.MODE_CHANGED: "model.mode_changed",
+    }
 
     id = models.BigAutoField(primary_key=True)
     # The public message id sent as `webhook-id`: stable across retries, so receivers dedupe.
@@ -41,8 +51,13 @@ class Delivery(models.Model):
     model = models.ForeignKey(
         "reviewapp.MLModel", on_delete=models.PROTECT, related_name="deliveries"
     )
+    # None for events about the model itself (its mode changed).
     item = models.ForeignKey(
-        "reviewapp.ReviewItem", on_delete=models.PROTECT, related_name="deliveries"
+        "reviewapp.ReviewItem",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="deliveries",
     )
     decision = models.ForeignKey(
         "reviewapp.Decision",

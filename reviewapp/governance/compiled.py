@@ -34,11 +34,14 @@ from .rules import (
     NO_ACTIVE_POLICY,
     NO_POLICY_FALLBACK,
     NO_POLICY_SLA_MINUTES,
+    NORMAL,
     OOD_ABOVE_LIMIT,
     QA_SAMPLE,
     TIER_PRIORITY,
     PredictionFacts,
     RoutingDecision,
+    apply_mode,
+    facts_from_record,
     priority_and_sla,
     qa_bucket,
     schema_of,
@@ -204,7 +207,14 @@ class CompiledPolicy:
 
     def outcome_of_record(self, record: Mapping[str, Any]) -> Outcome:
         """The decision for a stored facts record (``rules.facts_record``'s JSON) as a tuple:
-        what a replay that only counts needs, without building ``PredictionFacts``."""
+        what a replay that only counts needs, without building ``PredictionFacts``.
+
+        A record routed under a mode other than normal, or with data-quality findings, takes
+        the full path (:meth:`decide`): rare, and the same adjustment live routing made."""
+        if record.get("anomalies") or record.get("mode", NORMAL) != NORMAL:
+            d = self.decide(facts_from_record(record))
+            return (d.routed, d.reasons, d.threshold, d.margin, d.priority, d.sla_minutes,
+                    d.details)  # fmt: skip
         return self._outcome(
             record["model_slug"],
             record["external_id"],
@@ -276,6 +286,12 @@ class CompiledPolicy:
         return (True, reasons, threshold, margin, priority, sla, details)
 
     def decide(self, facts: PredictionFacts) -> RoutingDecision:
+        decision = self._policy_decision(facts)
+        if facts.mode == NORMAL and not facts.anomalies:
+            return decision
+        return apply_mode(self.rules, facts, decision)
+
+    def _policy_decision(self, facts: PredictionFacts) -> RoutingDecision:
         routed, reasons, threshold, margin, priority, sla, details = self._outcome(
             facts.model_slug,
             facts.external_id,

@@ -129,6 +129,7 @@ class DocumentKind(models.TextChoices):
 
     ROUTING_POLICY = "routing_policy", _("Routing policy")
     MODEL_SETTINGS = "model_settings", _("Model settings")
+    MONITORS = "monitors", _("Monitors")
 
 
 class DocumentVersion(ImmutableVersion):

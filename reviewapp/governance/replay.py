@@ -100,9 +100,9 @@ def routing_replay_many(predictions: Iterable[Prediction]) -> list[RoutingReplay
     version_ids = {p.policy_version_id for p in predictions if p.policy_version_id}
     versions = PolicyVersion.objects.in_bulk(version_ids)
     deadlines = dict(
-        ReviewItem.objects.filter(prediction_id__in=[p.pk for p in predictions]).values_list(
-            "prediction_id", "sla_due_at"
-        )
+        ReviewItem.objects.filter(
+            prediction_id__in=[p.pk for p in predictions], purpose="routed"
+        ).values_list("prediction_id", "sla_due_at")
     )
     compiled = {pk: compile_policy(version.rules) for pk, version in versions.items()}
     no_policy = compile_policy(None)

@@ -28,6 +28,16 @@ OOD_ABOVE_LIMIT = "ood_above_limit"
 DRIFT_SIGNALLED = "drift_signalled"
 QA_SAMPLE = "qa_sample"
 NO_ACTIVE_POLICY = "no_active_policy"
+# Operating modes (reviewapp/failsafe): a contained model's every prediction is reviewed; a
+# halted model's output is not used (the producer serves the fallback).
+MODEL_CONTAINED = "model_contained"
+MODEL_HALTED = "model_halted"
+# The data-quality check found the input unlike the model's recent traffic.
+DATA_ANOMALY = "data_anomaly"
+INCONSISTENT_OUTPUT = "inconsistent_output"
+
+NORMAL, CONTAINED, HALTED = "normal", "contained", "halted"
+MODES = (NORMAL, CONTAINED, HALTED)
 
 REASON_LABELS = {
     LOW_CONFIDENCE: "Confidence below threshold",
@@ -35,6 +45,9 @@ REASON_LABELS = {
     DRIFT_SIGNALLED: "Drift signalled on input features",
     QA_SAMPLE: "Random quality sample of a confident prediction",
     NO_ACTIVE_POLICY: "No active policy: everything is reviewed",
+    MODEL_CONTAINED: "Model contained: every prediction is reviewed",
+    MODEL_HALTED: "Model halted: its output is not used, the fallback is served",
+    DATA_ANOMALY: "Input unlike the model's recent traffic",
 }
 
 # Priority: 0 (least urgent) to 100. The tier sets the base; how far below the threshold the
@@ -84,6 +97,7 @@ _ESCALATION_LIMITS = {
 }
 V1_KEYS = {
     "schema",
+    "route_on_data_anomaly",
     "min_confidence",
     "min_confidence_by_label",
     "max_ood_score",
@@ -137,6 +151,8 @@ def validate_rules(rules: Any, *, labels: list[str] | None = None) -> dict[str, 
         add("max_ood_score", "Must be a non-negative number, or null to ignore OOD scores.")
     if not isinstance(rules.get("route_on_drift", True), bool):
         add("route_on_drift", "Must be true or false.")
+    if not isinstance(rules.get("route_on_data_anomaly", True), bool):
+        add("route_on_data_anomaly", "Must be true or false.")
     qa = rules.get("qa_sample_rate", 0)
     if not is_number(qa) or not 0 <= qa <= 1:
         add("qa_sample_rate", "Must be a number from 0 to 1.")
@@ -264,6 +280,13 @@ class PredictionFacts:
     # Values of the input/output paths the policy's segments read ("input.amount": 12000); a
     # path absent from the envelope is absent here.
     fields: Mapping[str, Any] = field(default_factory=dict)
+    # The model's operating mode at routing, and for a halted model the share sampled for
+    # review (``mode_sample``).
+    mode: str = NORMAL
+    mode_sample_rate: float = 0.0
+    # What the data-quality check found (reviewapp/failsafe/profiles.py), each a JSON object
+    # with at least "field" and "kind"; routing stores them, so replay needs no profile.
+    anomalies: tuple[Mapping[str, Any], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -276,6 +299,10 @@ class RoutingDecision:
     sla_minutes: int | None
     fallback: dict[str, Any] | None
     details: dict[str, Any] = field(default_factory=dict)
+    # Halted model: the prediction is not routed (status ``fallback``) and ``mode_sample`` says
+    # whether it falls in the share queued for review anyway.
+    halted: bool = False
+    mode_sample: bool = False
 
 
 def qa_bucket(model_slug: str, external_id: str) -> float:
@@ -364,6 +391,9 @@ def facts_record(facts: PredictionFacts) -> dict[str, Any]:
         "ood_score": facts.ood_score,
         "drift_features": list(facts.drift_features),
         "fields": dict(facts.fields),
+        "mode": facts.mode,
+        "mode_sample_rate": facts.mode_sample_rate,
+        "anomalies": [dict(a) for a in facts.anomalies],
     }
 
 
@@ -377,10 +407,103 @@ def facts_from_record(record: Mapping[str, Any]) -> PredictionFacts:
         ood_score=record["ood_score"],
         drift_features=tuple(record["drift_features"]),
         fields=dict(record["fields"]),
+        # Records written before modes and data-quality checks existed: normal, none found.
+        mode=record.get("mode", NORMAL),
+        mode_sample_rate=record.get("mode_sample_rate", 0.0),
+        anomalies=tuple(record.get("anomalies", ())),
+    )
+
+
+def halted_decision(
+    rules: Mapping[str, Any] | None, facts: PredictionFacts, routed: RoutingDecision
+) -> RoutingDecision:
+    """A halted model's decision: not routed, the fallback served, reason ``model_halted``;
+    ``routed`` is what the policy would have decided, kept in the details for the record. A
+    deterministic share (``qa_bucket`` against the mode's sample rate) is sampled for review."""
+    fallback = dict(rules["fallback"]) if rules else dict(NO_POLICY_FALLBACK)
+    sample = (
+        facts.mode_sample_rate > 0
+        and qa_bucket(facts.model_slug, facts.external_id) < facts.mode_sample_rate
+    )
+    details = dict(routed.details)
+    details["policy_reasons"] = list(routed.reasons)
+    return RoutingDecision(
+        routed=False,
+        reasons=[MODEL_HALTED],
+        threshold=routed.threshold,
+        margin=routed.margin,
+        priority=routed.priority,
+        sla_minutes=routed.sla_minutes,
+        fallback=fallback,
+        details=details,
+        halted=True,
+        mode_sample=sample,
+    )
+
+
+def apply_mode(
+    rules: Mapping[str, Any] | None, facts: PredictionFacts, decision: RoutingDecision
+) -> RoutingDecision:
+    """The policy's decision adjusted for the data-quality findings and the operating mode.
+
+    One definition for :func:`decide` and the compiled policy (live routing, replay and
+    evidence): anomalies route with ``data_anomaly`` unless the policy sets
+    ``route_on_data_anomaly`` false; a contained model routes everything (``model_contained``
+    first); a halted model routes nothing (:func:`halted_decision`).
+    """
+    if facts.anomalies and (rules is None or rules.get("route_on_data_anomaly", True)):
+        if DATA_ANOMALY not in decision.reasons:
+            decision = _routed_with(rules, facts, decision, DATA_ANOMALY)
+        decision.details.setdefault("anomalies", [dict(a) for a in facts.anomalies])
+    if facts.mode == CONTAINED:
+        return _routed_with(rules, facts, decision, MODEL_CONTAINED, first=True)
+    if facts.mode == HALTED:
+        return halted_decision(rules, facts, decision)
+    return decision
+
+
+def _routed_with(
+    rules: Mapping[str, Any] | None,
+    facts: PredictionFacts,
+    decision: RoutingDecision,
+    reason: str,
+    *,
+    first: bool = False,
+) -> RoutingDecision:
+    """``decision`` routed to review with ``reason`` added (a QA-sample-only decision loses
+    its QA reason: it is now reviewed for a better one)."""
+    reasons = [r for r in decision.reasons if r != QA_SAMPLE]
+    reasons = [reason, *reasons] if first else [*reasons, reason]
+    if decision.routed and decision.reasons != [QA_SAMPLE]:
+        priority, sla = decision.priority, decision.sla_minutes
+    else:
+        tier = facts.criticality if facts.criticality in TIER_PRIORITY else "high"
+        tier = decision.details.get("tier", tier)
+        base = TIER_PRIORITY.get(tier, TIER_PRIORITY["high"])
+        if rules is None:
+            priority, sla = min(100, base + 20), NO_POLICY_SLA_MINUTES.get(tier, 60)
+        else:
+            priority, sla = base, int(rules["sla_minutes"][tier])
+    fallback = dict(rules["fallback"]) if rules else dict(NO_POLICY_FALLBACK)
+    return RoutingDecision(
+        routed=True,
+        reasons=reasons,
+        threshold=decision.threshold,
+        margin=decision.margin,
+        priority=priority,
+        sla_minutes=sla,
+        fallback=fallback,
+        details=dict(decision.details),
     )
 
 
 def decide(rules: dict[str, Any] | None, facts: PredictionFacts) -> RoutingDecision:
+    """The routing decision for one prediction: the policy's thresholds and signals, then the
+    data-quality findings and the operating mode (:func:`apply_mode`)."""
+    return apply_mode(rules, facts, _policy_decision(rules, facts))
+
+
+def _policy_decision(rules: dict[str, Any] | None, facts: PredictionFacts) -> RoutingDecision:
     tier = facts.criticality if facts.criticality in TIER_PRIORITY else "high"
     if rules is None:
         base = TIER_PRIORITY[tier]

@@ -3,6 +3,8 @@
 from .ingest import (
     Criticality,
     MLModel,
+    Mode,
+    ModelMode,
     Prediction,
     RejectedEnvelope,
     ServiceAccount,
@@ -12,6 +14,7 @@ from .review import (
     Decision,
     GuidelineVersion,
     PoolMembership,
+    Purpose,
     QueueCountSnapshot,
     ReviewItem,
 )
@@ -22,7 +25,10 @@ __all__ = [
     "Decision",
     "GuidelineVersion",
     "MLModel",
+    "Mode",
+    "ModelMode",
     "PoolMembership",
+    "Purpose",
     "Prediction",
     "QueueCountSnapshot",
     "RejectedEnvelope",

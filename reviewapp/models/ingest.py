@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import uuid
 
+from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
@@ -31,6 +32,8 @@ class MLModel(models.Model):
     callback_url = models.URLField(blank=True)
     # The webhook signing secret, stored encrypted (FIELD_ENCRYPTION_KEYS; core/fields.py).
     callback_secret = EncryptedTextField(blank=True)
+    # The people told when the model's monitors fire (beside the free-text owner team).
+    owners = models.ManyToManyField(settings.AUTH_USER_MODEL, blank=True, related_name="+")
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -74,6 +77,8 @@ class Prediction(models.Model):
         RECEIVED = "received", _("Received")
         IN_REVIEW = "in_review", _("In review")
         PASSED = "passed", _("Passed (model output stands)")
+        # The model was halted: its output is not used, the producer serves the fallback.
+        FALLBACK = "fallback", _("Fallback (model halted)")
         DECIDED = "decided", _("Decided by a reviewer")
 
     id = models.BigAutoField(primary_key=True)
@@ -95,6 +100,8 @@ class Prediction(models.Model):
     receipt = models.UUIDField(default=uuid.uuid4, editable=False)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.RECEIVED)
     enqueued_at = models.DateTimeField(null=True, blank=True)
+    # The model's operating mode when the request was accepted (what the ingest answer said).
+    mode_at_receipt = models.CharField(max_length=16, default="normal")
     # The routing decision, written once by the worker.
     routed = models.BooleanField(null=True)
     reason_codes = models.JSONField(default=list, blank=True)
@@ -110,6 +117,8 @@ class Prediction(models.Model):
     policy_hash = models.CharField(max_length=64, blank=True)
     fallback = models.JSONField(null=True, blank=True)
     routed_at = models.DateTimeField(null=True, blank=True)
+    # The operating mode the prediction was routed under (authoritative; also in routing_facts).
+    routing_mode = models.CharField(max_length=16, blank=True)
     # Everything the rules read, as routing read it (governance.rules.facts_record): replay
     # needs neither the live model row nor the raw input. Null on rows routed before it existed.
     routing_facts = models.JSONField(null=True, blank=True)
@@ -134,6 +143,59 @@ class Prediction(models.Model):
 
     def __str__(self) -> str:
         return f"{self.model_id}:{self.external_id}"
+
+    @property
+    def review_item(self):
+        """The item routing made for this prediction (purpose ``routed``), or None. Samples,
+        rechecks and second reviews are other items of ``review_items``. Uses a prefetch of
+        ``review_items`` when the caller made one."""
+        for item in self.review_items.all():
+            if item.purpose == "routed":
+                return item
+        return None
+
+
+class Mode(models.TextChoices):
+    NORMAL = "normal", _("Normal")
+    CONTAINED = "contained", _("Contained")
+    HALTED = "halted", _("Halted")
+
+
+class ModelMode(models.Model):
+    """A model's operating mode, read by routing on the hot path. The queue owns the row; only
+    the fail-safe app's services write it (``reviewapp.failsafe.services.modes``). No row means
+    normal."""
+
+    model = models.OneToOneField(MLModel, on_delete=models.CASCADE, related_name="mode_row")
+    mode = models.CharField(max_length=16, choices=Mode.choices, default=Mode.NORMAL)
+    since = models.DateTimeField(default=timezone.now)
+    reason = models.TextField(blank=True)
+    # Who switched it: a person, or a monitor (its name and rule, in ``set_by_monitor``).
+    set_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    set_by_monitor = models.CharField(max_length=200, blank=True)
+    # The alert whose persistent shift switched it (automatic containment), if any.
+    alert_id = models.BigIntegerField(null=True, blank=True)
+    # Who answers for a containment or halt, and by when they must look at it again.
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    review_by = models.DateTimeField(null=True, blank=True)
+    reminded_at = models.DateTimeField(null=True, blank=True)
+    # Halted: the share of predictions still queued for review (purpose ``mode_sample``).
+    sample_rate = models.FloatField(default=0.0)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(sample_rate__gte=0) & Q(sample_rate__lte=1),
+                name="model_mode_sample_rate_range",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.model_id}: {self.mode}"
 
 
 class RejectedEnvelope(models.Model):

@@ -12,6 +12,18 @@ from .ingest import MLModel, Prediction
 OPEN_STATUSES = ("pending", "claimed", "deferred", "escalated")
 
 
+class Purpose(models.TextChoices):
+    """Why an item exists (DESIGN, "Review items have a purpose"); at most one per purpose."""
+
+    ROUTED = "routed", _("Routed")
+    SHIFT_SAMPLE = "shift_sample", _("Shift sample")
+    MODE_SAMPLE = "mode_sample", _("Halted-model sample")
+    INCIDENT_RECHECK = "incident_recheck", _("Incident recheck")
+    SECOND_REVIEW = "second_review", _("Second review")
+    GOLD = "gold", _("Gold")
+    QUALIFICATION = "qualification", _("Qualification")
+
+
 class ReviewItem(models.Model):
     class Status(models.TextChoices):
         PENDING = "pending", _("Pending")
@@ -21,9 +33,10 @@ class ReviewItem(models.Model):
         DECIDED = "decided", _("Decided")
 
     id = models.BigAutoField(primary_key=True)
-    prediction = models.OneToOneField(
-        Prediction, on_delete=models.PROTECT, related_name="review_item"
+    prediction = models.ForeignKey(
+        Prediction, on_delete=models.PROTECT, related_name="review_items"
     )
+    purpose = models.CharField(max_length=20, choices=Purpose.choices, default=Purpose.ROUTED)
     model = models.ForeignKey(MLModel, on_delete=models.PROTECT, related_name="review_items")
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
     priority = models.PositiveSmallIntegerField(default=0)
@@ -70,6 +83,9 @@ class ReviewItem(models.Model):
             models.CheckConstraint(
                 condition=Q(status="claimed", claimed_by__isnull=False) | ~Q(status="claimed"),
                 name="review_claim_has_holder",
+            ),
+            models.UniqueConstraint(
+                fields=["prediction", "purpose"], name="review_item_one_per_purpose"
             ),
         ]
         indexes = [

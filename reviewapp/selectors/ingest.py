@@ -13,7 +13,9 @@ from reviewapp.selectors.visibility import predictions_visible_to
 
 
 def predictions_with_routing() -> QuerySet[Prediction]:
-    return Prediction.objects.select_related("model", "policy_version", "review_item")
+    return Prediction.objects.select_related("model", "policy_version").prefetch_related(
+        "review_items"
+    )
 
 
 def prediction_for_replay(principal: Any, *, pk: int) -> Prediction | None:

@@ -169,7 +169,7 @@ def count_rows(now: dt.datetime) -> list[dict[str, Any]]:
     grouped = (
         ReviewItem.objects.filter(status__in=OPEN_STATUSES)
         .order_by()
-        .values("model_id", "status")
+        .values("model_id", "status", "purpose")
         .annotate(
             n=Count("id"),
             breached=Count("id", filter=breached),

@@ -80,11 +80,16 @@ PREDICTION = state.Machine(
     model=Prediction,
     events={
         # The router's decision: to the queue, or the model's output stands.
-        "route": transition({P.RECEIVED}, {P.IN_REVIEW, P.PASSED}, "queue.prediction.routed"),
+        # A halted model's predictions are answered with the fallback (not routed).
+        "route": transition(
+            {P.RECEIVED}, {P.IN_REVIEW, P.PASSED, P.FALLBACK}, "queue.prediction.routed"
+        ),
         # A final decision (accept or override) by a reviewer; a passed prediction may be
         # sampled and decided, and a second review decides a decided one again.
         "decide": transition(
-            {P.IN_REVIEW, P.PASSED, P.DECIDED}, {P.DECIDED}, "queue.prediction.decided"
+            {P.IN_REVIEW, P.PASSED, P.FALLBACK, P.DECIDED},
+            {P.DECIDED},
+            "queue.prediction.decided",
         ),
         # The decision was undone within its grace period: the item is open again.
         "reopen": transition({P.DECIDED}, {P.IN_REVIEW}, "queue.prediction.reopened"),

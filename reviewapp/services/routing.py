@@ -4,19 +4,20 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
+from typing import Any
 
 from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from reviewapp.core import state
+from reviewapp.core import registry, state
 from reviewapp.core.audit import Actor, audit_record
 from reviewapp.governance.compiled import compile_policy
 from reviewapp.governance.conditions import extract_fields
 from reviewapp.governance.rules import PredictionFacts, facts_record, referenced_paths
 from reviewapp.governance.selectors import active_policies
 from reviewapp.governance.shadow import shadow_record
-from reviewapp.models import Prediction, ReviewItem
+from reviewapp.models import ModelMode, Prediction, Purpose, ReviewItem
 
 from .review_state import PREDICTION
 
@@ -31,8 +32,13 @@ _ROUTE_FIELDS = [
     "policy_hash",
     "fallback",
     "routed_at",
+    "routing_mode",
     "routing_facts",
 ]
+# The data-quality check (reviewapp/failsafe registers it; the queue imports nothing from
+# failsafe): called once per chunk with the chunk's model slugs, it answers {slug: check},
+# where ``check(input) -> list of findings`` reads the model's learned feature profile.
+DATA_QUALITY_HOOK = "queue.data_quality_checks"
 
 
 _LOAD_FIELDS = [
@@ -46,6 +52,22 @@ _LOAD_FIELDS = [
     "model__slug",
     "model__criticality",
 ]
+
+
+def modes_of(model_ids: set[int]) -> dict[int, tuple[str, float]]:
+    """{model id: (mode, halted sample rate)} of the models not in normal mode (one query;
+    a model without a mode row is normal)."""
+    rows = ModelMode.objects.filter(model_id__in=model_ids).exclude(mode="normal")
+    return {
+        m: (mode, rate) for m, mode, rate in rows.values_list("model_id", "mode", "sample_rate")
+    }
+
+
+def data_quality_checks(model_slugs: set[str]) -> dict[str, Any]:
+    checks: dict[str, Any] = {}
+    for found in registry.run_hooks(DATA_QUALITY_HOOK, model_slugs=model_slugs):
+        checks.update(found or {})
+    return checks
 
 
 def _write_decisions(predictions: list[Prediction], targets: dict[int, str]) -> set[int]:
@@ -67,6 +89,8 @@ def facts_for(
     *,
     paths: tuple[str, ...] = (),
     envelope: tuple[dict, dict] | None = None,
+    mode: tuple[str, float] = ("normal", 0.0),
+    anomalies: tuple[dict, ...] = (),
 ) -> PredictionFacts:
     """What the rules read of a prediction and its model, as they are now.
 
@@ -89,6 +113,9 @@ def facts_for(
         ood_score=float(ood) if ood is not None else None,
         drift_features=tuple(signals.get("drift_features") or ()),
         fields=fields,
+        mode=mode[0],
+        mode_sample_rate=mode[1],
+        anomalies=anomalies,
     )
 
 
@@ -122,10 +149,15 @@ def predictions_route(*, ids: Sequence[int], fill_to: int = 0) -> int:
         # Each policy read once for the chunk (the same compiled form replay and evidence use).
         compiled = {slug: compile_policy(policy.rules) for slug, policy in policies.items()}
         no_policy = compile_policy(None)
-        # Segment conditions read the envelope: load input and output only for the rows whose
-        # policy has segments, and keep only the values at the paths it names.
+        modes = modes_of({p.model_id for p in predictions})
+        checks = data_quality_checks({p.model.slug for p in predictions})
+        # Segment conditions read the envelope, and the data-quality check reads the input:
+        # load input and output only for the rows whose policy has segments or whose model has
+        # a learned profile, and keep only the values at the paths a segment names.
         envelopes = {}
-        if needing := [p.pk for p in predictions if paths.get(p.model.slug)]:
+        if needing := [
+            p.pk for p in predictions if paths.get(p.model.slug) or p.model.slug in checks
+        ]:
             envelopes = {
                 pk: (input_, output)
                 for pk, input_, output in Prediction.objects.filter(pk__in=needing).values_list(
@@ -136,13 +168,20 @@ def predictions_route(*, ids: Sequence[int], fill_to: int = 0) -> int:
         items: list[ReviewItem] = []
         targets: dict[int, str] = {}
         for prediction in predictions:
-            policy = policies.get(prediction.model.slug)
+            slug = prediction.model.slug
+            policy = policies.get(slug)
+            envelope = envelopes.get(prediction.pk)
+            check = checks.get(slug)
+            anomalies = tuple(check(envelope[0])) if check is not None and envelope else ()
+            mode = modes.get(prediction.model_id, ("normal", 0.0))
             facts = facts_for(
                 prediction,
-                paths=paths.get(prediction.model.slug, ()),
-                envelope=envelopes.get(prediction.pk),
+                paths=paths.get(slug, ()),
+                envelope=envelope,
+                mode=mode,
+                anomalies=anomalies,
             )
-            decision = compiled.get(prediction.model.slug, no_policy).decide(facts)
+            decision = compiled.get(slug, no_policy).decide(facts)
             prediction.routing_facts = facts_record(facts)
             prediction.routed = decision.routed
             prediction.reason_codes = decision.reasons
@@ -152,14 +191,19 @@ def predictions_route(*, ids: Sequence[int], fill_to: int = 0) -> int:
             prediction.policy_hash = policy.rules_hash if policy else ""
             prediction.fallback = decision.fallback
             prediction.routed_at = now
-            targets[prediction.pk] = (
-                Prediction.Status.IN_REVIEW if decision.routed else Prediction.Status.PASSED
-            )
-            if decision.routed:
+            prediction.routing_mode = facts.mode
+            if decision.halted:
+                targets[prediction.pk] = Prediction.Status.FALLBACK
+            elif decision.routed:
+                targets[prediction.pk] = Prediction.Status.IN_REVIEW
+            else:
+                targets[prediction.pk] = Prediction.Status.PASSED
+            if decision.routed or decision.mode_sample:
                 items.append(
                     ReviewItem(
                         prediction=prediction,
                         model=prediction.model,
+                        purpose=Purpose.ROUTED if decision.routed else Purpose.MODE_SAMPLE,
                         priority=decision.priority,
                         sla_due_at=prediction.received_at
                         + dt.timedelta(minutes=decision.sla_minutes),
@@ -177,7 +221,8 @@ def predictions_route(*, ids: Sequence[int], fill_to: int = 0) -> int:
             if not predictions:
                 return 0
         routed_ids = [p.pk for p in predictions if p.routed]
-        passed_ids = [p.pk for p in predictions if not p.routed]
+        passed_ids = [p.pk for p in predictions if targets[p.pk] == Prediction.Status.PASSED]
+        fallback_ids = [p.pk for p in predictions if targets[p.pk] == Prediction.Status.FALLBACK]
         ReviewItem.objects.bulk_create(items, batch_size=500)
         shadow_record(predictions, now=now)
         audit_record(
@@ -187,6 +232,8 @@ def predictions_route(*, ids: Sequence[int], fill_to: int = 0) -> int:
             data={
                 "to_review": routed_ids,
                 "passed": passed_ids,
+                **({"fallback": fallback_ids} if fallback_ids else {}),
+                **({"modes": {str(m): v[0] for m, v in modes.items()}} if modes else {}),
                 "policies": {slug: [p.version, p.rules_hash] for slug, p in policies.items()},
             },
             subjects={"reviewapp.prediction": [p.pk for p in predictions]},

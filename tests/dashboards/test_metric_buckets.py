@@ -176,7 +176,15 @@ def test_the_gauge_reads_the_queue_snapshot_when_beat_keeps_it_fresh(model_a, tr
     QueueCountSnapshot.objects.create(
         pk=1,
         computed_at=now,
-        rows=[{"model_id": model_a.pk, "status": "pending", "n": 7, "breached": 0}],
+        rows=[
+            {
+                "model_id": model_a.pk,
+                "status": "pending",
+                "purpose": "routed",
+                "n": 7,
+                "breached": 0,
+            }
+        ],
     )
     rollups_fold(now=NOW)
     sampled = MetricBucket.objects.get(model=model_a, open_queue_at=now)

@@ -27,7 +27,7 @@ def test_reviewer_replays_an_items_routing(live_server, page, sign_in, artifacts
     )
     predictions_route(ids=[r.id for r in results])
     same, tampered = (
-        Prediction.objects.select_related("review_item").get(pk=r.id) for r in results
+        Prediction.objects.prefetch_related("review_items").get(pk=r.id) for r in results
     )
     facts = {**tampered.routing_facts, "confidence": 0.99}
     Prediction.objects.filter(pk=tampered.pk).update(routing_facts=facts)

@@ -51,7 +51,7 @@ def test_a_lead_proposes(fraud_model, lead):
         ({"rationale": "  "}, "rationale"),
         ({"document": {**DEFAULT_RULES, "min_confidence": 2}}, "rules.min_confidence"),
         ({"document": DEFAULT_RULES}, "rules"),  # equal to the active version
-        ({"kind": "monitors"}, "kind"),
+        ({"kind": "review_quality"}, "kind"),
         ({"shadow_minutes": 0}, "shadow_minutes"),
         ({"scheduled_for": "tomorrow"}, "scheduled_for"),
         (

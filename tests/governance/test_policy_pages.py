@@ -200,7 +200,7 @@ def test_the_diff_names_each_changed_rule(client, two_versions, lead):
         ("?a=x&b=2", 400, "a"),
         ("?a=1", 400, "b"),
         ("?a=1&b=9", 404, "b"),
-        ("?a=1&b=2&kind=monitors", 400, "kind"),
+        ("?a=1&b=2&kind=review_quality", 400, "kind"),
     ],
 )
 def test_a_bad_diff_address_is_a_4xx_naming_the_parameter(

@@ -274,6 +274,9 @@ def test_describe_reasons_reads_like_a_sentence():
         R.DRIFT_SIGNALLED,
         R.QA_SAMPLE,
         R.NO_ACTIVE_POLICY,
+        R.MODEL_CONTAINED,
+        R.MODEL_HALTED,
+        R.DATA_ANOMALY,
     }
 
 

@@ -24,7 +24,7 @@ def _routed(model, external_id: str, confidence: float = 0.4) -> Prediction:
         enqueue=False,
     )
     assert predictions_route(ids=[result.id]) == 1
-    return Prediction.objects.select_related("review_item").get(pk=result.id)
+    return Prediction.objects.prefetch_related("review_items").get(pk=result.id)
 
 
 @pytest.fixture

@@ -285,6 +285,9 @@ def test_routing_stores_the_facts_it_read(fraud_model):
         "ood_score": 0.2,
         "drift_features": [],
         "fields": {},  # a v1 policy reads no input field
+        "mode": "normal",
+        "mode_sample_rate": 0.0,
+        "anomalies": [],
     }
 
 

@@ -10,7 +10,7 @@ from collections import defaultdict
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Count, Q
+from django.db.models import Count
 from django.utils import timezone
 
 from reviewapp.models import OPEN_STATUSES, MLModel, ReviewItem
@@ -18,7 +18,7 @@ from reviewapp.selectors.queue import fresh_count_snapshot
 
 from ..models import METRIC_BUCKET_MINUTES, MetricBucket
 from ..stats import bucket_floor
-from .batch import counted_items
+from .batch import UNCOUNTED_PURPOSES, counted_items
 
 logger = logging.getLogger(__name__)
 
@@ -67,14 +67,15 @@ def _open_counts(now: dt.datetime) -> tuple[dict[int, int], dt.datetime]:
 
     From the queue's count snapshot when beat keeps it fresh (counting a million open items
     takes hundreds of ms, too much every 15 s), else one grouped count over open items. The
-    snapshot cannot leave out gold/qualification items, so once items have a purpose the count
-    is made here.
+    snapshot counts per purpose; gold and qualification items are left out (a snapshot written
+    before items had a purpose is not used).
     """
     snapshot = fresh_count_snapshot()
-    if snapshot is not None and counted_items() == Q():
+    if snapshot is not None and all("purpose" in row for row in snapshot.rows):
         counts: dict[int, int] = defaultdict(int)
         for row in snapshot.rows:
-            counts[row["model_id"]] += row["n"]
+            if row["purpose"] not in UNCOUNTED_PURPOSES:
+                counts[row["model_id"]] += row["n"]
         return counts, snapshot.computed_at
     rows = (
         ReviewItem.objects.filter(counted_items(), status__in=OPEN_STATUSES)

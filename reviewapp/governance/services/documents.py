@@ -84,6 +84,8 @@ def validate_document(*, kind: str, document: Any, model_slug: str) -> dict[str,
         return validate_rules(document, labels=model_info(model_slug).get("labels"))
     if kind == DocumentKind.MODEL_SETTINGS:
         return validate_model_settings(document)
+    if kind == DocumentKind.MONITORS:
+        return {"": [_("Monitors documents cannot be proposed yet.")]}
     raise ValueError(f"unknown document kind {kind!r}")
 
 

@@ -1,0 +1,1 @@
+"""Fail-safe: model operating modes, monitors, alerts and data-quality profiles."""

@@ -1,0 +1,7 @@
+"""The fail-safe pages (namespace ``failsafe``)."""
+
+from django.urls import path  # noqa: F401
+
+app_name = "failsafe"
+
+urlpatterns: list = []

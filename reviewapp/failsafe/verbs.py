@@ -1,0 +1,23 @@
+"""The fail-safe app's audit verbs (``failsafe.``)."""
+
+from __future__ import annotations
+
+from django.utils.translation import gettext_lazy as _
+
+from reviewapp.core import verbs as core_verbs
+
+PREFIX = "failsafe."
+
+VERBS = {
+    "failsafe.model_mode.changed": _("Model operating mode changed"),
+    "failsafe.model_mode.extended": _("Containment review time extended"),
+    "failsafe.model_mode.reminded": _("Containment review reminder sent"),
+    "failsafe.alert.opened": _("Alert opened"),
+    "failsafe.alert.acknowledged": _("Alert acknowledged"),
+    "failsafe.alert.resolved": _("Alert resolved"),
+    "failsafe.feature_profile.learned": _("Feature profile learned"),
+}
+
+
+def register_audit_verbs() -> None:
+    core_verbs.register(prefix=PREFIX, verbs=VERBS)
