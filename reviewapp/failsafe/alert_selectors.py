@@ -31,7 +31,7 @@ from .models import Alert, ModeChange
 READER_ROLES = (roles.LEAD, roles.ENGINEER, roles.COMMITTEE, roles.REVIEWER)
 ACKNOWLEDGER_ROLES = (roles.LEAD, roles.ENGINEER)
 SEVERITIES = ("S1", "S2", "S3", "S4")
-# Open first, then acknowledged, then resolved; newest first within each.
+# Open first, then acknowledged, then resolved.
 _STATE_RANK = Case(
     When(state=Alert.State.OPEN, then=Value(0)),
     When(state=Alert.State.ACKNOWLEDGED, then=Value(1)),
@@ -71,7 +71,8 @@ def alert_list(
     state: str | None = None,
     severity: str | None = None,
 ) -> QuerySet[Alert]:
-    """The caller's alerts, open first, then acknowledged, then resolved, newest first."""
+    """The caller's alerts: open first, then acknowledged, then resolved; within each the most
+    severe first (S1 before S4), then the newest."""
     qs = alerts_visible_to(principal)
     if model_id is not None:
         qs = qs.filter(model_id=model_id)
@@ -79,7 +80,9 @@ def alert_list(
         qs = qs.filter(state=state)
     if severity:
         qs = qs.filter(severity=severity)
-    return qs.annotate(state_rank=_STATE_RANK).order_by("state_rank", "-opened_at", "-id")
+    return qs.annotate(state_rank=_STATE_RANK).order_by(
+        "state_rank", "severity", "-opened_at", "-id"
+    )
 
 
 def models_with_alerts(principal: Any) -> QuerySet[MLModel]:

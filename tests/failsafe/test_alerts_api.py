@@ -132,3 +132,10 @@ def test_the_operations_are_in_the_openapi_schema(lead):
     assert "get" in paths["/api/v1/alerts"]
     ack = paths["/api/v1/alerts/{id}/acknowledge"]["post"]
     assert {"200", "403", "404", "409"} <= set(ack["responses"])
+
+
+def test_within_a_state_the_most_severe_comes_first(lead, fraud_model):
+    s3 = make_alert(fraud_model, monitor="ood_rate", severity="S3", minutes_ago=5)
+    s1 = make_alert(fraud_model, severity="S1", minutes_ago=50)
+    body = client_for(lead).get("/api/v1/alerts?state=open").json()
+    assert [row["id"] for row in body["results"]] == [s1.pk, s3.pk]

@@ -95,7 +95,7 @@ class AlertListView(APIView):
 
     @extend_schema(
         operation_id="v1_alerts_list",
-        summary="List alerts: open first, then acknowledged, then resolved; newest first",
+        summary="List alerts: open first, then acknowledged, then resolved; S1 first, then newest",
         description="Leads, engineers and committee members read every model's alerts; a "
         "reviewer those of their pools' models. Service tokens: 403.",
         parameters=[
