@@ -38,7 +38,10 @@ MONITOR_STATE_VALUES = {"ok": 0, "spike": 1, "shift": 2}
 class _Snapshot:
     def __init__(self, now: dt.datetime) -> None:
         self.now = now
-        self.models = list(selectors.models_list().only("id", "slug"))
+        # The mode row comes in the same query (a LEFT JOIN: no row means normal).
+        self.models = list(
+            selectors.models_list().select_related("mode_row").only("id", "slug", "mode_row__mode")
+        )
         self.totals = selectors.totals_by_model()
         self.live = selectors.live_queue()
         self.watermark = selectors.watermark_read()
@@ -103,7 +106,6 @@ class _Snapshot:
 
     def failsafe(self) -> Iterator[Any]:
         """Each model's mode, each monitor's state and value, and unresolved alerts."""
-        modes = dict(ModelMode.objects.values_list("model_id", "mode"))
         mode = GaugeMetricFamily(
             "failsafe_model_mode",
             "The model's operating mode: 1 for the mode it is in, 0 for the others.",
@@ -125,7 +127,7 @@ class _Snapshot:
             labels=["model", "monitor"],
         )
         for model in self.models:
-            current = modes.get(model.pk, Mode.NORMAL)
+            current = _mode_of(model)
             for choice in Mode.values:
                 mode.add_metric([model.slug, choice], 1 if choice == current else 0)
             for monitor in _monitor_rows(model):
@@ -155,6 +157,13 @@ class _Snapshot:
         yield value
         yield bound
         yield alerts
+
+
+def _mode_of(model: Any) -> str:
+    try:
+        return model.mode_row.mode
+    except ModelMode.DoesNotExist:
+        return Mode.NORMAL
 
 
 def _monitor_rows(model: Any) -> list[dict[str, Any]]:
