@@ -11,6 +11,7 @@ reader's models is answered as if it did not exist (404).
 from __future__ import annotations
 
 import datetime as dt
+import math
 from typing import Any
 
 from django.db.models import Case, Count, IntegerField, QuerySet, Value, When
@@ -124,6 +125,10 @@ def number(value: float | None) -> str:
     """A metric value as a person reads it at a glance: 0.4213 → "0.421", 1250.0 → "1250"."""
     if value is None:
         return "—"
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return str(value)
+    if math.isnan(value) or math.isinf(value):
+        return str(value)
     if float(value).is_integer():
         return str(int(value))
     return f"{value:.3g}" if abs(value) < 1000 else f"{value:.0f}"
@@ -169,11 +174,13 @@ def alert_representation(alert: Alert, *, now: dt.datetime | None = None) -> dic
         "severity": alert.severity,
         "shape": alert.shape,
         "state": alert.state,
-        "metric": rule.get("metric", alert.monitor),
-        "op": rule.get("op"),
-        "bound": rule.get("bound"),
-        "duration_minutes": rule.get("duration_minutes"),
-        "action": rule.get("action"),
+        # The rule is the monitors document's JSON as it was: typed here so the answer keeps
+        # its documented shape whatever the document held.
+        "metric": str(rule.get("metric") or alert.monitor),
+        "op": str(rule["op"]) if rule.get("op") else None,
+        "bound": _float_or_none(rule.get("bound")),
+        "duration_minutes": _int_or_none(rule.get("duration_minutes")),
+        "action": str(rule["action"]) if rule.get("action") else None,
         "value": alert.value,
         "peak": alert.peak,
         "last_value": alert.last_value,
@@ -192,6 +199,17 @@ def alert_representation(alert: Alert, *, now: dt.datetime | None = None) -> dic
         "monitors_version": alert.monitors_version,
         "link": alert_link(alert),
     }
+
+
+def _float_or_none(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value)
+
+
+def _int_or_none(value: Any) -> int | None:
+    number = _float_or_none(value)
+    return None if number is None else int(number)
 
 
 def alert_summary(alert: Alert) -> str:

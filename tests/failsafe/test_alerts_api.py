@@ -139,3 +139,14 @@ def test_within_a_state_the_most_severe_comes_first(lead, fraud_model):
     s1 = make_alert(fraud_model, severity="S1", minutes_ago=50)
     body = client_for(lead).get("/api/v1/alerts?state=open").json()
     assert [row["id"] for row in body["results"]] == [s1.pk, s3.pk]
+
+
+def test_an_odd_rule_still_answers_in_the_documented_shape(lead, fraud_model, client):
+    odd = make_alert(
+        fraud_model, rule={"metric": None, "op": ">", "bound": "0.2", "duration_minutes": 7.5}
+    )
+    body = client_for(lead).get("/api/v1/alerts").json()["results"][0]
+    assert body["metric"] == "uncertain_rate" and body["bound"] is None
+    assert body["duration_minutes"] == 7
+    client.force_login(lead)
+    assert client.get(f"/failsafe/alerts/{odd.pk}/").status_code == 200
