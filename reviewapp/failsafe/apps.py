@@ -30,5 +30,5 @@ class FailsafeConfig(AppConfig):
             label=_("Alerts"),
             url_name="failsafe:alerts",
             roles=[LEAD, ENGINEER, COMMITTEE, REVIEWER],
-            order=30,
+            order=35,
         )
