@@ -404,6 +404,14 @@ DASHBOARD_METRICS_RETENTION_DAYS = env_int("DASHBOARD_METRICS_RETENTION_DAYS", 1
 FAILSAFE_CONTAINMENT_REVIEW_HOURS = env_float("FAILSAFE_CONTAINMENT_REVIEW_HOURS", 4)
 # A halted model's predictions still queued for review (purpose mode_sample), as a share.
 FAILSAFE_HALTED_SAMPLE_RATE = env_float("FAILSAFE_HALTED_SAMPLE_RATE", 0.1)
+# --- alerts ---
+# On-call tools (PagerDuty, Opsgenie, an Alertmanager webhook receiver...) get alert.opened,
+# alert.acknowledged and alert.resolved here, signed like decisions (Standard Webhooks) with
+# FAILSAFE_ALERT_WEBHOOK_SECRET (whsec_<base64>). Empty URL: no webhook, notifications only.
+FAILSAFE_ALERT_WEBHOOK_URL = env_str("FAILSAFE_ALERT_WEBHOOK_URL")
+FAILSAFE_ALERT_WEBHOOK_SECRET = env_str("FAILSAFE_ALERT_WEBHOOK_SECRET")
+# Attempts per event (backoff 30 s doubling, at most 10 min apart) before it is given up.
+FAILSAFE_ALERT_WEBHOOK_MAX_ATTEMPTS = env_int("FAILSAFE_ALERT_WEBHOOK_MAX_ATTEMPTS", 8)
 DASHBOARD_METRICS_PRUNE_INTERVAL_MINUTES = env_float("DASHBOARD_METRICS_PRUNE_INTERVAL_MINUTES", 60)
 # GET /metrics requires "Authorization: Bearer <METRICS_TOKEN>". With DEBUG off the token is
 # required unless METRICS_PUBLIC=1 says, on purpose, that anyone who reaches the app may read

@@ -18,14 +18,30 @@ from prometheus_client.core import (
     HistogramMetricFamily,
 )
 
+from reviewapp.core import registry
+from reviewapp.models import Mode, ModelMode
+
 from . import selectors
 from .stats import TTD_EDGES_SECONDS
+
+# The fail-safe app answers these (registered from its AppConfig.ready(); dashboards import
+# nothing from it): ``failsafe.monitor_states(model=)`` -> the model's monitors, as a list of
+# {"name", "state", "value", "bound", "severity"} (or a dict keyed by name), read from what the
+# evaluator stored (never computed on a scrape); ``failsafe.open_alert_counts()`` ->
+# {(model slug, severity): unresolved alerts}.
+MONITOR_STATES_HOOK = "failsafe.monitor_states"
+OPEN_ALERT_COUNTS_HOOK = "failsafe.open_alert_counts"
+# failsafe_monitor_state's values: inside the bound, a spike, a persistent shift.
+MONITOR_STATE_VALUES = {"ok": 0, "spike": 1, "shift": 2}
 
 
 class _Snapshot:
     def __init__(self, now: dt.datetime) -> None:
         self.now = now
-        self.models = list(selectors.models_list().only("id", "slug"))
+        # The mode row comes in the same query (a LEFT JOIN: no row means normal).
+        self.models = list(
+            selectors.models_list().select_related("mode_row").only("id", "slug", "mode_row__mode")
+        )
         self.totals = selectors.totals_by_model()
         self.live = selectors.live_queue()
         self.watermark = selectors.watermark_read()
@@ -86,6 +102,82 @@ class _Snapshot:
         folded_at = self.watermark.folded_at if self.watermark else None
         freshness.add_metric([], (self.now - folded_at).total_seconds() if folded_at else -1)
         yield freshness
+        yield from self.failsafe()
+
+    def failsafe(self) -> Iterator[Any]:
+        """Each model's mode, each monitor's state and value, and unresolved alerts."""
+        mode = GaugeMetricFamily(
+            "failsafe_model_mode",
+            "The model's operating mode: 1 for the mode it is in, 0 for the others.",
+            labels=["model", "mode"],
+        )
+        state = GaugeMetricFamily(
+            "failsafe_monitor_state",
+            "Each monitor's state: 0 inside its bound, 1 spike, 2 persistent shift.",
+            labels=["model", "monitor", "severity"],
+        )
+        value = GaugeMetricFamily(
+            "failsafe_monitor_value",
+            "Each monitor's metric at its last evaluation.",
+            labels=["model", "monitor"],
+        )
+        bound = GaugeMetricFamily(
+            "failsafe_monitor_bound",
+            "Each monitor's absolute bound (from the model's active monitors document).",
+            labels=["model", "monitor"],
+        )
+        for model in self.models:
+            current = _mode_of(model)
+            for choice in Mode.values:
+                mode.add_metric([model.slug, choice], 1 if choice == current else 0)
+            for monitor in _monitor_rows(model):
+                name = str(monitor.get("name") or "")
+                code = MONITOR_STATE_VALUES.get(str(monitor.get("state") or "ok"))
+                if not name or code is None:
+                    continue
+                severity = str(monitor.get("severity") or "")
+                state.add_metric([model.slug, name, severity], code)
+                if _is_number(monitor.get("value")):
+                    value.add_metric([model.slug, name], float(monitor["value"]))
+                if _is_number(monitor.get("bound")):
+                    bound.add_metric([model.slug, name], float(monitor["bound"]))
+        alerts = GaugeMetricFamily(
+            "failsafe_alerts_open",
+            "Alerts not yet resolved (open or acknowledged), per model and severity.",
+            labels=["model", "severity"],
+        )
+        counts: dict[tuple[str, str], int] = {}
+        for found in registry.run_hooks(OPEN_ALERT_COUNTS_HOOK):
+            counts.update(found)
+        for model in self.models:
+            for severity in ("S1", "S2", "S3", "S4"):
+                alerts.add_metric([model.slug, severity], counts.get((model.slug, severity), 0))
+        yield mode
+        yield state
+        yield value
+        yield bound
+        yield alerts
+
+
+def _mode_of(model: Any) -> str:
+    try:
+        return model.mode_row.mode
+    except ModelMode.DoesNotExist:
+        return Mode.NORMAL
+
+
+def _monitor_rows(model: Any) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    for found in registry.run_hooks(MONITOR_STATES_HOOK, model=model):
+        if isinstance(found, dict):
+            rows.extend({"name": name, **(info or {})} for name, info in found.items())
+        else:
+            rows.extend(found)
+    return rows
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 # The classic text format (0.0.4): every Prometheus server and agent reads it, and our metric

@@ -10,3 +10,25 @@ class FailsafeConfig(AppConfig):
         from .verbs import register_audit_verbs
 
         register_audit_verbs()
+
+        # --- alerts ---
+        from django.utils.translation import gettext_lazy as _
+
+        from reviewapp.core import registry
+        from reviewapp.core.roles import COMMITTEE, ENGINEER, LEAD, REVIEWER
+
+        from . import alert_selectors
+        from .services import alert_notices
+
+        alert_notices.register_notification_kinds()
+        registry.register_hook(alert_notices.OPENED_HOOK, alert_notices.alert_opened)
+        registry.register_hook(alert_notices.RESOLVED_HOOK, alert_notices.alert_resolved)
+        # /metrics (dashboards) reads the unresolved alerts per model and severity here.
+        registry.register_hook("failsafe.open_alert_counts", alert_selectors.open_alert_counts)
+        registry.register_tool(
+            key="failsafe-alerts",
+            label=_("Alerts"),
+            url_name="failsafe:alerts",
+            roles=[LEAD, ENGINEER, COMMITTEE, REVIEWER],
+            order=35,
+        )

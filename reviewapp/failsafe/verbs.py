@@ -16,6 +16,9 @@ VERBS = {
     "failsafe.alert.acknowledged": _("Alert acknowledged"),
     "failsafe.alert.resolved": _("Alert resolved"),
     "failsafe.feature_profile.learned": _("Feature profile learned"),
+    # --- alerts ---
+    "failsafe.alert_webhook.delivered": _("Alert sent to the on-call webhook"),
+    "failsafe.alert_webhook.failed": _("Alert webhook gave up"),
 }
 
 

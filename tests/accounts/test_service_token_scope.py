@@ -51,6 +51,9 @@ SERVICE_TOKEN_ANSWERS = {
     "api/v1/failure-mode-facets": [("get", "/api/v1/failure-mode-facets", 403)],
     "api/v1/failure-modes/<slug:slug>": [("get", "/api/v1/failure-modes/x", 403)],
     "api/v1/catalog": [("get", "/api/v1/catalog", 403), ("post", "/api/v1/catalog", 403)],
+    # fail-safe alerts: people only (issue 14)
+    "api/v1/alerts": [("get", "/api/v1/alerts", 403)],
+    "api/v1/alerts/<int:pk>/acknowledge": [("post", "/api/v1/alerts/1/acknowledge", 403)],
     # governance: people only (issue 13)
     "api/v1/change-requests": [
         ("get", "/api/v1/change-requests", 403),

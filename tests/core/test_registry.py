@@ -36,7 +36,7 @@ def nav_for(user):
 @pytest.mark.parametrize(
     ("role", "sections", "tools"),
     [
-        (roles.REVIEWER, ["queue", "dashboards", "catalog"], ["My account"]),
+        (roles.REVIEWER, ["queue", "dashboards", "catalog"], ["My account", "Alerts"]),
         (
             roles.LEAD,
             ["queue", "dashboards", "governance", "catalog"],
@@ -45,16 +45,21 @@ def nav_for(user):
                 "Decision delivery",
                 "Export labels",
                 "Rejected envelopes",
+                "Alerts",
                 "Audit log",
                 "Sign-in lockouts",
             ],
         ),
-        (roles.COMMITTEE, ["dashboards", "governance", "catalog"], ["My account", "Audit log"]),
+        (
+            roles.COMMITTEE,
+            ["dashboards", "governance", "catalog"],
+            ["My account", "Alerts", "Audit log"],
+        ),
         (roles.CATALOG_EDITOR, ["catalog"], ["My account"]),
         (
             roles.ENGINEER,
             ["queue", "dashboards", "governance", "catalog"],
-            ["My account", "Export labels", "Rejected envelopes"],
+            ["My account", "Export labels", "Rejected envelopes", "Alerts"],
         ),
     ],
 )

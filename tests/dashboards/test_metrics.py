@@ -106,7 +106,8 @@ def test_metrics_queries_do_not_grow_with_models(
 
     queue_counts_refresh()  # beat keeps the open-item counts; the endpoint reads them
     client.get("/metrics")
-    with django_assert_num_queries(4):  # models, totals, live counts snapshot, watermark
+    # models (with their mode), totals, live counts snapshot, watermark, unresolved alerts
+    with django_assert_num_queries(5):
         client.get("/metrics")
 
 

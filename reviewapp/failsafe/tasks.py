@@ -1,0 +1,31 @@
+"""The fail-safe app's Celery tasks: thin wrappers around its services."""
+
+from __future__ import annotations
+
+from celery import shared_task
+from django.conf import settings
+
+# --- alerts ---
+from .services import alert_notices
+
+
+@shared_task(
+    name=alert_notices.WEBHOOK_TASK,
+    bind=True,
+    acks_late=True,
+    ignore_result=True,
+    soft_time_limit=60,
+    time_limit=90,
+)
+def send_alert_webhook(self, message_id: str, payload: dict) -> str:
+    """Send one alert event to the on-call webhook; retry with backoff while it may pass."""
+    attempt = self.request.retries + 1
+    last = attempt >= settings.FAILSAFE_ALERT_WEBHOOK_MAX_ATTEMPTS
+    result = alert_notices.alert_webhook_send(
+        message_id=message_id, payload=payload, attempt=attempt, last_attempt=last
+    )
+    if result.delivered:
+        return "delivered"
+    if result.retryable and not last:
+        raise self.retry(countdown=alert_notices.retry_delay_seconds(attempt), max_retries=None)
+    return "failed"
