@@ -361,8 +361,7 @@ def metric_series_many(
         usual = usual_received(model_ids=model_ids, starts=starts)
         buckets = {
             model_id: [
-                dataclasses.replace(b, usual_received=usual.get((model_id, b.start)))
-                for b in found
+                dataclasses.replace(b, usual_received=usual.get((model_id, b.start))) for b in found
             ]
             for model_id, found in buckets.items()
         }

@@ -16,6 +16,10 @@ VERBS = {
     "failsafe.alert.acknowledged": _("Alert acknowledged"),
     "failsafe.alert.resolved": _("Alert resolved"),
     "failsafe.feature_profile.learned": _("Feature profile learned"),
+    # --- monitors ---
+    "failsafe.alert.escalated": _("Alert became a persistent shift"),
+    "failsafe.alert.acted": _("Monitor action taken on a persistent shift"),
+    "failsafe.shift_sample.queued": _("Shift sample queued for review"),
 }
 
 

@@ -89,7 +89,9 @@ def _open_counts(
             if row["purpose"] not in UNCOUNTED_PURPOSES:
                 counts[row["model_id"]] += row["n"]
                 at = parse_datetime(row["oldest"]) if row.get("oldest") else None
-                if at is not None and (row["model_id"] not in oldest or at < oldest[row["model_id"]]):
+                if at is not None and (
+                    row["model_id"] not in oldest or at < oldest[row["model_id"]]
+                ):
                     oldest[row["model_id"]] = at
         return counts, oldest, snapshot.computed_at
     rows = (
