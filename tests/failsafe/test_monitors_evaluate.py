@@ -227,3 +227,14 @@ def test_the_hooks_and_the_task(fraud_model):
     assert "data-anomalies" in snapshot
     # The task runs the evaluator (now, not at NOW: the buckets are old, so no data).
     assert set(monitors_task()) == {"ok", "spike", "shift", "no_data"}
+
+
+def test_a_synthetic_shift_from_the_scenario_contains_the_model(fraud_model):
+    from tests.dashboards.scenario import push_shift
+
+    now = T + dt.timedelta(minutes=30)
+    push_shift(fraud_model, minutes=25, now=now)
+    monitors.monitors_evaluate(now=now + dt.timedelta(minutes=1))
+    alert = alert_of(fraud_model)
+    assert alert.shape == "shift" and alert.action_taken == "contain"
+    assert ModelMode.objects.get(model=fraud_model).mode == Mode.CONTAINED
