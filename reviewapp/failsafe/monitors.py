@@ -165,6 +165,12 @@ def judge(monitor: dict[str, Any], series: rules.Series) -> MonitorState:
     return state(SPIKE if past else OK, since)
 
 
+def _unknown(monitor: dict[str, Any]) -> MonitorState:
+    rule = rules.Rule(metric="open_queue", op=monitor["op"], bound=float(monitor["bound"]),
+                      duration_minutes=int(monitor["duration_minutes"]))  # fmt: skip
+    return MonitorState(monitor, rule, NO_DATA, None, None, None, "unknown_metric")
+
+
 def _window(monitors: tuple[dict[str, Any], ...]) -> int:
     """Minutes of buckets the monitors need: the longest duration or resolve time, plus an
     hour so a run's start is seen."""
@@ -183,7 +189,9 @@ def states_of(
     usual levels in one)."""
     now = now or timezone.now()
     found = monitors_of(models)
-    metrics = {m["metric"] for mm in found.values() for m in mm.monitors}
+    # A metric the dashboards no longer define (the document was validated when applied)
+    # reads as no data rather than stopping every model's monitors.
+    metrics = {m["metric"] for mm in found.values() for m in mm.monitors} & set(rules.METRICS)
     minutes = max((_window(mm.monitors) for mm in found.values()), default=60)
     since = now - dt.timedelta(minutes=minutes + METRIC_BUCKET_MINUTES)
     series = (
@@ -198,7 +206,12 @@ def states_of(
         mm = found[model.pk]
         out[model.pk] = (
             mm,
-            [judge(monitor, series[model.pk][monitor["metric"]]) for monitor in mm.monitors],
+            [
+                judge(monitor, series[model.pk][monitor["metric"]])
+                if monitor["metric"] in metrics
+                else _unknown(monitor)
+                for monitor in mm.monitors
+            ],
         )
     return out
 
@@ -218,7 +231,8 @@ def metric_snapshot(*, model: MLModel) -> dict[str, Any]:
 
 def snapshot_of(states: list[MonitorState]) -> dict[str, Any]:
     return {
-        s.name: {k: v for k, v in s.as_dict().items() if k != "name"} | {"metric": s.rule.metric}
+        s.name: {k: v for k, v in s.as_dict().items() if k != "name"}
+        | {"metric": s.monitor["metric"]}
         for s in states
     }
 

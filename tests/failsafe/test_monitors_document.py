@@ -165,3 +165,13 @@ def test_the_api_accepts_a_monitors_request(fraud_model, proposer):
     bad = {**body, "rules": {"monitors": [{**ONE, "severity": "S9"}]}}
     response = api.post("/api/v1/change-requests", bad, format="json")
     assert response.status_code == 400 and "monitors[0].severity" in response.content.decode()
+
+
+def test_the_history_and_version_pages_show_monitors_versions(client, fraud_model, lead):
+    services.change_request_bootstrap(
+        model_slug="card-fraud", kind="monitors", document={"monitors": [ONE]},
+        rationale="First monitors.", actor=Actor.system("install"),
+    )  # fmt: skip
+    client.force_login(lead)
+    response = client.get(reverse("governance:policy-history", args=["card-fraud"]))
+    assert response.status_code == 200 and "Monitors" in response.content.decode()

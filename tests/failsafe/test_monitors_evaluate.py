@@ -238,3 +238,21 @@ def test_a_synthetic_shift_from_the_scenario_contains_the_model(fraud_model):
     alert = alert_of(fraud_model)
     assert alert.shape == "shift" and alert.action_taken == "contain"
     assert ModelMode.objects.get(model=fraud_model).mode == Mode.CONTAINED
+
+
+def test_a_metric_no_longer_defined_reads_as_no_data(fraud_model):
+    from reviewapp.governance.models import DocumentVersion
+
+    DocumentVersion(
+        model_slug="card-fraud", kind="monitors", version=1, is_active=True,
+        document={"monitors": [
+            {"name": "gone", "metric": "retired_metric", "op": ">", "bound": 1,
+             "duration_minutes": 5, "severity": "S4", "action": "notify"},
+            {"name": "anomalies", "metric": "anomaly_rate", "op": ">", "bound": 0.25,
+             "duration_minutes": 15, "severity": "S2", "action": "notify"},
+        ]},
+    ).save()  # fmt: skip
+    buckets(fraud_model, end=T, count=3, **BAD)
+    run()
+    found = states(fraud_model)
+    assert found["gone"]["state"] == "no_data" and found["anomalies"]["state"] == "shift"
