@@ -412,6 +412,16 @@ FAILSAFE_ALERT_WEBHOOK_URL = env_str("FAILSAFE_ALERT_WEBHOOK_URL")
 FAILSAFE_ALERT_WEBHOOK_SECRET = env_str("FAILSAFE_ALERT_WEBHOOK_SECRET")
 # Attempts per event (backoff 30 s doubling, at most 10 min apart) before it is given up.
 FAILSAFE_ALERT_WEBHOOK_MAX_ATTEMPTS = env_int("FAILSAFE_ALERT_WEBHOOK_MAX_ATTEMPTS", 8)
+# --- monitors ---
+# Beat judges every model's monitors this often (task on its own queue, "monitors").
+FAILSAFE_MONITOR_INTERVAL_SECONDS = env_float("FAILSAFE_MONITOR_INTERVAL_SECONDS", 60)
+# An alert resolves once its metric has been back inside the bound this long (a monitor may
+# set its own resolve_minutes).
+FAILSAFE_ALERT_RESOLVE_MINUTES = env_int("FAILSAFE_ALERT_RESOLVE_MINUTES", 15)
+# Recent auto-accepted predictions queued for review on a persistent shift (per monitor:
+# shift_sample_size), and the SLA of those review items.
+FAILSAFE_SHIFT_SAMPLE_SIZE = env_int("FAILSAFE_SHIFT_SAMPLE_SIZE", 20)
+FAILSAFE_SHIFT_SAMPLE_SLA_MINUTES = env_int("FAILSAFE_SHIFT_SAMPLE_SLA_MINUTES", 240)
 DASHBOARD_METRICS_PRUNE_INTERVAL_MINUTES = env_float("DASHBOARD_METRICS_PRUNE_INTERVAL_MINUTES", 60)
 # GET /metrics requires "Authorization: Bearer <METRICS_TOKEN>". With DEBUG off the token is
 # required unless METRICS_PUBLIC=1 says, on purpose, that anyone who reaches the app may read
@@ -561,10 +571,12 @@ CELERY_DB_REUSE_MAX = env_int("CELERY_DB_REUSE_MAX", 1000)
 CELERY_TASK_SOFT_TIME_LIMIT = 120
 CELERY_TASK_TIME_LIMIT = 180
 CELERY_TASK_DEFAULT_QUEUE = "default"
-CELERY_TASK_QUEUES = (Queue("default"), Queue("ingest"), Queue("routing"))
+CELERY_TASK_QUEUES = (Queue("default"), Queue("ingest"), Queue("routing"), Queue("monitors"))
 CELERY_TASK_ROUTES = {
     "failsafe.ingest_prediction": {"queue": "ingest"},
     "failsafe.route_predictions": {"queue": "routing"},
+    # Its own queue, so long replays or evidence runs never delay the monitors.
+    "failsafe.monitors_evaluate": {"queue": "monitors"},
 }
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
@@ -633,6 +645,12 @@ CELERY_BEAT_SCHEDULE = {
     "governance-ratifications-overdue": {
         "task": "governance.ratifications_overdue",
         "schedule": timedelta(minutes=10),
+    },
+    "failsafe-monitors": {
+        "task": "failsafe.monitors_evaluate",
+        "schedule": timedelta(seconds=FAILSAFE_MONITOR_INTERVAL_SECONDS),
+        # A run older than its interval is pointless: the next one reads newer buckets.
+        "options": {"expires": FAILSAFE_MONITOR_INTERVAL_SECONDS},
     },
     "prune-metric-buckets": {
         "task": "failsafe.prune_metric_buckets",

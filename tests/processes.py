@@ -28,7 +28,7 @@ from django.db import connection
 from kombu import pools as kombu_pools
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-QUEUES = "ingest,routing,default"
+QUEUES = "ingest,routing,monitors,default"
 
 
 # --- Small helpers ------------------------------------------------------------------------------

@@ -226,7 +226,8 @@ def status_of(series: Sequence[BucketFigures]) -> dict[str, Any]:
     """One badge for the overview: the most telling episode in the range."""
     found = episodes(series)
     for kind, tone, label in (
-        (SHIFT, "red", _("Shift")),
+        # The fail-safe monitors' words: a spike, a persistent shift.
+        (SHIFT, "red", _("Persistent shift")),
         (PENDING, "amber", _("Watch")),
         (SPIKE, "amber", _("Spike")),
     ):

@@ -170,6 +170,8 @@ class RollupWatermark(models.Model):
     # Breach stamps are not in id order, so their watermark is (stamp time, item id).
     last_breach_at = models.DateTimeField(null=True, blank=True)
     last_breach_item_id = models.BigIntegerField(default=0)
+    # Envelopes the ingest queue refused (``RejectedEnvelope``), for the rejected-envelope rate.
+    last_rejected_id = models.BigIntegerField(default=0)
     bucket_minutes = models.PositiveIntegerField(default=60)
     folded_at = models.DateTimeField(null=True, blank=True)
 
@@ -200,6 +202,11 @@ METRIC_COUNTER_FIELDS = (
     "qa_overridden",
     "sla_breaches",
     "confidence_count",
+    "low_confidence",
+    "ood",
+    "anomalies",
+    "fallback",
+    "rejected",
 )
 
 
@@ -231,7 +238,17 @@ class MetricBucket(models.Model):
     # Model confidence of the predictions received: mean = sum / count.
     confidence_sum = models.FloatField(default=0.0)
     confidence_count = models.PositiveIntegerField(default=0)
+    # Of the predictions received: routed with reason low_confidence, ood_above_limit,
+    # data_anomaly; and answered with the fallback because the model was halted (never passed).
+    low_confidence = models.PositiveIntegerField(default=0)
+    ood = models.PositiveIntegerField(default=0)
+    anomalies = models.PositiveIntegerField(default=0)
+    fallback = models.PositiveIntegerField(default=0)
+    # Envelopes for this model the ingest queue refused (by their ``received_at``).
+    rejected = models.PositiveIntegerField(default=0)
     open_queue = models.PositiveIntegerField(null=True, blank=True)
+    # Age in minutes of the oldest open review item, sampled with ``open_queue``.
+    oldest_waiting_minutes = models.FloatField(null=True, blank=True)
     open_queue_max = models.PositiveIntegerField(null=True, blank=True)
     open_queue_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(default=timezone.now)

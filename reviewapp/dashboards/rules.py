@@ -38,6 +38,15 @@ class BucketFigures:
     confidence_sum: float = 0.0
     confidence_count: int = 0
     open_queue: int | None = None
+    low_confidence: int = 0
+    ood: int = 0
+    anomalies: int = 0
+    fallback: int = 0
+    rejected: int = 0
+    oldest_waiting_minutes: float | None = None
+    # Not a stored counter: the usual number received in a bucket at this hour of day (see
+    # ``dashboards.selectors.usual_received``), filled in only for the metrics that need it.
+    usual_received: float | None = None
 
 
 Compute = Callable[[Sequence[BucketFigures], int], float | None]
@@ -69,17 +78,43 @@ def _per_minute(name: str) -> Compute:
     return compute
 
 
-def _last_sample(buckets: Sequence[BucketFigures], minutes: int) -> float | None:
-    for bucket in reversed(buckets):
-        if bucket.open_queue is not None:
-            return float(bucket.open_queue)
-    return None
+def _last_of(name: str) -> Compute:
+    def compute(buckets: Sequence[BucketFigures], minutes: int) -> float | None:
+        for bucket in reversed(buckets):
+            value = getattr(bucket, name)
+            if value is not None:
+                return float(value)
+        return None
+
+    return compute
+
+
+_last_sample = _last_of("open_queue")
+
+
+def _rejected_rate(buckets: Sequence[BucketFigures], minutes: int) -> float | None:
+    denominator = sum(b.received + b.rejected for b in buckets)
+    return sum(b.rejected for b in buckets) / denominator if denominator else None
+
+
+# Below this usual level (predictions per 5-minute bucket at this hour of day) silence is not
+# judged: a model that hardly sends at this hour cannot be told apart from one that stopped.
+SILENCE_MIN_USUAL = 3.0
+
+
+def _received_vs_usual(buckets: Sequence[BucketFigures], minutes: int) -> float | None:
+    """Received over the usual count for this hour of day (1.0 = as usual, 0 = silent).
+    No value without a usual level of at least ``SILENCE_MIN_USUAL`` per bucket."""
+    usual = [b.usual_received for b in buckets]
+    if not buckets or any(u is None or u < SILENCE_MIN_USUAL for u in usual):
+        return None
+    return sum(b.received for b in buckets) / sum(usual)  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True)
 class MetricDef:
     name: str
-    unit: str  # "ratio" (0..1), "items", "per_minute", "confidence"
+    unit: str  # "ratio" (0..1), "items", "per_minute", "confidence", "minutes"
     label: str
     # The figure over a window of buckets that have rows (oldest first) of `minutes` each;
     # None when the window holds nothing to compute it from.
@@ -87,6 +122,8 @@ class MetricDef:
     # Smallest spread the spike/shift label assumes (a flat baseline has MAD 0): about the
     # smallest change of this metric worth a word.
     noise_floor: float
+    # The selector must fill ``BucketFigures.usual_received`` (one more query).
+    needs_usual: bool = False
 
 
 METRICS: dict[str, MetricDef] = {
@@ -140,6 +177,56 @@ METRICS: dict[str, MetricDef] = {
             _("Predictions received per minute"),
             _per_minute("received"),
             0.5,
+        ),
+        MetricDef(
+            "uncertain_rate",
+            "ratio",
+            _("Uncertain rate (received with low confidence / received)"),
+            _ratio("low_confidence", "received"),
+            0.02,
+        ),
+        MetricDef(
+            "ood_rate",
+            "ratio",
+            _("OOD rate (received above the out-of-distribution limit / received)"),
+            _ratio("ood", "received"),
+            0.02,
+        ),
+        MetricDef(
+            "rejected_rate",
+            "ratio",
+            _("Rejected-envelope rate (refused envelopes / received + refused)"),
+            _rejected_rate,
+            0.02,
+        ),
+        MetricDef(
+            "anomaly_rate",
+            "ratio",
+            _("Data-quality anomaly rate (routed for a data anomaly / received)"),
+            _ratio("anomalies", "received"),
+            0.02,
+        ),
+        MetricDef(
+            "oldest_waiting_minutes",
+            "minutes",
+            _("Oldest waiting item (age in minutes, sampled by the fold)"),
+            _last_of("oldest_waiting_minutes"),
+            5.0,
+        ),
+        MetricDef(
+            "sla_breach_rate",
+            "ratio",
+            _("SLA breach rate (breaches / routed)"),
+            _ratio("sla_breaches", "routed"),
+            0.02,
+        ),
+        MetricDef(
+            "received_vs_usual",
+            "ratio",
+            _("Traffic against its usual level for this hour of day (0 = silent)"),
+            _received_vs_usual,
+            0.1,
+            needs_usual=True,
         ),
         MetricDef(
             "qa_override_rate",

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import statistics
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
 from django.db.models import Count, F, Min, Q, QuerySet, Sum
-from django.db.models.functions import TruncDay
+from django.db.models.functions import ExtractHour, TruncDay
 from django.utils.dateparse import parse_datetime
 
 from reviewapp.governance.models import PolicyVersion
@@ -200,7 +201,16 @@ def reviewer_days(*, model_id: int, start: dt.date, end: dt.date) -> QuerySet[Re
 
 # --- 5-minute metrics ------------------------------------------------------------------------
 
-_FIGURE_FIELDS = tuple(f.name for f in dataclasses.fields(rules.BucketFigures) if f.name != "start")
+# The stored columns of a bucket, in BucketFigures' order (``usual_received`` is computed).
+_FIGURE_FIELDS = tuple(
+    f.name
+    for f in dataclasses.fields(rules.BucketFigures)
+    if f.name not in ("start", "usual_received")
+)
+# The usual level of traffic for an hour of day is read from this many days before it.
+USUAL_DAYS = 7
+# Fewer stored buckets than this at that hour over those days: no usual level (no data).
+USUAL_MIN_BUCKETS = 12
 
 
 def metrics_complete_until(*, until: dt.datetime) -> dt.datetime:
@@ -225,34 +235,79 @@ def metric_buckets(
     *, model_id: int, since: dt.datetime, until: dt.datetime
 ) -> list[rules.BucketFigures]:
     """The 5-minute buckets with ``since <= start < until`` that have a row, oldest first."""
+    return metric_buckets_many(model_ids=[model_id], since=since, until=until).get(model_id, [])
+
+
+def metric_buckets_many(
+    *, model_ids: Iterable[int], since: dt.datetime, until: dt.datetime
+) -> dict[int, list[rules.BucketFigures]]:
+    """{model id: its buckets with ``since <= start < until``, oldest first}: one query."""
     rows = (
         MetricBucket.objects.filter(
-            model_id=model_id, bucket_start__gte=since, bucket_start__lt=until
+            model_id__in=list(model_ids), bucket_start__gte=since, bucket_start__lt=until
         )
-        .order_by("bucket_start")
-        .values_list("bucket_start", *_FIGURE_FIELDS)
+        .order_by("model_id", "bucket_start")
+        .values_list("model_id", "bucket_start", *_FIGURE_FIELDS)
     )
-    return [rules.BucketFigures(*row) for row in rows]
+    out: dict[int, list[rules.BucketFigures]] = {}
+    for model_id, *row in rows:
+        out.setdefault(model_id, []).append(rules.BucketFigures(*row))
+    return out
 
 
-def metric_series(
-    *, model_id: int, metric: str, since: dt.datetime, until: dt.datetime
-) -> rules.Series:
-    """One named metric per complete 5-minute bucket from ``since`` (rounded down to a bucket)
-    to ``until``, oldest first, on a gap-free grid: a bucket with no row (the fold did not run,
-    or the model did not exist) is a point with no value. Buckets the fold has not settled yet
-    are left out; ``Series.complete_until`` says where the series stops. Two queries.
+def usual_received(
+    *, model_ids: Iterable[int], starts: Iterable[dt.datetime]
+) -> dict[tuple[int, dt.datetime], float]:
+    """{(model id, bucket start): the usual number received in a 5-minute bucket at that
+    hour of day}: the median over the buckets of the same UTC hour on the ``USUAL_DAYS`` days
+    before the bucket's day (up to 84 buckets). Only stored buckets count (the fold writes one
+    every run, so a missing one means nothing was measured, not that nothing came); fewer than
+    ``USUAL_MIN_BUCKETS`` give no usual level. One query for every model and hour.
     """
-    if metric not in rules.METRICS:
-        raise ValueError(f"metric: unknown metric {metric!r}")
-    width = dt.timedelta(minutes=METRIC_BUCKET_MINUTES)
-    start = bucket_floor(since, METRIC_BUCKET_MINUTES)
-    end = metrics_complete_until(until=until)
-    by_start = (
-        {b.start: b for b in metric_buckets(model_id=model_id, since=start, until=end)}
-        if end > start
-        else {}
+    starts = sorted(set(starts))
+    model_ids = list(model_ids)
+    if not starts or not model_ids:
+        return {}
+    hours = sorted({s.astimezone(dt.UTC).hour for s in starts})
+    first_day = bucket_floor(starts[0], 24 * 60) - dt.timedelta(days=USUAL_DAYS)
+    last_day = bucket_floor(starts[-1], 24 * 60)
+    rows = (
+        MetricBucket.objects.filter(
+            model_id__in=model_ids, bucket_start__gte=first_day, bucket_start__lt=last_day
+        )
+        .annotate(hour=ExtractHour("bucket_start", tzinfo=dt.UTC))
+        .filter(hour__in=hours)
+        .order_by()
+        .values_list("model_id", "bucket_start", "received")
     )
+    by_hour: dict[tuple[int, int], list[tuple[dt.date, int]]] = {}
+    for model_id, start, received in rows:
+        start = start.astimezone(dt.UTC)
+        by_hour.setdefault((model_id, start.hour), []).append((start.date(), received))
+    out: dict[tuple[int, dt.datetime], float] = {}
+    medians: dict[tuple[int, int, dt.date], float | None] = {}
+    for model_id in model_ids:
+        for start in starts:
+            utc = start.astimezone(dt.UTC)
+            key = (model_id, utc.hour, utc.date())
+            if key not in medians:
+                low = utc.date() - dt.timedelta(days=USUAL_DAYS)
+                values = [
+                    n for day, n in by_hour.get((model_id, utc.hour), []) if low <= day < utc.date()
+                ]
+                medians[key] = (
+                    statistics.median(values) if len(values) >= USUAL_MIN_BUCKETS else None
+                )
+            if medians[key] is not None:
+                out[(model_id, start)] = float(medians[key])  # type: ignore[arg-type]
+    return out
+
+
+def _series(
+    metric: str, by_start: dict[dt.datetime, rules.BucketFigures], start: dt.datetime,
+    end: dt.datetime, until: dt.datetime,
+) -> rules.Series:  # fmt: skip
+    width = dt.timedelta(minutes=METRIC_BUCKET_MINUTES)
     points = []
     moment = start
     while moment < end:
@@ -267,6 +322,54 @@ def metric_series(
         until=until,
         complete_until=max(end, start),
     )
+
+
+def metric_series(
+    *, model_id: int, metric: str, since: dt.datetime, until: dt.datetime
+) -> rules.Series:
+    """One named metric per complete 5-minute bucket from ``since`` (rounded down to a bucket)
+    to ``until``, oldest first, on a gap-free grid: a bucket with no row (the fold did not run,
+    or the model did not exist) is a point with no value. Buckets the fold has not settled yet
+    are left out; ``Series.complete_until`` says where the series stops. Two queries (three
+    for a metric that compares with the usual level, ``received_vs_usual``).
+    """
+    if metric not in rules.METRICS:
+        raise ValueError(f"metric: unknown metric {metric!r}")
+    return metric_series_many(model_ids=[model_id], metrics=[metric], since=since, until=until)[
+        model_id
+    ][metric]
+
+
+def metric_series_many(
+    *, model_ids: Iterable[int], metrics: Iterable[str], since: dt.datetime, until: dt.datetime
+) -> dict[int, dict[str, rules.Series]]:
+    """:func:`metric_series` for many models and metrics at once, {model id: {metric:
+    series}}: one query for the settled reach, one for every model's buckets, and one for the
+    usual levels when a metric needs them, however many models and metrics."""
+    model_ids = list(model_ids)
+    metrics = list(metrics)
+    for metric in metrics:
+        if metric not in rules.METRICS:
+            raise ValueError(f"metric: unknown metric {metric!r}")
+    start = bucket_floor(since, METRIC_BUCKET_MINUTES)
+    end = metrics_complete_until(until=until)
+    buckets = (
+        metric_buckets_many(model_ids=model_ids, since=start, until=end) if end > start else {}
+    )
+    if any(rules.METRICS[m].needs_usual for m in metrics) and end > start:
+        starts = {b.start for found in buckets.values() for b in found}
+        usual = usual_received(model_ids=model_ids, starts=starts)
+        buckets = {
+            model_id: [
+                dataclasses.replace(b, usual_received=usual.get((model_id, b.start))) for b in found
+            ]
+            for model_id, found in buckets.items()
+        }
+    out: dict[int, dict[str, rules.Series]] = {}
+    for model_id in model_ids:
+        by_start = {b.start: b for b in buckets.get(model_id, [])}
+        out[model_id] = {m: _series(m, by_start, start, end, until) for m in metrics}
+    return out
 
 
 def trigger_evaluate(

@@ -32,3 +32,11 @@ class FailsafeConfig(AppConfig):
             roles=[LEAD, ENGINEER, COMMITTEE, REVIEWER],
             order=35,
         )
+        # --- monitors ---
+        from reviewapp.core import registry
+
+        from . import monitors
+
+        registry.register_hook("failsafe.metric_snapshot", monitors.metric_snapshot)
+        registry.register_hook("failsafe.monitor_states", monitors.monitor_states)
+        registry.register_hook("governance.monitors_defaults", monitors.monitors_defaults)

@@ -19,6 +19,10 @@ VERBS = {
     # --- alerts ---
     "failsafe.alert_webhook.delivered": _("Alert sent to the on-call webhook"),
     "failsafe.alert_webhook.failed": _("Alert webhook gave up"),
+    # --- monitors ---
+    "failsafe.alert.escalated": _("Alert became a persistent shift"),
+    "failsafe.alert.acted": _("Monitor action taken on a persistent shift"),
+    "failsafe.shift_sample.queued": _("Shift sample queued for review"),
 }
 
 

@@ -154,6 +154,19 @@ _TOP_LABELS = {
 }
 
 
+_MONITOR_LABELS = {
+    "metric": gettext_lazy("metric"),
+    "op": gettext_lazy("fires when the metric is (> above, < below)"),
+    "bound": gettext_lazy("bound"),
+    "duration_minutes": gettext_lazy("for at least (minutes) before it counts as a shift"),
+    "severity": gettext_lazy("severity"),
+    "action": gettext_lazy("action on a persistent shift"),
+    "resolve_minutes": gettext_lazy("back inside for (minutes) before the alert resolves"),
+    "shift_sample_size": gettext_lazy("recent auto-accepted predictions sampled on a shift"),
+    "description": gettext_lazy("description"),
+}
+
+
 def flatten(document: Mapping[str, Any]) -> dict[str, Any]:
     """{rule path: value}. Segments are keyed by name, not position, so a moved segment reads
     as a change of order (its own row), not as every rule of two segments changing."""
@@ -182,6 +195,13 @@ def flatten(document: Mapping[str, Any]) -> dict[str, Any]:
                     if rule == "conditions" and isinstance(rule_value, list):
                         rule_value = [condition_text(c) for c in rule_value if isinstance(c, dict)]
                     walk(rule_value, f"segments[{name}].{rule}")
+        elif key == "monitors" and isinstance(value, list):
+            names = [m.get("name") if isinstance(m, dict) else None for m in value]
+            out["monitors.order"] = names
+            for monitor in value:
+                if isinstance(monitor, dict):
+                    for rule in sorted(set(monitor) - {"name"}):
+                        walk(monitor[rule], f"monitors[{monitor.get('name')}].{rule}")
         else:
             walk(value, key)
     return out
@@ -205,6 +225,13 @@ def path_label(path: str) -> str:
     if head.startswith("segments["):
         name = head[len("segments[") : -1]
         return _("Segment %(n)s: %(r)s") % {"n": name, "r": path_label(rest) if rest else ""}
+    if path == "monitors.order":
+        return _("Monitors")
+    if head.startswith("monitors["):
+        name = head[len("monitors[") : -1]
+        return _("Monitor %(n)s: %(r)s") % {
+            "n": name, "r": str(_MONITOR_LABELS.get(rest, rest)),
+        }  # fmt: skip
     if head == "conditions":
         return _("conditions (all must hold)")
     if head == "tier":

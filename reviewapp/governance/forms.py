@@ -16,6 +16,8 @@ from reviewapp.core.forms import ServiceErrorsMixin
 
 from .conditions import CONDITION_OPS
 from .models import DocumentKind
+from .monitors import ACTIONS, SEVERITIES
+from .monitors import OPS as MONITOR_OPS
 from .rules import ESCALATION_DEFAULTS, SCHEMAS, TIERS
 from .selectors import metric_labels
 from .services.common import MAX_SHADOW_MINUTES, METRIC_NAMES_HOOK, TRIGGER_OPS
@@ -115,6 +117,11 @@ def optional_paths(kind: str, labels: list[str], document: Any = None) -> list[s
     ]
 
 
+# ``fn(model_slug=) -> list of monitors``: what a model's first monitors version starts from
+# (the fail-safe app registers its documented defaults).
+MONITORS_DEFAULT_HOOK = "governance.monitors_defaults"
+
+
 def first_version_start(kind: str, info: dict[str, Any]) -> dict[str, Any]:
     """What the form of a model's first version starts from: only facts, no invented
     thresholds. A routing policy is written in the current schema (2); model settings start
@@ -122,6 +129,10 @@ def first_version_start(kind: str, info: dict[str, Any]) -> dict[str, Any]:
     proposer fills (:func:`required_paths`); the validator names any left out."""
     if kind == DocumentKind.MODEL_SETTINGS:
         return {"criticality": info["criticality"]} if info.get("criticality") in TIERS else {}
+    if kind == DocumentKind.MONITORS:
+        for found in registry.run_hooks(MONITORS_DEFAULT_HOOK, model_slug=info.get("slug", "")):
+            return {"monitors": list(found)}
+        return {"monitors": []}
     return {"schema": max(SCHEMAS)}
 
 
@@ -130,6 +141,8 @@ def required_paths(kind: str) -> list[str]:
     :func:`optional_paths`)."""
     if kind == DocumentKind.MODEL_SETTINGS:
         return list(SETTINGS_KEYS)
+    if kind == DocumentKind.MONITORS:
+        return []
     return [
         "min_confidence",
         "fallback.label",
@@ -147,6 +160,9 @@ _SEGMENT_TIER = re.compile(r"^segments\[\d+\]\.tier$")
 _CONDITION_OP = re.compile(r"^segments\[\d+\]\.conditions\[\d+\]\.op$")
 
 
+_MONITOR_CHOICES = {"op": MONITOR_OPS, "severity": SEVERITIES, "action": ACTIONS}
+
+
 @dataclass(frozen=True)
 class RowSpec:
     kind: str  # json, text, bool, choice
@@ -160,6 +176,13 @@ def row_spec(kind: str, path: str) -> RowSpec:
             return RowSpec("choice", TIERS, text=True)
         if path == "regulatory_class":
             return RowSpec("choice", REGULATORY_CLASSES, text=True)
+        return RowSpec("json")
+    if kind == DocumentKind.MONITORS:
+        key = path.rpartition(".")[2]
+        if key in _MONITOR_CHOICES:
+            return RowSpec("choice", _MONITOR_CHOICES[key], text=True)
+        if key in ("name", "metric", "description"):
+            return RowSpec("text")
         return RowSpec("json")
     if path == "route_on_drift":
         return RowSpec("bool")

@@ -14,6 +14,9 @@ from typing import Any
 from . import selectors
 from .models import Approval, ChangeRequest, DocumentKind, DocumentVersion, PolicyVersion
 
+# Every governed document, in the order pages list them.
+KINDS = (DocumentKind.ROUTING_POLICY, DocumentKind.MODEL_SETTINGS, DocumentKind.MONITORS)
+
 
 @dataclass(frozen=True)
 class VersionEntry:
@@ -98,9 +101,7 @@ def _entry(row: PolicyVersion | DocumentVersion, kind: str) -> VersionEntry:
 def version_history(*, model_slug: str, kind: str | None = None) -> list[VersionEntry]:
     """Every version of the model's governed documents (or of one ``kind``), newest first per
     kind, the routing policy first; three queries."""
-    kinds = [
-        k for k in (DocumentKind.ROUTING_POLICY, DocumentKind.MODEL_SETTINGS) if kind in (None, k)
-    ]
+    kinds = [k for k in KINDS if kind in (None, k)]
     return _with_approvals([_entry(row, k) for k in kinds for row in _rows(model_slug, k)])
 
 
@@ -110,9 +111,9 @@ def version_entry(*, model_slug: str, kind: str, version: int) -> VersionEntry |
 
 
 def active_entries(*, model_slug: str) -> dict[str, VersionEntry | None]:
-    """{kind: the active version} of the routing policy and the model settings."""
+    """{kind: the active version} of each governed document (None: it has none)."""
     entries: dict[str, VersionEntry | None] = {}
-    for kind in (DocumentKind.ROUTING_POLICY, DocumentKind.MODEL_SETTINGS):
+    for kind in KINDS:
         row = _rows(model_slug, kind).filter(is_active=True).first()
         entries[kind] = _entry(row, kind) if row is not None else None
     _with_approvals([e for e in entries.values() if e is not None])

@@ -145,3 +145,67 @@ def build(now: dt.datetime | None = None, seed: int = 3) -> dict:
     )
     rollups_fold(now=timezone.now(), batch_size=5000)
     return {"fraud": fraud, "xray": xray, "reviewers": reviewers}
+
+
+def push_shift(
+    model,
+    *,
+    minutes: int = 20,
+    per_bucket: int = 40,
+    share: float = 0.5,
+    reason: str = "data_anomaly",
+    now: dt.datetime | None = None,
+    fold: bool = True,
+) -> list[Prediction]:
+    """A synthetic shift for the fail-safe monitors: over the last ``minutes`` (ending at
+    ``now``), ``per_bucket`` predictions per 5-minute bucket of which ``share`` are routed with
+    ``reason`` (``data_anomaly`` trips the default contain monitor, ``low_confidence`` the
+    uncertain rate) and the rest passed; then fold, so the buckets are there for the monitors.
+
+    Rows are written directly like :func:`build`; a test of the real pipeline instead sends
+    the same traffic as envelopes. Returns the predictions made."""
+    now = now or timezone.now()
+    start = bucket_floor(now - dt.timedelta(minutes=minutes), 5)
+    preds = []
+    moment, seq = start, Prediction.objects.count()
+    while moment < now:
+        for i in range(per_bucket):
+            seq += 1
+            at = min(now, moment + dt.timedelta(seconds=i * 300 // per_bucket))
+            routed = i < per_bucket * share
+            preds.append(
+                Prediction(
+                    model=model,
+                    external_id=f"shift-{seq}",
+                    model_version="2026.11.1",
+                    input={},
+                    output={"label": model.labels[0]},
+                    label=model.labels[0],
+                    confidence=0.6 if routed else 0.95,
+                    occurred_at=at,
+                    received_at=at,
+                    status=Prediction.Status.IN_REVIEW if routed else Prediction.Status.PASSED,
+                    routed=routed,
+                    reason_codes=[reason] if routed else [],
+                    routed_at=at,
+                )  # fmt: skip
+            )
+        moment += dt.timedelta(minutes=5)
+    preds = Prediction.objects.bulk_create(preds, batch_size=1000)
+    ReviewItem.objects.bulk_create(
+        [
+            ReviewItem(
+                prediction=p,
+                model=model,
+                sla_due_at=p.received_at + dt.timedelta(hours=1),
+                created_at=p.received_at,
+                updated_at=p.received_at,
+            )  # fmt: skip
+            for p in preds
+            if p.routed
+        ],
+        batch_size=1000,
+    )
+    if fold:
+        rollups_fold(now=now + dt.timedelta(minutes=1), batch_size=5000)
+    return preds

@@ -98,6 +98,11 @@ def test_the_fold_writes_five_minute_buckets_computed_by_hand(traffic, model_a, 
         "qa_overridden": 0,
         "sla_breaches": 0,
         "confidence_count": 3,
+        "low_confidence": 1,  # p1 (p3 is a QA sample, p2 passed)
+        "ood": 0,
+        "anomalies": 0,
+        "fallback": 0,
+        "rejected": 0,
     }
     assert first.confidence_sum == pytest.approx(0.5 + 0.9 + 0.95)
     second = bucket(model_a, T0 + 5 * M)
@@ -113,6 +118,11 @@ def test_the_fold_writes_five_minute_buckets_computed_by_hand(traffic, model_a, 
         "qa_overridden": 1,
         "sla_breaches": 0,
         "confidence_count": 2,
+        "low_confidence": 2,
+        "ood": 0,
+        "anomalies": 0,
+        "fallback": 0,
+        "rejected": 0,
     }
     assert second.confidence_sum == pytest.approx(1.0)
     third = bucket(model_a, T0 + 10 * M)

@@ -173,7 +173,7 @@ def test_every_metric_has_a_unit_and_a_noise_floor():
         "received_per_minute",
     }
     for metric in rules.METRICS.values():
-        assert metric.unit in {"ratio", "items", "per_minute", "confidence"}
+        assert metric.unit in {"ratio", "items", "per_minute", "confidence", "minutes"}
         assert metric.noise_floor > 0
 
 

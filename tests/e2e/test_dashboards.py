@@ -23,7 +23,7 @@ def test_committee_member_reads_the_overview_and_a_model_page(
     rows = page.locator("table.dash-table tbody tr")
     assert rows.count() == 2
     fraud_row = rows.filter(has_text="Card fraud")
-    assert fraud_row.locator(".badge", has_text="Shift").count() == 1
+    assert fraud_row.locator(".badge", has_text="Persistent shift").count() == 1
 
     fraud_row.locator("a").first.click()
     page.wait_for_load_state("networkidle")
@@ -32,7 +32,7 @@ def test_committee_member_reads_the_overview_and_a_model_page(
     assert page.locator("h1").inner_text().startswith("Card fraud")
     # The threshold change is drawn on the rate chart and the shift is listed above it.
     assert page.locator("svg text.policy-label", has_text="threshold 0.78").count() == 1
-    assert page.locator(".episodes .badge", has_text="Shift").count() >= 1
+    assert page.locator(".episodes .badge", has_text="Persistent shift").count() >= 1
     assert page.locator(".episodes .badge", has_text="Spike").count() >= 1
     # Hover titles on points; calibration drawn with its threshold.
     assert page.locator("#uncertain-rate svg rect.mark-shift title").count() >= 3

@@ -130,7 +130,7 @@ def uncertain_rate_chart(
         kind = b.point.kind
         what = {
             SPIKE: _("spike"),
-            SHIFT: _("shift"),
+            SHIFT: _("persistent shift"),
             PENDING: _("out of band: watching"),
             NORMAL: _("within band"),
         }.get(kind, "")

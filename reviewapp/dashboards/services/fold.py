@@ -35,8 +35,8 @@ from django.db.models import Q
 from django.utils import timezone
 
 from reviewapp.core.audit import Actor
-from reviewapp.governance.rules import QA_SAMPLE
-from reviewapp.models import Decision, Prediction, ReviewItem
+from reviewapp.governance.rules import DATA_ANOMALY, LOW_CONFIDENCE, OOD_ABOVE_LIMIT, QA_SAMPLE
+from reviewapp.models import Decision, MLModel, Prediction, RejectedEnvelope, ReviewItem
 
 from ..models import METRIC_BUCKET_MINUTES, RollupWatermark
 from ..stats import bucket_floor, calibration_bucket, ttd_bin
@@ -56,12 +56,13 @@ class FoldResult:
     predictions: int = 0
     decisions: int = 0
     breaches: int = 0
+    rejected: int = 0
     batches: int = 0
     caught_up: bool = True
 
     @property
     def rows(self) -> int:
-        return self.predictions + self.decisions + self.breaches
+        return self.predictions + self.decisions + self.breaches + self.rejected
 
 
 def bucket_minutes() -> int:
@@ -87,6 +88,7 @@ def rollups_fold(
         result.predictions += moved.predictions
         result.decisions += moved.decisions
         result.breaches += moved.breaches
+        result.rejected += moved.rejected
         if not moved.caught_up:
             continue
         return result
@@ -117,6 +119,8 @@ def _fold_batch(*, now: dt.datetime, batch_size: int, sample: bool = False) -> F
         result.decisions, full = n, full or more
         n, more = _fold_breaches(watermark, batch, cutoff, minutes, batch_size)
         result.breaches, full = n, full or more
+        n, more = _fold_rejected(watermark, batch, cutoff, batch_size)
+        result.rejected, full = n, full or more
         result.caught_up = not full
         if result.rows:
             batch_write(batch, now)
@@ -129,6 +133,7 @@ def _fold_batch(*, now: dt.datetime, batch_size: int, sample: bool = False) -> F
                 "last_decision_id",
                 "last_breach_at",
                 "last_breach_item_id",
+                "last_rejected_id",
                 "folded_at",
             ]
         )
@@ -151,21 +156,38 @@ def _fold_predictions(
     for pid, model_id, received_at, status, routed, reasons, confidence in rows[:size]:
         if status == Prediction.Status.RECEIVED or routed is None or received_at > cutoff:
             return folded, False  # stop at the first row not ready: the watermark is a prefix
+        # A halted model's prediction (status fallback) was neither routed nor passed: its
+        # output was not used, so it never counts as auto-accepted.
+        outcome = (
+            "routed" if routed else "fallback" if status == Prediction.Status.FALLBACK else "passed"
+        )
         bucket, total = batch.delta(model_id, received_at, minutes)
         for delta in (bucket, total):
             delta.scalars["ingested"] += 1
-            delta.scalars["routed" if routed else "passed"] += 1
+            if outcome != "fallback":
+                delta.scalars[outcome] += 1
             if routed:
                 for code in reasons or []:
                     delta.reasons[str(code)] += 1
         fine = batch.fine_delta(model_id, received_at)
         fine.scalars["received"] += 1
-        fine.scalars["routed" if routed else "passed"] += 1
+        fine.scalars[outcome] += 1
         fine.scalars["confidence_count"] += 1
+        for code, counter in _REASON_COUNTERS:
+            if code in (reasons or ()):
+                fine.scalars[counter] += 1
         fine.confidence_sum += confidence
         watermark.last_prediction_id = pid
         folded += 1
     return folded, len(rows) > size
+
+
+# Reason codes counted per 5-minute bucket (the monitors' rates), and their counters.
+_REASON_COUNTERS = (
+    (LOW_CONFIDENCE, "low_confidence"),
+    (OOD_ABOVE_LIMIT, "ood"),
+    (DATA_ANOMALY, "anomalies"),
+)
 
 
 def _fold_decisions(
@@ -294,3 +316,34 @@ def _fold_breaches(
         watermark.last_breach_at = breached_at
         watermark.last_breach_item_id = item_id
     return min(len(rows), size), len(rows) > size
+
+
+def _fold_rejected(
+    watermark: RollupWatermark, batch: Batch, cutoff: dt.datetime, size: int
+) -> tuple[int, bool]:
+    """Envelopes the ingest queue refused, counted in the 5-minute bucket of their
+    ``received_at`` for the model their envelope named (one unknown to us counts nowhere)."""
+    rows = list(
+        RejectedEnvelope.objects.filter(id__gt=watermark.last_rejected_id)
+        .order_by("id")
+        .values_list("id", "received_at", "envelope")[: size + 1]
+    )
+    if not rows:
+        return 0, False
+    slugs = {_slug_of(env) for _id, _at, env in rows[:size]} - {None}
+    model_ids = dict(MLModel.objects.filter(slug__in=slugs).values_list("slug", "id"))
+    folded = 0
+    for rid, received_at, envelope in rows[:size]:
+        if received_at > cutoff:
+            return folded, False
+        model_id = model_ids.get(_slug_of(envelope))  # type: ignore[arg-type]
+        if model_id is not None:
+            batch.fine_delta(model_id, received_at).scalars["rejected"] += 1
+        watermark.last_rejected_id = rid
+        folded += 1
+    return folded, len(rows) > size
+
+
+def _slug_of(envelope: object) -> str | None:
+    slug = envelope.get("model") if isinstance(envelope, dict) else None
+    return slug if isinstance(slug, str) else None

@@ -10,8 +10,9 @@ from collections import defaultdict
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Count
+from django.db.models import Count, Min
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 
 from reviewapp.models import OPEN_STATUSES, MLModel, ReviewItem
 from reviewapp.selectors.queue import fresh_count_snapshot
@@ -33,7 +34,7 @@ def open_queue_sample(now: dt.datetime) -> None:
     A gauge cannot be rebuilt from raw rows later, so it is sampled on every fold run (the
     first batch), models with an empty queue included (0 is a reading, a missing row is not).
     """
-    counts, now = _open_counts(now)
+    counts, oldest, now = _open_counts(now)
     model_ids = list(MLModel.objects.order_by().values_list("id", flat=True))
     if not model_ids:
         return
@@ -54,16 +55,26 @@ def open_queue_sample(now: dt.datetime) -> None:
         if row.open_queue_at is None or row.open_queue_at <= now:
             row.open_queue = value  # the bucket keeps its latest sample
             row.open_queue_at = now
+            since = oldest.get(model_id)
+            # 0 when nothing waits (a reading, like an empty queue).
+            row.oldest_waiting_minutes = (
+                max(0.0, (now - since).total_seconds() / 60) if since is not None else 0.0
+            )
         row.open_queue_max = max(row.open_queue_max or 0, value)
         row.updated_at = now
     MetricBucket.objects.bulk_create(new, batch_size=500)
     MetricBucket.objects.bulk_update(
-        changed, ["open_queue", "open_queue_max", "open_queue_at", "updated_at"], batch_size=500
+        changed,
+        ["open_queue", "open_queue_max", "open_queue_at", "oldest_waiting_minutes", "updated_at"],
+        batch_size=500,
     )
 
 
-def _open_counts(now: dt.datetime) -> tuple[dict[int, int], dt.datetime]:
-    """Open items per model, and when they were counted.
+def _open_counts(
+    now: dt.datetime,
+) -> tuple[dict[int, int], dict[int, dt.datetime], dt.datetime]:
+    """Open items per model, the oldest one's creation time per model, and when they were
+    counted.
 
     From the queue's count snapshot when beat keeps it fresh (counting a million open items
     takes hundreds of ms, too much every 15 s), else one grouped count over open items. The
@@ -73,17 +84,26 @@ def _open_counts(now: dt.datetime) -> tuple[dict[int, int], dt.datetime]:
     snapshot = fresh_count_snapshot()
     if snapshot is not None and all("purpose" in row for row in snapshot.rows):
         counts: dict[int, int] = defaultdict(int)
+        oldest: dict[int, dt.datetime] = {}
         for row in snapshot.rows:
             if row["purpose"] not in UNCOUNTED_PURPOSES:
                 counts[row["model_id"]] += row["n"]
-        return counts, snapshot.computed_at
+                at = parse_datetime(row["oldest"]) if row.get("oldest") else None
+                if at is not None and (
+                    row["model_id"] not in oldest or at < oldest[row["model_id"]]
+                ):
+                    oldest[row["model_id"]] = at
+        return counts, oldest, snapshot.computed_at
     rows = (
         ReviewItem.objects.filter(counted_items(), status__in=OPEN_STATUSES)
         .order_by()
         .values_list("model_id")
-        .annotate(n=Count("id"))
+        .annotate(n=Count("id"), oldest=Min("created_at"))
     )
-    return dict(rows), now
+    counts, oldest = {}, {}
+    for model_id, n, at in rows:
+        counts[model_id], oldest[model_id] = n, at
+    return counts, oldest, now
 
 
 def metric_buckets_prune(*, now: dt.datetime | None = None) -> int:

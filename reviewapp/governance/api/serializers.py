@@ -55,7 +55,7 @@ class TriggersField(serializers.JSONField):
 
 DOCUMENT_HELP = (
     "The proposed document: routing rules for `routing_policy` (docs/policies.md), the model's "
-    "settings for `model_settings`."
+    'settings for `model_settings`, `{"monitors": [...]}` for `monitors` (docs/failsafe.md).'
 )
 
 

@@ -1,8 +1,9 @@
 """Governed documents, generic over their kind: validate, read the active version, find an
 earlier one, create and activate the next.
 
-Two kinds ship: ``routing_policy`` (the :class:`PolicyVersion` rules) and ``model_settings``
-(criticality tier and business profile, :class:`DocumentVersion`). Governance imports nothing
+Three kinds ship: ``routing_policy`` (the :class:`PolicyVersion` rules), ``model_settings``
+(criticality tier and business profile) and ``monitors`` (what the fail-safe monitors watch,
+``governance/monitors.py``), the last two as :class:`DocumentVersion` rows. Governance imports nothing
 from the queue: what it needs to know about a model (its labels and criticality) comes from
 the ``governance.model_info`` hook, and applying model settings to the queue's model row goes
 through the ``governance.model_settings_applied`` hook; the queue app registers both
@@ -24,8 +25,9 @@ from reviewapp.core.audit import Actor, audit_record
 from reviewapp.core.exceptions import NotFound
 
 from ..models import DocumentKind, DocumentVersion, PolicyVersion
+from ..monitors import validate_monitors
 from ..rules import TIERS, validate_rules
-from .common import next_version_number, version_make_active
+from .common import METRIC_NAMES_HOOK, next_version_number, version_make_active
 from .policies import policy_version_activate, policy_version_create
 from .staleness import document_moved
 
@@ -85,7 +87,8 @@ def validate_document(*, kind: str, document: Any, model_slug: str) -> dict[str,
     if kind == DocumentKind.MODEL_SETTINGS:
         return validate_model_settings(document)
     if kind == DocumentKind.MONITORS:
-        return {"": [_("Monitors documents cannot be proposed yet.")]}
+        known = {name for names in registry.run_hooks(METRIC_NAMES_HOOK) for name in names}
+        return validate_monitors(document, metric_names=known)
     raise ValueError(f"unknown document kind {kind!r}")
 
 

@@ -117,10 +117,7 @@ def policy_history(request: HttpRequest, slug: str) -> HttpResponse:
     _require(request, HISTORY_ROLES)
     model = _model(request, slug)
     entries = history.version_history(model_slug=model.slug)
-    by_kind = {
-        kind: [e for e in entries if e.kind == kind]
-        for kind in (DocumentKind.ROUTING_POLICY, DocumentKind.MODEL_SETTINGS)
-    }
+    by_kind = {kind: [e for e in entries if e.kind == kind] for kind in history.KINDS}
     policies = by_kind[DocumentKind.ROUTING_POLICY]
     return render(
         request,
