@@ -29,7 +29,9 @@ from .stats import TTD_EDGES_SECONDS
 # {"name", "state", "value", "bound", "severity"} (or a dict keyed by name), read from what the
 # evaluator stored (never computed on a scrape); ``failsafe.open_alert_counts()`` ->
 # {(model slug, severity): unresolved alerts}.
-MONITOR_STATES_HOOK = "failsafe.monitor_states"
+# fn(models=[...]) -> {model id: [{"name", "state", "value", "bound", "severity"}]}: every
+# model's monitors in one call (a fixed number of queries however many models).
+MONITOR_STATES_HOOK = "failsafe.monitor_states_many"
 OPEN_ALERT_COUNTS_HOOK = "failsafe.open_alert_counts"
 # failsafe_monitor_state's values: inside the bound, a spike, a persistent shift.
 MONITOR_STATE_VALUES = {"ok": 0, "spike": 1, "shift": 2}
@@ -126,11 +128,12 @@ class _Snapshot:
             "Each monitor's absolute bound (from the model's active monitors document).",
             labels=["model", "monitor"],
         )
+        monitor_rows = _monitor_rows(self.models)
         for model in self.models:
             current = _mode_of(model)
             for choice in Mode.values:
                 mode.add_metric([model.slug, choice], 1 if choice == current else 0)
-            for monitor in _monitor_rows(model):
+            for monitor in monitor_rows.get(model.pk, ()):
                 name = str(monitor.get("name") or "")
                 code = MONITOR_STATE_VALUES.get(str(monitor.get("state") or "ok"))
                 if not name or code is None:
@@ -166,13 +169,10 @@ def _mode_of(model: Any) -> str:
         return Mode.NORMAL
 
 
-def _monitor_rows(model: Any) -> list[dict[str, Any]]:
-    rows: list[dict[str, Any]] = []
-    for found in registry.run_hooks(MONITOR_STATES_HOOK, model=model):
-        if isinstance(found, dict):
-            rows.extend({"name": name, **(info or {})} for name, info in found.items())
-        else:
-            rows.extend(found)
+def _monitor_rows(models: list[Any]) -> dict[int, list[dict[str, Any]]]:
+    rows: dict[int, list[dict[str, Any]]] = {}
+    for found in registry.run_hooks(MONITOR_STATES_HOOK, models=list(models)):
+        rows.update(found or {})
     return rows
 
 

@@ -39,4 +39,5 @@ class FailsafeConfig(AppConfig):
 
         registry.register_hook("failsafe.metric_snapshot", monitors.metric_snapshot)
         registry.register_hook("failsafe.monitor_states", monitors.monitor_states)
+        registry.register_hook("failsafe.monitor_states_many", monitors.monitor_states_many)
         registry.register_hook("governance.monitors_defaults", monitors.monitors_defaults)

@@ -222,6 +222,12 @@ def monitor_states(*, model: MLModel) -> list[dict[str, Any]]:
     return [s.as_dict() for s in states]
 
 
+def monitor_states_many(*, models: list[MLModel]) -> dict[int, list[dict[str, Any]]]:
+    """Hook ``failsafe.monitor_states_many`` (/metrics): every model's monitor states in one
+    evaluation (a fixed number of queries however many models)."""
+    return {pk: [s.as_dict() for s in states] for pk, (_mm, states) in states_of(models).items()}
+
+
 def metric_snapshot(*, model: MLModel) -> dict[str, Any]:
     """Hook ``failsafe.metric_snapshot``: {monitor name: {"value", "bound", "state",
     "severity"}}, recorded with every mode switch."""

@@ -17,25 +17,12 @@ from tests.factories import MLModelFactory
 from .alert_helpers import make_alert
 
 RULES = Path(__file__).resolve().parents[2] / "docs" / "prometheus-alerts.yml"
-# The issue's monitors, as the monitors part names them (reviewapp/failsafe/monitors.py
-# DEFAULT_MONITORS, when it exists, wins).
-ISSUE_MONITORS = [
-    "uncertain_rate", "override_rate", "ood_rate", "rejected_envelope_rate",
-    "data_anomaly_rate", "open_queue", "oldest_waiting", "sla_breach_rate", "silence",
-]  # fmt: skip
 
 
-def default_monitor_names() -> list[str]:
-    try:
-        from reviewapp.failsafe.monitors import DEFAULT_MONITORS
-    except ImportError:
-        return ISSUE_MONITORS
-    names = []
-    for monitor in DEFAULT_MONITORS:
-        names.append(
-            monitor["name"] if isinstance(monitor, dict) else getattr(monitor, "name", monitor)
-        )
-    return names
+def default_monitors() -> list[dict]:
+    from reviewapp.failsafe.monitors import DEFAULT_MONITORS
+
+    return [dict(m) for m in DEFAULT_MONITORS]
 
 
 def fake_monitor_states(*, model):
@@ -56,9 +43,12 @@ def fake_monitor_states(*, model):
 
 @pytest.fixture
 def monitors_hook():
-    registry.register_hook("failsafe.monitor_states", fake_monitor_states)
+    def many(*, models):
+        return {m.pk: found for m in models if (found := fake_monitor_states(model=m))}
+
+    registry.register_hook("failsafe.monitor_states_many", many)
     yield
-    registry.unregister_hook("failsafe.monitor_states", fake_monitor_states)
+    registry.unregister_hook("failsafe.monitor_states_many", many)
 
 
 def scrape(client) -> dict:
@@ -135,9 +125,12 @@ def test_every_default_monitor_has_a_prometheus_rule():
         assert set(rule) >= {"alert", "expr", "annotations"}, rule
         assert rule["alert"].startswith("Failsafe")
     by_monitor = {rule.get("labels", {}).get("monitor"): rule for rule in rules}
-    for name in default_monitor_names():
+    for monitor in default_monitors():
+        name = monitor["name"]
         rule = by_monitor.get(name)
         assert rule is not None, f"no Prometheus rule for the default monitor {name}"
         assert f'monitor="{name}"' in rule["expr"] and "failsafe_monitor_bound" in rule["expr"]
-        assert rule["for"].endswith("m") and rule["labels"]["shape"] == "shift"
+        # Past the bound for the monitor's duration: a persistent shift, as in the app.
+        assert rule["for"] == f"{monitor['duration_minutes']}m", name
+        assert rule["labels"]["shape"] == "shift"
     assert len({rule["alert"] for rule in rules}) == len(rules)

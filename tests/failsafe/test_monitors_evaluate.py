@@ -131,7 +131,7 @@ def test_the_alert_resolves_only_after_the_set_time_back_inside_the_bound(fraud_
     assert alert.state == "resolved" and alert.inside_since == T + 3 * FIVE
     assert len(calls["failsafe.alert_resolved"]) == 1
     event = AuditEvent.objects.get(verb="failsafe.alert.resolved")
-    assert event.before == {"state": "open"} and event.after == {"state": "resolved"}
+    assert event.before["state"] == "open" and event.after["state"] == "resolved"
     # Resolving never lifts the containment: a lead does that, after acknowledging.
     assert ModelMode.objects.get(model=fraud_model).mode == Mode.CONTAINED
     # A new episode opens a new alert.
