@@ -102,11 +102,10 @@ def test_metrics_before_any_fold(client, model_a):
 def test_metrics_queries_do_not_grow_with_models(
     client, model_a, model_b, django_assert_num_queries
 ):
-    from reviewapp.services.sweeps import queue_counts_refresh
-
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
+    from reviewapp.services.sweeps import queue_counts_refresh
     from tests.factories import MLModelFactory
 
     def queries() -> int:
