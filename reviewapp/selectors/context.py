@@ -7,6 +7,7 @@ from typing import Any
 
 from catalog import selectors as catalog_selectors
 from catalog.models import FailureMode
+from reviewapp.governance.anomalies import describe_findings, flagged_fields
 from reviewapp.governance.rules import describe_reasons
 from reviewapp.models import (
     Decision,
@@ -111,6 +112,18 @@ class ReviewContext:
     ood_limit: float | None
     drift_features: list[str]
     scores: list[tuple[str, float]]
+    # The data-quality findings routing stored, as sentences, and the input fields they name.
+    diagnostics: list[str]
+    flagged: set[str]
+
+
+def data_findings(prediction: Any) -> list[dict[str, Any]]:
+    """What the data-quality check found when the prediction was routed: the routing facts
+    hold them (also when the policy does not route on them, and under a halted model); the
+    reason details of older records as a fallback."""
+    facts = prediction.routing_facts or {}
+    found = facts.get("anomalies") or (prediction.reason_details or {}).get("anomalies") or []
+    return [f for f in found if isinstance(f, dict)]
 
 
 def review_context(item: ReviewItem) -> ReviewContext:
@@ -121,6 +134,7 @@ def review_context(item: ReviewItem) -> ReviewContext:
     policy = prediction.policy_version
     ood = signals.get("ood_score")
     scores = (prediction.output or {}).get("scores") or {}
+    findings = data_findings(prediction)
     return ReviewContext(
         item=item,
         reasons=describe_reasons(
@@ -140,4 +154,6 @@ def review_context(item: ReviewItem) -> ReviewContext:
             ((str(k), float(v)) for k, v in scores.items() if isinstance(v, int | float)),
             key=lambda kv: -kv[1],
         ),
+        diagnostics=describe_findings(findings),
+        flagged=flagged_fields(findings),
     )
