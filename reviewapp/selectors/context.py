@@ -34,9 +34,12 @@ def review_item_for_page(item_id: int, *, user: Any = None) -> ReviewItem | None
     )
 
 
-def important_inputs(prediction: Any, *, shown: int = 6, long_chars: int = 80) -> dict[str, Any]:
+def important_inputs(
+    prediction: Any, *, shown: int = 6, long_chars: int = 80, first: set[str] | None = None
+) -> dict[str, Any]:
     """The inputs that matter most: by |attribution| when the producer sent attributions,
-    else all in the order sent. Long values are marked so the page can collapse them."""
+    else all in the order sent; the fields named in ``first`` (the data-quality findings')
+    before the rest. Long values are marked so the page can collapse them."""
     features = (
         prediction.input if isinstance(prediction.input, dict) else {"input": prediction.input}
     )
@@ -51,6 +54,8 @@ def important_inputs(prediction: Any, *, shown: int = 6, long_chars: int = 80) -
         )
     if attributions:
         rows.sort(key=lambda r: (r["attribution"] is None, -abs(r["attribution"] or 0)))
+    if first:
+        rows.sort(key=lambda r: r["name"] not in first)
     max_attr = max((abs(r["attribution"]) for r in rows if r["attribution"] is not None), default=0)
     for r in rows:
         r["bar"] = (
@@ -135,14 +140,17 @@ def review_context(item: ReviewItem) -> ReviewContext:
     ood = signals.get("ood_score")
     scores = (prediction.output or {}).get("scores") or {}
     findings = data_findings(prediction)
+    flagged = flagged_fields(findings)
+    details = prediction.reason_details or {}
+    if findings:
+        # The diagnostics line lists every finding: the reason says only what kind it is.
+        details = {k: v for k, v in details.items() if k != "anomalies"}
     return ReviewContext(
         item=item,
-        reasons=describe_reasons(
-            list(prediction.reason_codes or []), prediction.reason_details or {}
-        ),
+        reasons=describe_reasons(list(prediction.reason_codes or []), details),
         threshold=threshold,
         margin=margin,
-        inputs=important_inputs(prediction),
+        inputs=important_inputs(prediction, first=flagged),
         similar=similar_decisions(item),
         failure_modes=matching_failure_modes(item),
         guideline=current_guideline(item.model_id),
@@ -155,5 +163,5 @@ def review_context(item: ReviewItem) -> ReviewContext:
             key=lambda kv: -kv[1],
         ),
         diagnostics=describe_findings(findings),
-        flagged=flagged_fields(findings),
+        flagged=flagged,
     )
