@@ -166,6 +166,17 @@ def test_checkers_are_cached_per_process_and_forgotten_when_learned(
                 data_quality_checks(model_slugs={"card-fraud"})
 
 
+def test_an_unreadable_profile_checks_nothing_and_routing_goes_on(fraud_model, caplog):
+    FeatureProfile.objects.create(
+        model=fraud_model,
+        profile={"fields": {"amount": {"types": {"number": 1.0}, "num": {"p1": 1}}}},
+    )
+    assert data_quality_checks(model_slugs={"card-fraud"}) == {}
+    assert "unreadable" in caplog.text
+    [p] = route(fraud_model, usual_input(1))
+    assert p.status == "passed" and p.routing_facts["anomalies"] == []
+
+
 # --- routing --------------------------------------------------------------------------------
 def test_an_anomalous_input_is_routed_with_data_anomaly_and_the_findings_are_stored(profiled):
     clean, odd, low = route(

@@ -9,6 +9,7 @@ not undone, on an item other than gold or qualification), received in the last
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import threading
 import time
 from typing import Any
@@ -25,6 +26,7 @@ from ..models import FeatureProfile
 from ..profiles import Checker, compile_checker, learn_profile
 
 PROFILER = Actor.system("profiler")
+logger = logging.getLogger(__name__)
 
 
 def accepted_inputs(*, model: MLModel, since: dt.datetime, limit: int) -> list[Any]:
@@ -126,6 +128,16 @@ _checkers: dict[str, tuple[float, Checker | None]] = {}
 _lock = threading.Lock()
 
 
+def _compiled(slug: str, profile: Any) -> Checker | None:
+    """The checker of a stored profile; a profile it cannot read (edited by hand, or from a
+    newer version) checks nothing rather than stopping the routing of every chunk."""
+    try:
+        return compile_checker(profile)
+    except (AttributeError, KeyError, TypeError, ValueError):
+        logger.warning("feature profile of %s unreadable: not checked", slug, exc_info=True)
+        return None
+
+
 def checkers_forget(slugs: set[str] | None = None) -> None:
     """Drop cached checkers (``slugs``, or all)."""
     with _lock:
@@ -147,7 +159,7 @@ def data_quality_checks(*, model_slugs: set[str]) -> dict[str, Checker]:
         for slug, profile in FeatureProfile.objects.filter(model__slug__in=stale).values_list(
             "model__slug", "profile"
         ):
-            loaded[slug] = compile_checker(profile)
+            loaded[slug] = _compiled(slug, profile)
         if ttl > 0:
             with _lock:
                 for slug, checker in loaded.items():
