@@ -334,13 +334,16 @@ class Checker:
             known_top = self.known_top
             for key in input_:
                 if key not in known_top:
-                    add({"field": str(key), "kind": NEW_FIELD, "window_days": days})
+                    if len(found) >= MAX_FINDINGS:
+                        break
+                    add({"field": str(key)[:MAX_VALUE_CHARS], "kind": NEW_FIELD,
+                         "window_days": days})  # fmt: skip
             for parent, keys in self.known_nested.items():
                 value = input_.get(parent)
                 if type(value) is dict:
                     for key in value:
                         if key not in keys:
-                            add({"field": f"{parent}.{key}", "kind": NEW_FIELD,
+                            add({"field": f"{parent}.{key}"[:MAX_VALUE_CHARS], "kind": NEW_FIELD,
                                  "window_days": days})  # fmt: skip
         if len(found) > MAX_FINDINGS:
             del found[MAX_FINDINGS:]

@@ -149,6 +149,9 @@ def test_nested_fields_are_checked_and_findings_are_capped():
     many = {"id": 5, "meta": {"ip": "10.0.0.1", "ua": "app"}, **{f"n{k:02d}": k for k in range(30)}}
     found = check(many)
     assert len(found) == MAX_FINDINGS and found == check(dict(many))
+    # A field name is cut to 80 characters in a finding (the facts stay small).
+    [long] = check({"id": 5, "meta": {"ip": "10.0.0.1", "ua": "app"}, "k" * 500: 1})
+    assert long["field"] == "k" * 80
 
 
 def test_a_renamed_field_gives_findings_on_every_prediction(check):
