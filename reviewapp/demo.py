@@ -177,3 +177,33 @@ def envelopes(count: int, *, seed: int = 7, prefix: str = "demo") -> list[dict[s
     rng = random.Random(seed)
     slugs = [m["slug"] for m in DEMO_MODELS]
     return [envelope(slugs[i % len(slugs)], i, rng, prefix=prefix) for i in range(count)]
+
+
+def anomalous_envelopes(*, prefix: str = "demo-anomaly") -> list[dict[str, Any]]:
+    """Card-fraud predictions whose input is unlike the usual traffic: a huge amount in a
+    merchant category never seen, a usually present field missing, a number sent as text.
+    The model is confident about each, so only the data-quality check sends them to review."""
+    rng = random.Random(4242)
+    changes: list[dict[str, Any]] = [
+        {"amount": 48210.0, "merchant_category": "crypto"},
+        {"device_seen_before": None},
+        {"card_age_days": "412"},
+    ]
+    out = []
+    for n, change in enumerate(changes):
+        body = envelope("card-fraud", n, rng, prefix=prefix)
+        features = dict(body["input"])
+        for key, value in change.items():
+            if value is None:
+                features.pop(key, None)
+            else:
+                features[key] = value
+        scores = {"legit": 0.97, "fraud": 0.03}
+        body.update(
+            input=features,
+            output={"label": "legit", "scores": scores},
+            confidence=0.97,
+            signals={**body["signals"], "ood_score": 0.05, "drift_features": []},
+        )
+        out.append(body)
+    return out

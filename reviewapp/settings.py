@@ -657,6 +657,22 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": timedelta(minutes=DASHBOARD_METRICS_PRUNE_INTERVAL_MINUTES),
     },
 }
+# --- Fail-safe: data quality (feature profiles) ---
+# Each model's feature profile is learned from its accepted traffic (passed, or accepted by a
+# reviewer) of the last FAILSAFE_PROFILE_WINDOW_DAYS, at most FAILSAFE_PROFILE_SAMPLE rows, the
+# newest first; with fewer than FAILSAFE_PROFILE_MIN_ROWS no profile is learned (no check).
+FAILSAFE_PROFILE_WINDOW_DAYS = env_int("FAILSAFE_PROFILE_WINDOW_DAYS", 7)
+FAILSAFE_PROFILE_SAMPLE = env_int("FAILSAFE_PROFILE_SAMPLE", 5000)
+FAILSAFE_PROFILE_MIN_ROWS = env_int("FAILSAFE_PROFILE_MIN_ROWS", 200)
+# Beat learns every profile again this often; a routing process keeps a model's compiled
+# checker this long before reading its profile again (0: read it for every routed chunk).
+FAILSAFE_PROFILE_REFRESH_MINUTES = env_float("FAILSAFE_PROFILE_REFRESH_MINUTES", 60)
+FAILSAFE_PROFILE_CACHE_SECONDS = env_float("FAILSAFE_PROFILE_CACHE_SECONDS", 60)
+CELERY_BEAT_SCHEDULE["failsafe-learn-feature-profiles"] = {
+    "task": "failsafe.learn_feature_profiles",
+    "schedule": timedelta(minutes=FAILSAFE_PROFILE_REFRESH_MINUTES),
+}
+# --- end data quality ---
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 
 # --- REST framework -------------------------------------------------------------------------

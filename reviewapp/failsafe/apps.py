@@ -41,3 +41,10 @@ class FailsafeConfig(AppConfig):
         registry.register_hook("failsafe.monitor_states", monitors.monitor_states)
         registry.register_hook("failsafe.monitor_states_many", monitors.monitor_states_many)
         registry.register_hook("governance.monitors_defaults", monitors.monitors_defaults)
+        # --- data quality ---
+        from reviewapp.core import registry
+
+        from .services.profiles import data_quality_checks
+
+        # Routing (the queue) asks for each chunk's checkers through this hook.
+        registry.register_hook("queue.data_quality_checks", data_quality_checks)

@@ -7,6 +7,7 @@ from django.conf import settings
 
 # --- alerts ---
 from .services import alert_notices
+from .services.profiles import feature_profiles_refresh
 
 
 @shared_task(
@@ -46,3 +47,17 @@ def monitors_evaluate() -> dict[str, int]:
     from .monitors import monitors_evaluate as run
 
     return run()
+
+
+# --- data quality ---
+@shared_task(
+    name="failsafe.learn_feature_profiles",
+    acks_late=True,
+    ignore_result=True,
+    soft_time_limit=300,
+    time_limit=360,
+)
+def learn_feature_profiles() -> int:
+    """Learn every recently active model's feature profile again (beat, hourly). Safe to run
+    twice: each run rewrites each profile from the same window. Returns how many it learned."""
+    return sum(1 for rows in feature_profiles_refresh().values() if rows is not None)

@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from .anomalies import describe_anomaly_reason
 from .conditions import (
     check_condition,
     condition_holds,
@@ -596,6 +597,8 @@ def describe_reasons(reasons: list[str], details: dict[str, Any]) -> list[str]:
             out.append(f"OOD score {details['ood_score']:.2f} above {details['max_ood_score']:.2f}")
         elif code == DRIFT_SIGNALLED and details.get("drift_features"):
             out.append("Drift signalled on " + ", ".join(details["drift_features"]))
+        elif code == DATA_ANOMALY and details.get("anomalies"):
+            out.append(describe_anomaly_reason(details["anomalies"]))
         else:
             out.append(REASON_LABELS.get(code, code))
     if segment:

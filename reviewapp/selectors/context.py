@@ -7,6 +7,7 @@ from typing import Any
 
 from catalog import selectors as catalog_selectors
 from catalog.models import FailureMode
+from reviewapp.governance.anomalies import describe_findings, flagged_fields
 from reviewapp.governance.rules import describe_reasons
 from reviewapp.models import (
     Decision,
@@ -33,9 +34,12 @@ def review_item_for_page(item_id: int, *, user: Any = None) -> ReviewItem | None
     )
 
 
-def important_inputs(prediction: Any, *, shown: int = 6, long_chars: int = 80) -> dict[str, Any]:
+def important_inputs(
+    prediction: Any, *, shown: int = 6, long_chars: int = 80, first: set[str] | None = None
+) -> dict[str, Any]:
     """The inputs that matter most: by |attribution| when the producer sent attributions,
-    else all in the order sent. Long values are marked so the page can collapse them."""
+    else all in the order sent; the fields named in ``first`` (the data-quality findings')
+    before the rest. Long values are marked so the page can collapse them."""
     features = (
         prediction.input if isinstance(prediction.input, dict) else {"input": prediction.input}
     )
@@ -50,6 +54,8 @@ def important_inputs(prediction: Any, *, shown: int = 6, long_chars: int = 80) -
         )
     if attributions:
         rows.sort(key=lambda r: (r["attribution"] is None, -abs(r["attribution"] or 0)))
+    if first:
+        rows.sort(key=lambda r: r["name"] not in first)
     max_attr = max((abs(r["attribution"]) for r in rows if r["attribution"] is not None), default=0)
     for r in rows:
         r["bar"] = (
@@ -111,6 +117,18 @@ class ReviewContext:
     ood_limit: float | None
     drift_features: list[str]
     scores: list[tuple[str, float]]
+    # The data-quality findings routing stored, as sentences, and the input fields they name.
+    diagnostics: list[str]
+    flagged: set[str]
+
+
+def data_findings(prediction: Any) -> list[dict[str, Any]]:
+    """What the data-quality check found when the prediction was routed: the routing facts
+    hold them (also when the policy does not route on them, and under a halted model); the
+    reason details of older records as a fallback."""
+    facts = prediction.routing_facts or {}
+    found = facts.get("anomalies") or (prediction.reason_details or {}).get("anomalies") or []
+    return [f for f in found if isinstance(f, dict)]
 
 
 def review_context(item: ReviewItem) -> ReviewContext:
@@ -121,14 +139,18 @@ def review_context(item: ReviewItem) -> ReviewContext:
     policy = prediction.policy_version
     ood = signals.get("ood_score")
     scores = (prediction.output or {}).get("scores") or {}
+    findings = data_findings(prediction)
+    flagged = flagged_fields(findings)
+    details = prediction.reason_details or {}
+    if findings:
+        # The diagnostics line lists every finding: the reason says only what kind it is.
+        details = {k: v for k, v in details.items() if k != "anomalies"}
     return ReviewContext(
         item=item,
-        reasons=describe_reasons(
-            list(prediction.reason_codes or []), prediction.reason_details or {}
-        ),
+        reasons=describe_reasons(list(prediction.reason_codes or []), details),
         threshold=threshold,
         margin=margin,
-        inputs=important_inputs(prediction),
+        inputs=important_inputs(prediction, first=flagged),
         similar=similar_decisions(item),
         failure_modes=matching_failure_modes(item),
         guideline=current_guideline(item.model_id),
@@ -140,4 +162,6 @@ def review_context(item: ReviewItem) -> ReviewContext:
             ((str(k), float(v)) for k, v in scores.items() if isinstance(v, int | float)),
             key=lambda kv: -kv[1],
         ),
+        diagnostics=describe_findings(findings),
+        flagged=flagged,
     )

@@ -13,6 +13,7 @@ from django.db import transaction
 from reviewapp import demo
 from reviewapp.core import roles
 from reviewapp.core.audit import Actor
+from reviewapp.failsafe.services.profiles import feature_profile_learn
 from reviewapp.governance.services import (
     change_request_bootstrap,
     change_request_create,
@@ -36,6 +37,9 @@ DEMO_USERS = [
     ("sam", "Sam", "Engineer", [roles.ENGINEER]),
 ]
 DEMO_SERVICE = "demo-producer"
+# The demo's traffic is small: profiles are learned from fewer accepted predictions than
+# production's FAILSAFE_PROFILE_MIN_ROWS.
+DEMO_PROFILE_MIN_ROWS = 40
 # The demo models' business profiles by criticality (governed "model_settings" documents).
 DEMO_PROFILES = {
     "critical": {"cost_of_wrong_decision": 250.0, "cost_per_hour_of_delay": 40.0,
@@ -99,6 +103,7 @@ class Command(BaseCommand):
             # (the worker's routing tasks then find nothing left to do).
             for start in range(0, len(accepted), 500):
                 predictions_route(ids=accepted[start : start + 500])
+            self._data_quality(account, actor)
             self._proposal()
         self._write_credentials(token)
         self.stdout.write(
@@ -125,6 +130,21 @@ class Command(BaseCommand):
             rationale="Initial settings from seed_demo.",
             actor=actor,
         )
+
+    def _data_quality(self, account: ServiceAccount, actor: Actor) -> None:
+        """Learn each demo model's feature profile from the traffic just routed (a lower
+        minimum than production's: the demo sends a few hundred predictions), then send a few
+        card-fraud predictions with unusual inputs, so the queue holds items whose review
+        page shows data diagnostics."""
+        learned = [
+            model.slug
+            for model in MLModel.objects.filter(slug__in=[m["slug"] for m in demo.DEMO_MODELS])
+            if feature_profile_learn(model=model, actor=actor, min_rows=DEMO_PROFILE_MIN_ROWS)
+        ]
+        if "card-fraud" not in learned:
+            return
+        results = prediction_batch_ingest(envelopes=demo.anomalous_envelopes(), account=account)
+        predictions_route(ids=[r.id for r in results if r.status == "accepted"])
 
     def _proposal(self) -> None:
         """A change request in review, so the committee's home has something to vote on: sam
