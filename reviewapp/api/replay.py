@@ -37,6 +37,12 @@ def _outcome(name: str) -> serializers.Serializer:
             "sla_due_at": serializers.DateTimeField(
                 allow_null=True, help_text="The routed item's deadline (ISO 8601 UTC)."
             ),
+            "mode": serializers.ChoiceField(
+                ["normal", "contained", "halted"], help_text="The model's operating mode."
+            ),
+            "mode_sample": serializers.BooleanField(
+                help_text="Halted model: queued for review anyway (a mode_sample item)."
+            ),
         },
     )
 

@@ -21,7 +21,7 @@ from reviewapp.selectors.visibility import decisions_visible_to, visible_model_i
 
 from .export import export_queryset, export_response
 from .forms import ExportFilterForm
-from .selectors import decision_representation, released_decisions
+from .selectors import decision_representation, producer_decisions
 
 FEED_DEFAULT_LIMIT = 100
 FEED_MAX_LIMIT = 500
@@ -81,6 +81,14 @@ ERRORS = inline_serializer(
 FEED_ITEM = inline_serializer(
     "FeedDecision",
     {
+        "type": serializers.ChoiceField(
+            ["decision.made", "decision.corrected"],
+            help_text="decision.corrected: a human overturned a prediction that had passed.",
+        ),
+        "purpose": serializers.ChoiceField(
+            ["routed", "shift_sample", "incident_recheck"],
+            help_text="Why the item was reviewed: routed, or a check of what had passed.",
+        ),
         "decision_id": serializers.IntegerField(),
         "item_id": serializers.IntegerField(),
         "prediction_id": serializers.IntegerField(),
@@ -90,7 +98,7 @@ FEED_ITEM = inline_serializer(
         "model_label": serializers.CharField(),
         "model_confidence": serializers.FloatField(),
         "action": serializers.ChoiceField(["accept", "override"]),
-        "outcome": serializers.ChoiceField(["accepted", "overridden"]),
+        "outcome": serializers.ChoiceField(["accepted", "overridden", "corrected"]),
         "final_label": serializers.CharField(),
         "final_output": serializers.JSONField(allow_null=True),
         "reason": serializers.CharField(),
@@ -121,7 +129,9 @@ class DecisionFeedView(APIView):
         summary="Final decisions, oldest first, for producers that poll instead of webhooks",
         description=(
             "Accepted and overridden decisions whose undo grace period has passed, in decision "
-            "order. Start without `after`, then pass the `next` cursor of each answer. A token "
+            "order: the decisions on routed items (`decision.made`) and the corrections of "
+            "predictions that had passed (`decision.corrected`), the same events the webhook "
+            "sends. Start without `after`, then pass the `next` cursor of each answer. A token "
             "sees only the models it is allowed for."
         ),
         parameters=[
@@ -150,7 +160,7 @@ class DecisionFeedView(APIView):
         except ParamError as exc:
             errors.update(exc.errors)
         scope = _scope(request)
-        qs = decisions_visible_to(request.user, released_decisions()).filter(id__gt=after)
+        qs = decisions_visible_to(request.user, producer_decisions()).filter(id__gt=after)
         if params.get("model"):
             model = MLModel.objects.filter(slug=params["model"]).only("id").first()
             if model is None:
@@ -184,8 +194,11 @@ class DecisionExportView(APIView):
         operation_id="decisions_export",
         summary="Reviewed items as labels, streamed as JSON Lines or CSV",
         description=(
-            "One row per standing final decision: the prediction's input and output, the final "
-            "label, the outcome, the reviewer, when, and the policy version that routed it."
+            "One row per standing final decision that is a label (routed items, shift and "
+            "halted-model samples, incident rechecks; never gold, qualification or second "
+            "reviews): the prediction's input and output, the final label, the outcome "
+            "(`corrected`: an override of a prediction that had passed), the reviewer, when, the "
+            "policy version that routed it and the item's purpose."
         ),
         parameters=[
             OpenApiParameter("format", str, enum=["jsonl", "csv"], description="Default jsonl."),
@@ -196,7 +209,7 @@ class DecisionExportView(APIView):
                 OpenApiTypes.DATETIME,
                 description="Decided before (a date: that day included).",
             ),
-            OpenApiParameter("outcome", str, enum=["accepted", "overridden"]),
+            OpenApiParameter("outcome", str, enum=["accepted", "overridden", "corrected"]),
         ],
         responses={
             (200, "application/x-ndjson"): OpenApiTypes.STR,

@@ -11,14 +11,15 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.http import StreamingHttpResponse
 from django.utils import timezone
 
 from reviewapp.models import Decision
+from reviewapp.selectors.purposes import correction_q
 from reviewapp.selectors.visibility import export_rows_visible_to
 
-from .selectors import export_row, released_decisions
+from .selectors import export_row, label_decisions
 
 CHUNK_SIZE = 1000
 CSV_COLUMNS = [
@@ -40,14 +41,23 @@ CSV_COLUMNS = [
     "decided_at",
     "policy_version",
     "policy_hash",
+    # Appended last, so readers of the columns above by position keep working.
+    "purpose",
 ]
 _JSON_COLUMNS = {"input", "model_output", "final_output", "failure_mode_tags"}
-OUTCOME_ACTIONS = {"accepted": Decision.Action.ACCEPT, "overridden": Decision.Action.OVERRIDE}
+# An override is "overridden", unless it corrects a prediction that had passed: "corrected".
+OUTCOME_FILTERS = {
+    "accepted": Q(action=Decision.Action.ACCEPT),
+    "overridden": Q(action=Decision.Action.OVERRIDE) & ~correction_q(),
+    "corrected": correction_q(),
+}
 
 
 def export_queryset(*, filters: dict[str, Any], principal: Any) -> QuerySet[Decision]:
-    """The rows ``principal`` may export (the queue's visibility rule), filtered."""
-    qs = export_rows_visible_to(principal, released_decisions())
+    """The rows ``principal`` may export (the queue's visibility rule), filtered: the labels
+    (``selectors.label_decisions``: routed items, samples and rechecks; never gold,
+    qualification or a second review)."""
+    qs = export_rows_visible_to(principal, label_decisions())
     if filters.get("model"):
         qs = qs.filter(model=filters["model"])
     if filters.get("since"):
@@ -55,7 +65,7 @@ def export_queryset(*, filters: dict[str, Any], principal: Any) -> QuerySet[Deci
     if filters.get("until"):
         qs = qs.filter(decided_at__lt=filters["until"])
     if filters.get("outcome"):
-        qs = qs.filter(action=OUTCOME_ACTIONS[filters["outcome"]])
+        qs = qs.filter(OUTCOME_FILTERS[filters["outcome"]])
     return qs.order_by("id")
 
 

@@ -36,9 +36,11 @@ def parse_when(value: str, *, end_of_day: bool) -> dt.datetime:
 class ExportFilterForm(forms.Form):
     FORMATS = [("jsonl", "JSON Lines (.jsonl)"), ("csv", "CSV (.csv)")]
     OUTCOMES = [
-        ("", _("Accepted and overridden")),
+        ("", _("Accepted, overridden and corrected")),
         ("accepted", _("Accepted")),
         ("overridden", _("Overridden")),
+        # An override of a prediction that had passed (a shift sample, an incident recheck).
+        ("corrected", _("Corrected")),
     ]
 
     format = forms.ChoiceField(choices=FORMATS, required=False, label=_("Format"))

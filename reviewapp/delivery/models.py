@@ -1,6 +1,7 @@
 """The transactional outbox of what goes back to producers, and its per-attempt log.
 
-One delivery per final decision and one per timed-out review item: unique constraints make
+One delivery per delivered decision (``decision.made`` or ``decision.corrected``) and one per
+timed-out review item: unique constraints make
 the beat task that fills the outbox idempotent under concurrency. The body is frozen when the
 row is created, so every retry sends the same bytes under the same ``webhook-id``.
 """
@@ -98,9 +99,11 @@ class Delivery(models.Model):
                 condition=Q(kind="timed_out"),
                 name="delivery_one_timeout_per_item",
             ),
+            # A decision and a correction carry their decision; a time-out notice and a mode
+            # change carry none.
             models.CheckConstraint(
-                condition=(Q(kind="decision") & Q(decision__isnull=False))
-                | (Q(kind="timed_out") & Q(decision__isnull=True)),
+                condition=(Q(kind__in=["decision", "corrected"]) & Q(decision__isnull=False))
+                | (Q(kind__in=["timed_out", "mode_changed"]) & Q(decision__isnull=True)),
                 name="delivery_kind_matches_decision",
             ),
             models.CheckConstraint(

@@ -9,13 +9,16 @@ from django.db.models import Count, Prefetch, Q, QuerySet
 from django.utils import timezone
 
 from reviewapp.core.time import iso_utc
-from reviewapp.models import Decision, ReviewItem
+from reviewapp.models import Decision, Purpose, ReviewItem
+from reviewapp.selectors.purposes import LABELS, is_correction, producer_q
 from reviewapp.selectors.visibility import review_items_visible_to, visible_model_ids
 
 from .models import Delivery, DeliveryAttempt
 
 RELEASE_SETTLE = dt.timedelta(seconds=2)
 OUTCOMES = {Decision.Action.ACCEPT: "accepted", Decision.Action.OVERRIDE: "overridden"}
+CORRECTED = "corrected"
+MADE_TYPE, CORRECTED_TYPE = "decision.made", "decision.corrected"
 
 
 def released_decisions(*, now: dt.datetime | None = None) -> QuerySet[Decision]:
@@ -35,14 +38,41 @@ def released_decisions(*, now: dt.datetime | None = None) -> QuerySet[Decision]:
         .filter(
             Q(deliver_after__lte=cutoff) | Q(deliver_after__isnull=True, decided_at__lte=cutoff)
         )
-        .select_related("model", "prediction", "prediction__policy_version", "reviewer")
+        .select_related("model", "item", "prediction", "prediction__policy_version", "reviewer")
+    )
+
+
+def producer_decisions(*, now: dt.datetime | None = None) -> QuerySet[Decision]:
+    """The released decisions a producer hears of, by webhook and in the feed alike: routed
+    items' decisions and corrections of what passed (``purposes.producer_q``). An accept on a
+    sample, a halted model's sample, a second review, gold and qualification are not among
+    them."""
+    return released_decisions(now=now).filter(producer_q())
+
+
+def label_decisions(*, now: dt.datetime | None = None) -> QuerySet[Decision]:
+    """The released decisions that are labels for retraining (``purposes.LABELS``): never gold
+    or qualification, nor a second review (adjudication says which label stands)."""
+    return released_decisions(now=now).filter(item__purpose__in=LABELS)
+
+
+def corrects(decision: Decision) -> bool:
+    """Whether ``decision`` overturns a prediction routing let pass (``decision.corrected``)."""
+    return is_correction(
+        purpose=decision.item.purpose, action=decision.action, prediction=decision.prediction
     )
 
 
 def decision_representation(decision: Decision) -> dict[str, Any]:
+    """A decision as producers read it. ``type`` says which event it is (a correction of a
+    passed prediction is ``decision.corrected``, its outcome ``corrected``); ``purpose`` why
+    the item existed."""
     prediction = decision.prediction
     policy = prediction.policy_version
+    correction = corrects(decision)
     return {
+        "type": CORRECTED_TYPE if correction else MADE_TYPE,
+        "purpose": decision.item.purpose,
         "decision_id": decision.pk,
         "item_id": decision.item_id,
         "prediction_id": prediction.pk,
@@ -52,7 +82,7 @@ def decision_representation(decision: Decision) -> dict[str, Any]:
         "model_label": prediction.label,
         "model_confidence": decision.model_confidence,
         "action": decision.action,
-        "outcome": OUTCOMES.get(decision.action, decision.action),
+        "outcome": CORRECTED if correction else OUTCOMES.get(decision.action, decision.action),
         "final_label": decision.final_label,
         "final_output": decision.final_output,
         "reason": decision.reason,
@@ -87,14 +117,17 @@ def export_row(decision: Decision) -> dict[str, Any]:
         "decided_at": row["decided_at"],
         "policy_version": row["policy_version"],
         "policy_hash": row["policy_hash"],
+        "purpose": row["purpose"],
     }
 
 
 def decision_payload(decision: Decision, *, message_id: str, now: dt.datetime) -> dict:
+    """The body of a ``decision.made`` or ``decision.corrected`` event."""
+    data = decision_representation(decision)
     return {
-        "type": "decision.made",
+        "type": data["type"],
         "timestamp": iso_utc(now),
-        "data": {"delivery_id": message_id, **decision_representation(decision)},
+        "data": {"delivery_id": message_id, **data},
     }
 
 
@@ -124,17 +157,14 @@ def timed_out_payload(item: ReviewItem, *, message_id: str, now: dt.datetime) ->
 
 
 def decisions_to_enqueue(*, now: dt.datetime) -> QuerySet[Decision]:
-    return (
-        released_decisions(now=now)
-        .filter(deliveries__isnull=True)
-        .select_related("item")
-        .order_by("id")
-    )
+    return producer_decisions(now=now).filter(deliveries__isnull=True).order_by("id")
 
 
 def items_timed_out_to_enqueue() -> QuerySet[ReviewItem]:
+    """Routed items past their SLA: the producer is waiting for them. A sample's producer is
+    not (it already used the model's output, or a halted model's fallback)."""
     return (
-        ReviewItem.objects.filter(sla_breached_at__isnull=False)
+        ReviewItem.objects.filter(sla_breached_at__isnull=False, purpose=Purpose.ROUTED)
         .exclude(deliveries__kind=Delivery.Kind.TIMED_OUT)
         .select_related("model", "prediction", "prediction__policy_version")
         .order_by("id")

@@ -31,6 +31,7 @@ from django.utils.translation import gettext as _
 from reviewapp.core.exceptions import NotFound, ServiceError
 from reviewapp.core.models import AuditEvent
 from reviewapp.models import Decision, MLModel, Prediction, ReviewItem
+from reviewapp.selectors.purposes import LABELS
 from reviewapp.services.routing import facts_for
 
 from . import evidence_math as em
@@ -38,6 +39,7 @@ from .compiled import compile_policy
 from .hashes import evidence_hash
 from .models import PolicyVersion
 from .rules import (
+    HALTED,
     QA_SAMPLE,
     facts_record,
     referenced_paths,
@@ -149,7 +151,9 @@ def routed_rows(
 
 def final_actions(*, model_id: int, low: int, high: int) -> dict[int, str]:
     """{prediction id: the action of its latest final, not undone decision} for ids in
-    [low, high]."""
+    [low, high], of the items whose decision is a label (``purposes.LABELS``): a shift
+    sample's override of a passed prediction is an error that escaped review; gold,
+    qualification and second reviews are not labels of the model's traffic."""
     rows = (
         Decision.objects.filter(
             model_id=model_id,
@@ -157,6 +161,7 @@ def final_actions(*, model_id: int, low: int, high: int) -> dict[int, str]:
             prediction_id__lte=high,
             action__in=FINAL,
             undone_at__isnull=True,
+            item__purpose__in=LABELS,
         )
         .order_by("id")
         .values_list("prediction_id", "action")
@@ -399,7 +404,9 @@ def evidence_compute(
                     for reason in was[1]:
                         dropped_reason.add(reason, pk)
                     dropped_segment.add(was[6].get("segment") or NONE, pk)
-                if action == override:
+                # A halted model's output was never used (the fallback was served): an
+                # override of one is no error that escaped review, under either version.
+                if action == override and record.get("mode") != HALTED:
                     overrides_reviewed += 1
                     if not now_routed:
                         escaping.add(",".join(reasons or ()) or NONE, pk)

@@ -23,12 +23,12 @@ from django.utils.translation import gettext as _
 
 from reviewapp.core.exceptions import Conflict
 from reviewapp.core.time import iso_utc
-from reviewapp.models import Prediction, ReviewItem
+from reviewapp.models import Prediction, Purpose, ReviewItem
 from reviewapp.services.routing import facts_for
 
 from .compiled import CompiledPolicy, compile_policy
 from .models import PolicyVersion
-from .rules import facts_from_record, referenced_paths, rules_hash
+from .rules import NORMAL, facts_from_record, referenced_paths, rules_hash
 
 STORED = "stored"
 RECONSTRUCTED = "reconstructed"
@@ -50,6 +50,10 @@ class RoutingOutcome:
     # The routed item's deadline (received + SLA minutes). Priority is not compared: the SLA
     # sweep and leads change it after routing.
     sla_due_at: dt.datetime | None
+    # The operating mode it was routed under, and for a halted model whether it fell in the
+    # share queued for review (a ``mode_sample`` item).
+    mode: str = NORMAL
+    mode_sample: bool = False
 
 
 @dataclass(frozen=True)
@@ -99,11 +103,18 @@ def routing_replay_many(predictions: Iterable[Prediction]) -> list[RoutingReplay
     predictions = [p for p in predictions if p.routed_at is not None]
     version_ids = {p.policy_version_id for p in predictions if p.policy_version_id}
     versions = PolicyVersion.objects.in_bulk(version_ids)
-    deadlines = dict(
-        ReviewItem.objects.filter(
-            prediction_id__in=[p.pk for p in predictions], purpose="routed"
-        ).values_list("prediction_id", "sla_due_at")
-    )
+    # The items routing made: the routed one (its deadline) and a halted model's sample. Other
+    # purposes (shift samples, rechecks, second reviews) came later and are no routing record.
+    deadlines: dict[int, dt.datetime] = {}
+    sampled: set[int] = set()
+    for pk, purpose, due in ReviewItem.objects.filter(
+        prediction_id__in=[p.pk for p in predictions],
+        purpose__in=(Purpose.ROUTED, Purpose.MODE_SAMPLE),
+    ).values_list("prediction_id", "purpose", "sla_due_at"):
+        if purpose == Purpose.ROUTED:
+            deadlines[pk] = due
+        else:
+            sampled.add(pk)
     compiled = {pk: compile_policy(version.rules) for pk, version in versions.items()}
     no_policy = compile_policy(None)
     return [
@@ -112,6 +123,7 @@ def routing_replay_many(predictions: Iterable[Prediction]) -> list[RoutingReplay
             versions.get(p.policy_version_id),
             compiled.get(p.policy_version_id, no_policy),
             deadlines.get(p.pk),
+            mode_sampled=p.pk in sampled,
         )
         for p in predictions
     ]
@@ -143,6 +155,8 @@ def _replay(
     policy: PolicyVersion | None,
     compiled: CompiledPolicy,
     sla_due_at: dt.datetime | None,
+    *,
+    mode_sampled: bool = False,
 ) -> RoutingReplay:
     rules = policy.rules if policy is not None else None
     if prediction.routing_facts is not None:
@@ -158,6 +172,9 @@ def _replay(
         fallback=prediction.fallback,
         policy_hash=prediction.policy_hash,
         sla_due_at=sla_due_at,
+        # Rows routed before modes existed have no routing_mode: they were normal.
+        mode=prediction.routing_mode or NORMAL,
+        mode_sample=mode_sampled,
     )
     replayed = RoutingOutcome(
         routed=decision.routed,
@@ -170,10 +187,21 @@ def _replay(
         sla_due_at=prediction.received_at + dt.timedelta(minutes=decision.sla_minutes)
         if decision.routed
         else None,
+        mode=facts.mode,
+        mode_sample=decision.mode_sample,
     )
     differences = tuple(
         name
-        for name in ("routed", "reasons", "details", "threshold", "fallback", "policy_hash")
+        for name in (
+            "routed",
+            "reasons",
+            "details",
+            "threshold",
+            "fallback",
+            "policy_hash",
+            "mode",
+            "mode_sample",
+        )
         if getattr(recorded, name) != getattr(replayed, name)
     )
     # A routed prediction always has its item (created in routing's transaction, never

@@ -428,13 +428,18 @@ def halted_decision(
     )
     details = dict(routed.details)
     details["policy_reasons"] = list(routed.reasons)
+    priority, sla = routed.priority, routed.sla_minutes
+    if sample and sla is None:
+        # A prediction the policy would have passed has no deadline of its own; its sample
+        # item takes the tier's, as a routed item would (a sample without one broke routing).
+        priority, sla = _tier_priority_sla(rules, facts, routed)
     return RoutingDecision(
         routed=False,
         reasons=[MODEL_HALTED],
         threshold=routed.threshold,
         margin=routed.margin,
-        priority=routed.priority,
-        sla_minutes=routed.sla_minutes,
+        priority=priority,
+        sla_minutes=sla,
         fallback=fallback,
         details=details,
         halted=True,
@@ -463,6 +468,19 @@ def apply_mode(
     return decision
 
 
+def _tier_priority_sla(
+    rules: Mapping[str, Any] | None, facts: PredictionFacts, decision: RoutingDecision
+) -> tuple[int, int]:
+    """Priority and SLA minutes of the prediction's tier (its segment's, else the model's
+    criticality), for an item the policy itself would not have routed."""
+    tier = facts.criticality if facts.criticality in TIER_PRIORITY else "high"
+    tier = decision.details.get("tier", tier)
+    base = TIER_PRIORITY.get(tier, TIER_PRIORITY["high"])
+    if rules is None:
+        return min(100, base + 20), NO_POLICY_SLA_MINUTES.get(tier, 60)
+    return base, int(rules["sla_minutes"][tier])
+
+
 def _routed_with(
     rules: Mapping[str, Any] | None,
     facts: PredictionFacts,
@@ -478,13 +496,7 @@ def _routed_with(
     if decision.routed and decision.reasons != [QA_SAMPLE]:
         priority, sla = decision.priority, decision.sla_minutes
     else:
-        tier = facts.criticality if facts.criticality in TIER_PRIORITY else "high"
-        tier = decision.details.get("tier", tier)
-        base = TIER_PRIORITY.get(tier, TIER_PRIORITY["high"])
-        if rules is None:
-            priority, sla = min(100, base + 20), NO_POLICY_SLA_MINUTES.get(tier, 60)
-        else:
-            priority, sla = base, int(rules["sla_minutes"][tier])
+        priority, sla = _tier_priority_sla(rules, facts, decision)
     fallback = dict(rules["fallback"]) if rules else dict(NO_POLICY_FALLBACK)
     return RoutingDecision(
         routed=True,

@@ -15,6 +15,7 @@ from reviewapp.models import (
     ReviewItem,
 )
 from reviewapp.selectors.history import item_decisions
+from reviewapp.selectors.purposes import UNCOUNTED, reviewer_note
 from reviewapp.selectors.visibility import review_items_visible_to
 
 S = ReviewItem.Status
@@ -66,14 +67,20 @@ def important_inputs(
 
 def similar_decisions(item: ReviewItem, *, limit: int = 4) -> list[Decision]:
     """Final decisions on the same model and predicted label with the nearest confidence:
-    two index range scans (above and below), merged by distance."""
+    two index range scans (above and below), merged by distance. Gold and qualification
+    decisions are not shown (they never count, and would give a gold item's answer away), nor
+    other decisions on the same prediction (a sample's reviewer must judge afresh)."""
     prediction = item.prediction
-    base = Decision.objects.filter(
-        model_id=item.model_id,
-        predicted_label=prediction.label,
-        action__in=[Decision.Action.ACCEPT, Decision.Action.OVERRIDE],
-        undone_at__isnull=True,
-    ).exclude(item_id=item.pk)
+    base = (
+        Decision.objects.filter(
+            model_id=item.model_id,
+            predicted_label=prediction.label,
+            action__in=[Decision.Action.ACCEPT, Decision.Action.OVERRIDE],
+            undone_at__isnull=True,
+        )
+        .exclude(prediction_id=item.prediction_id)
+        .exclude(item__purpose__in=UNCOUNTED)
+    )
     c = prediction.confidence
     above = list(base.filter(model_confidence__gte=c).order_by("model_confidence", "-id")[:limit])
     below = list(base.filter(model_confidence__lt=c).order_by("-model_confidence", "-id")[:limit])
@@ -121,6 +128,10 @@ class ReviewContext:
     diagnostics: list[str]
     flagged: set[str]
 
+    # Why a sample or recheck is in the queue (a confident prediction needs saying why); empty
+    # for routed items and for gold and qualification, which look like routed ones.
+    purpose_note: str = ""
+
 
 def data_findings(prediction: Any) -> list[dict[str, Any]]:
     """What the data-quality check found when the prediction was routed: the routing facts
@@ -164,4 +175,5 @@ def review_context(item: ReviewItem) -> ReviewContext:
         ),
         diagnostics=describe_findings(findings),
         flagged=flagged,
+        purpose_note=reviewer_note(item.purpose),
     )

@@ -24,8 +24,10 @@ from reviewapp.governance.models import PolicyVersion
 from reviewapp.models import (
     Decision,
     GuidelineVersion,
+    Purpose,
     ReviewItem,
 )
+from reviewapp.selectors.purposes import UNCOUNTED
 
 from .claims import (
     RELEASED_CLAIM,
@@ -49,7 +51,11 @@ def failure_mode_choices() -> list[catalog_selectors.FailureModeChoice]:
     return catalog_selectors.failure_mode_choices()
 
 
-def _record_occurrences(*, tags: list[str], decision: Decision, actor: Actor) -> None:
+def _record_occurrences(*, tags: list[str], decision: Decision, purpose: str, actor: Actor) -> None:
+    if purpose in UNCOUNTED:
+        # Gold and qualification items test the reviewer, not the model: their tags stay on
+        # the decision but never count as occurrences of a failure mode.
+        return
     for slug in tags:
         catalog_services.occurrence_record(
             failure_mode_slug=slug,
@@ -199,8 +205,12 @@ def review_item_decide(
                 changes={**released, "decided_at": now},
                 data=data,
             )
-            # The item's decided event covers the prediction: no event of its own.
-            state.apply_many(PREDICTION, event="decide", ids=[prediction.pk])
+            if item.purpose == Purpose.ROUTED:
+                # The item's decided event covers the prediction: no event of its own. Only
+                # the routed item moves the prediction: a sample, recheck or second review is
+                # recorded on its own item (a passed or halted prediction stays so; its routing
+                # record never changes), and reaches the producer as a correction if at all.
+                state.apply_many(PREDICTION, event="decide", ids=[prediction.pk])
         elif escalates:
             if action == A.DEFER:
                 data["auto"] = _("Deferred %(n)s times") % {"n": item.defer_count + 1}
@@ -232,7 +242,7 @@ def review_item_decide(
                 },
                 data=data,
             )
-        _record_occurrences(tags=tags, decision=decision, actor=actor)
+        _record_occurrences(tags=tags, decision=decision, purpose=item.purpose, actor=actor)
     return decision
 
 
@@ -284,7 +294,7 @@ def decision_undo(*, decision_id: int, user: Any) -> ReviewItem:
             changes=changes,
             data={"decision": decision.pk, "action": decision.action},
         )
-        if decision.action in (A.ACCEPT, A.OVERRIDE):
+        if decision.action in (A.ACCEPT, A.OVERRIDE) and item.purpose == Purpose.ROUTED:
             # The item's reopened event covers the prediction: no event of its own.
             state.apply_many(PREDICTION, event="reopen", ids=[decision.prediction_id])
         # Submit-and-next gave the reviewer the next item; it goes back untouched so they hold

@@ -84,13 +84,11 @@ PREDICTION = state.Machine(
         "route": transition(
             {P.RECEIVED}, {P.IN_REVIEW, P.PASSED, P.FALLBACK}, "queue.prediction.routed"
         ),
-        # A final decision (accept or override) by a reviewer; a passed prediction may be
-        # sampled and decided, and a second review decides a decided one again.
-        "decide": transition(
-            {P.IN_REVIEW, P.PASSED, P.FALLBACK, P.DECIDED},
-            {P.DECIDED},
-            "queue.prediction.decided",
-        ),
+        # A final decision (accept or override) on the prediction's routed item. Items of
+        # other purposes (samples, rechecks, second reviews) never move the prediction: a
+        # passed or halted prediction stays passed or fallback, whatever a sample of it says
+        # (the correction travels as its own decision; docs/failsafe.md).
+        "decide": transition({P.IN_REVIEW, P.DECIDED}, {P.DECIDED}, "queue.prediction.decided"),
         # The decision was undone within its grace period: the item is open again.
         "reopen": transition({P.DECIDED}, {P.IN_REVIEW}, "queue.prediction.reopened"),
     },

@@ -12,6 +12,7 @@ from django.utils.translation import gettext as _
 
 from reviewapp.core import verbs
 from reviewapp.core.time import human_duration
+from reviewapp.selectors.purposes import LIST_LABELS
 
 register = template.Library()
 
@@ -88,6 +89,17 @@ def status_badge(item: Any, user: Any = None) -> str:
         status, "grey"
     )
     return format_html('<span class="badge {}">{}</span>', tone, item.get_status_display().lower())
+
+
+@register.simple_tag
+def purpose_badge(item: Any) -> str:
+    """Why a non-routed item is in the queue (a shift sample, a halted model's sample, ...),
+    as a small badge; nothing for a routed item, and nothing for gold or qualification items,
+    which must look like any other (``selectors.purposes.LIST_LABELS``)."""
+    label = LIST_LABELS.get(getattr(item, "purpose", ""))
+    if label is None:
+        return ""
+    return format_html('<span class="badge blue">{}</span>', label)
 
 
 @register.simple_tag

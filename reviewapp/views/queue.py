@@ -305,6 +305,8 @@ _REPLAY_FIELDS = (
     ("fallback", _lazy("Safe fallback")),
     ("policy_hash", _lazy("Policy hash")),
     ("sla_due_at", _lazy("SLA deadline")),
+    ("mode", _lazy("Model's mode")),
+    ("mode_sample", _lazy("Halted-model sample")),
 )
 
 
@@ -316,7 +318,7 @@ def _replay_rows(replay: RoutingReplay) -> list[dict[str, Any]]:
         value = getattr(side, name)
         if name == "reasons":
             return describe_reasons(list(value), dict(side.details)) or [_("none")]
-        if name == "routed":
+        if name in ("routed", "mode_sample"):
             return _("yes") if value else _("no")
         if name in ("details", "fallback"):
             return json.dumps(value, sort_keys=True) if value is not None else "—"

@@ -38,7 +38,7 @@ def test_reviewer_replays_an_items_routing(live_server, page, sign_in, artifacts
     page.click("a:has-text('Replay routing')")
     page.wait_for_load_state("networkidle")
     assert page.locator(".replay-verdict.ok").is_visible()
-    assert page.locator(".replay-table tbody tr").count() == 7
+    assert page.locator(".replay-table tbody tr").count() == 9
     assert page.locator(".replay-table tr.differs").count() == 0
     page.screenshot(path=str(artifacts / "replay-matches.png"), full_page=True)
 

@@ -99,10 +99,13 @@ def test_api_answers_recorded_beside_replayed(ana, routed):
         "fallback",
         "policy_hash",
         "sla_due_at",
+        "mode",
+        "mode_sample",
     }
     assert side["routed"] is True and side["reasons"] == ["low_confidence"]
     assert side["policy_hash"] == routed.policy_hash
     assert side["sla_due_at"].endswith("Z")
+    assert side["mode"] == "normal" and side["mode_sample"] is False
 
 
 def test_api_visibility_is_the_predictions(ana, ravi, lead, engineer, routed, radiology):

@@ -165,9 +165,15 @@ def _enqueue_decisions_chunk(*, now: dt.datetime, limit: int) -> tuple[int, int]
         if not decisions:
             return 0, 0
         token = uuid.uuid4()
+        # A routed item's decision is ``decision.made``; an override of a prediction that had
+        # passed is ``decision.corrected`` (the selector sends nothing else).
+        kinds = {
+            d.pk: Delivery.Kind.CORRECTED if selectors.corrects(d) else Delivery.Kind.DECISION
+            for d in decisions
+        }
         rows = [
             _new_row(
-                kind=Delivery.Kind.DECISION,
+                kind=kinds[d.pk],
                 model=d.model,
                 item_id=d.item_id,
                 decision=d,
@@ -183,10 +189,11 @@ def _enqueue_decisions_chunk(*, now: dt.datetime, limit: int) -> tuple[int, int]
         inserted = list(
             Delivery.objects.filter(
                 decision_id__in=[d.pk for d in decisions], fill_token=token
-            ).values_list("id", "status", "item_id")
+            ).values_list("id", "status", "item_id", "kind")
         )
-        if inserted:
-            _audit_fill(token=token, rows=inserted, kind=Delivery.Kind.DECISION)
+        for kind in Delivery.Kind.DECISION, Delivery.Kind.CORRECTED:
+            if of_kind := [row[:3] for row in inserted if row[3] == kind]:
+                _audit_fill(token=token, rows=of_kind, kind=kind)
     return len(decisions), len(inserted)
 
 
@@ -249,7 +256,8 @@ class FillReport:
 def deliveries_enqueue(
     *, now: dt.datetime | None = None, batch_size: int | None = None, max_batches: int = 20
 ) -> FillReport:
-    """Put released final decisions and SLA breaches into the outbox. Idempotent."""
+    """Put released decisions the producer hears of (routed items' decisions, corrections) and
+    routed items' SLA breaches into the outbox. Idempotent."""
     now = now or timezone.now()
     limit = batch_size or settings.WEBHOOK_FILL_BATCH
     report = FillReport()
