@@ -37,8 +37,10 @@ ACTIONS: dict[str, str | None] = {
     "extend": None,
 }
 
-# The queue pages' roles (the committee reads the fail-safe pages, not the queue).
+# Which other pages to link: the queue's roles (the committee reads the fail-safe pages,
+# not the queue) and the dashboards' (reviewers have no dashboard pages).
 QUEUE_ROLES = (roles.REVIEWER, roles.LEAD, roles.ENGINEER)
+DASHBOARD_ROLES = (roles.LEAD, roles.COMMITTEE, roles.ENGINEER)
 
 
 def _require_reader(request: HttpRequest) -> None:
@@ -118,6 +120,7 @@ def model_page(request: HttpRequest, slug: str) -> HttpResponse:
             "model": state.model,
             "history": history,
             "can_queue": roles.has_role(request.user, *QUEUE_ROLES),
+            "can_dashboard": roles.has_role(request.user, *DASHBOARD_ROLES),
             "actions": actions_for(request.user, state),
             "overdue": state.review_overdue(now),
             "blocking": blocking,
