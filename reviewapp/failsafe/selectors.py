@@ -32,7 +32,7 @@ from reviewapp.models import (
     ReviewItem,
 )
 from reviewapp.models.review import OPEN_STATUSES
-from reviewapp.selectors.visibility import models_visible_to
+from reviewapp.selectors.visibility import models_visible_to, visible_model_ids
 
 from .models import Alert, ModeChange
 
@@ -92,6 +92,16 @@ def model_state(user: Any, slug: str) -> ModelState | None:
         return None
     row = ModelMode.objects.filter(model=model).select_related("set_by", "owner").first()
     return ModelState(model=model, row=row)
+
+
+def visible_model_with_mode(user: Any, slug: str) -> MLModel | None:
+    """The model (its ``mode_row`` joined, absent when never switched) if the user may read
+    it: one query (the visibility of leads, engineers and the committee needs none)."""
+    visible = visible_model_ids(user)
+    qs = MLModel.objects.filter(slug=slug).select_related("mode_row")
+    if visible is not None:
+        qs = qs.filter(pk__in=visible)
+    return qs.first()
 
 
 def mode_history(model: MLModel, limit: int = HISTORY_LIMIT) -> QuerySet[ModeChange]:

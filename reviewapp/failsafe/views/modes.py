@@ -70,14 +70,17 @@ def actions_for(user: Any, state: selectors.ModelState) -> list[str]:
 
 def model_actions(*, model_slug: str, user: Any) -> list[dict[str, Any]]:
     """core.model_actions: the links another app's page of a model offers here (the
-    dashboards model page: "Fail-safe", and "Contain…" for who may contain it)."""
+    dashboards model page: "Fail-safe", and "Contain…" for who may contain it). One query:
+    the model with its mode row."""
     if not roles.has_role(user, *selectors.READERS):
         return []
-    state = selectors.model_state(user, model_slug)
-    if state is None:
+    model = selectors.visible_model_with_mode(user, model_slug)
+    if model is None:
         return []
     links = [{"label": _("Fail-safe"), "url": reverse("failsafe:model", args=[model_slug])}]
-    if state.mode != Mode.CONTAINED and may_stop(user, state.model, Mode.CONTAINED):
+    row = getattr(model, "mode_row", None)
+    mode = row.mode if row is not None else Mode.NORMAL
+    if mode != Mode.CONTAINED and may_stop(user, model, Mode.CONTAINED):
         links.append(
             {
                 "label": _("Contain…"),
