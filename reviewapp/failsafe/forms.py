@@ -27,6 +27,14 @@ def _review_by_field(help_text: str) -> forms.DateTimeField:
     )
 
 
+def _name_the_zone(form: forms.Form) -> None:
+    """Say which zone "your time zone" is (the user's, activated by core's middleware)."""
+    field = form.fields.get("review_by")
+    if field is not None:
+        zone = _("In your time zone (%(zone)s).") % {"zone": timezone.get_current_timezone_name()}
+        field.help_text = f"{zone} {field.help_text}".strip()
+
+
 def default_review_by(now: dt.datetime | None = None) -> dt.datetime:
     """Now + FAILSAFE_CONTAINMENT_REVIEW_HOURS, in the user's zone, to the minute."""
     now = now or timezone.now()
@@ -67,6 +75,7 @@ class SwitchForm(ServiceErrorsMixin, forms.Form):
         super().__init__(*args, **kwargs)
         if not halt:
             del self.fields["sample_rate"]
+        _name_the_zone(self)
 
 
 class LiftForm(ServiceErrorsMixin, forms.Form):
@@ -82,7 +91,7 @@ class LiftForm(ServiceErrorsMixin, forms.Form):
 
 
 class ExtendForm(ServiceErrorsMixin, forms.Form):
-    review_by = _review_by_field(_("In your time zone."))
+    review_by = _review_by_field("")
     note = forms.CharField(
         label=_("Note"),
         max_length=MAX_REASON,
@@ -96,3 +105,4 @@ class ExtendForm(ServiceErrorsMixin, forms.Form):
         super().__init__(*args, **kwargs)
         self.fields["review_by"].required = True
         self.fields["review_by"].error_messages["required"] = _("Give the new review-by time.")
+        _name_the_zone(self)

@@ -253,6 +253,17 @@ class Preview:
         return sum(m.last_hour for m in self.members)
 
     @property
+    def fewer_per_hour(self) -> float:
+        return -self.extra_per_hour
+
+    @property
+    def backlog_seconds(self) -> float | None:
+        """How long the open queue alone takes to clear at the active reviewers' pace."""
+        if not self.capacity_per_hour:
+            return None
+        return self.open_queue / self.capacity_per_hour * 3600
+
+    @property
     def breach_seconds(self) -> float | None:
         return None if self.breach_in_hours is None else self.breach_in_hours * 3600
 
