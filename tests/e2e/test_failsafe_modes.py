@@ -9,7 +9,6 @@ from reviewapp.services.claims import review_item_claim_next
 from tests.factories import UserFactory
 from tests.reviewapp import test_queue_fixtures as fx
 
-
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
 REASON = "Override rate tripled since the 14:00 deploy"
