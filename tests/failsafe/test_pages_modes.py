@@ -45,6 +45,27 @@ def test_readers_open_the_overview(client, fraud_model, role):
     assert client.get(reverse("failsafe:overview")).status_code == 200
 
 
+@pytest.mark.parametrize(
+    ("role", "dashboard", "queue", "contain"),
+    [
+        ("lead", True, True, True),
+        ("engineer", True, True, False),
+        ("committee", True, False, False),
+        ("reviewer", False, True, False),
+    ],
+)
+def test_overview_links_only_the_pages_the_role_opens(
+    client, fraud_model, role, dashboard, queue, contain
+):
+    user = UserFactory(username=f"u-{role}", roles=[role])
+    PoolMembership.objects.create(model=fraud_model, user=user)
+    client.force_login(user)
+    body = client.get(reverse("failsafe:overview")).content.decode()
+    assert (reverse("dashboards:model", args=["card-fraud"]) in body) is dashboard
+    assert (reverse("queue:list") + "?model=card-fraud" in body) is queue
+    assert (page("contain") in body) is contain
+
+
 def test_catalog_editor_gets_403(client, fraud_model):
     client.force_login(UserFactory(username="ed", roles=["catalog_editor"]))
     assert client.get(reverse("failsafe:overview")).status_code == 403

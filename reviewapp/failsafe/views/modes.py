@@ -102,7 +102,14 @@ def overview(request: HttpRequest) -> HttpResponse:
         for s in states
     ]
     stopped = sum(1 for s in states if s.stopped)
-    return render(request, "failsafe/overview.html", {"rows": rows, "stopped": stopped, "now": now})
+    context = {
+        "rows": rows,
+        "stopped": stopped,
+        "now": now,
+        "can_queue": roles.has_role(request.user, *QUEUE_ROLES),
+        "can_dashboard": roles.has_role(request.user, *DASHBOARD_ROLES),
+    }
+    return render(request, "failsafe/overview.html", context)
 
 
 @login_required
