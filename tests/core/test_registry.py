@@ -36,10 +36,10 @@ def nav_for(user):
 @pytest.mark.parametrize(
     ("role", "sections", "tools"),
     [
-        (roles.REVIEWER, ["queue", "dashboards", "catalog"], ["My account"]),
+        (roles.REVIEWER, ["queue", "dashboards", "failsafe", "catalog"], ["My account"]),
         (
             roles.LEAD,
-            ["queue", "dashboards", "governance", "catalog"],
+            ["queue", "dashboards", "failsafe", "governance", "catalog"],
             [
                 "My account",
                 "Decision delivery",
@@ -49,11 +49,15 @@ def nav_for(user):
                 "Sign-in lockouts",
             ],
         ),
-        (roles.COMMITTEE, ["dashboards", "governance", "catalog"], ["My account", "Audit log"]),
+        (
+            roles.COMMITTEE,
+            ["dashboards", "failsafe", "governance", "catalog"],
+            ["My account", "Audit log"],
+        ),
         (roles.CATALOG_EDITOR, ["catalog"], ["My account"]),
         (
             roles.ENGINEER,
-            ["queue", "dashboards", "governance", "catalog"],
+            ["queue", "dashboards", "failsafe", "governance", "catalog"],
             ["My account", "Export labels", "Rejected envelopes"],
         ),
     ],

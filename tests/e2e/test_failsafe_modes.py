@@ -28,6 +28,7 @@ def test_lead_contains_from_the_dashboard_reviewer_sees_banner_lead_lifts(
     # The lead opens the model's dashboard and clicks Contain…
     sign_in(page, live_server, "lee")
     page.goto(f"{live_server.url}/dashboards/models/card-fraud/")
+    page.screenshot(path=str(artifacts / "failsafe-dashboard-contain-link.png"))
     page.click("text=Contain…")
     page.wait_for_url("**/failsafe/models/card-fraud/contain/")
     preview = page.locator("[data-testid=preview]")
