@@ -53,10 +53,7 @@ class SwitchForm(ServiceErrorsMixin, forms.Form):
         help_text=_("Shown on every page of the model and recorded in its history."),
     )
     review_by = _review_by_field(
-        _(
-            "In your time zone. Past it, the owner and the leads are reminded until someone "
-            "extends or lifts it."
-        )  # fmt: skip
+        _("Past it, the owner and the leads are reminded until someone extends or lifts it.")
     )
     sample_rate = forms.FloatField(
         label=_("Share still sampled for review"),

@@ -123,6 +123,8 @@ def test_contain_page_shows_the_preview_and_defaults(client, fraud_model, lead, 
     expected = timezone.localtime(timezone.now() + dt.timedelta(hours=4)).strftime("%Y-%m-%dT%H")
     assert f'value="{expected}' in body
     assert 'name="sample_rate"' not in body
+    assert body.count("In your time zone") == 1  # named once, with the zone: "(UTC)"
+    assert "In your time zone (UTC)." in body
 
 
 def test_halt_page_asks_the_sample_share(client, fraud_model, lead, settings):
