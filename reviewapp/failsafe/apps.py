@@ -12,6 +12,7 @@ class FailsafeConfig(AppConfig):
         register_audit_verbs()
 
         # --- alerts ---
+        # --- modes: the pages ---
         from django.utils.translation import gettext_lazy as _
 
         from reviewapp.core import registry
@@ -25,13 +26,6 @@ class FailsafeConfig(AppConfig):
         registry.register_hook(alert_notices.RESOLVED_HOOK, alert_notices.alert_resolved)
         # /metrics (dashboards) reads the unresolved alerts per model and severity here.
         registry.register_hook("failsafe.open_alert_counts", alert_selectors.open_alert_counts)
-        registry.register_tool(
-            key="failsafe-alerts",
-            label=_("Alerts"),
-            url_name="failsafe:alerts",
-            roles=[LEAD, ENGINEER, COMMITTEE, REVIEWER],
-            order=35,
-        )
         # --- monitors ---
         from reviewapp.core import registry
 
@@ -48,3 +42,15 @@ class FailsafeConfig(AppConfig):
 
         # Routing (the queue) asks for each chunk's checkers through this hook.
         registry.register_hook("queue.data_quality_checks", data_quality_checks)
+        from . import selectors as mode_selectors
+        from .views import modes as mode_views
+
+        registry.register_nav_section(
+            key="failsafe",
+            label=_("Fail-safe"),
+            url_name="failsafe:overview",
+            roles={LEAD, ENGINEER, COMMITTEE, REVIEWER},
+            order=25,
+        )
+        registry.register_hook("core.model_banners", mode_selectors.model_banners)
+        registry.register_hook("core.model_actions", mode_views.model_actions)

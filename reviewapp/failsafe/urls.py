@@ -1,15 +1,21 @@
-"""The fail-safe pages (namespace ``failsafe``)."""
+"""The fail-safe pages (namespace ``failsafe``): the overview, each model's page and its
+switches, the alerts."""
 
-from django.urls import path  # noqa: F401
+from django.urls import path
+
+from .views import alerts as alert_views
+from .views import modes as mode_views
 
 app_name = "failsafe"
 
-urlpatterns: list = []
-
-# --- alerts ---
-from .views import alerts as alert_views  # noqa: E402
-
-urlpatterns += [
+urlpatterns = [
+    path("", mode_views.overview, name="overview"),
+    path("models/<slug:slug>/", mode_views.model_page, name="model"),
+    # One path per action (not a catch-all), so other parts may add pages under models/<slug>/.
+    *[
+        path(f"models/<slug:slug>/{action}/", mode_views.switch, {"action": action}, name=action)
+        for action in mode_views.ACTIONS
+    ],
     path("alerts/", alert_views.alerts, name="alerts"),
     path("alerts/<int:alert_id>/", alert_views.alert, name="alert"),
     path(

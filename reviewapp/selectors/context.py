@@ -127,7 +127,6 @@ class ReviewContext:
     # The data-quality findings routing stored, as sentences, and the input fields they name.
     diagnostics: list[str]
     flagged: set[str]
-
     # Why a sample or recheck is in the queue (a confident prediction needs saying why); empty
     # for routed items and for gold and qualification, which look like routed ones.
     purpose_note: str = ""

@@ -36,10 +36,10 @@ def nav_for(user):
 @pytest.mark.parametrize(
     ("role", "sections", "tools"),
     [
-        (roles.REVIEWER, ["queue", "dashboards", "catalog"], ["My account", "Alerts"]),
+        (roles.REVIEWER, ["queue", "dashboards", "failsafe", "catalog"], ["My account"]),
         (
             roles.LEAD,
-            ["queue", "dashboards", "governance", "catalog"],
+            ["queue", "dashboards", "failsafe", "governance", "catalog"],
             [
                 "My account",
                 "Decision delivery",
@@ -52,14 +52,14 @@ def nav_for(user):
         ),
         (
             roles.COMMITTEE,
-            ["dashboards", "governance", "catalog"],
-            ["My account", "Alerts", "Audit log"],
+            ["dashboards", "failsafe", "governance", "catalog"],
+            ["My account", "Audit log"],
         ),
         (roles.CATALOG_EDITOR, ["catalog"], ["My account"]),
         (
             roles.ENGINEER,
-            ["queue", "dashboards", "governance", "catalog"],
-            ["My account", "Export labels", "Rejected envelopes", "Alerts"],
+            ["queue", "dashboards", "failsafe", "governance", "catalog"],
+            ["My account", "Export labels", "Rejected envelopes"],
         ),
     ],
 )

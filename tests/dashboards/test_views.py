@@ -161,9 +161,10 @@ def test_dashboards_read_a_fixed_number_of_queries(
     with django_assert_num_queries(signed_in_queries(5)):
         client.get(url, {"range": "30d"})
     model_url = reverse("dashboards:model", args=[model_a.slug])
-    # + model, watermark, rollups, live counts, policy history, reviewer days, and
-    # governance's emergency flag (an unratified emergency rollback of the model).
-    with django_assert_num_queries(signed_in_queries(7)):
+    # + model, watermark, rollups, live counts, policy history, reviewer days,
+    # governance's emergency flag (an unratified emergency rollback of the model), and
+    # core's model hooks: the banners and the actions (the fail-safe app reads the mode).
+    with django_assert_num_queries(signed_in_queries(9)):
         assert client.get(model_url, {"range": "30d"}).status_code == 200
 
 

@@ -68,13 +68,13 @@ def test_queue_list_query_count_is_fixed(client, lead, fraud_model, django_asser
     make_items(fraud_model, 30)
     login(client, lead)
     client.get("/queue/")  # warm the counts cache and the session
-    # models, items page, counts snapshot, breached list, assignees: the same whatever the
-    # number of items
-    with django_assert_num_queries(signed_in_queries(5)):
+    # models, items page, counts snapshot, breached list, assignees, the model banners (core's
+    # hook: the listed models' modes): the same whatever the number of items
+    with django_assert_num_queries(signed_in_queries(6)):
         response = client.get("/queue/")
     assert response.status_code == 200
     make_items(fraud_model, 20, prefix="more")
-    with django_assert_num_queries(signed_in_queries(5)):
+    with django_assert_num_queries(signed_in_queries(6)):
         client.get("/queue/")
 
 
@@ -187,9 +187,10 @@ def test_review_page_query_count_is_fixed(
     url = f"/queue/items/{held.pk}/review/"
     client.get(url)
     # pool models, item, similar above, similar below, catalog failure modes matching,
-    # guideline, item decisions, catalog tag choices, and governance's emergency flag (an
-    # emergency rollback of this model awaiting ratification: one indexed query)
-    with django_assert_num_queries(signed_in_queries(9)):
+    # guideline, item decisions, catalog tag choices, governance's emergency flag (an
+    # emergency rollback of this model awaiting ratification: one indexed query) and the
+    # model banners (core's hook: the fail-safe app reads the model's mode row)
+    with django_assert_num_queries(signed_in_queries(10)):
         response = client.get(url)
     assert response.status_code == 200
     assert response.content.decode().count("accepted") >= 3
