@@ -45,7 +45,6 @@ def nav_for(user):
                 "Decision delivery",
                 "Export labels",
                 "Rejected envelopes",
-                "Alerts",
                 "Audit log",
                 "Sign-in lockouts",
             ],

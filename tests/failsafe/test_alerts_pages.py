@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 from django.utils import timezone
 
-from reviewapp.core import registry
 from reviewapp.failsafe.models import Alert, ModeChange
 from reviewapp.failsafe.services.acknowledge import alert_acknowledge
 from reviewapp.models import PoolMembership
@@ -114,7 +113,9 @@ def test_a_reviewer_posting_acknowledge_gets_403(client, alerts, fraud_model):
     assert Alert.objects.get(pk=alerts["open"].pk).state == "open"
 
 
-def test_alerts_is_a_tool_in_the_menu_for_readers():
-    tool = next(t for t in registry.tools() if t.key == "failsafe-alerts")
-    assert tool.url_name == "failsafe:alerts"
-    assert tool.visible_to({"reviewer"}) and not tool.visible_to({"catalog_editor"})
+def test_alerts_are_reached_from_the_fail_safe_overview(client):
+    # Alerts belong to the Fail-safe section: its overview links them with the count.
+    lead = UserFactory(roles=["lead"])
+    client.force_login(lead)
+    html = client.get("/failsafe/").content.decode()
+    assert 'href="/failsafe/alerts/"' in html and "not resolved" in html
