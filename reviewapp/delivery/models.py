@@ -100,7 +100,9 @@ class Delivery(models.Model):
             ),
             models.CheckConstraint(
                 condition=(Q(kind="decision") & Q(decision__isnull=False))
-                | (Q(kind="timed_out") & Q(decision__isnull=True)),
+                | (Q(kind="timed_out") & Q(decision__isnull=True))
+                # An event about the model itself names neither an item nor a decision.
+                | (Q(kind="mode_changed") & Q(decision__isnull=True) & Q(item__isnull=True)),
                 name="delivery_kind_matches_decision",
             ),
             models.CheckConstraint(
