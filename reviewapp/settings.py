@@ -631,6 +631,14 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": timedelta(minutes=DASHBOARD_METRICS_PRUNE_INTERVAL_MINUTES),
     },
 }
+# --- Fail-safe modes (reviewapp/failsafe: reminders) ---
+# A containment past its review-by time is reminded to its owner and the leads at most once
+# per this many minutes, until it is extended or lifted; beat looks every five minutes.
+FAILSAFE_REMINDER_MINUTES = env_float("FAILSAFE_REMINDER_MINUTES", 60)
+CELERY_BEAT_SCHEDULE["failsafe-containment-reminders"] = {
+    "task": "failsafe.containment_reminders",
+    "schedule": timedelta(minutes=5),
+}
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 
 # --- REST framework -------------------------------------------------------------------------

@@ -10,3 +10,13 @@ class FailsafeConfig(AppConfig):
         from .verbs import register_audit_verbs
 
         register_audit_verbs()
+
+        # --- modes ---
+        from reviewapp.core import registry
+
+        from . import notices
+        from .services import modes
+
+        notices.register_notification_kinds()
+        registry.register_hook(modes.MODE_CHANGED_HOOK, modes.producer_event)
+        registry.register_hook(modes.MODE_CHANGED_HOOK, notices.mode_changed)
