@@ -376,7 +376,8 @@ def _insert_sql() -> tuple[str, tuple[tuple[str, str, Any], ...]]:
     mode_model = qn(ModelMode._meta.get_field("model").column)
     mode_now = (
         f"COALESCE((SELECT mm.{qn('mode')} FROM {mode_table} mm"
-        f" WHERE mm.{mode_model} = r.{qn('model_id')}), '{Mode.NORMAL}')"
+        f" WHERE mm.{mode_model} = r.{qn(Prediction._meta.get_field('model').column)}),"
+        f" '{Mode.NORMAL}')"
     )
     mode_column = Prediction._meta.get_field("mode_at_receipt").column
     values = ", ".join(mode_now if f.column == mode_column else qn(f.column) for f in fields)
