@@ -677,6 +677,10 @@ SPECTACULAR_SETTINGS = {
         "reviewapp.core.schema.add_error_responses",
     ],
 }
+# --- Fail-safe modes: one schema name for the operating modes (mode, model_mode) ---
+SPECTACULAR_SETTINGS.setdefault("ENUM_NAME_OVERRIDES", {})["ModelModeEnum"] = (
+    "reviewapp.models.ingest.Mode"
+)
 
 # --- Logging --------------------------------------------------------------------------------
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO").upper()

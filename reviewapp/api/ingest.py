@@ -89,7 +89,7 @@ ACCEPTED = inline_serializer(
         "id": serializers.IntegerField(),
         "status": serializers.CharField(),
         "url": serializers.CharField(),
-        "model_mode": serializers.ChoiceField(Mode.values, help_text=MODEL_MODE_HELP),
+        "model_mode": serializers.ChoiceField(Mode.choices, help_text=MODEL_MODE_HELP),
     },
 )
 ERRORS = inline_serializer(
@@ -107,7 +107,7 @@ BATCH_RESULT = inline_serializer(
                     "status": serializers.ChoiceField(["accepted", "duplicate", "error"]),
                     "id": serializers.IntegerField(allow_null=True),
                     "model_mode": serializers.ChoiceField(
-                        Mode.values, allow_null=True, help_text=MODEL_MODE_HELP
+                        Mode.choices, allow_null=True, help_text=MODEL_MODE_HELP
                     ),
                     "errors": serializers.DictField(),
                 },

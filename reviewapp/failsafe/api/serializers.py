@@ -22,7 +22,7 @@ MONITOR_FIELDS = ("name", "state", "value", "bound", "severity")
 
 # --- input ------------------------------------------------------------------------------------
 class ModeIn(StrictInputSerializer):
-    mode = serializers.ChoiceField(choices=Mode.values)
+    mode = serializers.ChoiceField(choices=Mode.choices)
     # Blank is the service's 400 on ``reason`` (one message for every caller).
     reason = serializers.CharField(allow_blank=True, trim_whitespace=False)
     review_by = WhenField(
@@ -50,7 +50,7 @@ ModelDetailOut = inline_serializer(
     "ModelDetail",
     {
         **registered_model_fields(),
-        "mode": serializers.ChoiceField(Mode.values),
+        "mode": serializers.ChoiceField(Mode.choices),
         "mode_since": serializers.DateTimeField(
             allow_null=True, help_text="When the current mode began; null if never switched."
         ),
