@@ -423,7 +423,7 @@ def copy_phase(args, prefix: str) -> dict:
     columns = (
         "model_id, external_id, model_version, input, output, label, confidence, signals, "
         "lineage, occurred_at, received_at, receipt, status, enqueued_at, reason_codes, "
-        "reason_details, policy_hash"
+        "reason_details, policy_hash, mode_at_receipt, routing_mode"
     )
     receipt = uuid.uuid4()
     with psycopg.connect(args.database_url) as conn:
@@ -451,6 +451,8 @@ def copy_phase(args, prefix: str) -> dict:
                         now,
                         Jsonb([]),
                         Jsonb({}),
+                        "",
+                        "normal",
                         "",
                     )
                 )

@@ -673,6 +673,14 @@ CELERY_BEAT_SCHEDULE["failsafe-learn-feature-profiles"] = {
     "schedule": timedelta(minutes=FAILSAFE_PROFILE_REFRESH_MINUTES),
 }
 # --- end data quality ---
+# --- Fail-safe modes (reviewapp/failsafe: reminders) ---
+# A containment past its review-by time is reminded to its owner and the leads at most once
+# per this many minutes, until it is extended or lifted; beat looks every five minutes.
+FAILSAFE_REMINDER_MINUTES = env_float("FAILSAFE_REMINDER_MINUTES", 60)
+CELERY_BEAT_SCHEDULE["failsafe-containment-reminders"] = {
+    "task": "failsafe.containment_reminders",
+    "schedule": timedelta(minutes=5),
+}
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 
 # --- REST framework -------------------------------------------------------------------------
@@ -711,6 +719,10 @@ SPECTACULAR_SETTINGS = {
         "reviewapp.core.schema.add_error_responses",
     ],
 }
+# --- Fail-safe modes: one schema name for the operating modes (mode, model_mode) ---
+SPECTACULAR_SETTINGS.setdefault("ENUM_NAME_OVERRIDES", {})["ModelModeEnum"] = (
+    "reviewapp.models.ingest.Mode"
+)
 
 # --- Logging --------------------------------------------------------------------------------
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO").upper()

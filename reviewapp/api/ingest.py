@@ -12,7 +12,9 @@ from rest_framework.views import APIView
 from reviewapp.api.permissions import CanReadPredictions, IsServiceAccount
 from reviewapp.core.api import error_response
 from reviewapp.envelope import BodyError, parse_json
+from reviewapp.models import Mode
 from reviewapp.selectors.ingest import (
+    model_list_representation,
     models_visible_to,
     prediction_representation,
     predictions_with_routing,
@@ -65,12 +67,29 @@ class EnvelopeSchema(serializers.Serializer):
     occurred_at = serializers.DateTimeField(required=False)
 
 
+def registered_model_fields() -> dict[str, serializers.Field]:
+    """The fields of a model in ``GET /models`` (fresh instances for each schema using them)."""
+    return {
+        "slug": serializers.SlugField(),
+        "name": serializers.CharField(),
+        "owner_team": serializers.CharField(),
+        "criticality": serializers.CharField(),
+        "labels": serializers.ListField(child=serializers.CharField()),
+    }
+
+
+MODEL_MODE_HELP = (
+    "The model's operating mode when the prediction was received: `contained` means a human "
+    "decides it (use the fallback until the decision comes), `halted` means the model's "
+    "output is not used (serve the fallback)."
+)
 ACCEPTED = inline_serializer(
     "Accepted",
     {
         "id": serializers.IntegerField(),
         "status": serializers.CharField(),
         "url": serializers.CharField(),
+        "model_mode": serializers.ChoiceField(Mode.choices, help_text=MODEL_MODE_HELP),
     },
 )
 ERRORS = inline_serializer(
@@ -87,6 +106,9 @@ BATCH_RESULT = inline_serializer(
                     "index": serializers.IntegerField(),
                     "status": serializers.ChoiceField(["accepted", "duplicate", "error"]),
                     "id": serializers.IntegerField(allow_null=True),
+                    "model_mode": serializers.ChoiceField(
+                        Mode.choices, allow_null=True, help_text=MODEL_MODE_HELP
+                    ),
                     "errors": serializers.DictField(),
                 },
             )
@@ -120,7 +142,10 @@ class PredictionsView(APIView):
             )
             return Response({**record, "duplicate": True}, status=status.HTTP_200_OK)
         url = request.build_absolute_uri(reverse("api:prediction-detail", args=[result.id]))
-        return Response({"id": result.id, "status": "received", "url": url}, status=202)
+        return Response(
+            {"id": result.id, "status": "received", "url": url, "model_mode": result.model_mode},
+            status=202,
+        )
 
     @extend_schema(
         operation_id="predictions_find",
@@ -194,7 +219,13 @@ class PredictionBatchView(APIView):
         return Response(
             {
                 "results": [
-                    {"index": r.index, "status": r.status, "id": r.id, "errors": r.errors or None}
+                    {
+                        "index": r.index,
+                        "status": r.status,
+                        "id": r.id,
+                        "model_mode": r.model_mode,
+                        "errors": r.errors or None,
+                    }
                     for r in results
                 ]
             }
@@ -220,27 +251,9 @@ class ModelListView(APIView):
 
     @extend_schema(
         operation_id="models_list",
-        responses=inline_serializer(
-            "RegisteredModel",
-            {
-                "slug": serializers.SlugField(),
-                "name": serializers.CharField(),
-                "criticality": serializers.CharField(),
-                "labels": serializers.ListField(child=serializers.CharField()),
-            },
-            many=True,
-        ),
+        responses=inline_serializer("RegisteredModel", registered_model_fields(), many=True),
     )
     def get(self, request):
         return Response(
-            [
-                {
-                    "slug": m.slug,
-                    "name": m.name,
-                    "owner_team": m.owner_team,
-                    "criticality": m.criticality,
-                    "labels": m.labels,
-                }
-                for m in models_visible_to(_account(request))
-            ]
+            [model_list_representation(m) for m in models_visible_to(_account(request))]
         )

@@ -103,7 +103,9 @@ class Delivery(models.Model):
             # change carry none.
             models.CheckConstraint(
                 condition=(Q(kind__in=["decision", "corrected"]) & Q(decision__isnull=False))
-                | (Q(kind__in=["timed_out", "mode_changed"]) & Q(decision__isnull=True)),
+                | (Q(kind="timed_out") & Q(decision__isnull=True))
+                # An event about the model itself names neither an item nor a decision.
+                | (Q(kind="mode_changed") & Q(decision__isnull=True) & Q(item__isnull=True)),
                 name="delivery_kind_matches_decision",
             ),
             models.CheckConstraint(

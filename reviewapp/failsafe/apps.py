@@ -24,6 +24,7 @@ class FailsafeConfig(AppConfig):
         alert_notices.register_notification_kinds()
         registry.register_hook(alert_notices.OPENED_HOOK, alert_notices.alert_opened)
         registry.register_hook(alert_notices.RESOLVED_HOOK, alert_notices.alert_resolved)
+        registry.register_hook("failsafe.alert_escalated", alert_notices.alert_escalated)
         # /metrics (dashboards) reads the unresolved alerts per model and severity here.
         registry.register_hook("failsafe.open_alert_counts", alert_selectors.open_alert_counts)
         # --- monitors ---
@@ -54,3 +55,12 @@ class FailsafeConfig(AppConfig):
         )
         registry.register_hook("core.model_banners", mode_selectors.model_banners)
         registry.register_hook("core.model_actions", mode_views.model_actions)
+        # --- modes ---
+        from reviewapp.core import registry
+
+        from . import notices
+        from .services import modes
+
+        notices.register_notification_kinds()
+        registry.register_hook(modes.MODE_CHANGED_HOOK, modes.producer_event)
+        registry.register_hook(modes.MODE_CHANGED_HOOK, notices.mode_changed)

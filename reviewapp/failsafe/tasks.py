@@ -8,6 +8,7 @@ from django.conf import settings
 # --- alerts ---
 from .services import alert_notices
 from .services.profiles import feature_profiles_refresh
+from .services.reminders import containment_reminders_send
 
 
 @shared_task(
@@ -61,3 +62,14 @@ def learn_feature_profiles() -> int:
     """Learn every recently active model's feature profile again (beat, hourly). Safe to run
     twice: each run rewrites each profile from the same window. Returns how many it learned."""
     return sum(1 for rows in feature_profiles_refresh().values() if rows is not None)
+
+
+# --- modes ---
+
+
+@shared_task(name="failsafe.containment_reminders", acks_late=True, ignore_result=True,
+             soft_time_limit=50, time_limit=60)  # fmt: skip
+def containment_reminders() -> int:
+    """Remind owners and leads of containments past their review-by time (each at most once
+    per FAILSAFE_REMINDER_MINUTES; the service re-checks every row it takes)."""
+    return containment_reminders_send()

@@ -26,10 +26,25 @@ def prediction_for_replay(principal: Any, *, pk: int) -> Prediction | None:
 
 
 def models_visible_to(account: ServiceAccount | None) -> QuerySet[MLModel]:
+    """The models list's rule: a service token reads the models it may send for; a person
+    allowed to read predictions reads every registered model (names, labels, criticality and
+    mode are no secret inside the organisation; the records stay behind ``visibility``)."""
     qs = MLModel.objects.all()
     if account is not None and not account.all_models:
         qs = qs.filter(service_accounts=account)
     return qs.order_by("slug")
+
+
+def model_list_representation(model: MLModel) -> dict[str, Any]:
+    """A model as ``GET /api/v1/models`` lists it (``GET /api/v1/models/{slug}`` adds its
+    mode and monitors)."""
+    return {
+        "slug": model.slug,
+        "name": model.name,
+        "owner_team": model.owner_team,
+        "criticality": model.criticality,
+        "labels": model.labels,
+    }
 
 
 def prediction_representation(prediction: Prediction, request: Any = None) -> dict[str, Any]:
@@ -54,10 +69,15 @@ def prediction_representation(prediction: Prediction, request: Any = None) -> di
         "lineage": prediction.lineage,
         "occurred_at": iso_utc(prediction.occurred_at),
         "received_at": iso_utc(prediction.received_at),
+        # The model's operating mode when the prediction was accepted (the ingest answer's).
+        "model_mode": prediction.mode_at_receipt,
         "routing": None
         if routed is None
         else {
             "routed": routed,
+            # The mode it was actually routed under (authoritative; rows routed before modes
+            # existed were routed as normal).
+            "mode": prediction.routing_mode or "normal",
             "reason_codes": prediction.reason_codes,
             "threshold": prediction.threshold,
             "policy_version": policy.version if policy else None,

@@ -30,7 +30,14 @@ from reviewapp.envelope import (
     storable_copy,
     validate_envelope,
 )
-from reviewapp.models import MLModel, Prediction, RejectedEnvelope, ServiceAccount
+from reviewapp.models import (
+    MLModel,
+    Mode,
+    ModelMode,
+    Prediction,
+    RejectedEnvelope,
+    ServiceAccount,
+)
 
 from .accounts import allowed_model_ids
 from .routing import predictions_route
@@ -48,6 +55,9 @@ class ItemResult:
     id: int | None = None
     errors: dict[str, list[str]] = field(default_factory=dict)
     http_status: int = 202
+    # The model's operating mode when the prediction was received (``mode_at_receipt``):
+    # every answer naming a prediction carries it. None for a refused item.
+    model_mode: str | None = None
 
 
 _catalogue: tuple[float, dict[str, MLModel]] | None = None
@@ -236,6 +246,12 @@ def predictions_store(
     Idempotent on (model, external_id) without catching IntegrityError: rows are inserted with
     ON CONFLICT DO NOTHING and read back; a row carrying this call's receipt was created here,
     any other (an earlier request, or one racing this one) makes the item a duplicate.
+
+    Each new row stores its model's operating mode as the insert read it
+    (``mode_at_receipt``); a duplicate answers the mode stored at its first receipt, so a
+    retried request gets the same answer. On PostgreSQL the mode is read inside the INSERT
+    (a scalar subquery per row, no extra round trip); elsewhere by one query for the batch's
+    models, in the same transaction.
     """
     if not valid:
         return {}
@@ -278,6 +294,9 @@ def predictions_store(
             if missing:
                 stored.update(_read_back(missing))
         else:
+            modes = _modes_now({row["model_id"] for row in rows})
+            for row in rows:
+                row["mode_at_receipt"] = modes.get(row["model_id"], Mode.NORMAL)
             Prediction.objects.bulk_create(
                 [Prediction(**row) for row in rows], ignore_conflicts=True, batch_size=1000
             )
@@ -286,12 +305,16 @@ def predictions_store(
         results: dict[int, ItemResult] = {}
         for index, env in valid:
             key = (models[env.model_slug].pk, env.external_id)
-            pk, row_receipt = stored[key]
+            pk, row_receipt, mode = stored[key]
             if row_receipt == receipt and first_index[key] == index:
-                results[index] = ItemResult(index, "accepted", id=pk, http_status=202)
+                results[index] = ItemResult(
+                    index, "accepted", id=pk, http_status=202, model_mode=mode
+                )
                 created.append(pk)
             else:
-                results[index] = ItemResult(index, "duplicate", id=pk, http_status=200)
+                results[index] = ItemResult(
+                    index, "duplicate", id=pk, http_status=200, model_mode=mode
+                )
         if created:
             audit_record_many(_ingested_events(created, actor=actor))
             if enqueue:
@@ -317,7 +340,16 @@ def _ingested_events(created: list[int], *, actor: Actor) -> list[AuditEvent]:
     ]
 
 
-def _read_back(keys: list[tuple[int, str]]) -> dict[tuple[int, str], tuple[int, uuid.UUID]]:
+def _modes_now(model_ids: set[int]) -> dict[int, str]:
+    """{model id: mode} of the models not in normal mode (no row means normal)."""
+    rows = ModelMode.objects.filter(model_id__in=model_ids).exclude(mode=Mode.NORMAL)
+    return dict(rows.values_list("model_id", "mode"))
+
+
+Stored = dict[tuple[int, str], tuple[int, uuid.UUID, str]]
+
+
+def _read_back(keys: list[tuple[int, str]]) -> Stored:
     by_model: dict[int, list[str]] = {}
     for model_id, external_id in keys:
         by_model.setdefault(model_id, []).append(external_id)
@@ -325,9 +357,9 @@ def _read_back(keys: list[tuple[int, str]]) -> dict[tuple[int, str], tuple[int, 
     for model_id, external_ids in by_model.items():
         condition |= Q(model_id=model_id, external_id__in=external_ids)
     return {
-        (m, e): (pk, r)
-        for pk, m, e, r in Prediction.objects.filter(condition).values_list(
-            "id", "model_id", "external_id", "receipt"
+        (m, e): (pk, r, mode)
+        for pk, m, e, r, mode in Prediction.objects.filter(condition).values_list(
+            "id", "model_id", "external_id", "receipt", "mode_at_receipt"
         )
     }
 
@@ -338,10 +370,22 @@ def _insert_sql() -> tuple[str, tuple[tuple[str, str, Any], ...]]:
     qn = connection.ops.quote_name
     columns = ", ".join(qn(f.column) for f in fields)
     record = ", ".join(f"{qn(f.column)} {f.db_type(connection)}" for f in fields)
+    # The model's mode as this statement reads it: one index probe per row on the mode
+    # table's unique model_id, inside the INSERT (no second round trip on the hot path).
+    mode_table = qn(ModelMode._meta.db_table)
+    mode_model = qn(ModelMode._meta.get_field("model").column)
+    mode_now = (
+        f"COALESCE((SELECT mm.{qn('mode')} FROM {mode_table} mm"
+        f" WHERE mm.{mode_model} = r.{qn(Prediction._meta.get_field('model').column)}),"
+        f" '{Mode.NORMAL}')"
+    )
+    mode_column = Prediction._meta.get_field("mode_at_receipt").column
+    values = ", ".join(mode_now if f.column == mode_column else qn(f.column) for f in fields)
     sql = (
-        f"INSERT INTO {qn(Prediction._meta.db_table)} ({columns}) SELECT {columns}"
+        f"INSERT INTO {qn(Prediction._meta.db_table)} ({columns}) SELECT {values}"
         f" FROM jsonb_to_recordset(%s::jsonb) AS r({record})"
-        " ON CONFLICT DO NOTHING RETURNING id, model_id, external_id, receipt"
+        " ON CONFLICT DO NOTHING"
+        f" RETURNING id, model_id, external_id, receipt, {qn(mode_column)}"
     )
     return sql, tuple((f.attname, f.column, f) for f in fields)
 
@@ -354,9 +398,7 @@ def _json_value(value: Any) -> Any:
     return value
 
 
-def _insert_returning(
-    rows: list[dict[str, Any]],
-) -> dict[tuple[int, str], tuple[int, uuid.UUID]]:
+def _insert_returning(rows: list[dict[str, Any]]) -> Stored:
     """PostgreSQL: the whole batch in one INSERT ... SELECT FROM jsonb_to_recordset(...).
 
     One parameter (a JSON array) instead of Django's per-column arrays, which psycopg quotes
@@ -381,7 +423,7 @@ def _insert_returning(
     )
     with connection.cursor() as cursor:
         cursor.execute(sql, [payload])
-        return {(m, e): (pk, r) for pk, m, e, r in cursor.fetchall()}
+        return {(m, e): (pk, r, mode) for pk, m, e, r, mode in cursor.fetchall()}
 
 
 # After a failed publish this process leaves new rows to the sweeper for a few seconds instead

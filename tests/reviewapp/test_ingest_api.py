@@ -64,8 +64,9 @@ def test_accepts_a_prediction_with_202_id_status_and_url(api, fraud_model):
 
     assert response.status_code == 202, response.content
     body = response.json()
-    assert set(body) == {"id", "status", "url"}
+    assert set(body) == {"id", "status", "url", "model_mode"}
     assert body["status"] == "received"
+    assert body["model_mode"] == "normal"
     prediction = Prediction.objects.get(pk=body["id"])
     assert body["url"].endswith(f"/api/v1/predictions/{prediction.pk}")
     assert prediction.model == fraud_model

@@ -103,7 +103,15 @@ def test_keys_stored_earlier_are_duplicates(api, fraud_model):
     ).json()
     before = counts()
     results = post_batch(api, {"predictions": [env(fraud_model, "old")]}).json()["results"]
-    assert results == [{"index": 0, "status": "duplicate", "id": first["id"], "errors": None}]
+    assert results == [
+        {
+            "index": 0,
+            "status": "duplicate",
+            "id": first["id"],
+            "model_mode": "normal",
+            "errors": None,
+        }
+    ]
     assert counts() == before
 
 

@@ -21,6 +21,7 @@ from .outbox import (
     S,
     deliveries_enqueue,
     delivery_transition,
+    mode_change_enqueue,
 )
 from .sending import (
     RESPONSE_EXCERPT_BYTES,
@@ -51,6 +52,7 @@ __all__ = [
     "delivery_retry_now",
     "delivery_send",
     "delivery_transition",
+    "mode_change_enqueue",
     "model_callback_configure",
     "retry_delay",
 ]

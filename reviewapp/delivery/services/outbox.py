@@ -1,7 +1,11 @@
-"""The outbox: the DELIVERY state machine, and filling it from final decisions and SLA breaches.
+"""The outbox: the DELIVERY state machine, and filling it from final decisions, SLA breaches
+and model events.
 
 A final decision becomes an outbox row in a beat task that finds it by data (no signal, no call
-from the queue), and a row leaves ``pending`` only through ``delivery_transition``.
+from the queue), and a row leaves ``pending`` only through ``delivery_transition``. A model
+event (its operating mode changed) is written by :func:`mode_change_enqueue`, called in the
+transaction of the switch itself, so the producer hears of every switch that committed and of
+none that rolled back.
 """
 
 from __future__ import annotations
@@ -19,7 +23,9 @@ from django.utils.translation import gettext as _
 from reviewapp.core import state
 from reviewapp.core.audit import Actor, audit_record
 from reviewapp.core.exceptions import Conflict
+from reviewapp.core.publish import task_publish_on_commit
 from reviewapp.core.state import transition
+from reviewapp.core.time import iso_utc
 from reviewapp.models import Decision, MLModel
 
 from .. import selectors
@@ -112,7 +118,7 @@ def _new_row(
     *,
     kind: str,
     model: MLModel,
-    item_id: int,
+    item_id: int | None,
     decision: Decision | None,
     now: dt.datetime,
     token: uuid.UUID,
@@ -273,3 +279,74 @@ def deliveries_enqueue(
     if report.total:
         report.pending = Delivery.objects.filter(status=S.PENDING, next_attempt_at__lte=now).count()
     return report
+
+
+# --- Model events ---------------------------------------------------------------------------
+SEND_TASK_NAME = "failsafe.delivery_send"
+
+
+def mode_change_enqueue(
+    *,
+    model: MLModel,
+    mode: str,
+    previous_mode: str,
+    since: dt.datetime,
+    reason: str,
+    review_by: dt.datetime | None,
+    by_monitor: str = "",
+    now: dt.datetime | None = None,
+) -> Delivery:
+    """Put a ``model.mode_changed`` event for ``model``'s producer into the outbox, in the
+    caller's transaction (the mode switch's), signed and retried like a decision.
+
+    The payload says what the producer must do (``contained``: use the fallback until a human
+    decides; ``halted``: serve the fallback) and who switched it only as "a person" or the
+    monitor's name: no person's name goes to a producer for a switch.
+    """
+    now = now or timezone.now()
+    token = uuid.uuid4()
+
+    def build(message_id: str) -> dict[str, Any]:
+        return {
+            "type": Delivery.EVENT_TYPES[Delivery.Kind.MODE_CHANGED],
+            "timestamp": iso_utc(now),
+            "data": {
+                "delivery_id": message_id,
+                "model": model.slug,
+                "mode": mode,
+                "previous_mode": previous_mode,
+                "since": iso_utc(since),
+                "reason": reason,
+                "review_by": iso_utc(review_by),
+                "changed_by": "monitor" if by_monitor else "person",
+                "monitor": by_monitor or None,
+            },
+        }
+
+    with transaction.atomic():
+        row = _new_row(
+            kind=Delivery.Kind.MODE_CHANGED,
+            model=model,
+            item_id=None,
+            decision=None,
+            now=now,
+            token=token,
+            build=build,
+        )
+        row.save(force_insert=True)
+        audit_record(
+            actor=SENDER,
+            verb="delivery.delivery.enqueued",
+            target=row,
+            data={
+                "kind": row.kind,
+                "deliveries": [row.pk],
+                "items": [],
+                "skipped": int(row.status == S.SKIPPED),
+                "cancelled": 0,
+            },
+        )
+        if row.status == S.PENDING:
+            # Sent at once after commit rather than on the next beat tick.
+            task_publish_on_commit(SEND_TASK_NAME)
+    return row

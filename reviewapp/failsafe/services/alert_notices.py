@@ -202,6 +202,21 @@ def alert_opened(*, alert: Alert) -> None:
     alert_webhook_enqueue(alert=alert, event="alert.opened")
 
 
+def alert_escalated(*, alert: Alert) -> None:
+    """Hook ``failsafe.alert_escalated``: a spike lasted its monitor's duration and is now a
+    persistent shift (the monitor's action follows); tell the same people again and send
+    ``alert.escalated``, so a shift never hides behind the spike notice sent before it."""
+    notifications.notify(
+        recipients=alert_recipients(alert),
+        kind=OPENED_KIND,
+        title=opened_title(alert),
+        body=opened_body(alert),
+        link=alert_link(alert),
+        actor=Actor.system(f"monitor:{alert.monitor}"),
+    )
+    alert_webhook_enqueue(alert=alert, event="alert.escalated")
+
+
 def alert_resolved(*, alert: Alert) -> None:
     """Hook ``failsafe.alert_resolved``: tell the owners and leads; send ``alert.resolved``."""
     notifications.notify(

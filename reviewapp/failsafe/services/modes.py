@@ -20,6 +20,7 @@ from reviewapp.core import registry
 from reviewapp.core.audit import Actor, audit_record
 from reviewapp.core.exceptions import Conflict, PermissionDenied, ServiceError
 from reviewapp.core.roles import LEAD, has_role
+from reviewapp.delivery.services import mode_change_enqueue
 from reviewapp.models import MLModel, Mode, ModelMode
 
 from ..models import Alert, ModeChange
@@ -33,12 +34,32 @@ MODE_CHANGED_HOOK = "failsafe.mode_changed"
 # ``fn(model=) -> {monitor: {"value", "bound", "state", ...}}``: the metric values recorded
 # with a switch (the monitors module registers it).
 METRIC_SNAPSHOT_HOOK = "failsafe.metric_snapshot"
+# ``fn(model=) -> [{"name", "state", "value", "bound", "severity"}, ...]``: the state of each of
+# the model's monitors, shown by ``GET /api/v1/models/{slug}`` (the monitors module registers
+# it; none registered: no monitors).
+MONITOR_STATES_HOOK = "failsafe.monitor_states"
 
 MAX_REASON = 2000
 
 
 def mode_row(model: MLModel) -> ModelMode | None:
     return ModelMode.objects.filter(model=model).first()
+
+
+def mode_row_of(model: MLModel) -> ModelMode | None:
+    """The model's mode row through the one-to-one relation (free when the caller loaded the
+    model with ``select_related("mode_row")``), or None: never switched, so normal."""
+    try:
+        return model.mode_row
+    except ModelMode.DoesNotExist:
+        return None
+
+
+def monitor_states(model: MLModel) -> list[dict[str, Any]]:
+    states: list[dict[str, Any]] = []
+    for found in registry.run_hooks(MONITOR_STATES_HOOK, model=model):
+        states.extend(found or ())
+    return states
 
 
 def current_mode(model: MLModel) -> str:
@@ -201,6 +222,22 @@ def mode_change(
         )
         registry.run_hooks(MODE_CHANGED_HOOK, model=model, change=change)
     return change
+
+
+def producer_event(*, model: MLModel, change: ModeChange) -> None:
+    """The ``failsafe.mode_changed`` hook that tells the producer: a signed
+    ``model.mode_changed`` event in the delivery outbox, written in the switch's transaction
+    (docs/webhooks.md)."""
+    mode_change_enqueue(
+        model=model,
+        mode=change.to_mode,
+        previous_mode=change.from_mode,
+        since=change.created_at,
+        reason=change.reason,
+        review_by=change.review_by if change.to_mode != Mode.NORMAL else None,
+        by_monitor=change.monitor,
+        now=change.created_at,
+    )
 
 
 def mode_extend(*, model: MLModel, user: Any, review_by: dt.datetime, note: str = "") -> ModelMode:
