@@ -16,6 +16,7 @@ from rest_framework.views import APIView
 from reviewapp.api.permissions import CanReadPredictions
 from reviewapp.core.api import error_response
 from reviewapp.governance.replay import routing_replay
+from reviewapp.models import Mode
 from reviewapp.selectors.ingest import prediction_for_replay
 
 ERRORS = inline_serializer(
@@ -37,9 +38,7 @@ def _outcome(name: str) -> serializers.Serializer:
             "sla_due_at": serializers.DateTimeField(
                 allow_null=True, help_text="The routed item's deadline (ISO 8601 UTC)."
             ),
-            "mode": serializers.ChoiceField(
-                ["normal", "contained", "halted"], help_text="The model's operating mode."
-            ),
+            "mode": serializers.ChoiceField(Mode.choices, help_text="The model's operating mode."),
             "mode_sample": serializers.BooleanField(
                 help_text="Halted model: queued for review anyway (a mode_sample item)."
             ),

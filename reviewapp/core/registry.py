@@ -147,6 +147,12 @@ def unregister_hook(name: str, fn: Callable[..., Any]) -> None:
         _hooks[name].remove(fn)
 
 
+def hooks_for(name: str) -> list[Callable[..., Any]]:
+    """The functions registered under ``name``, in registration order (a caller that runs
+    each one apart, e.g. in its own savepoint)."""
+    return list(_hooks.get(name, []))
+
+
 def run_hooks(name: str, **kwargs: Any) -> list[Any]:
     """Call every function registered under ``name`` with ``kwargs``, in registration order;
     their results, leaving out None. No hook registered: an empty list."""

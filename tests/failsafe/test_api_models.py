@@ -12,7 +12,8 @@ from reviewapp.core import registry
 from reviewapp.core.audit import Actor
 from reviewapp.core.models import AuditEvent
 from reviewapp.failsafe.models import Alert, ModeChange
-from reviewapp.failsafe.services.modes import MAY_STOP_HOOK, MONITOR_STATES_HOOK, mode_change
+from reviewapp.failsafe.monitors import DEFAULT_MONITORS
+from reviewapp.failsafe.services.modes import MAY_STOP_HOOK, mode_change
 from reviewapp.models import ModelMode
 from reviewapp.services.accounts import service_account_create
 from tests.factories import MLModelFactory, UserFactory
@@ -27,27 +28,12 @@ LIST_FIELDS = {"slug", "name", "owner_team", "criticality", "labels"}
 MODE_FIELDS = {"mode", "mode_since", "mode_reason", "mode_review_by", "monitors"}
 
 
-@pytest.fixture
-def monitors():
-    """A fake of the monitors part: the hook it registers, as it will answer."""
-
-    def states(*, model):
-        return [
-            {"name": "uncertain_rate", "state": "ok", "value": 0.12, "bound": 0.3,
-             "severity": "S2", "rule": {"ignored": True}},
-        ]  # fmt: skip
-
-    registry.register_hook(MONITOR_STATES_HOOK, states)
-    yield
-    registry.unregister_hook(MONITOR_STATES_HOOK, states)
-
-
 def iso(value: dt.datetime) -> str:
     return value.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
 
 
 # --- GET ------------------------------------------------------------------------------------
-def test_get_has_the_list_fields_plus_mode_and_monitors(api, fraud_model, monitors):
+def test_get_has_the_list_fields_plus_mode_and_monitors(api, fraud_model):
     body = api.get(URL).json()
     listed = next(m for m in api.get("/api/v1/models").json() if m["slug"] == "card-fraud")
     assert set(body) == LIST_FIELDS | MODE_FIELDS
@@ -55,9 +41,12 @@ def test_get_has_the_list_fields_plus_mode_and_monitors(api, fraud_model, monito
     assert body["mode"] == "normal"
     assert body["mode_since"] is None and body["mode_review_by"] is None
     assert body["mode_reason"] == ""
+    # The model has no monitors version: the default monitors, judged on no traffic yet.
     assert body["monitors"] == [
-        {"name": "uncertain_rate", "state": "ok", "value": 0.12, "bound": 0.3, "severity": "S2"}
-    ]
+        {"name": m["name"], "state": "no_data", "value": None, "bound": m["bound"],
+         "severity": m["severity"]}
+        for m in DEFAULT_MONITORS
+    ]  # fmt: skip
 
 
 def test_get_shows_a_containment(api, fraud_model, lead):
@@ -69,7 +58,7 @@ def test_get_shows_a_containment(api, fraud_model, lead):
     assert body["mode_reason"] == "Drift in amounts."
     assert body["mode_since"] == iso(row.since)
     assert body["mode_review_by"] == iso(review_by)
-    assert body["monitors"] == []  # no monitors part registered
+    assert [m["name"] for m in body["monitors"]] == [m["name"] for m in DEFAULT_MONITORS]
 
 
 def test_every_role_reads_a_model_and_tokens_only_their_own(fraud_model, lead, reviewer, engineer):
@@ -98,7 +87,7 @@ def test_get_needs_a_caller(fraud_model):
 
 
 # --- POST: who may switch -------------------------------------------------------------------
-def test_a_lead_contains_and_gets_the_model_as_get_shows_it(fraud_model, lead, monitors):
+def test_a_lead_contains_and_gets_the_model_as_get_shows_it(fraud_model, lead):
     client = session_client(lead)
     response = client.post(MODE_URL, {"mode": "contained", "reason": "Escapes."}, format="json")
     assert response.status_code == 200, response.content

@@ -95,6 +95,22 @@ def test_a_spike_that_lasts_becomes_a_shift_on_the_same_alert(fraud_model):
     assert AuditEvent.objects.filter(verb="failsafe.alert.escalated").count() == 1
 
 
+@pytest.mark.parametrize("hook", ["failsafe.alert_opened", "failsafe.mode_changed"])
+def test_a_failing_notice_never_stops_the_containment(fraud_model, hook):
+    def broken(**kwargs):
+        raise RuntimeError("the mail relay is down")
+
+    registry.register_hook(hook, broken)
+    try:
+        buckets(fraud_model, end=T - 3 * FIVE, count=9, **NORMAL)
+        buckets(fraud_model, end=T, count=3, **BAD)
+        run()
+    finally:
+        registry.unregister_hook(hook, broken)
+    assert ModelMode.objects.get(model=fraud_model).mode == Mode.CONTAINED
+    assert alert_of(fraud_model).action_taken == "contain"
+
+
 def test_no_stronger_mode_is_weakened(fraud_model, lead):
     mode_change(model=fraud_model, mode=Mode.HALTED, reason="Chargebacks spiking.", user=lead)
     buckets(fraud_model, end=T, count=3, **BAD)

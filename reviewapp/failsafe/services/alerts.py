@@ -21,6 +21,7 @@ change of what an alert *is* (opened, escalated to a shift, acted on, resolved) 
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from typing import Any
 
 from django.db import transaction
@@ -44,6 +45,21 @@ from ..monitors import (
 from .alert_state import ALERT
 from .modes import mode_change
 from .samples import shift_sample
+
+logger = logging.getLogger(__name__)
+
+
+def announce(hook: str, *, alert: Alert) -> None:
+    """Run an alert hook (notifications, the on-call webhook) in a savepoint: a failing notice
+    is logged and never undoes the alert or the containment it goes with. The fail-safe must
+    act even when telling people about it breaks."""
+    for fn in registry.hooks_for(hook):
+        try:
+            with transaction.atomic():
+                fn(alert=alert)
+        except Exception:
+            logger.exception("alert hook %s failed for alert %s", hook, alert.pk)
+
 
 ALERT_OPENED_HOOK = "failsafe.alert_opened"
 ALERT_ESCALATED_HOOK = "failsafe.alert_escalated"
@@ -107,7 +123,7 @@ def alert_open(
                 "monitors_version": version,
             },
         )
-        registry.run_hooks(ALERT_OPENED_HOOK, alert=alert)
+        announce(ALERT_OPENED_HOOK, alert=alert)
     return alert
 
 
@@ -147,7 +163,7 @@ def alert_update(
                 after={"shape": Alert.Shape.SHIFT},
                 data={"model": alert.model_id, "value": s.value, "since": _iso(s.since)},
             )
-            registry.run_hooks(ALERT_ESCALATED_HOOK, alert=alert)
+            announce(ALERT_ESCALATED_HOOK, alert=alert)
     return alert
 
 
@@ -264,7 +280,7 @@ def alert_resolve(
             },
             now=now,
         )
-        registry.run_hooks(ALERT_RESOLVED_HOOK, alert=alert)
+        announce(ALERT_RESOLVED_HOOK, alert=alert)
     return alert
 
 
