@@ -26,8 +26,9 @@ from reviewapp.core.exceptions import ServiceError
 from reviewapp.models import Mode
 
 from .. import alert_selectors, selectors
-from ..forms import ExtendForm, LiftForm, SwitchForm, default_review_by
+from ..forms import ExtendForm, LiftForm, OwnersForm, SwitchForm, default_review_by
 from ..services.modes import may_stop, mode_change, mode_extend
+from ..services.owners import model_owner_names, model_owners_set
 
 # The switch pages: action -> the mode it switches to (None: extend the review-by time).
 ACTIONS: dict[str, str | None] = {
@@ -123,11 +124,44 @@ def overview(request: HttpRequest) -> HttpResponse:
 def model_page(request: HttpRequest, slug: str) -> HttpResponse:
     _require_reader(request)
     state = _state_or_404(request, slug)
+    return _model_page(request, state, owners_form=None, status=200)
+
+
+@login_required
+@require_http_methods(["POST"])
+def owners(request: HttpRequest, slug: str) -> HttpResponse:
+    """Set the model's owners (leads): the service decides; its 400 re-renders the model page
+    with the message under the field."""
+    _require_reader(request)
+    state = _state_or_404(request, slug)
+    if not roles.has_role(request.user, roles.LEAD):
+        raise DjangoPermissionDenied
+    form = OwnersForm(request.POST)
+    if form.is_valid():
+        try:
+            model_owners_set(model=state.model, owners=form.usernames(), user=request.user)
+        except ServiceError as exc:
+            if exc.status == 403:
+                raise DjangoPermissionDenied(exc.message) from exc
+            form.add_service_errors(exc)
+            return _model_page(request, state, owners_form=form, status=exc.status)
+        messages.success(request, _("Owners saved."))
+        return redirect("failsafe:model", slug=state.model.slug)
+    return _model_page(request, state, owners_form=form, status=400)
+
+
+def _model_page(
+    request: HttpRequest, state: selectors.ModelState, *, owners_form: Any, status: int
+) -> HttpResponse:
     now = timezone.now()
     blocking = selectors.blocking_alert(state.model) if state.stopped else None
     history = list(selectors.mode_history(state.model))
     for change in history:
         change.alert_path = selectors.alert_path(change.alert_id) if change.alert_id else ""
+    owner_names = model_owner_names(state.model)
+    may_set_owners = roles.has_role(request.user, roles.LEAD)
+    if may_set_owners and owners_form is None:
+        owners_form = OwnersForm(initial={"owners": ", ".join(owner_names)})
     return render(
         request,
         "failsafe/model.html",
@@ -141,8 +175,11 @@ def model_page(request: HttpRequest, slug: str) -> HttpResponse:
             "overdue": state.review_overdue(now),
             "blocking": blocking,
             "blocking_path": selectors.alert_path(blocking.pk) if blocking else "",
+            "owner_names": owner_names,
+            "owners_form": owners_form if may_set_owners else None,
             "now": now,
         },
+        status=status,
     )
 
 
