@@ -214,7 +214,10 @@ def switch(request: HttpRequest, slug: str, action: str) -> HttpResponse:
     state = _state_or_404(request, slug)
     if not _may(request.user, state, action):
         raise DjangoPermissionDenied
+    if request.method == "POST" and action == "halt" and request.POST.get("preview"):
+        return _halt_preview(request, state)
     form = _form_for(action, request.POST if request.method == "POST" else None)
+    _preview_on_change(form, state, action)
     status = 200
     if request.method == "POST":
         if form.is_valid():
@@ -228,6 +231,37 @@ def switch(request: HttpRequest, slug: str, action: str) -> HttpResponse:
         else:
             status = 400
     return _switch_page(request, state, action, form, status)
+
+
+def _preview_on_change(form: Any, state: selectors.ModelState, action: str) -> None:
+    """On the halt page, changing the sample share re-posts the form as a preview (htmx) and
+    swaps in the new figures; without htmx the "Update preview" button does the same."""
+    if action != "halt" or "sample_rate" not in form.fields:
+        return
+    form.fields["sample_rate"].widget.attrs.update(
+        {
+            "hx-post": reverse("failsafe:halt", args=[state.model.slug]),
+            "hx-trigger": "input changed delay:400ms, change",
+            "hx-vals": '{"preview": "1"}',
+            "hx-target": "#preview-region",
+            "hx-select": "#preview-region",
+            "hx-swap": "outerHTML",
+        }
+    )
+
+
+def _halt_preview(request: HttpRequest, state: selectors.ModelState) -> HttpResponse:
+    """The halt page again with the preview at the posted sample share; nothing is switched.
+    What was typed stays; only a bad share is an error (400, beside its field)."""
+    form = _form_for("halt", request.POST)
+    form.is_valid()
+    for name in list(form.errors):
+        if name != "sample_rate":
+            del form.errors[name]
+    _preview_on_change(form, state, "halt")
+    rate = None if "sample_rate" in form.errors else form.cleaned_data.get("sample_rate")
+    status = 400 if "sample_rate" in form.errors else 200
+    return _switch_page(request, state, "halt", form, status, preview_rate=rate)
 
 
 def _submit(
@@ -259,7 +293,13 @@ def _submit(
 
 
 def _switch_page(
-    request: HttpRequest, state: selectors.ModelState, action: str, form: Any, status: int
+    request: HttpRequest,
+    state: selectors.ModelState,
+    action: str,
+    form: Any,
+    status: int,
+    *,
+    preview_rate: float | None = None,
 ) -> HttpResponse:
     mode = ACTIONS[action]
     # Nothing to confirm when the model already is in that mode (contain a contained model,
@@ -267,8 +307,8 @@ def _switch_page(
     pointless = (mode is not None and state.mode == mode) or (
         action == "extend" and not state.stopped
     )
-    sample_rate = None
-    if action == "halt" and form.is_bound and form.is_valid():
+    sample_rate = preview_rate
+    if sample_rate is None and action == "halt" and form.is_bound and form.is_valid():
         sample_rate = form.cleaned_data.get("sample_rate")
     preview = (
         selectors.switch_preview(model=state.model, mode=mode, sample_rate=sample_rate)
