@@ -37,9 +37,16 @@ def monitors():
              "severity": "S2", "rule": {"ignored": True}},
         ]  # fmt: skip
 
+    # In place of the monitors part's own hook (registered by the app), so the answer is
+    # exactly the fake's.
+    real = list(registry._hooks.get(MONITOR_STATES_HOOK, []))
+    for fn in real:
+        registry.unregister_hook(MONITOR_STATES_HOOK, fn)
     registry.register_hook(MONITOR_STATES_HOOK, states)
     yield
     registry.unregister_hook(MONITOR_STATES_HOOK, states)
+    for fn in real:
+        registry.register_hook(MONITOR_STATES_HOOK, fn)
 
 
 def iso(value: dt.datetime) -> str:
@@ -69,7 +76,9 @@ def test_get_shows_a_containment(api, fraud_model, lead):
     assert body["mode_reason"] == "Drift in amounts."
     assert body["mode_since"] == iso(row.since)
     assert body["mode_review_by"] == iso(review_by)
-    assert body["monitors"] == []  # no monitors part registered
+    # The monitors part's defaults, none judged yet (no buckets).
+    assert [m["state"] for m in body["monitors"]] == ["no_data"] * len(body["monitors"])
+    assert "data-anomalies" in [m["name"] for m in body["monitors"]]
 
 
 def test_every_role_reads_a_model_and_tokens_only_their_own(fraud_model, lead, reviewer, engineer):
