@@ -164,6 +164,19 @@ def _card_fraud_contained_yesterday(model: MLModel, lee: Any, now: dt.datetime) 
                 "containment: all fine."
             ),
             user=lee,
+            metrics=_snapshot(
+                {
+                    name: (OK, 0.02),
+                    "uncertain-rate": (OK, 0.29),
+                    "override-rate": (OK, 0.07),
+                    "ood-rate": (OK, 0.03),
+                    "rejected-envelopes": (OK, 0.0),
+                    "open-queue": (OK, 12.0),
+                    "oldest-waiting": (OK, 9.0),
+                    "sla-breach-rate": (OK, 0.0),
+                    "silence": (OK, 1.04),
+                }
+            ),  # fmt: skip
         )
 
 

@@ -238,3 +238,12 @@ def test_halt_page_updates_its_preview_as_the_share_changes(client, traffic):
     assert 'hx-post="/failsafe/models/card-fraud/halt/"' in body
     assert 'hx-target="#preview-region"' in body and 'id="preview-region"' in body
     assert 'name="preview"' in body  # the button, where htmx is not loaded
+
+
+def test_contain_page_says_when_the_first_item_breaches_in_clock_time(client, traffic):
+    from django.urls import reverse
+
+    client.force_login(UserFactory(username="lee", roles=["lead"]))
+    body = client.get(reverse("failsafe:contain", args=["card-fraud"])).content.decode()
+    assert "the first new item breaches at " in body
+    assert "at in " not in body  # it read "at in 10 min"

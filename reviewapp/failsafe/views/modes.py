@@ -19,6 +19,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy as _lazy
 from django.views.decorators.http import require_GET, require_http_methods
 
 from reviewapp.core import roles
@@ -158,6 +159,7 @@ def _model_page(
     history = list(selectors.mode_history(state.model))
     for change in history:
         change.alert_path = selectors.alert_path(change.alert_id) if change.alert_id else ""
+        change.metric_rows, change.no_data = metric_rows(change.metrics)
     owner_names = model_owner_names(state.model)
     may_set_owners = roles.has_role(request.user, roles.LEAD)
     if may_set_owners and owners_form is None:
@@ -181,6 +183,39 @@ def _model_page(
         },
         status=status,
     )
+
+
+# A monitor's state as a lead or on-call engineer says it (the stored words are codes).
+STATE_WORDS = {
+    "ok": _lazy("ok"),
+    "spike": _lazy("spike"),
+    "shift": _lazy("persistent shift"),
+    "firing": _lazy("firing"),
+}
+
+
+def metric_rows(metrics: dict[str, Any] | None) -> tuple[list[dict[str, Any]], list[str]]:
+    """The monitors recorded with a switch: those that had a value or a state worth reading,
+    each with its state in words, and the names of those that had no data (one line on the
+    page instead of a row each)."""
+    rows: list[dict[str, Any]] = []
+    no_data: list[str] = []
+    for name, m in (metrics or {}).items():
+        m = m if isinstance(m, dict) else {"value": m}
+        state = m.get("state") or ""
+        if state == "no_data" or (m.get("value") is None and state in ("", "no_data")):
+            no_data.append(name)
+            continue
+        rows.append(
+            {
+                "name": name,
+                "value": m.get("value"),
+                "bound": m.get("bound"),
+                "state": state,
+                "word": STATE_WORDS.get(state, state.replace("_", " ")),
+            }
+        )
+    return rows, no_data
 
 
 def _form_for(action: str, data: Any = None) -> Any:
