@@ -70,3 +70,21 @@ def test_model_page_history_reads_in_words(client, fraud_model, lead):
     body = client.get(reverse("failsafe:model", args=["card-fraud"])).content.decode()
     assert "persistent shift" in body and "no_data" not in body
     assert "no data: silence" in body
+
+
+def test_a_monitors_reason_reads_its_time_as_a_person_writes_it():
+    import datetime as dt
+
+    from reviewapp.failsafe.monitors import DEFAULT_MONITORS, SHIFT, MonitorState, rule_of
+    from reviewapp.failsafe.services.alerts import _reason
+
+    monitor = dict(next(m for m in DEFAULT_MONITORS if m["name"] == "data-anomalies"))
+    since = dt.datetime(2026, 12, 1, 9, 20, tzinfo=dt.UTC)
+    text = _reason(
+        MonitorState(monitor=monitor, rule=rule_of(monitor), state=SHIFT, value=0.94,
+                     since=since, as_of=since)
+    )  # fmt: skip
+    assert text == (
+        "data-anomalies: anomaly_rate > 0.25 for 15 min or longer "
+        "(persistent shift since 2026-12-01 09:20 UTC; now 0.94)"
+    )
