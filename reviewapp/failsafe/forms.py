@@ -103,3 +103,21 @@ class ExtendForm(ServiceErrorsMixin, forms.Form):
         self.fields["review_by"].required = True
         self.fields["review_by"].error_messages["required"] = _("Give the new review-by time.")
         _name_the_zone(self)
+
+
+class OwnersForm(ServiceErrorsMixin, forms.Form):
+    """A model's owners, as a comma list of usernames (``services.owners`` checks each)."""
+
+    owners = forms.CharField(
+        label=_("Owners"),
+        required=False,
+        max_length=2000,
+        help_text=_(
+            "Usernames, separated by commas (e.g. ana, lee). They are told when this "
+            "model's monitors fire and when its mode changes. Empty: no owners."
+        ),
+    )
+
+    def usernames(self) -> list[str]:
+        raw = self.cleaned_data.get("owners") or ""
+        return [name.strip() for name in raw.replace("\n", ",").split(",") if name.strip()]

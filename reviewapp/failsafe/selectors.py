@@ -173,7 +173,8 @@ def model_banners(*, model_slugs: list[str]) -> list[dict[str, Any]]:
             "name": row.model.name or row.model.slug,
             "since": _since_text(row.since, now),
             "who": state.set_by_label or _("the system"),
-            "reason": row.reason,
+            # The sentence adds its own full stop: "…mapped.. Every prediction" read badly.
+            "reason": row.reason.rstrip().rstrip(".").rstrip() or row.reason,
         }
         if row.mode == Mode.CONTAINED:
             title = _("%(name)s is CONTAINED") % values

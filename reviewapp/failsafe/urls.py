@@ -16,6 +16,7 @@ urlpatterns = [
         path(f"models/<slug:slug>/{action}/", mode_views.switch, {"action": action}, name=action)
         for action in mode_views.ACTIONS
     ],
+    path("models/<slug:slug>/owners/", mode_views.owners, name="owners"),
     path("alerts/", alert_views.alerts, name="alerts"),
     path("alerts/<int:alert_id>/", alert_views.alert, name="alert"),
     path(

@@ -16,6 +16,7 @@ VERBS = {
     "failsafe.alert.acknowledged": _("Alert acknowledged"),
     "failsafe.alert.resolved": _("Alert resolved"),
     "failsafe.feature_profile.learned": _("Feature profile learned"),
+    "failsafe.model_owners.changed": _("Model owners changed"),
     # --- alerts ---
     "failsafe.alert_webhook.delivered": _("Alert sent to the on-call webhook"),
     "failsafe.alert_webhook.failed": _("Alert webhook gave up"),

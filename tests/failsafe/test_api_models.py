@@ -25,7 +25,7 @@ pytestmark = pytest.mark.django_db
 URL = "/api/v1/models/card-fraud"
 MODE_URL = URL + "/mode"
 LIST_FIELDS = {"slug", "name", "owner_team", "criticality", "labels"}
-MODE_FIELDS = {"mode", "mode_since", "mode_reason", "mode_review_by", "monitors"}
+MODE_FIELDS = {"mode", "mode_since", "mode_reason", "mode_review_by", "monitors", "owners"}
 
 
 def iso(value: dt.datetime) -> str:

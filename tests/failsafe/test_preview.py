@@ -188,3 +188,62 @@ def test_lifting_previews_what_the_policy_alone_routed(traffic):
 )
 def test_breach_time(kwargs, expected):
     assert breach_in_hours(**kwargs) == expected
+
+
+# --- the halt page's preview follows the share the lead types --------------------------------
+def _halt_page_post(client, data):
+    from django.urls import reverse
+
+    lead = UserFactory(username="lee", roles=["lead"])
+    client.force_login(lead)
+    return client.post(reverse("failsafe:halt", args=["card-fraud"]), data)
+
+
+def _after_per_hour(body: str) -> str:
+    import re
+
+    return re.search(r"per hour reviewed now → ([\d.]+) per hour after", body).group(1)
+
+
+def test_halt_preview_recomputes_at_the_posted_share_and_switches_nothing(
+    client, traffic, settings
+):
+    settings.FAILSAFE_HALTED_SAMPLE_RATE = 0.1
+    response = _halt_page_post(
+        client, {"preview": "1", "sample_rate": "0.5", "reason": "Drafting", "review_by": ""}
+    )
+    assert response.status_code == 200
+    body = response.content.decode()
+    assert _after_per_hour(body) == "5"
+    assert "50 % of them sampled for review" in body
+    assert "Drafting" in body  # what the lead typed stays
+    assert "field-error" not in body  # no "reason required" on a preview
+    from reviewapp.models import ModelMode
+
+    assert not ModelMode.objects.exists()
+
+
+def test_halt_preview_names_a_bad_share(client, traffic):
+    response = _halt_page_post(client, {"preview": "1", "sample_rate": "2", "reason": ""})
+    assert response.status_code == 400
+    body = response.content.decode()
+    assert 'id="id_sample_rate-error"' in body and 'id="id_reason-error"' not in body
+
+
+def test_halt_page_updates_its_preview_as_the_share_changes(client, traffic):
+    from django.urls import reverse
+
+    client.force_login(UserFactory(username="lee", roles=["lead"]))
+    body = client.get(reverse("failsafe:halt", args=["card-fraud"])).content.decode()
+    assert 'hx-post="/failsafe/models/card-fraud/halt/"' in body
+    assert 'hx-target="#preview-region"' in body and 'id="preview-region"' in body
+    assert 'name="preview"' in body  # the button, where htmx is not loaded
+
+
+def test_contain_page_says_when_the_first_item_breaches_in_clock_time(client, traffic):
+    from django.urls import reverse
+
+    client.force_login(UserFactory(username="lee", roles=["lead"]))
+    body = client.get(reverse("failsafe:contain", args=["card-fraud"])).content.decode()
+    assert "the first new item breaches at " in body
+    assert "at in " not in body  # it read "at in 10 min"

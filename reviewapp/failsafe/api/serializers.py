@@ -59,6 +59,11 @@ ModelDetailOut = inline_serializer(
             allow_null=True, help_text="When a containment or halt must be looked at again."
         ),
         "monitors": MonitorStateOut.__class__(many=True),
+        "owners": serializers.ListField(
+            child=serializers.CharField(),
+            help_text="Usernames of the people told when the model's monitors fire or its "
+            "mode changes (beside the free-text `owner_team`), sorted.",
+        ),
     },
 )
 
@@ -78,4 +83,5 @@ def model_representation(
         "mode_reason": mode.reason if mode is not None else "",
         "mode_review_by": iso_utc(mode.review_by) if mode is not None else None,
         "monitors": [_monitor(state) for state in monitors],
+        "owners": sorted(u.get_username() for u in model.owners.all()),
     }

@@ -221,11 +221,13 @@ def alert_act(
 
 
 def _reason(s: MonitorState) -> str:
+    """The reason shown on every page of the stopped model: read by a lead, so the time is
+    "2026-12-01 09:20 UTC", not ISO 8601 with an offset."""
     value = "no value" if s.value is None else f"{s.value:.4g}"
+    since = s.since.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M UTC") if s.since else "?"
     return (
         f"{s.name}: {s.rule.metric} {s.rule.op} {s.rule.bound:g} for "
-        f"{s.rule.duration_minutes} min or longer (persistent shift since "
-        f"{_iso(s.since)}; now {value})"
+        f"{s.rule.duration_minutes} min or longer (persistent shift since {since}; now {value})"
     )
 
 

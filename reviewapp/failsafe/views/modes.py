@@ -19,6 +19,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy as _lazy
 from django.views.decorators.http import require_GET, require_http_methods
 
 from reviewapp.core import roles
@@ -26,8 +27,9 @@ from reviewapp.core.exceptions import ServiceError
 from reviewapp.models import Mode
 
 from .. import alert_selectors, selectors
-from ..forms import ExtendForm, LiftForm, SwitchForm, default_review_by
+from ..forms import ExtendForm, LiftForm, OwnersForm, SwitchForm, default_review_by
 from ..services.modes import may_stop, mode_change, mode_extend
+from ..services.owners import model_owner_names, model_owners_set
 
 # The switch pages: action -> the mode it switches to (None: extend the review-by time).
 ACTIONS: dict[str, str | None] = {
@@ -123,11 +125,45 @@ def overview(request: HttpRequest) -> HttpResponse:
 def model_page(request: HttpRequest, slug: str) -> HttpResponse:
     _require_reader(request)
     state = _state_or_404(request, slug)
+    return _model_page(request, state, owners_form=None, status=200)
+
+
+@login_required
+@require_http_methods(["POST"])
+def owners(request: HttpRequest, slug: str) -> HttpResponse:
+    """Set the model's owners (leads): the service decides; its 400 re-renders the model page
+    with the message under the field."""
+    _require_reader(request)
+    state = _state_or_404(request, slug)
+    if not roles.has_role(request.user, roles.LEAD):
+        raise DjangoPermissionDenied
+    form = OwnersForm(request.POST)
+    if form.is_valid():
+        try:
+            model_owners_set(model=state.model, owners=form.usernames(), user=request.user)
+        except ServiceError as exc:
+            if exc.status == 403:
+                raise DjangoPermissionDenied(exc.message) from exc
+            form.add_service_errors(exc)
+            return _model_page(request, state, owners_form=form, status=exc.status)
+        messages.success(request, _("Owners saved."))
+        return redirect("failsafe:model", slug=state.model.slug)
+    return _model_page(request, state, owners_form=form, status=400)
+
+
+def _model_page(
+    request: HttpRequest, state: selectors.ModelState, *, owners_form: Any, status: int
+) -> HttpResponse:
     now = timezone.now()
     blocking = selectors.blocking_alert(state.model) if state.stopped else None
     history = list(selectors.mode_history(state.model))
     for change in history:
         change.alert_path = selectors.alert_path(change.alert_id) if change.alert_id else ""
+        change.metric_rows, change.no_data = metric_rows(change.metrics)
+    owner_names = model_owner_names(state.model)
+    may_set_owners = roles.has_role(request.user, roles.LEAD)
+    if may_set_owners and owners_form is None:
+        owners_form = OwnersForm(initial={"owners": ", ".join(owner_names)})
     return render(
         request,
         "failsafe/model.html",
@@ -141,9 +177,45 @@ def model_page(request: HttpRequest, slug: str) -> HttpResponse:
             "overdue": state.review_overdue(now),
             "blocking": blocking,
             "blocking_path": selectors.alert_path(blocking.pk) if blocking else "",
+            "owner_names": owner_names,
+            "owners_form": owners_form if may_set_owners else None,
             "now": now,
         },
+        status=status,
     )
+
+
+# A monitor's state as a lead or on-call engineer says it (the stored words are codes).
+STATE_WORDS = {
+    "ok": _lazy("ok"),
+    "spike": _lazy("spike"),
+    "shift": _lazy("persistent shift"),
+    "firing": _lazy("firing"),
+}
+
+
+def metric_rows(metrics: dict[str, Any] | None) -> tuple[list[dict[str, Any]], list[str]]:
+    """The monitors recorded with a switch: those that had a value or a state worth reading,
+    each with its state in words, and the names of those that had no data (one line on the
+    page instead of a row each)."""
+    rows: list[dict[str, Any]] = []
+    no_data: list[str] = []
+    for name, m in (metrics or {}).items():
+        m = m if isinstance(m, dict) else {"value": m}
+        state = m.get("state") or ""
+        if state == "no_data" or (m.get("value") is None and state in ("", "no_data")):
+            no_data.append(name)
+            continue
+        rows.append(
+            {
+                "name": name,
+                "value": m.get("value"),
+                "bound": m.get("bound"),
+                "state": state,
+                "word": STATE_WORDS.get(state, state.replace("_", " ")),
+            }
+        )
+    return rows, no_data
 
 
 def _form_for(action: str, data: Any = None) -> Any:
@@ -177,7 +249,10 @@ def switch(request: HttpRequest, slug: str, action: str) -> HttpResponse:
     state = _state_or_404(request, slug)
     if not _may(request.user, state, action):
         raise DjangoPermissionDenied
+    if request.method == "POST" and action == "halt" and request.POST.get("preview"):
+        return _halt_preview(request, state)
     form = _form_for(action, request.POST if request.method == "POST" else None)
+    _preview_on_change(form, state, action)
     status = 200
     if request.method == "POST":
         if form.is_valid():
@@ -191,6 +266,37 @@ def switch(request: HttpRequest, slug: str, action: str) -> HttpResponse:
         else:
             status = 400
     return _switch_page(request, state, action, form, status)
+
+
+def _preview_on_change(form: Any, state: selectors.ModelState, action: str) -> None:
+    """On the halt page, changing the sample share re-posts the form as a preview (htmx) and
+    swaps in the new figures; without htmx the "Update preview" button does the same."""
+    if action != "halt" or "sample_rate" not in form.fields:
+        return
+    form.fields["sample_rate"].widget.attrs.update(
+        {
+            "hx-post": reverse("failsafe:halt", args=[state.model.slug]),
+            "hx-trigger": "input changed delay:400ms, change",
+            "hx-vals": '{"preview": "1"}',
+            "hx-target": "#preview-region",
+            "hx-select": "#preview-region",
+            "hx-swap": "outerHTML",
+        }
+    )
+
+
+def _halt_preview(request: HttpRequest, state: selectors.ModelState) -> HttpResponse:
+    """The halt page again with the preview at the posted sample share; nothing is switched.
+    What was typed stays; only a bad share is an error (400, beside its field)."""
+    form = _form_for("halt", request.POST)
+    form.is_valid()
+    for name in list(form.errors):
+        if name != "sample_rate":
+            del form.errors[name]
+    _preview_on_change(form, state, "halt")
+    rate = None if "sample_rate" in form.errors else form.cleaned_data.get("sample_rate")
+    status = 400 if "sample_rate" in form.errors else 200
+    return _switch_page(request, state, "halt", form, status, preview_rate=rate)
 
 
 def _submit(
@@ -222,7 +328,13 @@ def _submit(
 
 
 def _switch_page(
-    request: HttpRequest, state: selectors.ModelState, action: str, form: Any, status: int
+    request: HttpRequest,
+    state: selectors.ModelState,
+    action: str,
+    form: Any,
+    status: int,
+    *,
+    preview_rate: float | None = None,
 ) -> HttpResponse:
     mode = ACTIONS[action]
     # Nothing to confirm when the model already is in that mode (contain a contained model,
@@ -230,8 +342,8 @@ def _switch_page(
     pointless = (mode is not None and state.mode == mode) or (
         action == "extend" and not state.stopped
     )
-    sample_rate = None
-    if action == "halt" and form.is_bound and form.is_valid():
+    sample_rate = preview_rate
+    if sample_rate is None and action == "halt" and form.is_bound and form.is_valid():
         sample_rate = form.cleaned_data.get("sample_rate")
     preview = (
         selectors.switch_preview(model=state.model, mode=mode, sample_rate=sample_rate)

@@ -13,6 +13,7 @@ from django.db import transaction
 from reviewapp import demo
 from reviewapp.core import roles
 from reviewapp.core.audit import Actor
+from reviewapp.failsafe import demo as failsafe_demo
 from reviewapp.failsafe.services.profiles import feature_profile_learn
 from reviewapp.governance.services import (
     change_request_bootstrap,
@@ -87,6 +88,12 @@ class Command(BaseCommand):
                 token = service_account_create(
                     name=DEMO_SERVICE, model_slugs=None, actor=actor
                 ).token
+
+        # Before the traffic: yesterday's containment must not take today's demo predictions
+        # as its shift sample. Both steps guard their own re-runs.
+        with transaction.atomic():
+            failsafe_demo.seed_owners()
+            failsafe_demo.seed_history()
 
         account = ServiceAccount.objects.get(name=DEMO_SERVICE)
         stored = 0
