@@ -69,7 +69,7 @@ RESOLVED_KIND = "failsafe.alert_resolved"
 OPENED_HOOK = "failsafe.alert_opened"
 RESOLVED_HOOK = "failsafe.alert_resolved"
 WEBHOOK_TASK = "failsafe.alert_webhook_send"
-EVENTS = ("alert.opened", "alert.acknowledged", "alert.resolved")
+EVENTS = ("alert.opened", "alert.escalated", "alert.acknowledged", "alert.resolved")
 SENDER = Actor.system("alert-webhook")
 USER_AGENT = "Failsafe-Webhooks/1.0"
 
