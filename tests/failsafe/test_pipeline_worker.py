@@ -54,6 +54,7 @@ FIVE = dt.timedelta(minutes=5)
 PER_BUCKET = 6
 # On a shared 2-core machine: worker start, routing, a fold and a monitors run.
 TIMEOUT = 45
+ONCALL_SECRET = generate_callback_secret()
 
 CONTAIN_ON_ANOMALIES = {
     "name": "data-anomalies", "metric": "anomaly_rate", "op": ">", "bound": 0.25,
@@ -66,13 +67,24 @@ CONTAIN_ON_UNCERTAIN = {
 }  # fmt: skip
 
 
-@pytest.fixture
-def receiver():
+def _serve():
     r = Receiver()
     r.thread.start()
     yield r
     r.server.shutdown()
     r.server.server_close()
+
+
+@pytest.fixture
+def receiver():
+    """The producer's callback."""
+    yield from _serve()
+
+
+@pytest.fixture
+def oncall():
+    """The on-call tool's alert webhook (FAILSAFE_ALERT_WEBHOOK_URL)."""
+    yield from _serve()
 
 
 def usual_input(i: int) -> dict:
@@ -140,7 +152,7 @@ def kinds_for(user, model) -> set[str]:
 
 
 def test_a_shift_through_the_real_pipeline_contains_the_model_and_a_spike_only_notifies(
-    start_worker, api, receiver
+    start_worker, api, receiver, oncall
 ):
     owner = UserFactory(username="olga", roles=["engineer"])
     lead = UserFactory(username="lee", roles=["lead"])
@@ -194,6 +206,8 @@ def test_a_shift_through_the_real_pipeline_contains_the_model_and_a_spike_only_n
             "DASHBOARD_FOLD_INTERVAL_SECONDS": "1",
             "DASHBOARD_SETTLE_SECONDS": "2",
             "WEBHOOK_SEND_INTERVAL_SECONDS": "1",
+            "FAILSAFE_ALERT_WEBHOOK_URL": oncall.url,
+            "FAILSAFE_ALERT_WEBHOOK_SECRET": ONCALL_SECRET,
         },
     )
 
@@ -244,6 +258,31 @@ def test_a_shift_through_the_real_pipeline_contains_the_model_and_a_spike_only_n
             <= kinds_for(person, fraud),
             timeout=TIMEOUT, message=f"{person.username} notified\n{log()}",
         )  # fmt: skip
+
+    # What they read says what the monitor did (it said "notified only" before the fix in
+    # services/alerts.py: the notice was written before the action).
+    title = (
+        Notification.objects.filter(recipient=owner, kind="failsafe.alert_opened")
+        .filter(title__contains=fraud.slug)[0]
+        .title
+    )
+    assert "persistent shift" in title and "model contained" in title, title
+
+    # The on-call tool gets the alert, signed, saying the model was contained.
+    def oncall_events() -> list[dict]:
+        out = []
+        for r in list(oncall.requests):
+            headers = {k.lower(): v for k, v in r["headers"].items()}
+            out.append(Webhook(ONCALL_SECRET).verify(r["body"], headers))
+        return out
+
+    wait_until(
+        lambda: any(e["data"]["id"] == alert.pk for e in oncall_events()),
+        timeout=TIMEOUT, message=f"the on-call webhook got the alert\n{log()}",
+    )  # fmt: skip
+    (told,) = [e for e in oncall_events() if e["data"]["id"] == alert.pk]
+    assert told["type"] in ("alert.opened", "alert.escalated")
+    assert told["data"]["action_taken"] == "contain" and told["data"]["shape"] == "shift"
 
     # The producer's receiver gets a signed model.mode_changed event from the outbox.
     wait_until(lambda: receiver.requests, timeout=TIMEOUT,
