@@ -3,7 +3,9 @@
 
 * :func:`alert_open` when a monitor first reads ``spike`` or ``shift``; runs the hook
   ``failsafe.alert_opened`` (alert=) in the transaction (notifications and the on-call webhook
-  register on it).
+  register on it). On a shift whose action is still to be taken, :func:`alerts_apply` runs
+  the hook (:func:`alert_announce`) after the action instead, so the notice and the webhook
+  say what was done ("model contained"), not "notified only".
 * :func:`alert_update` while it stays past the bound: the latest value and peak; a spike that
   lasts its duration becomes a shift (hook ``failsafe.alert_escalated``), and on a shift the
   monitor's action is taken once per alert (contain or halt through ``mode_change``) and a
@@ -49,7 +51,7 @@ from .samples import shift_sample
 logger = logging.getLogger(__name__)
 
 
-def announce(hook: str, *, alert: Alert) -> None:
+def run_notices(hook: str, *, alert: Alert) -> None:
     """Run an alert hook (notifications, the on-call webhook) in a savepoint: a failing notice
     is logged and never undoes the alert or the containment it goes with. The fail-safe must
     act even when telling people about it breaks."""
@@ -86,10 +88,11 @@ def _rule_dict(s: MonitorState) -> dict[str, Any]:
 
 def alert_open(
     *, model: MLModel, monitor_state: MonitorState, version: int | None,
-    now: dt.datetime | None = None,
+    now: dt.datetime | None = None, announce: bool = True,
 ) -> Alert:  # fmt: skip
     """Open the alert of a monitor that reads spike or shift (the caller checked none is
-    unresolved; the unique constraint refuses a second one)."""
+    unresolved; the unique constraint refuses a second one). ``announce=False``: the caller
+    runs the opened hook itself (:func:`alert_announce`), once it has acted."""
     s = monitor_state
     assert s.state in (SPIKE, SHIFT)
     now = now or timezone.now()
@@ -123,7 +126,8 @@ def alert_open(
                 "monitors_version": version,
             },
         )
-        announce(ALERT_OPENED_HOOK, alert=alert)
+        if announce:
+            run_notices(ALERT_OPENED_HOOK, alert=alert)
     return alert
 
 
@@ -137,10 +141,15 @@ def _peak(alert: Alert, value: float | None) -> float | None:
 
 
 def alert_update(
-    *, alert: Alert, monitor_state: MonitorState, now: dt.datetime | None = None
+    *,
+    alert: Alert,
+    monitor_state: MonitorState,
+    now: dt.datetime | None = None,
+    announce: bool = True,
 ) -> Alert:
     """The metric is still past the bound: record the reading; a spike that has now lasted
-    its duration becomes a persistent shift (audited, hook ``failsafe.alert_escalated``)."""
+    its duration becomes a persistent shift (audited, hook ``failsafe.alert_escalated``;
+    ``announce=False``: the caller runs it, once it has acted)."""
     s = monitor_state
     now = now or timezone.now()
     with transaction.atomic():
@@ -163,7 +172,8 @@ def alert_update(
                 after={"shape": Alert.Shape.SHIFT},
                 data={"model": alert.model_id, "value": s.value, "since": _iso(s.since)},
             )
-            announce(ALERT_ESCALATED_HOOK, alert=alert)
+            if announce:
+                run_notices(ALERT_ESCALATED_HOOK, alert=alert)
     return alert
 
 
@@ -218,6 +228,13 @@ def alert_act(
         if size > 0:
             shift_sample(model=alert.model, alert=locked, size=size, now=now)
     return locked
+
+
+def alert_announce(*, alert: Alert, hook: str) -> None:
+    """Run an alert's opened or escalated hook (notifications, the on-call webhook) in its own
+    transaction, after the monitor's action committed: a failing notice never undoes a
+    containment (it is logged by the beat run, like any failure of one model's monitors)."""
+    run_notices(hook, alert=alert)
 
 
 def _reason(s: MonitorState) -> str:
@@ -282,7 +299,7 @@ def alert_resolve(
             },
             now=now,
         )
-        announce(ALERT_RESOLVED_HOOK, alert=alert)
+        run_notices(ALERT_RESOLVED_HOOK, alert=alert)
     return alert
 
 
@@ -302,9 +319,24 @@ def alerts_apply(
             if alert is not None:
                 alert_inside(alert=alert, monitor_state=s, now=now)
             continue
+        # A shift not yet acted on is announced after the action, so what people and on-call
+        # tools are told says what the monitor did.
+        acting = s.state == SHIFT and (alert is None or not alert.action_taken)
+        hook = None
         if alert is None:
-            alert = alert_open(model=model, monitor_state=s, version=version, now=now)
+            hook = ALERT_OPENED_HOOK
+            alert = alert_open(
+                model=model, monitor_state=s, version=version, now=now, announce=not acting
+            )
         else:
-            alert = alert_update(alert=alert, monitor_state=s, now=now)
-        if s.state == SHIFT and not alert.action_taken:
-            alert_act(alert=alert, monitor_state=s, metrics=metrics, now=now)
+            if s.state == SHIFT and alert.shape != Alert.Shape.SHIFT:
+                hook = ALERT_ESCALATED_HOOK
+            alert = alert_update(alert=alert, monitor_state=s, now=now, announce=not acting)
+        if not acting:
+            continue
+        try:
+            alert = alert_act(alert=alert, monitor_state=s, metrics=metrics, now=now)
+        finally:
+            # Even when the action failed: the people must hear of the shift.
+            if hook is not None:
+                alert_announce(alert=alert, hook=hook)
