@@ -10,12 +10,19 @@ the environment are ignored (a proxy would resolve the name itself).
 
 from __future__ import annotations
 
+import datetime as dt
+import json
+from typing import Any
+
 import requests
 from requests.adapters import HTTPAdapter
 from requests.certs import where as ca_bundle
 from urllib3.connectionpool import HTTPConnectionPool
 
+from .signing import webhook_headers
 from .validators import CallbackTarget
+
+USER_AGENT = "Failsafe-Webhooks/1.0"
 
 
 class PinnedAddressAdapter(HTTPAdapter):
@@ -50,3 +57,39 @@ def pinned_session(target: CallbackTarget) -> requests.Session:
     session.mount("http://", adapter)
     session.mount("https://", adapter)
     return session
+
+
+def signed_post(
+    *,
+    url: str,
+    target: CallbackTarget,
+    key: bytes,
+    message_id: str,
+    payload: dict[str, Any],
+    at: dt.datetime,
+    timeout: float,
+    excerpt_bytes: int = 0,
+) -> tuple[int, bytes]:
+    """POST ``payload`` as compact JSON, signed (Standard Webhooks) with ``key``, to exactly
+    ``target``'s checked address; no redirects (a redirect could lead to an address the URL
+    check never saw). Returns the status code and the first ``excerpt_bytes`` of the answer.
+    ``requests``' exceptions (timeouts, connection errors) reach the caller."""
+    body = json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
+    headers = webhook_headers(
+        key=key, message_id=message_id, timestamp=int(at.timestamp()), body=body
+    )
+    headers["User-Agent"] = USER_AGENT
+    headers["Host"] = target.netloc
+    with (
+        pinned_session(target) as session,
+        session.post(
+            url,
+            data=body,
+            headers=headers,
+            timeout=(timeout, timeout),
+            allow_redirects=False,
+            stream=True,
+        ) as response,
+    ):
+        excerpt = next(response.iter_content(excerpt_bytes), b"") if excerpt_bytes else b""
+        return response.status_code, excerpt[:excerpt_bytes]

@@ -8,7 +8,6 @@ records the outcome only if its token still holds the row.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import logging
 import random
 import time
@@ -28,8 +27,7 @@ from reviewapp.core.publish import task_publish_on_commit
 from reviewapp.models import Decision
 
 from ..models import Delivery, DeliveryAttempt
-from ..signing import webhook_headers
-from ..transport import pinned_session
+from ..transport import signed_post
 from ..validators import UnsafeCallbackURL, resolve_callback_url, secret_key_bytes
 from .outbox import RETRYABLE_BY_HAND, SENDER, SENT_EVENTS, S, delivery_transition, max_age
 
@@ -92,32 +90,20 @@ def _post(*, delivery: Delivery, url: str, secret: str, at: dt.datetime) -> Http
         # Resolve once, check, and connect to exactly that address (transport.py).
         target = resolve_callback_url(url)
         key = secret_key_bytes(secret)
-        body = json.dumps(delivery.payload, separators=(",", ":"), ensure_ascii=False).encode()
-        headers = webhook_headers(
-            key=key, message_id=delivery.message_id, timestamp=int(at.timestamp()), body=body
+        code, excerpt = signed_post(
+            url=url,
+            target=target,
+            key=key,
+            message_id=delivery.message_id,
+            payload=delivery.payload,
+            at=at,
+            timeout=settings.WEBHOOK_TIMEOUT_SECONDS,
+            excerpt_bytes=RESPONSE_EXCERPT_BYTES,
         )
-        headers["User-Agent"] = "Failsafe-Webhooks/1.0"
-        headers["Host"] = target.netloc
-        timeout = settings.WEBHOOK_TIMEOUT_SECONDS
-        # No redirects: a redirect could lead to an address the URL check never saw.
-        with (
-            pinned_session(target) as session,
-            session.post(
-                url,
-                data=body,
-                headers=headers,
-                timeout=(timeout, timeout),
-                allow_redirects=False,
-                stream=True,
-            ) as response,
-        ):
-            result.status_code = response.status_code
-            chunk = next(response.iter_content(RESPONSE_EXCERPT_BYTES), b"")
-            result.excerpt = chunk[:RESPONSE_EXCERPT_BYTES].decode("utf-8", "replace")
-            if not 200 <= response.status_code < 300:
-                result.error = _("The receiver answered HTTP %(code)s.") % {
-                    "code": response.status_code
-                }
+        result.status_code = code
+        result.excerpt = excerpt.decode("utf-8", "replace")
+        if not 200 <= code < 300:
+            result.error = _("The receiver answered HTTP %(code)s.") % {"code": code}
     except UnsafeCallbackURL as exc:
         result.error = _("Refused to call the URL: %(why)s") % {"why": exc}
     except ValueError as exc:

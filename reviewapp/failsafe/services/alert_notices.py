@@ -24,7 +24,6 @@ moment of the event loses the webhook (logged), never the in-app notification or
 from __future__ import annotations
 
 import datetime as dt
-import json
 import logging
 import time
 from dataclasses import dataclass
@@ -43,8 +42,7 @@ from reviewapp.core.audit import Actor, audit_record
 from reviewapp.core.publish import task_publish_on_commit
 from reviewapp.core.roles import LEAD
 from reviewapp.core.time import iso_utc
-from reviewapp.delivery.signing import webhook_headers
-from reviewapp.delivery.transport import pinned_session
+from reviewapp.delivery.transport import signed_post
 from reviewapp.delivery.validators import (
     UnsafeCallbackURL,
     resolve_callback_url,
@@ -283,27 +281,17 @@ def _post(*, message_id: str, payload: dict[str, Any], at: dt.datetime) -> SendR
         return SendResult(error=_("Refused to call the URL: %(why)s") % {"why": exc})
     except ValueError as exc:
         return SendResult(error=_("Cannot sign: %(why)s") % {"why": exc})
-    body = json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
-    headers = webhook_headers(
-        key=key, message_id=message_id, timestamp=int(at.timestamp()), body=body
-    )
-    headers["User-Agent"] = USER_AGENT
-    headers["Host"] = target.netloc
     timeout = settings.WEBHOOK_TIMEOUT_SECONDS
     try:
-        # No redirects: a redirect could lead to an address the URL check never saw.
-        with (
-            pinned_session(target) as session,
-            session.post(
-                url,
-                data=body,
-                headers=headers,
-                timeout=(timeout, timeout),
-                allow_redirects=False,
-                stream=True,
-            ) as response,
-        ):
-            code = response.status_code
+        code, _answer = signed_post(
+            url=url,
+            target=target,
+            key=key,
+            message_id=message_id,
+            payload=payload,
+            at=at,
+            timeout=timeout,
+        )
     except requests.Timeout:
         return SendResult(
             error=_("No answer within %(s)s seconds.") % {"s": timeout}, retryable=True
