@@ -8,14 +8,18 @@ the earlier entry instead of adding a second one.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
+from django.db import transaction
 from django.utils.functional import Promise
 
 from . import roles
+
+logger = logging.getLogger(__name__)
 
 Label = str | Promise
 
@@ -147,10 +151,16 @@ def unregister_hook(name: str, fn: Callable[..., Any]) -> None:
         _hooks[name].remove(fn)
 
 
-def hooks_for(name: str) -> list[Callable[..., Any]]:
-    """The functions registered under ``name``, in registration order (a caller that runs
-    each one apart, e.g. in its own savepoint)."""
-    return list(_hooks.get(name, []))
+def run_hooks_apart(name: str, **kwargs: Any) -> None:
+    """Call every function registered under ``name``, each in a savepoint of its own: one that
+    fails is logged and rolled back, and neither stops the others nor undoes the caller's
+    work (a containment must stand even when telling people about it breaks)."""
+    for fn in list(_hooks.get(name, [])):
+        try:
+            with transaction.atomic():
+                fn(**kwargs)
+        except Exception:
+            logger.exception("hook %s: %r failed", name, fn)
 
 
 def run_hooks(name: str, **kwargs: Any) -> list[Any]:

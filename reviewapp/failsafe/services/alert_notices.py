@@ -187,48 +187,39 @@ def _utc_text(when: dt.datetime | None) -> str:
 
 
 # --- hook handlers ----------------------------------------------------------------------------
-def alert_opened(*, alert: Alert) -> None:
-    """Hook ``failsafe.alert_opened``: tell the owners and leads; send ``alert.opened``."""
+def _tell(alert: Alert, *, kind: str, title: str, body: str, event: str) -> None:
+    """Notify the model's owners and the leads, and queue the on-call webhook's ``event``."""
     notifications.notify(
         recipients=alert_recipients(alert),
-        kind=OPENED_KIND,
-        title=opened_title(alert),
-        body=opened_body(alert),
+        kind=kind,
+        title=title,
+        body=body,
         link=alert_link(alert),
         actor=Actor.system(f"monitor:{alert.monitor}"),
     )
-    alert_webhook_enqueue(alert=alert, event="alert.opened")
+    alert_webhook_enqueue(alert=alert, event=event)
+
+
+def alert_opened(*, alert: Alert) -> None:
+    """Hook ``failsafe.alert_opened``: tell the owners and leads; send ``alert.opened``."""
+    _tell(alert, kind=OPENED_KIND, title=opened_title(alert), body=opened_body(alert),
+          event="alert.opened")  # fmt: skip
 
 
 def alert_escalated(*, alert: Alert) -> None:
     """Hook ``failsafe.alert_escalated``: a spike lasted its monitor's duration and is now a
     persistent shift (the monitor's action follows); tell the same people again and send
     ``alert.escalated``, so a shift never hides behind the spike notice sent before it."""
-    notifications.notify(
-        recipients=alert_recipients(alert),
-        kind=OPENED_KIND,
-        title=opened_title(alert),
-        body=opened_body(alert),
-        link=alert_link(alert),
-        actor=Actor.system(f"monitor:{alert.monitor}"),
-    )
-    alert_webhook_enqueue(alert=alert, event="alert.escalated")
+    _tell(alert, kind=OPENED_KIND, title=opened_title(alert), body=opened_body(alert),
+          event="alert.escalated")  # fmt: skip
 
 
 def alert_resolved(*, alert: Alert) -> None:
     """Hook ``failsafe.alert_resolved``: tell the owners and leads; send ``alert.resolved``."""
-    notifications.notify(
-        recipients=alert_recipients(alert),
-        kind=RESOLVED_KIND,
-        title=resolved_title(alert),
-        body=resolved_body(alert),
-        link=alert_link(alert),
-        actor=Actor.system(f"monitor:{alert.monitor}"),
-    )
-    alert_webhook_enqueue(alert=alert, event="alert.resolved")
+    _tell(alert, kind=RESOLVED_KIND, title=resolved_title(alert), body=resolved_body(alert),
+          event="alert.resolved")  # fmt: skip
 
 
-# --- the outbound webhook ---------------------------------------------------------------------
 def webhook_configured() -> bool:
     return bool(settings.FAILSAFE_ALERT_WEBHOOK_URL)
 

@@ -23,7 +23,6 @@ change of what an alert *is* (opened, escalated to a shift, acted on, resolved) 
 from __future__ import annotations
 
 import datetime as dt
-import logging
 from typing import Any
 
 from django.db import transaction
@@ -48,19 +47,6 @@ from .alert_state import ALERT
 from .modes import mode_change
 from .samples import shift_sample
 
-logger = logging.getLogger(__name__)
-
-
-def run_notices(hook: str, *, alert: Alert) -> None:
-    """Run an alert hook (notifications, the on-call webhook) in a savepoint: a failing notice
-    is logged and never undoes the alert or the containment it goes with. The fail-safe must
-    act even when telling people about it breaks."""
-    for fn in registry.hooks_for(hook):
-        try:
-            with transaction.atomic():
-                fn(alert=alert)
-        except Exception:
-            logger.exception("alert hook %s failed for alert %s", hook, alert.pk)
 
 
 ALERT_OPENED_HOOK = "failsafe.alert_opened"
@@ -127,7 +113,7 @@ def alert_open(
             },
         )
         if announce:
-            run_notices(ALERT_OPENED_HOOK, alert=alert)
+            registry.run_hooks_apart(ALERT_OPENED_HOOK, alert=alert)
     return alert
 
 
@@ -173,7 +159,7 @@ def alert_update(
                 data={"model": alert.model_id, "value": s.value, "since": _iso(s.since)},
             )
             if announce:
-                run_notices(ALERT_ESCALATED_HOOK, alert=alert)
+                registry.run_hooks_apart(ALERT_ESCALATED_HOOK, alert=alert)
     return alert
 
 
@@ -234,7 +220,7 @@ def alert_announce(*, alert: Alert, hook: str) -> None:
     """Run an alert's opened or escalated hook (notifications, the on-call webhook) in its own
     transaction, after the monitor's action committed: a failing notice never undoes a
     containment (it is logged by the beat run, like any failure of one model's monitors)."""
-    run_notices(hook, alert=alert)
+    registry.run_hooks_apart(hook, alert=alert)
 
 
 def _reason(s: MonitorState) -> str:
@@ -299,7 +285,7 @@ def alert_resolve(
             },
             now=now,
         )
-        run_notices(ALERT_RESOLVED_HOOK, alert=alert)
+        registry.run_hooks_apart(ALERT_RESOLVED_HOOK, alert=alert)
     return alert
 
 

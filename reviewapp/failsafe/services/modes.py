@@ -9,7 +9,6 @@ at that moment, in a :class:`ModeChange` row and the audit log, in one transacti
 from __future__ import annotations
 
 import datetime as dt
-import logging
 from typing import Any
 
 from django.conf import settings
@@ -41,7 +40,6 @@ METRIC_SNAPSHOT_HOOK = "failsafe.metric_snapshot"
 MONITOR_STATES_HOOK = "failsafe.monitor_states"
 
 MAX_REASON = 2000
-logger = logging.getLogger(__name__)
 
 
 def mode_row(model: MLModel) -> ModelMode | None:
@@ -224,12 +222,7 @@ def mode_change(
         )
         # The producer's event and the notices, each in a savepoint: one that fails is logged
         # and never undoes the switch (a fail-safe must stop the model even then).
-        for fn in registry.hooks_for(MODE_CHANGED_HOOK):
-            try:
-                with transaction.atomic():
-                    fn(model=model, change=change)
-            except Exception:
-                logger.exception("mode-changed hook failed for %s", model.slug)
+        registry.run_hooks_apart(MODE_CHANGED_HOOK, model=model, change=change)
     return change
 
 
