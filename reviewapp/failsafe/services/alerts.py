@@ -47,8 +47,6 @@ from .alert_state import ALERT
 from .modes import mode_change
 from .samples import shift_sample
 
-
-
 ALERT_OPENED_HOOK = "failsafe.alert_opened"
 ALERT_ESCALATED_HOOK = "failsafe.alert_escalated"
 ALERT_RESOLVED_HOOK = "failsafe.alert_resolved"
