@@ -12,35 +12,13 @@ from standardwebhooks.webhooks import Webhook
 from reviewapp.core.models import AuditEvent
 from reviewapp.delivery import services
 from reviewapp.delivery.models import Delivery
-from reviewapp.delivery.validators import generate_callback_secret
 from reviewapp.failsafe.models import Alert
 from reviewapp.failsafe.services.modes import mode_change
 from reviewapp.models import ModelMode
-from tests.delivery.conftest import Receiver
-from tests.factories import MLModelFactory, make_policy
 
 from .modes_helpers import session_client, switch
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def receiver():
-    r = Receiver()
-    r.thread.start()
-    yield r
-    r.server.shutdown()
-    r.server.server_close()
-
-
-@pytest.fixture
-def hooked_model(db, receiver):
-    model = MLModelFactory(slug="card-fraud", labels=["fraud", "legit"], criticality="critical")
-    make_policy(model)
-    model.callback_url = receiver.url
-    model.callback_secret = generate_callback_secret()
-    model.save()
-    return model
 
 
 def _send():
