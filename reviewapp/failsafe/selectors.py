@@ -113,17 +113,6 @@ def mode_history(model: MLModel, limit: int = HISTORY_LIMIT) -> QuerySet[ModeCha
     )
 
 
-def may_extend(user: Any, model: MLModel) -> bool:
-    """Whether the Extend action shows: a lead, or the stop's owner (``mode_extend`` checks
-    the same and decides)."""
-    if roles.has_role(user, roles.LEAD):
-        return True
-    return (
-        bool(getattr(user, "pk", None))
-        and ModelMode.objects.filter(model=model, owner_id=user.pk).exists()
-    )
-
-
 def default_sample_rate() -> float:
     return settings.FAILSAFE_HALTED_SAMPLE_RATE
 

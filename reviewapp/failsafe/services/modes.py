@@ -42,10 +42,6 @@ MONITOR_STATES_HOOK = "failsafe.monitor_states"
 MAX_REASON = 2000
 
 
-def mode_row(model: MLModel) -> ModelMode | None:
-    return ModelMode.objects.filter(model=model).first()
-
-
 def mode_row_of(model: MLModel) -> ModelMode | None:
     """The model's mode row through the one-to-one relation (free when the caller loaded the
     model with ``select_related("mode_row")``), or None: never switched, so normal."""
@@ -60,11 +56,6 @@ def monitor_states(model: MLModel) -> list[dict[str, Any]]:
     for found in registry.run_hooks(MONITOR_STATES_HOOK, model=model):
         states.extend(found or ())
     return states
-
-
-def current_mode(model: MLModel) -> str:
-    row = mode_row(model)
-    return row.mode if row is not None else Mode.NORMAL
 
 
 def may_stop(user: Any, model: MLModel, mode: str) -> bool:
@@ -245,7 +236,7 @@ def producer_event(*, model: MLModel, change: ModeChange) -> None:
 def mode_extend(*, model: MLModel, user: Any, review_by: dt.datetime, note: str = "") -> ModelMode:
     """Push a containment's review-by time later (its owner or a lead); reminders stop until
     the new time passes."""
-    if not (has_role(user, LEAD) or _is_owner(user, model)):
+    if not may_extend(user, model):
         raise PermissionDenied(_("Only the containment's owner or a lead may extend it."))
     now = timezone.now()
     if review_by <= now:
@@ -272,5 +263,12 @@ def mode_extend(*, model: MLModel, user: Any, review_by: dt.datetime, note: str 
     return row
 
 
-def _is_owner(user: Any, model: MLModel) -> bool:
-    return ModelMode.objects.filter(model=model, owner=user).exists()
+def may_extend(user: Any, model: MLModel) -> bool:
+    """A lead, or the containment's owner, may push its review-by time later (the pages show
+    the Extend action by the same rule)."""
+    if has_role(user, LEAD):
+        return True
+    return (
+        bool(getattr(user, "pk", None))
+        and ModelMode.objects.filter(model=model, owner_id=user.pk).exists()
+    )

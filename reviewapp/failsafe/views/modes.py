@@ -28,7 +28,7 @@ from reviewapp.models import Mode
 
 from .. import alert_selectors, selectors
 from ..forms import ExtendForm, LiftForm, OwnersForm, SwitchForm, default_review_by
-from ..services.modes import may_stop, mode_change, mode_extend
+from ..services.modes import may_extend, may_stop, mode_change, mode_extend
 from ..services.owners import model_owner_names, model_owners_set
 
 # The switch pages: action -> the mode it switches to (None: extend the review-by time).
@@ -65,7 +65,7 @@ def actions_for(user: Any, state: selectors.ModelState) -> list[str]:
             out.append(action)
     if state.stopped and may_stop(user, state.model, Mode.NORMAL):
         out.append("lift")
-    if state.stopped and selectors.may_extend(user, state.model):
+    if state.stopped and may_extend(user, state.model):
         out.append("extend")
     return out
 
@@ -235,7 +235,7 @@ def _form_for(action: str, data: Any = None) -> Any:
 
 def _may(user: Any, state: selectors.ModelState, action: str) -> bool:
     if action == "extend":
-        return selectors.may_extend(user, state.model)
+        return may_extend(user, state.model)
     return may_stop(user, state.model, ACTIONS[action])
 
 
