@@ -158,12 +158,13 @@ def predictions_route(*, ids: Sequence[int], fill_to: int = 0) -> int:
         if needing := [
             p.pk for p in predictions if paths.get(p.model.slug) or p.model.slug in checks
         ]:
-            envelopes = {
-                pk: (input_, output)
-                for pk, input_, output in Prediction.objects.filter(pk__in=needing).values_list(
-                    "id", "input", "output"
-                )
-            }
+            # The output only when a segment may read it (the check reads the input alone).
+            with_output = any(paths.get(p.model.slug) for p in predictions)
+            rows = Prediction.objects.filter(pk__in=needing)
+            if with_output:
+                envelopes = {pk: (i, o) for pk, i, o in rows.values_list("id", "input", "output")}
+            else:
+                envelopes = {pk: (i, {}) for pk, i in rows.values_list("id", "input")}
         now = timezone.now()
         items: list[ReviewItem] = []
         targets: dict[int, str] = {}
