@@ -58,10 +58,17 @@ def engineer(db):
 
 @pytest.fixture(autouse=True)
 def _fresh_cache():
-    """Each test starts with an empty cache (queue counts, rate figures are cached per process)."""
+    """Each test starts with empty caches: Django's (queue counts, rate figures) and the
+    per-process ones keyed by model slug, which would otherwise carry a profile or a shadow
+    proposal learned in one test into the next test's model of the same slug."""
     from django.core.cache import cache
 
+    from reviewapp.failsafe.services.profiles import checkers_forget
+    from reviewapp.governance.shadow import clear_cache
+
     cache.clear()
+    checkers_forget()
+    clear_cache()
     yield
 
 
