@@ -42,9 +42,13 @@ def rules(min_confidence: float, qa: float = 0.0, max_rate: float | None = 0.1) 
     }
 
 
-UNTIL = dt.datetime(2026, 11, 20, 12, 0, tzinfo=dt.UTC)
-DAY1 = dt.datetime(2026, 11, 18, 9, 0, tzinfo=dt.UTC)
-DAY2 = dt.datetime(2026, 11, 19, 9, 0, tzinfo=dt.UTC)
+# Relative to today: a change request's evidence reads the last GOVERNANCE_EVIDENCE_WINDOW_DAYS
+# before now, so fixed dates would fall out of it as the calendar moves on.
+DAY1 = dt.datetime.combine(
+    timezone.now().date() - dt.timedelta(days=3), dt.time(9, 0), tzinfo=dt.UTC
+)
+DAY2 = DAY1 + dt.timedelta(days=1)
+UNTIL = DAY1 + dt.timedelta(days=2, hours=3)
 
 
 def route(model: MLModel, confidences: list[float], at: dt.datetime, prefix: str) -> list[int]:
@@ -110,7 +114,7 @@ def test_impact_per_day_and_reviewer_hours_of_a_higher_threshold(traffic):
     impact = evidence.summary["impact"]
     # Proposal 0.80 routes day 1: 0.50 0.65 0.75 0.78 (4); day 2: 0.72 0.60 (2).
     assert day_row(evidence, DAY1) | {"reviewer_hours_change": None} == {
-        "day": "2026-11-18",
+        "day": str(DAY1.date()),
         "active": 2,
         "proposal": 4,
         "reviewer_hours_change": None,
