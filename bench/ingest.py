@@ -284,7 +284,11 @@ def migrate_and_seed(stack: Stack) -> str:
     for spec in demo.DEMO_MODELS:
         model, created = MLModel.objects.get_or_create(
             slug=spec["slug"],
-            defaults={k: spec[k] for k in ("name", "owner_team", "criticality", "labels")},
+            defaults={
+                **{k: spec[k] for k in ("name", "owner_team", "criticality", "labels")},
+                # The demo's strict model: the bench goes through the label/score check.
+                "strict_output": spec.get("strict_output", False),
+            },
         )
         if created:
             policy_version_create(

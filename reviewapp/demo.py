@@ -17,6 +17,8 @@ DEMO_MODELS: list[dict[str, Any]] = [
         "criticality": "critical",
         "labels": ["fraud", "legit"],
         "description": "Scores card-not-present transactions before authorisation.",
+        # A governed model setting: a label its own scores contradict is refused (400).
+        "strict_output": True,
         "rules": {
             "min_confidence": 0.70,
             "min_confidence_by_label": {"fraud": 0.80},
@@ -161,12 +163,19 @@ def envelope(slug: str, n: int, rng: random.Random, *, prefix: str = "demo") -> 
         version = "9.2.1"
     if rng.random() < 0.05:
         signals["drift_features"] = [rng.choice(list(features))]
+    scores = _scores(labels, label, confidence, rng)
+    # A producer's label is the arg-max of its scores (docs/policies.md, "Label against
+    # scores"): when another label drew more than the picked one's confidence, that label is
+    # the prediction, with its own score as the confidence.
+    if scores[label] < max(scores.values()):
+        label = max(scores, key=scores.__getitem__)
+        confidence = scores[label]
     return {
         "model": slug,
         "model_version": version,
         "external_id": f"{prefix}-{slug}-{n:06d}",
         "input": features,
-        "output": {"label": label, "scores": _scores(labels, label, confidence, rng)},
+        "output": {"label": label, "scores": scores},
         "confidence": confidence,
         "signals": signals,
         "lineage": lineage,

@@ -21,6 +21,7 @@ from reviewapp.core.parsers import (  # noqa: F401 - the envelope's names, kept 
     body_problems,
     parse_json,
 )
+from reviewapp.governance.rules import top_scores
 
 MAX_EXTERNAL_ID = 200
 MAX_MODEL_VERSION = 100
@@ -88,6 +89,9 @@ class CleanEnvelope:
     signals: dict
     lineage: dict
     occurred_at: dt.datetime | None
+    # ``output.scores`` summarised for routing's label/score check (rules.top_scores); None
+    # when no scores were sent.
+    top_scores: dict[str, float] | None = None
 
 
 def validate_envelope(
@@ -246,6 +250,7 @@ def validate_envelope(
             signals=signals,
             lineage=lineage,
             occurred_at=parsed_time,
+            top_scores=top_scores(label, output.get("scores")),
         ),
         {},
         200,

@@ -75,6 +75,11 @@ def registered_model_fields() -> dict[str, serializers.Field]:
         "owner_team": serializers.CharField(),
         "criticality": serializers.CharField(),
         "labels": serializers.ListField(child=serializers.CharField()),
+        "strict_output": serializers.BooleanField(
+            help_text="True: a prediction whose `output.label` is not the arg-max of its "
+            "`output.scores` is refused (400); false: it is routed to review "
+            "(`inconsistent_output`)."
+        ),
     }
 
 

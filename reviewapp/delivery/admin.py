@@ -45,6 +45,7 @@ class MLModelCallbackForm(forms.ModelForm):
             "name",
             "owner_team",
             "criticality",
+            "strict_output",
             "labels",
             "description",
             "callback_url",
@@ -62,9 +63,10 @@ if not admin.site.is_registered(MLModel):
 
     @admin.register(MLModel)
     class MLModelAdmin(AuditedReadOnlyAdmin, admin.ModelAdmin):
-        """Read-only: criticality and labels are governed settings (a change request), the
-        callback is set on the delivery pages (model_callback_configure), both audited."""
+        """Read-only: criticality, strict output and labels are governed settings (a change
+        request), the callback is set on the delivery pages (model_callback_configure), both
+        audited."""
 
         form = MLModelCallbackForm
-        list_display = ["slug", "name", "criticality", "callback_url"]
+        list_display = ["slug", "name", "criticality", "strict_output", "callback_url"]
         search_fields = ["slug", "name"]

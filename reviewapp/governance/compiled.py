@@ -42,6 +42,7 @@ from .rules import (
     RoutingDecision,
     apply_mode,
     facts_from_record,
+    output_inconsistent,
     priority_and_sla,
     qa_bucket,
     schema_of,
@@ -209,9 +210,14 @@ class CompiledPolicy:
         """The decision for a stored facts record (``rules.facts_record``'s JSON) as a tuple:
         what a replay that only counts needs, without building ``PredictionFacts``.
 
-        A record routed under a mode other than normal, or with data-quality findings, takes
-        the full path (:meth:`decide`): rare, and the same adjustment live routing made."""
-        if record.get("anomalies") or record.get("mode", NORMAL) != NORMAL:
+        A record routed under a mode other than normal, with data-quality findings, or whose
+        label its scores contradict, takes the full path (:meth:`decide`): rare, and the same
+        adjustment live routing made."""
+        if (
+            record.get("anomalies")
+            or record.get("mode", NORMAL) != NORMAL
+            or output_inconsistent(record["label"], record.get("top_scores"))
+        ):
             d = self.decide(facts_from_record(record))
             return (d.routed, d.reasons, d.threshold, d.margin, d.priority, d.sla_minutes,
                     d.details)  # fmt: skip
@@ -287,7 +293,11 @@ class CompiledPolicy:
 
     def decide(self, facts: PredictionFacts) -> RoutingDecision:
         decision = self._policy_decision(facts)
-        if facts.mode == NORMAL and not facts.anomalies:
+        if (
+            facts.mode == NORMAL
+            and not facts.anomalies
+            and not output_inconsistent(facts.label, facts.top_scores)
+        ):
             return decision
         return apply_mode(self.rules, facts, decision)
 

@@ -151,6 +151,7 @@ _TOP_LABELS = {
     "cost_of_wrong_decision": gettext_lazy("Cost of a wrong automated decision"),
     "cost_per_hour_of_delay": gettext_lazy("Cost per hour of a delayed decision"),
     "regulatory_class": gettext_lazy("Regulatory class"),
+    "strict_output": gettext_lazy("Refuse a label its own scores contradict (strict output)"),
 }
 
 

@@ -21,7 +21,7 @@ from .monitors import OPS as MONITOR_OPS
 from .rules import ESCALATION_DEFAULTS, SCHEMAS, TIERS
 from .selectors import metric_labels
 from .services.common import MAX_SHADOW_MINUTES, METRIC_NAMES_HOOK, TRIGGER_OPS
-from .services.documents import REGULATORY_CLASSES, SETTINGS_KEYS
+from .services.documents import OPTIONAL_SETTINGS_KEYS, REGULATORY_CLASSES, SETTINGS_KEYS
 
 TRIGGER_ROWS = 3
 ROW_PREFIX = "rule:"
@@ -96,7 +96,10 @@ _ABSENT: Any = object()
 
 def optional_paths(kind: str, labels: list[str], document: Any = None) -> list[str]:
     """Rules a proposer may set although the active version leaves them out: the policy's,
-    and each segment's own threshold, QA rate and tier (segments of ``document``)."""
+    and each segment's own threshold, QA rate and tier (segments of ``document``); the model
+    settings' optional ones (strict output)."""
+    if kind == DocumentKind.MODEL_SETTINGS:
+        return list(OPTIONAL_SETTINGS_KEYS)
     if kind != DocumentKind.ROUTING_POLICY:
         return []
     segments = document.get("segments") if isinstance(document, dict) else None
@@ -176,6 +179,8 @@ def row_spec(kind: str, path: str) -> RowSpec:
             return RowSpec("choice", TIERS, text=True)
         if path == "regulatory_class":
             return RowSpec("choice", REGULATORY_CLASSES, text=True)
+        if path in OPTIONAL_SETTINGS_KEYS:
+            return RowSpec("bool")
         return RowSpec("json")
     if kind == DocumentKind.MONITORS:
         key = path.rpartition(".")[2]

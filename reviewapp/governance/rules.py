@@ -35,6 +35,7 @@ MODEL_CONTAINED = "model_contained"
 MODEL_HALTED = "model_halted"
 # The data-quality check found the input unlike the model's recent traffic.
 DATA_ANOMALY = "data_anomaly"
+# The output's label is not the arg-max of the scores it sent with it (ties count as agreeing).
 INCONSISTENT_OUTPUT = "inconsistent_output"
 
 NORMAL, CONTAINED, HALTED = "normal", "contained", "halted"
@@ -49,6 +50,7 @@ REASON_LABELS = {
     MODEL_CONTAINED: "Model contained: every prediction is reviewed",
     MODEL_HALTED: "Model halted: its output is not used, the fallback is served",
     DATA_ANOMALY: "Input unlike the model's recent traffic",
+    INCONSISTENT_OUTPUT: "Label disagrees with the model's own scores",
 }
 
 # Priority: 0 (least urgent) to 100. The tier sets the base; how far below the threshold the
@@ -288,6 +290,45 @@ class PredictionFacts:
     # What the data-quality check found (reviewapp/failsafe/profiles.py), each a JSON object
     # with at least "field" and "kind"; routing stores them, so replay needs no profile.
     anomalies: tuple[Mapping[str, Any], ...] = ()
+    # The output's scores as ingest summarised them (:func:`top_scores`): the highest-scoring
+    # label(s) and the label's own score. Empty when the producer sent no scores (no check).
+    top_scores: Mapping[str, float] = field(default_factory=dict)
+
+
+def top_scores(label: str, scores: Mapping[str, Any] | None) -> dict[str, float] | None:
+    """What routing needs of ``output.scores``, computed once per prediction at ingest: every
+    label whose score is the highest (ties all kept) and the predicted label's own score if it
+    has one. None when no scores were sent (an empty object included): nothing to check.
+
+    ``scores`` must hold finite numbers only (the envelope validator's job)."""
+    if not scores:
+        return None
+    best = max(scores.values())
+    summary = {key: float(value) for key, value in scores.items() if value == best}
+    if label in scores:
+        summary[label] = float(scores[label])
+    return summary
+
+
+def output_inconsistent(label: str, summary: Mapping[str, float] | None) -> bool:
+    """True when the label is not the arg-max of the scores (:func:`top_scores`'s summary): its
+    score is below the highest, or it has none. A tie for the highest agrees."""
+    if not summary:
+        return False
+    own = summary.get(label)
+    return own is None or own < max(summary.values())
+
+
+def describe_inconsistency(label: str, summary: Mapping[str, float]) -> str:
+    """ "The model's label is fraud, but its scores rank legit highest (legit 0.55 · fraud 0.45)"."""
+    own = summary.get(label)
+    best = max(summary.values())
+    top = sorted(key for key, value in summary.items() if value == best and key != label)
+    shown = " · ".join(f"{key} {summary[key]:.2f}" for key in top)
+    shown += f" · {label} {own:.2f}" if own is not None else f"; no score for {label}"
+    return (
+        f"The model's label is {label}, but its scores rank {' and '.join(top)} highest ({shown})"
+    )
 
 
 @dataclass(frozen=True)
@@ -395,6 +436,7 @@ def facts_record(facts: PredictionFacts) -> dict[str, Any]:
         "mode": facts.mode,
         "mode_sample_rate": facts.mode_sample_rate,
         "anomalies": [dict(a) for a in facts.anomalies],
+        "top_scores": dict(facts.top_scores),
     }
 
 
@@ -412,6 +454,8 @@ def facts_from_record(record: Mapping[str, Any]) -> PredictionFacts:
         mode=record.get("mode", NORMAL),
         mode_sample_rate=record.get("mode_sample_rate", 0.0),
         anomalies=tuple(record.get("anomalies", ())),
+        # Records written before the label/score check: no scores summarised, no check.
+        top_scores=dict(record.get("top_scores") or {}),
     )
 
 
@@ -450,13 +494,22 @@ def halted_decision(
 def apply_mode(
     rules: Mapping[str, Any] | None, facts: PredictionFacts, decision: RoutingDecision
 ) -> RoutingDecision:
-    """The policy's decision adjusted for the data-quality findings and the operating mode.
+    """The policy's decision adjusted for the output's consistency, the data-quality findings
+    and the operating mode.
 
     One definition for :func:`decide` and the compiled policy (live routing, replay and
-    evidence): anomalies route with ``data_anomaly`` unless the policy sets
-    ``route_on_data_anomaly`` false; a contained model routes everything (``model_contained``
-    first); a halted model routes nothing (:func:`halted_decision`).
+    evidence): a label its own scores contradict routes with ``inconsistent_output`` (whatever
+    the policy says: the producer's confidence cannot vouch for such an output); anomalies
+    route with ``data_anomaly`` unless the policy sets ``route_on_data_anomaly`` false; a
+    contained model routes everything (``model_contained`` first); a halted model routes
+    nothing (:func:`halted_decision`).
     """
+    if output_inconsistent(facts.label, facts.top_scores):
+        decision = _routed_with(rules, facts, decision, INCONSISTENT_OUTPUT)
+        decision.details["inconsistent_output"] = {
+            "label": facts.label,
+            "top_scores": dict(facts.top_scores),
+        }
     if facts.anomalies and (rules is None or rules.get("route_on_data_anomaly", True)):
         if DATA_ANOMALY not in decision.reasons:
             decision = _routed_with(rules, facts, decision, DATA_ANOMALY)
@@ -611,6 +664,9 @@ def describe_reasons(reasons: list[str], details: dict[str, Any]) -> list[str]:
             out.append("Drift signalled on " + ", ".join(details["drift_features"]))
         elif code == DATA_ANOMALY and details.get("anomalies"):
             out.append(describe_anomaly_reason(details["anomalies"]))
+        elif code == INCONSISTENT_OUTPUT and details.get("inconsistent_output"):
+            found = details["inconsistent_output"]
+            out.append(describe_inconsistency(found["label"], found["top_scores"]))
         else:
             out.append(REASON_LABELS.get(code, code))
     if segment:

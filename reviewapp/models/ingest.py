@@ -34,6 +34,13 @@ class MLModel(models.Model):
     callback_secret = EncryptedTextField(blank=True)
     # The people told when the model's monitors fire (beside the free-text owner team).
     owners = models.ManyToManyField(settings.AUTH_USER_MODEL, blank=True, related_name="+")
+    # Strict output: refuse (400) a prediction whose label its own scores contradict, instead
+    # of routing it to review (``inconsistent_output``). A governed model setting
+    # (``strict_output`` in the model_settings document), set here when a version applies.
+    strict_output = models.BooleanField(
+        default=False,
+        help_text=_("Refuse a prediction whose label is not the arg-max of its scores."),
+    )
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -90,6 +97,10 @@ class Prediction(models.Model):
     label = models.CharField(max_length=200)
     confidence = models.FloatField()
     signals = models.JSONField(default=dict, blank=True)
+    # The output's scores as ingest summarised them, computed once per prediction
+    # (governance.rules.top_scores): the top label(s) and the label's own score, which is what
+    # routing's label/score check reads. Null when the producer sent no scores.
+    top_scores = models.JSONField(null=True, blank=True)
     lineage = models.JSONField(default=dict, blank=True)
     occurred_at = models.DateTimeField()
     received_at = models.DateTimeField(default=timezone.now)

@@ -44,6 +44,7 @@ def model_list_representation(model: MLModel) -> dict[str, Any]:
         "owner_team": model.owner_team,
         "criticality": model.criticality,
         "labels": model.labels,
+        "strict_output": model.strict_output,
     }
 
 

@@ -30,6 +30,7 @@ from reviewapp.envelope import (
     storable_copy,
     validate_envelope,
 )
+from reviewapp.governance.rules import output_inconsistent
 from reviewapp.models import (
     MLModel,
     Mode,
@@ -104,12 +105,35 @@ def check_envelopes(
         if clean is not None and allowed is not None and models[clean.model_slug].pk not in allowed:
             errors = {"model": [f"This token may not send predictions for '{clean.model_slug}'."]}
             status, clean = 403, None
+        elif (
+            clean is not None
+            and models[clean.model_slug].strict_output
+            and output_inconsistent(clean.label, clean.top_scores)
+        ):
+            errors, status, clean = inconsistent_output_errors(clean), 400, None
         if clean is None:
             results.append(ItemResult(index, "error", errors=errors, http_status=status))
         else:
             results.append(ItemResult(index, "accepted"))
             valid.append((index, clean))
     return results, valid
+
+
+def inconsistent_output_errors(clean: CleanEnvelope) -> dict[str, list[str]]:
+    """A strict model's refusal of a label its own scores contradict, naming both fields."""
+    summary = clean.top_scores or {}
+    best = max(summary.values())
+    top = ", ".join(sorted(f"'{k[:100]}' ({v:g})" for k, v in summary.items() if v == best))
+    own = summary.get(clean.label)
+    label = clean.label[:100]
+    has = f"its score is {own:g}" if own is not None else "it has no score"
+    return {
+        "output.label": [
+            f"'{label}' is not the label the scores rank highest ({has}); this model is strict "
+            "and refuses a label its own scores contradict."
+        ],
+        "output.scores": [f"Rank {top} highest, not the label '{label}'."],
+    }
 
 
 def prediction_ingest(
@@ -276,6 +300,7 @@ def predictions_store(
                 "label": env.label,
                 "confidence": env.confidence,
                 "signals": env.signals,
+                "top_scores": env.top_scores,
                 "lineage": env.lineage,
                 "occurred_at": env.occurred_at or now,
                 "received_at": now,

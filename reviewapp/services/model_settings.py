@@ -30,19 +30,27 @@ def model_infos_for_governance(*, model_slugs: list[str] | None) -> dict[str, di
 
 def model_settings_apply(*, model_slug: str, document: dict[str, Any], actor: Actor) -> bool:
     """Hook ``governance.model_settings_applied``: an applied ``model_settings`` version sets
-    the model's criticality (the business profile stays in the governed document). Runs in
-    governance's apply transaction, so both commit or neither."""
+    the model's criticality and strict-output setting (absent: off); the business profile
+    stays in the governed document. Runs in governance's apply transaction, so both commit or
+    neither."""
     model = MLModel.objects.select_for_update().get(slug=model_slug)
-    before = model.criticality
-    after = document["criticality"]
+    before = {"criticality": model.criticality, "strict_output": model.strict_output}
+    after = {
+        "criticality": document["criticality"],
+        "strict_output": bool(document.get("strict_output", False)),
+    }
     if before != after:
-        MLModel.objects.filter(pk=model.pk).update(criticality=after)
+        model.criticality = after["criticality"]
+        model.strict_output = after["strict_output"]
+        # save(), not update(): its post_save signal clears this process's ingest catalogue,
+        # so a strict setting takes effect at once here (other processes within the cache time).
+        model.save(update_fields=["criticality", "strict_output"])
     audit_record(
         actor=actor,
         verb="queue.ml_model.settings_applied",
         target=model,
-        before={"criticality": before},
-        after={"criticality": after},
+        before=before,
+        after=after,
         data={"document": document},
     )
     return True

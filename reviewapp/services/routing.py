@@ -47,6 +47,7 @@ _LOAD_FIELDS = [
     "label",
     "confidence",
     "signals",
+    "top_scores",
     "received_at",
     "status",
     "model__slug",
@@ -116,6 +117,7 @@ def facts_for(
         mode=mode[0],
         mode_sample_rate=mode[1],
         anomalies=anomalies,
+        top_scores=prediction.top_scores or {},
     )
 
 

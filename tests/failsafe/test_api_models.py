@@ -24,7 +24,7 @@ pytestmark = pytest.mark.django_db
 
 URL = "/api/v1/models/card-fraud"
 MODE_URL = URL + "/mode"
-LIST_FIELDS = {"slug", "name", "owner_team", "criticality", "labels"}
+LIST_FIELDS = {"slug", "name", "owner_team", "criticality", "labels", "strict_output"}
 MODE_FIELDS = {"mode", "mode_since", "mode_reason", "mode_review_by", "monitors", "owners"}
 
 

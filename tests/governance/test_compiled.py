@@ -3,6 +3,8 @@ decides: over many random policies of both schemas and many random facts."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -10,11 +12,15 @@ from hypothesis import strategies as st
 from reviewapp.governance.compiled import compile_condition, compile_policy
 from reviewapp.governance.conditions import condition_holds
 from reviewapp.governance.rules import (
+    CONTAINED,
+    HALTED,
+    NORMAL,
     TIERS,
     PredictionFacts,
     decide,
     facts_from_record,
     facts_record,
+    top_scores,
     validate_rules,
 )
 
@@ -109,11 +115,30 @@ facts_strategy = st.builds(
     drift_features=st.sampled_from([(), (), (), ("amount",), ("amount", "country")]),
     fields=st.dictionaries(st.sampled_from(PATHS), FIELD_VALUES, min_size=3, max_size=5),
 )
+# The output's scores as ingest summarises them for the label's own (rules.top_scores): none
+# sent, or scores over the labels from a small pool, so ties and a label without a score are
+# common; and now and then a mode other than normal, which takes the full path.
+SCORES = st.one_of(
+    st.none(),
+    st.dictionaries(st.sampled_from(LABELS), st.sampled_from([0, 0.1, 0.45, 0.5, 0.55, 0.9, 1])),
+)
+
+
+@st.composite
+def facts_with_scores(draw):
+    one = draw(facts_strategy)
+    return dataclasses.replace(
+        one,
+        top_scores=top_scores(one.label, draw(SCORES)) or {},
+        mode=draw(st.sampled_from([NORMAL, NORMAL, NORMAL, CONTAINED, HALTED])),
+        mode_sample_rate=draw(st.sampled_from([0.0, 0.5, 1.0])),
+    )
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
-    rules=st.one_of(st.none(), policies()), facts=st.lists(facts_strategy, min_size=1, max_size=8)
+    rules=st.one_of(st.none(), policies()),
+    facts=st.lists(facts_with_scores(), min_size=1, max_size=8),
 )
 def test_the_compiled_policy_decides_what_decide_decides(rules, facts):
     compiled = compile_policy(rules)
@@ -208,16 +233,34 @@ def test_the_compiled_policy_on_a_grid_of_facts(rules):
             for confidence in (0.5, 0.75, 0.85, 0.92, 0.97, 1):
                 for ood, drift in ((None, ()), (0.7, ()), (0.1, ("amount",))):
                     for external_id in ("a", "b", "c", "d", "e", "f"):
-                        facts = PredictionFacts(
-                            model_slug="m",
-                            external_id=external_id,
-                            label=label,
-                            confidence=confidence,
-                            criticality="medium",
-                            ood_score=ood,
-                            drift_features=drift,
-                            fields=fields,
-                        )
-                        assert compiled.decide(facts) == decide(rules, facts), facts
-                        n += 1
-    assert n == 5 * 2 * 6 * 3 * 6
+                        for scores in SCORE_GRID:
+                            facts = PredictionFacts(
+                                model_slug="m",
+                                external_id=external_id,
+                                label=label,
+                                confidence=confidence,
+                                criticality="medium",
+                                ood_score=ood,
+                                drift_features=drift,
+                                fields=fields,
+                                top_scores=top_scores(label, scores) or {},
+                            )
+                            assert compiled.decide(facts) == decide(rules, facts), facts
+                            record = facts_record(facts)
+                            expected = decide(rules, facts_from_record(record))
+                            assert compiled.outcome_of_record(record)[:2] == (
+                                expected.routed,
+                                expected.reasons,
+                            )
+                            n += 1
+    assert n == 5 * 2 * 6 * 3 * 6 * len(SCORE_GRID)
+
+
+# No scores, the label on top, a tie, another label on top, the label without a score.
+SCORE_GRID = [
+    None,
+    {"fraud": 0.9, "legit": 0.1},
+    {"fraud": 0.5, "legit": 0.5},
+    {"fraud": 0.1, "legit": 0.9},
+    {"unsure": 0.6},
+]

@@ -157,6 +157,14 @@ def test_the_current_policy_shows_the_model_settings_document(client, two_versio
     html = as_user(client, lead).get(url("model-policy")).content.decode()
     assert "Cost of a wrong automated decision" in html and "250" in html
     assert "“regulated”" in html
+    # Strict output in words, off until a settings version sets it.
+    assert "A label its own scores contradict" in html
+    assert "Sent to review (reason: label disagrees with the model's own scores)" in html
+    fraud = MLModel.objects.get(slug="card-fraud")
+    fraud.strict_output = True
+    fraud.save(update_fields=["strict_output"])
+    html = as_user(client, lead).get(url("model-policy")).content.decode()
+    assert "Refused: the producer gets a 400 naming output.label and output.scores." in html
 
 
 # --- history ----------------------------------------------------------------------------------

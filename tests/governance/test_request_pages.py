@@ -298,6 +298,29 @@ def test_model_settings_are_proposed_with_the_same_form(client, fraud_model, pro
     assert response.status_code == 200  # no settings version yet: the rows start empty
 
 
+def test_strict_output_is_proposed_in_the_settings_form(client, fraud_model, proposer):
+    """An optional row (a true/false select) beside the required settings; absent = off."""
+    from reviewapp.core.audit import Actor
+
+    services.change_request_bootstrap(
+        model_slug="card-fraud", kind="model_settings", rationale="First.",
+        document={"criticality": "critical", "cost_of_wrong_decision": 250,
+                  "cost_per_hour_of_delay": 40, "regulatory_class": "regulated"},
+        actor=Actor.system("tests"),
+    )  # fmt: skip
+    client.force_login(proposer)
+    url = propose_url(kind="model_settings")
+    page = client.get(url)
+    rows = {r.path: r for r in page.context["rows"]}
+    assert "strict_output" in rows and not rows["strict_output"].is_set
+    data = form_data(client, url, **{"rule:strict_output": "true", "rationale": "Refuse them."})
+    data["submit"] = "1"
+    assert client.post(url, data).status_code == 302
+    cr = ChangeRequest.objects.get(kind="model_settings", proposer=proposer)
+    assert cr.document["strict_output"] is True
+    assert cr.document["criticality"] == "critical"
+
+
 # --- edit -------------------------------------------------------------------------------------
 def test_the_proposer_edits_and_votes_lapse(client, fraud_model, proposer, committee):
     cr, digest = submitted(fraud_model, proposer)

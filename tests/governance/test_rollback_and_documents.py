@@ -191,6 +191,34 @@ def test_model_settings_bootstrap_then_a_change_sets_the_models_criticality(
     assert PolicyVersion.objects.filter(model_slug="card-fraud").count() == 1
 
 
+def test_strict_output_is_a_model_setting_applied_and_audited(fraud_model, proposer, committee):
+    """Set through a model_settings change request (absent means off), written on the model's
+    row, audited before/after like the criticality, and read by the next ingest at once."""
+    from reviewapp.services.ingest import model_catalogue
+
+    services.change_request_bootstrap(
+        model_slug="card-fraud", kind="model_settings", document=SETTINGS,
+        rationale="Initial settings.", actor=Actor.system("install"),
+    )  # fmt: skip
+    assert MLModel.objects.get(slug="card-fraud").strict_output is False
+    assert model_catalogue()["card-fraud"].strict_output is False
+    cr, digest = submitted(
+        fraud_model, proposer, {**SETTINGS, "strict_output": True}, kind="model_settings"
+    )
+    approve(cr, committee[0], digest)
+    assert approve(cr, committee[1], digest).status == S.APPLIED
+    assert MLModel.objects.get(slug="card-fraud").strict_output is True
+    assert model_catalogue()["card-fraud"].strict_output is True
+    event = AuditEvent.objects.filter(verb="queue.ml_model.settings_applied").latest("id")
+    assert event.before == {"criticality": "critical", "strict_output": False}
+    assert event.after == {"criticality": "critical", "strict_output": True}
+    # Leaving it out of the next version turns it off again.
+    cr, digest = submitted(fraud_model, proposer, SETTINGS, kind="model_settings")
+    approve(cr, committee[0], digest)
+    approve(cr, committee[1], digest)
+    assert MLModel.objects.get(slug="card-fraud").strict_output is False
+
+
 @pytest.mark.parametrize(
     ("document", "field"),
     [
@@ -199,6 +227,7 @@ def test_model_settings_bootstrap_then_a_change_sets_the_models_criticality(
         ({**SETTINGS, "cost_per_hour_of_delay": True}, "rules.cost_per_hour_of_delay"),
         ({**SETTINGS, "regulatory_class": "eu"}, "rules.regulatory_class"),
         ({**SETTINGS, "colour": "red"}, "rules.colour"),
+        ({**SETTINGS, "strict_output": "yes"}, "rules.strict_output"),
         ([1], "rules"),
     ],
 )

@@ -277,6 +277,7 @@ def test_describe_reasons_reads_like_a_sentence():
         R.MODEL_CONTAINED,
         R.MODEL_HALTED,
         R.DATA_ANOMALY,
+        R.INCONSISTENT_OUTPUT,
     }
 
 
@@ -339,3 +340,81 @@ def test_missing_required_rules_are_named():
     assert R.validate_rules([1]) == {"rules": ["Must be a JSON object."]}
     missing_tier = {k: v for k, v in RULES["sla_minutes"].items() if k != "medium"}
     assert "sla_minutes.medium" in R.validate_rules(rules(sla_minutes=missing_tier))
+
+
+# --- a label its own scores contradict (inconsistent_output) --------------------------------
+@pytest.mark.parametrize(
+    ("label", "scores", "summary", "inconsistent"),
+    [
+        ("fraud", {"fraud": 0.45, "legit": 0.55}, {"legit": 0.55, "fraud": 0.45}, True),
+        ("fraud", {"fraud": 0.5, "legit": 0.5}, {"fraud": 0.5, "legit": 0.5}, False),  # a tie
+        ("legit", {"fraud": 0.45, "legit": 0.55}, {"legit": 0.55}, False),
+        ("fraud", {"legit": 0.9}, {"legit": 0.9}, True),  # the label has no score
+        ("a", {"a": 0.2, "b": 0.7, "c": 0.7, "d": 0.1}, {"a": 0.2, "b": 0.7, "c": 0.7}, True),
+        ("fraud", {"fraud": 1, "legit": 0}, {"fraud": 1.0}, False),
+        ("fraud", {}, None, False),  # no scores: nothing to check
+        ("fraud", None, None, False),
+    ],
+)
+def test_top_scores_keeps_the_top_and_the_label(label, scores, summary, inconsistent):
+    assert R.top_scores(label, scores) == summary
+    assert R.output_inconsistent(label, summary) is inconsistent
+
+
+def test_an_inconsistent_output_routes_whatever_the_policy_says():
+    summary = {"legit": 0.9, "fraud": 0.1}
+    confident = facts(label="fraud", confidence=0.95, top_scores=summary)
+    decision = decide(rules(), confident)
+    assert decision.routed and decision.reasons == [R.INCONSISTENT_OUTPUT]
+    assert decision.details["inconsistent_output"] == {"label": "fraud", "top_scores": summary}
+    # The tier's priority and SLA, the policy's fallback, as for any item the policy passed.
+    assert (decision.priority, decision.sla_minutes) == (R.TIER_PRIORITY["high"], 60)
+    assert decision.fallback == RULES["fallback"]
+    # With no policy too, beside no_active_policy; a contained model names containment first.
+    assert decide(None, confident).reasons == [R.NO_ACTIVE_POLICY, R.INCONSISTENT_OUTPUT]
+    contained = facts(label="fraud", confidence=0.95, top_scores=summary, mode=R.CONTAINED)
+    assert decide(rules(), contained).reasons == [R.MODEL_CONTAINED, R.INCONSISTENT_OUTPUT]
+    # A halted model routes nothing; the check is kept among the policy's reasons.
+    halted = decide(rules(), facts(label="fraud", top_scores=summary, mode=R.HALTED))
+    assert not halted.routed and halted.details["policy_reasons"] == [R.INCONSISTENT_OUTPUT]
+    # The confidence is the producer's own: the check never reads it.
+    assert decide(rules(), facts(label="fraud", confidence=0.95)).routed is False
+
+
+def test_a_qa_sample_becomes_a_review_for_the_better_reason():
+    sampled = rules(qa_sample_rate=1.0)
+    summary = {"legit": 0.9}
+    decision = decide(sampled, facts(label="fraud", confidence=0.95, top_scores=summary))
+    assert decision.reasons == [R.INCONSISTENT_OUTPUT]
+
+
+def test_the_inconsistency_in_words():
+    say = R.describe_reasons
+    found = {"label": "fraud", "top_scores": {"legit": 0.55, "fraud": 0.45}}
+    assert say([R.INCONSISTENT_OUTPUT], {"inconsistent_output": found}) == [
+        "The model's label is fraud, but its scores rank legit highest (legit 0.55 · fraud 0.45)"
+    ]
+    missing = {"label": "fraud", "top_scores": {"legit": 0.9}}
+    assert say([R.INCONSISTENT_OUTPUT], {"inconsistent_output": missing}) == [
+        "The model's label is fraud, but its scores rank legit highest (legit 0.90; no score for fraud)"
+    ]
+    tied = {"label": "a", "top_scores": {"c": 0.4, "b": 0.4, "a": 0.2}}
+    assert say([R.INCONSISTENT_OUTPUT], {"inconsistent_output": tied}) == [
+        "The model's label is a, but its scores rank b and c highest (b 0.40 · c 0.40 · a 0.20)"
+    ]
+    # Without the details (an older record): the reason's name.
+    assert say([R.INCONSISTENT_OUTPUT], {}) == ["Label disagrees with the model's own scores"]
+    # In a segment the sentence names it, as every reason does.
+    assert say([R.INCONSISTENT_OUTPUT], {"inconsistent_output": found, "segment": "big"}) == [
+        "Segment big: the model's label is fraud, but its scores rank legit highest "
+        "(legit 0.55 · fraud 0.45)"
+    ]
+
+
+def test_facts_records_keep_the_summary_and_old_records_have_none():
+    one = facts(label="fraud", top_scores={"legit": 0.9, "fraud": 0.1})
+    record = R.facts_record(one)
+    assert record["top_scores"] == {"legit": 0.9, "fraud": 0.1}
+    assert R.facts_from_record(record) == one
+    del record["top_scores"]
+    assert R.facts_from_record(record).top_scores == {}

@@ -288,6 +288,8 @@ def test_routing_stores_the_facts_it_read(fraud_model):
         "mode": "normal",
         "mode_sample_rate": 0.0,
         "anomalies": [],
+        # the scores' summary (the envelope sent fraud 0.55 alone): the label is its top
+        "top_scores": {"fraud": 0.55},
     }
 
 

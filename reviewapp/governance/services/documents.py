@@ -37,6 +37,9 @@ SETTINGS_APPLIED_HOOK = "governance.model_settings_applied"
 REGULATORY_CLASSES = ("none", "internal", "regulated", "high_risk")
 SETTINGS_KEYS = ("criticality", "cost_of_wrong_decision", "cost_per_hour_of_delay",
                  "regulatory_class")  # fmt: skip
+# Settings a version may leave out: ``strict_output`` (absent means false) refuses, with a 400,
+# a prediction whose label its own scores contradict instead of routing it to review.
+OPTIONAL_SETTINGS_KEYS = ("strict_output",)
 
 
 @dataclass(frozen=True)
@@ -62,8 +65,10 @@ def validate_model_settings(document: Any) -> dict[str, list[str]]:
     errors: dict[str, list[str]] = {}
     if not isinstance(document, dict):
         return {"": [_("Must be a JSON object.")]}
-    for key in sorted(set(document) - set(SETTINGS_KEYS)):
+    for key in sorted(set(document) - set(SETTINGS_KEYS) - set(OPTIONAL_SETTINGS_KEYS)):
         errors[key] = [_("Unknown key.")]
+    if not isinstance(document.get("strict_output", False), bool):
+        errors["strict_output"] = [_("Must be true or false (absent means false).")]
     if document.get("criticality") not in TIERS:
         errors["criticality"] = [_("Required: one of %s.") % ", ".join(TIERS)]
     for key in ("cost_of_wrong_decision", "cost_per_hour_of_delay"):

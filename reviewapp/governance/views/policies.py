@@ -104,9 +104,11 @@ def model_policy(request: HttpRequest, slug: str) -> HttpResponse:
 def _settings_rows(entry: history.VersionEntry | None) -> list[tuple[str, str]]:
     if entry is None:
         return []
+    # Strict output has a line of its own on the page, in words, set or not.
     return [
         (describe.path_label(key), describe.value_text(value))
         for key, value in describe.flatten(entry.document).items()
+        if key != "strict_output"
     ]
 
 

@@ -133,7 +133,11 @@ class Command(BaseCommand):
         change_request_bootstrap(
             model_slug=model.slug,
             kind="model_settings",
-            document={"criticality": model.criticality, **DEMO_PROFILES[model.criticality]},
+            document={
+                "criticality": model.criticality,
+                **DEMO_PROFILES[model.criticality],
+                **({"strict_output": True} if spec.get("strict_output") else {}),
+            },
             rationale="Initial settings from seed_demo.",
             actor=actor,
         )
