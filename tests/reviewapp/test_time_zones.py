@@ -89,3 +89,12 @@ def test_queue_and_item_pages_show_the_far_zone(client, far_reviewer, fraud_mode
     assert due in body  # the SLA badge's exact time, on hover
     body = client.get(f"/queue/items/{item.pk}/").content.decode()
     assert "(UTC+1400)" in body and "(UTC+0000)" not in body
+
+
+@pytest.mark.django_db
+def test_the_defer_time_names_the_zone_it_is_typed_in(client, far_reviewer, fraud_model):
+    fx.make_items(fraud_model, 1)
+    item = review_item_claim_next(user=far_reviewer)
+    client.force_login(far_reviewer)
+    body = client.get(f"/queue/items/{item.pk}/review/").content.decode()
+    assert "(defer; Pacific/Kiritimati)" in body
