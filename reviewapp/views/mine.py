@@ -70,6 +70,7 @@ def my_decisions_page(request: HttpRequest) -> HttpResponse:
             "has_next": has_next,
             "error": error,
             "figures": day_figures(user=request.user, now=now),
+            "sees_all": visible_model_ids(request.user) is None,
             "now": now,
         },
         status=400 if error else 200,
