@@ -114,10 +114,11 @@ def test_queue_and_review_fit_a_phone(
     for button in page.locator("#decide-form .buttons .btn").all():
         box = button.bounding_box()
         assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= 390, box
-    for path in ("/queue/mine/", "/queue/find/?q=t-", "/notifications/"):
+    for name, path in (("mine", "/queue/mine/"), ("find", "/queue/find/?q=t-"),
+                       ("notifications", "/notifications/")):  # fmt: skip
         page.goto(f"{live_server.url}{path}")
+        page.screenshot(path=str(artifacts / f"small-{name}-{scheme}.png"), full_page=False)
         assert _scroll_width(page) <= 390, (path, _wider_than(page, 390))
-    page.screenshot(path=str(artifacts / f"small-find-{scheme}.png"), full_page=False)
 
 
 def test_dark_theme_follows_the_system(live_server, page, sign_in, artifacts, ana, fraud_model):
