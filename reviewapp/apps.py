@@ -30,6 +30,24 @@ class ReviewAppConfig(AppConfig):
             roles={LEAD, ENGINEER},
             order=30,
         )
+        registry.register_tool(
+            key="my-decisions",
+            label=_("My decisions"),
+            url_name="queue:mine",
+            roles={REVIEWER, LEAD},
+            order=5,
+        )
+        from .services.escalations import escalated_count, register_notification_kinds
+
+        register_notification_kinds()
+        registry.register_nav_counter(
+            key="escalations",
+            label=_("Escalations"),
+            url_name="queue:escalations",
+            roles={LEAD},
+            count=escalated_count,
+            order=10,
+        )
         read = ["view_mlmodel", "view_prediction", "view_reviewitem"]
         registry.register_role_permissions(
             self.label,

@@ -475,6 +475,8 @@ REVIEW_SLA_PRIORITY_BUMP = env_int("REVIEW_SLA_PRIORITY_BUMP", 20)
 REVIEW_BULK_LIMIT = env_int("REVIEW_BULK_LIMIT", 500)
 # The filter counts of the queue list are recomputed at most this often (per web process).
 REVIEW_COUNTS_CACHE_SECONDS = env_int("REVIEW_COUNTS_CACHE_SECONDS", 10)
+# The leads' escalations count in the top bar is cached this long (dropped on an escalation).
+REVIEW_ESCALATIONS_COUNT_SECONDS = env_int("REVIEW_ESCALATIONS_COUNT_SECONDS", 30)
 # Beat recounts open items this often; the page counts itself if the snapshot is older than STALE.
 REVIEW_COUNTS_INTERVAL_SECONDS = env_float("REVIEW_COUNTS_INTERVAL_SECONDS", 15)
 REVIEW_COUNTS_STALE_SECONDS = env_int("REVIEW_COUNTS_STALE_SECONDS", 120)

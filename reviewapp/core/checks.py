@@ -16,6 +16,7 @@ def check_nav_urls(app_configs: Any = None, **kwargs: Any) -> list[Error]:
     errors = []
     entries = [("section", s.key, s.url_name) for s in registry.nav_sections()]
     entries += [("tool", t.key, t.url_name) for t in registry.tools()]
+    entries += [("counter", c.key, c.url_name) for c in registry.nav_counters()]
     for kind, key, url_name in entries:
         try:
             reverse(url_name)

@@ -14,7 +14,14 @@ def navigation(request: HttpRequest) -> dict[str, Any]:
     registered them. A URL that does not reverse raises: the system check names it."""
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
-        return {"nav_sections": [], "nav_tools": [], "user_roles": set(), "notifications_unread": 0}
+        return {
+            "nav_sections": [],
+            "nav_keys": set(),
+            "nav_tools": [],
+            "nav_counters": [],
+            "user_roles": set(),
+            "notifications_unread": 0,
+        }
     mine = roles.user_roles(user)
     current = getattr(request.resolver_match, "namespace", "") if request.resolver_match else ""
     items = [
@@ -32,9 +39,22 @@ def navigation(request: HttpRequest) -> dict[str, Any]:
         for tool in registry.tools()
         if tool.visible_to(mine)
     ]
+    counters = [
+        {
+            "key": counter.key,
+            "label": counter.label,
+            "url": reverse(counter.url_name),
+            # Counted only if the page renders the top bar (a template calls it).
+            "count": functools.cache(functools.partial(counter.count, user)),
+        }
+        for counter in registry.nav_counters()
+        if counter.visible_to(mine)
+    ]
     return {
         "nav_sections": items,
+        "nav_keys": {item["key"] for item in items},
         "nav_tools": tools,
+        "nav_counters": counters,
         "user_roles": mine,
         "notifications_unread": _unread(user),
     }

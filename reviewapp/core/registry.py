@@ -49,7 +49,26 @@ class BodyLimit:
     limit: Callable[[], int]
 
 
+@dataclass(frozen=True)
+class NavCounter:
+    """A count beside the top bar's sections (the leads' escalations), linking to its list.
+
+    ``count(user)`` must be cheap (cached or one indexed count): it runs on every page the
+    role sees, and only if the page renders the top bar."""
+
+    key: str
+    label: Label
+    url_name: str
+    roles: frozenset[str]
+    count: Callable[[Any], int]
+    order: int
+
+    def visible_to(self, user_roles: set[str]) -> bool:
+        return bool(user_roles & self.roles)
+
+
 _sections: dict[str, NavEntry] = {}
+_counters: dict[str, NavCounter] = {}
 _tools: dict[str, NavEntry] = {}
 _role_permissions: dict[str, dict[str, tuple[str, ...]]] = {}
 _body_limits: dict[tuple[str, bool], BodyLimit] = {}
@@ -84,6 +103,25 @@ def register_tool(
 ) -> None:
     """A user-menu tool (``roles`` None: every signed-in user)."""
     _tools[key] = _entry(key=key, label=label, url_name=url_name, roles=roles, order=order)
+
+
+def register_nav_counter(
+    *,
+    key: str,
+    label: Label,
+    url_name: str,
+    roles: Iterable[str],
+    count: Callable[[Any], int],
+    order: int,
+) -> None:
+    """A count in the top bar for ``roles`` (e.g. items escalated to the leads)."""
+    _counters[key] = NavCounter(
+        key=key, label=label, url_name=url_name, roles=_check_roles(roles), count=count, order=order
+    )
+
+
+def nav_counters() -> list[NavCounter]:
+    return sorted(_counters.values(), key=lambda c: (c.order, c.key))
 
 
 def nav_sections() -> list[NavEntry]:

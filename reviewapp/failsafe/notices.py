@@ -9,6 +9,7 @@ switched is not told of their own action.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from collections.abc import Iterable
 from typing import Any
@@ -113,7 +114,7 @@ def mode_changed(*, model: MLModel, change: ModeChange) -> None:
     if change.review_by is not None and change.to_mode != Mode.NORMAL:
         lines.append(
             _("To be reviewed by %(when)s UTC.")
-            % {"when": change.review_by.strftime("%Y-%m-%d %H:%M")}
+            % {"when": change.review_by.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M")}
         )
     actor = Actor.user(change.actor) if change.actor is not None else None
     skip = change.actor_id
@@ -141,8 +142,8 @@ def review_due(*, model: MLModel, mode: str, since: Any, review_by: Any,
         "or lift it."
     ) % {
         "mode": mode,
-        "since": since.strftime("%Y-%m-%d %H:%M"),
-        "when": review_by.strftime("%Y-%m-%d %H:%M"),
+        "since": since.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M"),
+        "when": review_by.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M"),
     }
     _send(recipients=ids, kind=REVIEW_DUE, title=title, body=body, link=model_link(model),
           actor=Actor.system("failsafe.reminders"))  # fmt: skip

@@ -139,8 +139,8 @@ def blocking_alert(model: MLModel) -> Alert | None:
 def _since_text(when: dt.datetime, now: dt.datetime) -> str:
     local = timezone.localtime(when)
     if local.date() == timezone.localtime(now).date():
-        return local.strftime("%H:%M")
-    return local.strftime("%Y-%m-%d %H:%M")
+        return local.strftime("%H:%M %Z")
+    return local.strftime("%Y-%m-%d %H:%M %Z")
 
 
 def model_banners(*, model_slugs: list[str]) -> list[dict[str, Any]]:

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django import forms
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from reviewapp.core import registry
@@ -292,6 +293,10 @@ class ChangeRequestForm(ServiceErrorsMixin, forms.Form):
         **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
+        # Name the zone "your time zone" is (the user's, activated by core's middleware).
+        self.fields["scheduled_for"].help_text = _(
+            "In your time zone (%(zone)s). Empty: applied as soon as the quorum approves."
+        ) % {"zone": timezone.get_current_timezone_name()}
         self.kind = kind
         self.active = active or {}
         self.proposed = proposed

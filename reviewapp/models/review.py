@@ -174,6 +174,10 @@ class Decision(models.Model):
         related_name="decisions",
     )
     decided_at = models.DateTimeField(default=timezone.now, db_index=True)
+    # When the reviewer's claim on the item began (None when the item was not claimed, e.g.
+    # rows from before this field): decided_at - claimed_at is the handling time that
+    # "My decisions" reports, kept here because the item's claim is cleared on decide.
+    claimed_at = models.DateTimeField(null=True, blank=True)
     # Delivered to the producer only after this, so an Undo within the grace period is clean.
     deliver_after = models.DateTimeField(null=True, blank=True)
     undone_at = models.DateTimeField(null=True, blank=True)
@@ -190,6 +194,8 @@ class Decision(models.Model):
         indexes = [
             models.Index(fields=["model", "decided_at"], name="decision_model_time_idx"),
             models.Index(fields=["prediction", "decided_at"], name="decision_prediction_idx"),
+            # "My decisions": one reviewer's decisions, newest first.
+            models.Index(fields=["reviewer", "-decided_at"], name="decision_reviewer_time_idx"),
             models.Index(
                 fields=["model", "predicted_label", "model_confidence"],
                 name="decision_similar_idx",

@@ -37,6 +37,7 @@ from .claims import (
     release_target,
     require_reviewer,
 )
+from .escalations import escalated_count_forget, escalation_notify
 from .review_state import PREDICTION, item_transition
 
 logger = logging.getLogger(__name__)
@@ -191,6 +192,7 @@ def review_item_decide(
             model_confidence=prediction.confidence,
             guideline_version=guideline,
             decided_at=now,
+            claimed_at=item.claimed_at,
             deliver_after=now + dt.timedelta(seconds=int(settings.REVIEW_UNDO_SECONDS)),
         )
         data = {"decision": decision.pk, "action": action}
@@ -226,6 +228,7 @@ def review_item_decide(
                 },
                 data=data,
             )
+            escalation_notify(item=item, decision=decision, auto=action == A.DEFER)
         else:  # defer
             if wake_at is not None:
                 data["wake_at"] = wake_at.isoformat()
@@ -282,6 +285,7 @@ def decision_undo(*, decision_id: int, user: Any) -> ReviewItem:
             decision.action == A.DEFER and item.status == S.ESCALATED
         ):
             changes["escalated_at"] = None
+            transaction.on_commit(escalated_count_forget)
         if decision.action == A.DEFER:
             changes["wake_at"] = None
             changes["defer_count"] = max(0, item.defer_count - 1)

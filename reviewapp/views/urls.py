@@ -1,12 +1,14 @@
 from django.urls import path
 
-from . import leads, queue
+from . import leads, mine, queue
 
 app_name = "queue"
 
 urlpatterns = [
     path("", queue.queue_list, name="list"),
     path("next/", queue.start_reviewing, name="next"),
+    path("find/", mine.find, name="find"),
+    path("mine/", mine.my_decisions_page, name="mine"),
     path("escalations/", leads.escalations, name="escalations"),
     path("pools/", leads.pools, name="pools"),
     path("bulk/", leads.bulk, name="bulk"),

@@ -36,12 +36,17 @@ def nav_for(user):
 @pytest.mark.parametrize(
     ("role", "sections", "tools"),
     [
-        (roles.REVIEWER, ["queue", "dashboards", "failsafe", "catalog"], ["My account"]),
+        (
+            roles.REVIEWER,
+            ["queue", "dashboards", "failsafe", "catalog"],
+            ["My account", "My decisions"],
+        ),
         (
             roles.LEAD,
             ["queue", "dashboards", "failsafe", "governance", "catalog"],
             [
                 "My account",
+                "My decisions",
                 "Decision delivery",
                 "Export labels",
                 "Rejected envelopes",

@@ -83,7 +83,8 @@ def uncertain_rate_chart(
             % {
                 "v": mark.version,
                 "h": mark.short_hash,
-                "at": date_format(timezone.localtime(mark.at), "DATETIME_FORMAT"),
+                "at": date_format(timezone.localtime(mark.at), "DATETIME_FORMAT")
+                + timezone.localtime(mark.at).strftime(" %Z"),
             },
         )
         # Near the right edge the label reads leftwards from the line, so it is never clipped.

@@ -9,6 +9,7 @@ Nobody is told of their own action.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from collections.abc import Iterable
 
@@ -180,7 +181,9 @@ def emergency_rollback_told(
     }
     body = _("Reason: %(reason)s\nOne committee ratification is due by %(due)s (UTC).") % {
         "reason": cr.reason,
-        "due": cr.ratification_due.strftime("%Y-%m-%d %H:%M") if cr.ratification_due else "-",
+        "due": cr.ratification_due.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M")
+        if cr.ratification_due
+        else "-",
     }
     _send(recipients=recipients, kind=EMERGENCY_ROLLBACK, title=title, body=body,
           cr_id=cr.pk, actor=actor)  # fmt: skip
