@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('reviewapp', '0010_failsafe_modes'),
+        ('reviewapp', '0011_output_label_score_check'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
