@@ -42,5 +42,5 @@ def test_lead_confirms_a_bulk_release_with_the_keyboard(
     # The confirm button has the focus: Enter confirms.
     page.keyboard.press("Enter")
     page.wait_for_url(f"{live_server.url}/queue/?model=card-fraud&status=claimed")
-    assert "2 item(s) released" in page.content()
+    assert "2 items released to the queue." in page.inner_text(".message.success")
     assert not ReviewItem.objects.filter(status=S.CLAIMED).exists()
