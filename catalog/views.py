@@ -16,7 +16,7 @@ from reviewapp.core.exceptions import RoleRequired, ServiceError
 from reviewapp.core.params import int_or_none
 from reviewapp.core.redirects import safe_next
 
-from . import selectors, services
+from . import quality, selectors, services
 from .charts import weekly_bars
 from .filters import SORTS
 from .forms import FailureModeForm, LinkMitigationForm, MitigationForm
@@ -290,6 +290,14 @@ def failure_mode_action(request: HttpRequest, slug: str, action: str) -> HttpRes
                 "action": title, "title": fm.title})  # fmt: skip
             return redirect("catalog:failure-mode", slug=fm.slug)
     snapshot = services.failure_mode_snapshot(fm)
+    allowed = action in services.allowed_actions(request.user, fm)
+    # What the move needs and the entry lacks, named by label before the button is offered
+    # (the service refuses it anyway, naming the same fields).
+    missing = (
+        selectors.missing_for_action(snapshot, services.FAILURE_MODE.target(action))
+        if allowed
+        else []
+    )
     return render(
         request,
         "catalog/confirm_action.html",
@@ -299,7 +307,12 @@ def failure_mode_action(request: HttpRequest, slug: str, action: str) -> HttpRes
             "title": title,
             "consequence": consequence,
             "error": error,
-            "allowed": action in services.allowed_actions(request.user, fm),
+            "error_rows": [
+                (quality.FIELD_LABELS.get(field, field), msgs)
+                for field, msgs in (error.errors.items() if error else [])
+            ],
+            "allowed": allowed,
+            "missing": missing,
             "quality": selectors.failure_mode_quality(fm, snapshot),
         },
         status=error.status if error else 200,
