@@ -102,7 +102,7 @@ def revision_diff(older: dict[str, Any], newer: dict[str, Any]) -> list[FieldDif
             continue
         out.append(
             FieldDiff(key, str(quality.FIELD_LABELS.get(key, key.replace("_", " ").capitalize())),
-                      mark_safe("\n".join(_line_diff(a, b))))  # noqa: S308 - every piece escaped
+                      mark_safe("".join(_line_diff(a, b))))  # noqa: S308 - every piece escaped
         )  # fmt: skip
     order = list(newer.keys())
     return sorted(out, key=lambda d: order.index(d.field) if d.field in order else 999)
