@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 
 from catalog import services
+from catalog.models import Category
 from tests.catalog.conftest import FULL
 from tests.factories import UserFactory
 
@@ -16,6 +17,8 @@ pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 def test_edit_without_touching_shows_no_change_then_a_word_change(
     live_server, page, sign_in, artifacts
 ):
+    # Transactional tests flush the taxonomy that migration 0003 seeds: put back the one used.
+    Category.objects.get_or_create(slug="data-drift", defaults={"name": "Data drift"})
     sam = UserFactory(username="sam", roles=["engineer"])
     UserFactory(username="edith", roles=["catalog_editor"])
     fm = services.failure_mode_create(
