@@ -345,7 +345,8 @@ def _forbidden_context(request: HttpRequest, exception: Exception | None) -> dic
     model = None
     if isinstance(exception, RoleRequired):
         needed, model = exception.roles, exception.model
-    if not needed and not model:
+    if not needed and not model and not message:
+        # A refusal that gives no reason of its own: the roles of the page's section.
         needed = _section_roles(request)
     contacts = None
     if model:

@@ -160,3 +160,20 @@ def test_the_500_page_renders_with_a_broken_request_and_no_database(django_asser
 def test_the_500_under_api_is_json():
     response = server_error(RequestFactory().get("/api/v1/predictions"))
     assert response.status_code == 500 and response["Content-Type"] == "application/json"
+
+
+def test_a_refusal_with_its_own_reason_does_not_claim_a_role_would_help(rf):
+    from django.core.exceptions import PermissionDenied
+
+    from reviewapp.core.views import permission_denied
+
+    UserFactory(username="lee", roles=["lead"])
+    request = rf.get("/governance/requests/1/approve")
+    request.user = UserFactory(username="cora", roles=["committee"])
+    request.resolver_match = None
+    response = permission_denied(request, PermissionDenied("You cannot approve your own request."))
+    body = response.content.decode()
+    assert response.status_code == 403
+    assert "You cannot approve your own request." in body
+    assert "This is for:" not in body and "for the role" not in body
+    assert "if you think you should be able to do this, ask a lead (lee)" in body
