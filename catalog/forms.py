@@ -9,7 +9,7 @@ from typing import Any
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
-from reviewapp.core.forms import ServiceErrorsMixin
+from reviewapp.core.forms import NormalizedTextMixin, ServiceErrorsMixin
 from reviewapp.core.params import DB_INT_MAX
 
 from .models import (
@@ -46,7 +46,7 @@ def category_choices() -> list[tuple[str, Any]]:
     return groups
 
 
-class FailureModeForm(ServiceErrorsMixin, forms.Form):
+class FailureModeForm(ServiceErrorsMixin, NormalizedTextMixin, forms.Form):
     field_aliases = {"base_version": None}  # a stale edit is shown above the form
 
     title = forms.CharField(max_length=200)
@@ -179,7 +179,7 @@ class FailureModeForm(ServiceErrorsMixin, forms.Form):
         return data
 
 
-class LinkMitigationForm(forms.Form):
+class LinkMitigationForm(NormalizedTextMixin, forms.Form):
     mitigation = forms.ModelChoiceField(
         queryset=MitigationTemplate.objects.order_by("title"), to_field_name="slug"
     )
@@ -187,7 +187,7 @@ class LinkMitigationForm(forms.Form):
     note = forms.CharField(required=False, max_length=300)
 
 
-class MitigationForm(ServiceErrorsMixin, forms.Form):
+class MitigationForm(ServiceErrorsMixin, NormalizedTextMixin, forms.Form):
     title = forms.CharField(max_length=200)
     kind = forms.ChoiceField(choices=MitigationTemplate.Kind.choices)
     summary = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}))

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required, permission_required
-from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -12,18 +11,19 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
-from reviewapp.core.exceptions import ServiceError
+from reviewapp.core import roles
+from reviewapp.core.exceptions import RoleRequired, ServiceError
 from reviewapp.core.params import int_or_none
 from reviewapp.core.redirects import safe_next
 
-from . import selectors, services
+from . import quality, selectors, services
 from .charts import weekly_bars
 from .filters import SORTS
 from .forms import FailureModeForm, LinkMitigationForm, MitigationForm
 from .models import SEVERITY_MEANINGS, FailureMode, Revision
 from .transfer import catalog_export
 
-can_view = permission_required("catalog.view_failuremode", raise_exception=True)
+can_view = roles.permission_required("catalog.view_failuremode")
 
 # Translated when shown, not at import (the active language is the request's).
 ACTION_COPY = {
@@ -151,10 +151,18 @@ def failure_mode_detail(request: HttpRequest, slug: str) -> HttpResponse:
     )
 
 
+_EDIT_REFUSED = gettext_lazy(
+    "You may not edit this entry: editing is for catalog editors, and for its author while it is a draft."
+)
+
+
 @login_required
 def failure_mode_create(request: HttpRequest) -> HttpResponse:
     if not services.can_create(request.user):
-        raise DjangoPermissionDenied
+        raise RoleRequired(
+            _("Drafting catalog entries is for engineers and catalog editors."),
+            roles=(roles.ENGINEER, roles.CATALOG_EDITOR),
+        )
     form = FailureModeForm(
         request.POST or None, initial={"owner": request.user.get_username(), "severity": "S3"}
     )
@@ -182,7 +190,7 @@ def failure_mode_create(request: HttpRequest) -> HttpResponse:
 def failure_mode_edit(request: HttpRequest, slug: str) -> HttpResponse:
     fm = _fm_or_404(slug)
     if not services.can_edit(request.user, fm):
-        raise DjangoPermissionDenied
+        raise RoleRequired(_EDIT_REFUSED, roles=(roles.ENGINEER, roles.CATALOG_EDITOR))
     snapshot = services.failure_mode_snapshot(fm)
     pending = selectors.pending_revision_for(fm)
     if pending is not None and pending.author_id == request.user.pk:
@@ -252,7 +260,7 @@ def revision_decide(request: HttpRequest, slug: str, pk: int, decision: str) -> 
 def duplicates(request: HttpRequest) -> HttpResponse:
     """htmx partial: possible duplicates of the title being typed."""
     if not services.can_create(request.user):
-        raise DjangoPermissionDenied
+        raise RoleRequired(roles=(roles.ENGINEER, roles.CATALOG_EDITOR))
     similar = selectors.failure_modes_similar(
         title=request.GET.get("title", ""),
         summary=request.GET.get("summary", ""),
@@ -282,6 +290,14 @@ def failure_mode_action(request: HttpRequest, slug: str, action: str) -> HttpRes
                 "action": title, "title": fm.title})  # fmt: skip
             return redirect("catalog:failure-mode", slug=fm.slug)
     snapshot = services.failure_mode_snapshot(fm)
+    allowed = action in services.allowed_actions(request.user, fm)
+    # What the move needs and the entry lacks, named by label before the button is offered
+    # (the service refuses it anyway, naming the same fields).
+    missing = (
+        selectors.missing_for_action(snapshot, services.FAILURE_MODE.target(action))
+        if allowed
+        else []
+    )
     return render(
         request,
         "catalog/confirm_action.html",
@@ -291,7 +307,12 @@ def failure_mode_action(request: HttpRequest, slug: str, action: str) -> HttpRes
             "title": title,
             "consequence": consequence,
             "error": error,
-            "allowed": action in services.allowed_actions(request.user, fm),
+            "error_rows": [
+                (quality.FIELD_LABELS.get(field, field), msgs)
+                for field, msgs in (error.errors.items() if error else [])
+            ],
+            "allowed": allowed,
+            "missing": missing,
             "quality": selectors.failure_mode_quality(fm, snapshot),
         },
         status=error.status if error else 200,
@@ -348,7 +369,7 @@ def failure_mode_restore(request: HttpRequest, slug: str, number: int) -> HttpRe
     fm = _fm_or_404(slug)
     rev = _revision(fm, number)
     if not services.can_edit(request.user, fm):
-        raise DjangoPermissionDenied
+        raise RoleRequired(_EDIT_REFUSED, roles=(roles.ENGINEER, roles.CATALOG_EDITOR))
     error = None
     if request.method == "POST":
         try:
@@ -491,11 +512,11 @@ def mitigation_form(request: HttpRequest, slug: str | None = None) -> HttpRespon
         if m is None:
             raise Http404
         if not request.user.has_perm("catalog.change_mitigationtemplate"):
-            raise DjangoPermissionDenied
+            raise RoleRequired(roles=(roles.CATALOG_EDITOR,))
         initial = MitigationForm.initial_from(services.mitigation_snapshot(m))
     else:
         if not request.user.has_perm("catalog.add_mitigationtemplate"):
-            raise DjangoPermissionDenied
+            raise RoleRequired(roles=(roles.ENGINEER, roles.CATALOG_EDITOR))
         initial = {"owner": request.user.get_username()}
     form = MitigationForm(request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():
@@ -532,7 +553,7 @@ def case_study_detail(request: HttpRequest, slug: str) -> HttpResponse:
 
 
 @login_required
-@permission_required("catalog.change_failuremode", raise_exception=True)
+@roles.permission_required("catalog.change_failuremode")
 def export(request: HttpRequest) -> HttpResponse:
     response = JsonResponse(
         catalog_export(), json_dumps_params={"indent": 2, "ensure_ascii": False}

@@ -78,6 +78,10 @@ class ReviewAppConfig(AppConfig):
         registry.register_hook("governance.model_infos", model_infos_for_governance)
         registry.register_hook("governance.model_settings_applied", model_settings_apply)
         registry.register_hook("governance.visible_model", visible_model_for_governance)
+        from .selectors.queue import model_contacts
+
+        # The 403 page names a model's pool and who to ask to join it.
+        registry.register_hook("core.model_contacts", model_contacts)
         # Every API body is bounded; a batch of predictions may be larger than one.
         registry.register_body_limit(
             path="/api/", prefix=True, limit=lambda: settings.INGEST_MAX_BODY_BYTES

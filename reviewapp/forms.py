@@ -12,7 +12,7 @@ from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from reviewapp.core.forms import ServiceErrorsMixin
+from reviewapp.core.forms import NormalizedTextMixin, ServiceErrorsMixin
 from reviewapp.core.params import DB_INT_MAX, int_or_none
 from reviewapp.core.time import parse_when
 from reviewapp.models import Decision
@@ -87,18 +87,18 @@ def form_messages(form: forms.Form) -> str:
     return "; ".join(m for messages in form.errors.values() for m in messages)
 
 
-class ClaimForm(forms.Form):
+class ClaimForm(NormalizedTextMixin, forms.Form):
     """Renew a claim."""
 
     generation = GenerationField(missing=-1)
 
 
-class ReleaseForm(forms.Form):
+class ReleaseForm(NormalizedTextMixin, forms.Form):
     # No generation (an older page): release whatever claim the user holds.
     generation = GenerationField(missing=None)
 
 
-class DecideForm(ServiceErrorsMixin, forms.Form):
+class DecideForm(ServiceErrorsMixin, NormalizedTextMixin, forms.Form):
     # The page has one text box: the override's reason, or the note of any other action.
     field_aliases = {"note": "reason"}
 
@@ -137,7 +137,7 @@ class DecideForm(ServiceErrorsMixin, forms.Form):
         }
 
 
-class AssignForm(forms.Form):
+class AssignForm(NormalizedTextMixin, forms.Form):
     assignee = UsernameField()
 
     def clean_assignee(self) -> Any:
@@ -146,7 +146,7 @@ class AssignForm(forms.Form):
         return self.cleaned_data["assignee"]
 
 
-class BulkForm(forms.Form):
+class BulkForm(NormalizedTextMixin, forms.Form):
     ACTIONS = ("assign", "release")
 
     action = forms.CharField(required=False)
@@ -192,7 +192,7 @@ class BulkForm(forms.Form):
         return ids
 
 
-class PoolMemberForm(forms.Form):
+class PoolMemberForm(NormalizedTextMixin, forms.Form):
     op = forms.CharField(required=False)
     user = UsernameField()
 
@@ -202,7 +202,7 @@ class PoolMemberForm(forms.Form):
         return self.cleaned_data["user"]
 
 
-class GuidelineForm(ServiceErrorsMixin, forms.Form):
+class GuidelineForm(ServiceErrorsMixin, NormalizedTextMixin, forms.Form):
     # The service checks length and emptiness, so its messages are the ones shown.
     body = forms.CharField(required=False, strip=False)
     note = forms.CharField(required=False, strip=False)

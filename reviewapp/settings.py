@@ -64,6 +64,8 @@ if not SECRET_KEY:
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "127.0.0.1,localhost" if DEBUG else "")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
+# A refused form gets the framed 403 page (what happened, what to do); the API answers JSON.
+CSRF_FAILURE_VIEW = "reviewapp.core.views.csrf_failure"
 
 INSTALLED_APPS = [
     "django.contrib.admin",

@@ -84,6 +84,16 @@ def failure_mode_quality(fm: FailureMode, snapshot: dict[str, Any]) -> dict[str,
     }
 
 
+def missing_for_action(snapshot: dict[str, Any], target_status: str) -> list[dict[str, Any]]:
+    """The fields an entry must fill before it may move to ``target_status`` (publish needs
+    trigger steps, business impact, owner, steward, ...), each with its label, for the
+    confirmation to name them before offering the action."""
+    return [
+        {"field": f, "label": quality.FIELD_LABELS.get(f, f)}
+        for f in quality.missing_for_status(snapshot, target_status)
+    ]
+
+
 def mitigations_list() -> QuerySet[MitigationTemplate]:
     return (
         MitigationTemplate.objects.select_related("owner")

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import difflib
+import re
 from dataclasses import dataclass
 from typing import Any
 
 from django.db.models import QuerySet
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
+
+from reviewapp.core.forms import normalize_line_endings
 
 from .. import quality
 from ..models import FailureMode, PendingRevision, Revision
@@ -36,25 +39,70 @@ class FieldDiff:
     html: SafeString
 
 
+_WORDS = re.compile(r"(\s+)")
+
+
+def _word_diff(old: str, new: str) -> tuple[str, str] | None:
+    """One changed line as two escaped lines, the words that differ wrapped in <del> (old)
+    and <ins> (new), words both share plain; None when they share no word (the line was
+    rewritten: shown as removed and added whole)."""
+    a, b = _WORDS.split(old), _WORDS.split(new)
+    left, right, shared = [], [], False
+    for tag, i1, i2, j1, j2 in difflib.SequenceMatcher(None, a, b, autojunk=False).get_opcodes():
+        before, after = escape("".join(a[i1:i2])), escape("".join(b[j1:j2]))
+        if tag == "equal":
+            shared = shared or bool("".join(a[i1:i2]).strip())
+            left.append(before)
+            right.append(after)
+            continue
+        if before:
+            left.append(f"<del>{before}</del>")
+        if after:
+            right.append(f"<ins>{after}</ins>")
+    return ("".join(left), "".join(right)) if shared else None
+
+
+def _line_diff(a: str, b: str) -> list[str]:
+    """Escaped HTML lines: unchanged lines plain, removed and added lines marked whole, and a
+    line changed in place shown as its old and new versions with the changed words marked."""
+    old, new = (a.split("\n") if a else []), (b.split("\n") if b else [])
+    out = []
+    for tag, i1, i2, j1, j2 in difflib.SequenceMatcher(
+        None, old, new, autojunk=False
+    ).get_opcodes():
+        if tag == "equal":
+            out += [f'<span class="diff-same">  {escape(line)}</span>' for line in old[i1:i2]]
+            continue
+        removed, added = old[i1:i2], new[j1:j2]
+        paired = min(len(removed), len(added)) if tag == "replace" else 0
+        dels, inss = [], []
+        for x, y in zip(removed[:paired], added[:paired], strict=True):
+            words = _word_diff(x, y)
+            if words is None:
+                dels.append(f'<del class="diff-del">− {escape(x)}</del>')
+                inss.append(f'<ins class="diff-ins">+ {escape(y)}</ins>')
+            else:
+                dels.append(f'<span class="diff-del">− {words[0]}</span>')
+                inss.append(f'<span class="diff-ins">+ {words[1]}</span>')
+        dels += [f'<del class="diff-del">− {escape(line)}</del>' for line in removed[paired:]]
+        inss += [f'<ins class="diff-ins">+ {escape(line)}</ins>' for line in added[paired:]]
+        out += dels + inss
+    return out
+
+
 def revision_diff(older: dict[str, Any], newer: dict[str, Any]) -> list[FieldDiff]:
-    """Changed fields only, each as escaped line diff HTML (<del>/<ins> per line)."""
+    """Changed fields only, each as escaped diff HTML: lines removed (<del>) and added
+    (<ins>), and within a changed line the words that changed. Line endings do not count
+    as a change (a value saved from a browser before they were normalised has "\r\n")."""
     out = []
     for key in newer.keys() | older.keys():
-        a, b = _as_text(older.get(key)), _as_text(newer.get(key))
+        a = normalize_line_endings(_as_text(older.get(key)))
+        b = normalize_line_endings(_as_text(newer.get(key)))
         if a == b:
             continue
-        lines = []
-        for line in difflib.ndiff(a.splitlines(), b.splitlines()):
-            tag, text = line[:2], escape(line[2:])
-            if tag == "- ":
-                lines.append(f'<del class="diff-del">− {text}</del>')
-            elif tag == "+ ":
-                lines.append(f'<ins class="diff-ins">+ {text}</ins>')
-            elif tag == "  ":
-                lines.append(f'<span class="diff-same">  {text}</span>')
         out.append(
             FieldDiff(key, str(quality.FIELD_LABELS.get(key, key.replace("_", " ").capitalize())),
-                      mark_safe("\n".join(lines)))  # noqa: S308 - every piece escaped above
+                      mark_safe("".join(_line_diff(a, b))))  # noqa: S308 - every piece escaped
         )  # fmt: skip
     order = list(newer.keys())
     return sorted(out, key=lambda d: order.index(d.field) if d.field in order else 999)

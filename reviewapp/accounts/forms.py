@@ -6,10 +6,10 @@ from django import forms
 from django.conf import settings
 from django.utils.translation import gettext_lazy as _
 
-from reviewapp.core.forms import ServiceErrorsMixin
+from reviewapp.core.forms import NormalizedTextMixin, ServiceErrorsMixin
 
 
-class CodeForm(ServiceErrorsMixin, forms.Form):
+class CodeForm(ServiceErrorsMixin, NormalizedTextMixin, forms.Form):
     code = forms.CharField(
         label=_("Code"),
         max_length=40,
@@ -21,7 +21,7 @@ class CodeForm(ServiceErrorsMixin, forms.Form):
     )
 
 
-class PasswordConfirmForm(forms.Form):
+class PasswordConfirmForm(NormalizedTextMixin, forms.Form):
     """Asked before removing two-factor sign-in or replacing the recovery codes."""
 
     password = forms.CharField(
@@ -48,7 +48,7 @@ def _day_choices() -> list[tuple[int, str]]:
     return [(d, _("%(days)s days") % {"days": d}) for d in days]
 
 
-class TokenCreateForm(ServiceErrorsMixin, forms.Form):
+class TokenCreateForm(ServiceErrorsMixin, NormalizedTextMixin, forms.Form):
     name = forms.CharField(
         label=_("Name"),
         max_length=100,
@@ -60,7 +60,7 @@ class TokenCreateForm(ServiceErrorsMixin, forms.Form):
     )
 
 
-class TimeZoneForm(ServiceErrorsMixin, forms.Form):
+class TimeZoneForm(ServiceErrorsMixin, NormalizedTextMixin, forms.Form):
     time_zone = forms.ChoiceField(label=_("Time zone"), choices=())
 
     def __init__(self, *args, **kwargs) -> None:

@@ -14,6 +14,7 @@ from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from .exceptions import ServiceError
+from .forms import normalize_line_endings
 from .params import DB_INT_MAX, parse_int
 
 
@@ -66,7 +67,8 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
 class StrictInputSerializer(serializers.Serializer):
     """Base of every JSON input serializer: a field it does not declare is refused with a 400
     naming it, as ingestion does, rather than silently ignored (a client that sends
-    ``reviewer`` or ``decided_at`` must learn the server did not take them)."""
+    ``reviewer`` or ``decided_at`` must learn the server did not take them). Text values
+    arrive with ``\n`` line endings only (``core.forms.normalize_line_endings``)."""
 
     default_error_messages = {"unknown_field": _("Unknown field: this endpoint does not take it.")}
 
@@ -76,7 +78,8 @@ class StrictInputSerializer(serializers.Serializer):
             if unknown:
                 message = str(self.error_messages["unknown_field"])
                 raise serializers.ValidationError({key: [message] for key in unknown})
-        return super().to_internal_value(data)
+        # Text a person wrote keeps "\n" line endings only, as the HTML forms do.
+        return super().to_internal_value(normalize_line_endings(data))
 
 
 def id_field(**kwargs: Any) -> serializers.IntegerField:

@@ -1,5 +1,9 @@
 from __future__ import annotations
 
+from collections.abc import Iterable
+
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+
 
 class ServiceError(Exception):
     """A rule violation raised by a service; the API and views turn it into a clear 4xx.
@@ -36,3 +40,18 @@ class PermissionDenied(ServiceError):
 class Conflict(ServiceError):
     def __init__(self, message: str, *, field: str = "detail", code: str = "conflict") -> None:
         super().__init__(message, status=409, errors={field: [message]}, code=code)
+
+
+class RoleRequired(DjangoPermissionDenied):
+    """A page or action the caller's roles do not include: the 403 page names the roles that
+    may (``roles``) and, for something that belongs to one model (``model``, its slug), the
+    model's pool and the people to ask (core's ``core.model_contacts`` hook). A subclass of
+    Django's PermissionDenied, so the project's handler403 renders it."""
+
+    def __init__(
+        self, message: str = "", *, roles: Iterable[str] = (), model: str | None = None
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.roles = tuple(roles)
+        self.model = model

@@ -3,11 +3,52 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
+from typing import Any
 
 from django import forms
+from django.http import QueryDict
 from django.utils.translation import gettext_lazy as _
 
 from .exceptions import ServiceError
+
+
+def normalize_line_endings(value: Any) -> Any:
+    """Text with ``\n`` line endings only: a browser sends a textarea's lines as ``\r\n``
+    (the HTML standard), an old Mac client ``\r``; stored as given, an untouched field would
+    differ from its saved value and show as changed in every diff. Lists and mappings are
+    normalised item by item; anything that is not text is returned as it is."""
+    if isinstance(value, str):
+        return value.replace("\r\n", "\n").replace("\r", "\n") if "\r" in value else value
+    if isinstance(value, Mapping):
+        return {key: normalize_line_endings(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [normalize_line_endings(item) for item in value]
+    return value
+
+
+class NormalizedTextMixin:
+    """Every text input of the form arrives with ``\n`` line endings (see
+    ``normalize_line_endings``), before any field cleans it or counts its length. Mix into
+    every ``forms.Form``/``forms.ModelForm`` of the project, before the Django base class;
+    ``tests/core/test_forms.py`` checks that each one does. Uploaded files are not touched."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if self.is_bound:
+            self.data = _normalized_data(self.data)
+
+
+def _normalized_data(data: Any) -> Any:
+    if isinstance(data, QueryDict):
+        copy = data.copy()
+        for key in copy:
+            copy.setlist(key, [normalize_line_endings(v) for v in data.getlist(key)])
+        copy._mutable = False
+        return copy
+    if isinstance(data, Mapping):
+        return {key: normalize_line_endings(value) for key, value in data.items()}
+    return data
 
 
 class ServiceErrorsMixin:
@@ -34,7 +75,7 @@ class ServiceErrorsMixin:
                 self.add_error(target, message)
 
 
-class AuditFilterForm(forms.Form):
+class AuditFilterForm(NormalizedTextMixin, forms.Form):
     """The audit page's filters (GET). Every field is optional; a value that is not valid is
     a 400 naming the field, never an empty page that looks like "nothing happened"."""
 
@@ -83,7 +124,7 @@ class AuditFilterForm(forms.Form):
         return verbs.verbs_for(verb) if verb else []
 
 
-class NotificationPreferencesForm(ServiceErrorsMixin, forms.Form):
+class NotificationPreferencesForm(ServiceErrorsMixin, NormalizedTextMixin, forms.Form):
     """Two boxes per registered kind (in-app, email), named ``<kind>:in_app`` and
     ``<kind>:email``; an unchecked box is "off", as HTML sends it."""
 

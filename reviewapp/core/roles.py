@@ -5,7 +5,8 @@ which of its permissions each role gets (``registry.register_role_permissions`` 
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import functools
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
@@ -97,3 +98,41 @@ def user_roles(user: Any) -> set[str]:
 
 def has_role(user: Any, *roles: str) -> bool:
     return bool(user_roles(user) & set(roles))
+
+
+def require(user: Any, *allowed: str, message: str = "", model: str | None = None) -> None:
+    """Refuse (403) unless the user has one of ``allowed``; the 403 page names those roles."""
+    if not has_role(user, *allowed):
+        from .exceptions import RoleRequired
+
+        raise RoleRequired(message, roles=allowed, model=model)
+
+
+def role_labels(names: Iterable[str]) -> list[str]:
+    return [ROLE_LABELS.get(name, name) for name in names]
+
+
+def roles_with_permission(perm: str) -> tuple[str, ...]:
+    """The roles granted ``perm`` ("app_label.codename") by the apps' declarations."""
+    from .registry import role_permissions
+
+    granted = role_permissions()
+    return tuple(role for role in ROLES if perm in granted.get(role, ()))
+
+
+def permission_required(perm: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Django's ``permission_required(perm, raise_exception=True)``, but the 403 page names
+    the roles that hold ``perm``."""
+
+    def decorator(view: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(view)
+        def wrapped(request: Any, *args: Any, **kwargs: Any) -> Any:
+            if not request.user.has_perm(perm):
+                from .exceptions import RoleRequired
+
+                raise RoleRequired(roles=roles_with_permission(perm))
+            return view(request, *args, **kwargs)
+
+        return wrapped
+
+    return decorator

@@ -10,11 +10,11 @@ from celery import current_app
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db import connection
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
+from django.template import loader
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -22,9 +22,9 @@ from django.views import defaults
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
-from . import notifications, roles, selectors, signin, verbs
+from . import notifications, registry, roles, selectors, signin, verbs
 from .audit import Actor
-from .exceptions import ServiceError
+from .exceptions import RoleRequired, ServiceError
 from .forms import AuditFilterForm
 from .markdown import render_markdown
 from .redirects import is_same_origin_path, safe_next
@@ -83,10 +83,6 @@ def healthz(request: HttpRequest) -> JsonResponse:
 AUDIT_PAGE_SIZE = 50
 
 
-def _may_read_audit(user: Any) -> bool:
-    return roles.has_role(user, roles.LEAD, roles.COMMITTEE)
-
-
 def _audit_filters(request: HttpRequest) -> tuple[AuditFilterForm, HttpResponse | None]:
     form = AuditFilterForm(request.GET)
     if form.is_valid():
@@ -118,8 +114,7 @@ def _events_for(form: AuditFilterForm):
 @login_required
 @require_GET
 def audit_list(request: HttpRequest) -> HttpResponse:
-    if not _may_read_audit(request.user):
-        raise PermissionDenied
+    roles.require(request.user, roles.LEAD, roles.COMMITTEE)
     form, bad = _audit_filters(request)
     if bad is not None:
         return bad
@@ -145,8 +140,7 @@ def audit_list(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_GET
 def audit_detail(request: HttpRequest, event_id: int) -> HttpResponse:
-    if not _may_read_audit(request.user):
-        raise PermissionDenied
+    roles.require(request.user, roles.LEAD, roles.COMMITTEE)
     event = selectors.audit_event_detail(event_id=event_id)
     if event is None:
         raise Http404(_("No such audit event."))
@@ -176,8 +170,7 @@ def _pretty(value: Any) -> str:
 def audit_export(request: HttpRequest) -> HttpResponse:
     """The filtered log as JSON lines, newest first, streamed; at most AUDIT_EXPORT_MAX_ROWS
     events (a last line ``{"truncated": true}`` says when more matched)."""
-    if not _may_read_audit(request.user):
-        raise PermissionDenied
+    roles.require(request.user, roles.LEAD, roles.COMMITTEE)
     form, bad = _audit_filters(request)
     if bad is not None:
         return bad
@@ -218,8 +211,7 @@ def _export_lines(events, limit: int) -> Iterator[bytes]:
 
 # --- Sign-in lockouts (leads) ----------------------------------------------------------------
 def _require_lead(request: HttpRequest) -> None:
-    if not roles.has_role(request.user, roles.LEAD):
-        raise PermissionDenied
+    roles.require(request.user, roles.LEAD)
 
 
 @login_required
@@ -303,11 +295,70 @@ def notification_mark_all_read(request: HttpRequest) -> HttpResponse:
     return redirect("notifications:list")
 
 
-# --- error pages: JSON under /api/, Django's pages elsewhere ----------------------------------
+# --- error pages: JSON under /api/, the site's own framed pages elsewhere ------------------
 def _api_error(request: HttpRequest, status: int, message: str) -> JsonResponse | None:
     if request.path.startswith("/api/"):
         return JsonResponse({"errors": {"detail": [message]}}, status=status)
     return None
+
+
+def _back_link(request: HttpRequest) -> str:
+    """Where "Go back" leads: the page the user came from when it is on this site (and not
+    the page that failed), else their start page."""
+    referer = request.META.get("HTTP_REFERER", "")
+    host = request.get_host() if referer else ""
+    for prefix in (f"http://{host}", f"https://{host}"):
+        if host and referer.startswith(prefix + "/"):
+            path = referer[len(prefix) :]
+            if is_same_origin_path(path) and path != request.get_full_path():
+                return path
+    return reverse("home")
+
+
+def _leads(limit: int = 5) -> list[str]:
+    """The leads to ask for a role or a pool (a few names, by username)."""
+    from django.contrib.auth import get_user_model
+
+    return list(
+        get_user_model()
+        .objects.filter(groups__name=roles.LEAD, is_active=True)
+        .order_by("username")
+        .values_list("username", flat=True)[:limit]
+    )
+
+
+def _section_roles(request: HttpRequest) -> tuple[str, ...]:
+    """The roles of the top-bar section the refused page belongs to, for a refusal that did
+    not name its own."""
+    namespace = request.resolver_match.namespace if request.resolver_match else ""
+    for section in registry.nav_sections():
+        if section.key == namespace and section.roles is not None:
+            return tuple(r for r in roles.ROLES if r in section.roles)
+    return ()
+
+
+def _forbidden_context(request: HttpRequest, exception: Exception | None) -> dict[str, Any]:
+    message = ""
+    if exception is not None and exception.args and str(exception.args[0]):
+        message = str(exception.args[0])
+    needed: tuple[str, ...] = ()
+    model = None
+    if isinstance(exception, RoleRequired):
+        needed, model = exception.roles, exception.model
+    if not needed and not model and not message:
+        # A refusal that gives no reason of its own: the roles of the page's section.
+        needed = _section_roles(request)
+    contacts = None
+    if model:
+        found = registry.run_hooks("core.model_contacts", slug=model)
+        contacts = found[0] if found else {"slug": model, "owners": [], "leads": _leads()}
+    return {
+        "message": message,
+        "needed_roles": roles.role_labels(needed),
+        "contacts": contacts,
+        "leads": [] if contacts else _leads(),
+        "back": _back_link(request),
+    }
 
 
 def bad_request(request: HttpRequest, exception: Exception | None = None):
@@ -315,16 +366,49 @@ def bad_request(request: HttpRequest, exception: Exception | None = None):
 
 
 def permission_denied(request: HttpRequest, exception: Exception | None = None):
-    return _api_error(
-        request, 403, "You do not have permission to do this."
-    ) or defaults.permission_denied(request, exception)
+    api = _api_error(request, 403, "You do not have permission to do this.")
+    if api is not None:
+        return api
+    return render(request, "403.html", _forbidden_context(request, exception), status=403)
 
 
 def page_not_found(request: HttpRequest, exception: Exception | None = None):
     # An API path no endpoint matches (a slug with characters a slug cannot hold, an unknown
     # path): the API's error shape, not an HTML page a client cannot read.
-    return _api_error(request, 404, "Not found.") or defaults.page_not_found(request, exception)
+    api = _api_error(request, 404, "Not found.")
+    if api is not None:
+        return api
+    return render(request, "404.html", {"back": _back_link(request)}, status=404)
+
+
+def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
+    """CSRF_FAILURE_VIEW: a form sent from a page that is too old (the session changed, the
+    user signed out and in again in another tab) or from another site. The framed 403 page
+    says so and how to go on; the API answers JSON."""
+    api = _api_error(request, 403, "CSRF check failed: send the X-CSRFToken header with a session.")
+    if api is not None:
+        return api
+    return render(
+        request, "403_csrf.html", {"reason": reason, "back": _back_link(request)}, status=403
+    )
 
 
 def server_error(request: HttpRequest):
-    return _api_error(request, 500, "Server error.") or defaults.server_error(request)
+    """The 500 page is rendered without the request: no context processor runs, so nothing
+    here touches the database, the session or the user (any of which may be what broke)."""
+    api = _api_error(request, 500, "Server error.")
+    if api is not None:
+        return api
+    try:
+        body = loader.get_template("500.html").render({"request_id": _request_id(request)})
+    except Exception:  # noqa: BLE001 - the page of last resort must not fail in turn
+        logger.exception("The 500 page itself failed to render")
+        body = "<h1>Server error</h1><p>Something went wrong on our side. Try again shortly.</p>"
+    return HttpResponse(body, status=500)
+
+
+def _request_id(request: HttpRequest) -> str:
+    try:
+        return str(getattr(request, "request_id", "") or request.headers.get("X-Request-ID", ""))
+    except Exception:  # noqa: BLE001
+        return ""

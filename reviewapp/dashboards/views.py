@@ -9,7 +9,6 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.utils import timezone
@@ -17,6 +16,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET
 
 from reviewapp.core import roles
+from reviewapp.core.exceptions import RoleRequired
 from reviewapp.governance.rules import REASON_LABELS
 
 from . import charts, selectors
@@ -44,7 +44,9 @@ OVERVIEW_ROLES = (*DASHBOARD_ROLES, roles.REVIEWER)
 
 def _require_role(request: HttpRequest, allowed: tuple[str, ...]) -> None:
     if not roles.has_role(request.user, *allowed):
-        raise PermissionDenied(_("Dashboards are for leads, committee members and engineers."))
+        raise RoleRequired(
+            _("Dashboards are for leads, committee members and engineers."), roles=allowed
+        )
 
 
 def _range_or_error(request: HttpRequest) -> tuple[str | None, HttpResponse | None]:

@@ -2,6 +2,7 @@ from django import forms
 from django.contrib import admin
 
 from reviewapp.core.admin import AuditedReadOnlyAdmin
+from reviewapp.core.forms import NormalizedTextMixin
 from reviewapp.models import MLModel
 
 from .models import Delivery, DeliveryAttempt
@@ -32,7 +33,7 @@ class DeliveryAdmin(_ReadOnly):
     inlines = [DeliveryAttemptInline]
 
 
-class MLModelCallbackForm(forms.ModelForm):
+class MLModelCallbackForm(NormalizedTextMixin, forms.ModelForm):
     """Callback URLs entered in the admin get the same safety check as everywhere else. The
     signing secret is not shown here: it is set (and shown once) on the callback page."""
 

@@ -7,6 +7,7 @@ import datetime as dt
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
+from reviewapp.core.forms import NormalizedTextMixin
 from reviewapp.core.time import parse_when as core_parse_when
 from reviewapp.models import MLModel
 
@@ -33,7 +34,7 @@ def parse_when(value: str, *, end_of_day: bool) -> dt.datetime:
     return parsed
 
 
-class ExportFilterForm(forms.Form):
+class ExportFilterForm(NormalizedTextMixin, forms.Form):
     FORMATS = [("jsonl", "JSON Lines (.jsonl)"), ("csv", "CSV (.csv)")]
     OUTCOMES = [
         ("", _("Accepted, overridden and corrected")),
@@ -89,7 +90,7 @@ class ExportFilterForm(forms.Form):
         return data
 
 
-class CallbackSettingsForm(forms.Form):
+class CallbackSettingsForm(NormalizedTextMixin, forms.Form):
     callback_url = forms.URLField(
         required=False,
         max_length=200,

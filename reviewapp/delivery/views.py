@@ -5,8 +5,7 @@ from __future__ import annotations
 from urllib.parse import urlencode
 
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required, permission_required
-from django.core.exceptions import PermissionDenied
+from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -30,7 +29,7 @@ PAGE_SIZE = 50
 
 
 @login_required
-@permission_required("delivery.view_delivery", raise_exception=True)
+@roles.permission_required("delivery.view_delivery")
 def delivery_list(request: HttpRequest) -> HttpResponse:
     status = request.GET.get("status", "")
     if status not in Delivery.Status.values:
@@ -63,7 +62,7 @@ def delivery_list(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
-@permission_required("delivery.view_delivery", raise_exception=True)
+@roles.permission_required("delivery.view_delivery")
 def delivery_item(request: HttpRequest, item_id: int) -> HttpResponse:
     item = selectors.item_for_log(user=request.user, item_id=item_id)
     if item is None:
@@ -81,7 +80,7 @@ def delivery_item(request: HttpRequest, item_id: int) -> HttpResponse:
 
 
 @login_required
-@permission_required("delivery.retry_delivery", raise_exception=True)
+@roles.permission_required("delivery.retry_delivery")
 @require_POST
 def delivery_retry(request: HttpRequest, pk: int) -> HttpResponse:
     try:
@@ -98,8 +97,7 @@ def delivery_retry(request: HttpRequest, pk: int) -> HttpResponse:
 
 @login_required
 def export_page(request: HttpRequest) -> HttpResponse:
-    if not roles.has_role(request.user, roles.LEAD, roles.ENGINEER):
-        raise PermissionDenied
+    roles.require(request.user, roles.LEAD, roles.ENGINEER)
     models = MLModel.objects.order_by("slug").only("slug", "name")
     if "download" not in request.GET:
         form = ExportFilterForm(
@@ -119,7 +117,7 @@ def export_page(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
-@permission_required("reviewapp.configure_callback", raise_exception=True)
+@roles.permission_required("reviewapp.configure_callback")
 def callback_settings(request: HttpRequest, slug: str) -> HttpResponse:
     model = get_object_or_404(MLModel, slug=slug)
     new_secret = None

@@ -10,7 +10,7 @@ from django.conf import settings
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from reviewapp.core.forms import ServiceErrorsMixin
+from reviewapp.core.forms import NormalizedTextMixin, ServiceErrorsMixin
 
 from .services.modes import MAX_REASON
 
@@ -42,7 +42,7 @@ def default_review_by(now: dt.datetime | None = None) -> dt.datetime:
     return timezone.localtime(when).replace(second=0, microsecond=0)
 
 
-class SwitchForm(ServiceErrorsMixin, forms.Form):
+class SwitchForm(ServiceErrorsMixin, NormalizedTextMixin, forms.Form):
     """Contain or halt: a reason (required), a review-by time, for a halt the sample share."""
 
     reason = forms.CharField(
@@ -75,7 +75,7 @@ class SwitchForm(ServiceErrorsMixin, forms.Form):
         _name_the_zone(self)
 
 
-class LiftForm(ServiceErrorsMixin, forms.Form):
+class LiftForm(ServiceErrorsMixin, NormalizedTextMixin, forms.Form):
     note = forms.CharField(
         label=_("Note"),
         max_length=MAX_REASON,
@@ -87,7 +87,7 @@ class LiftForm(ServiceErrorsMixin, forms.Form):
     field_aliases = {"reason": "note", "mode": None, "alert": None, "detail": None}
 
 
-class ExtendForm(ServiceErrorsMixin, forms.Form):
+class ExtendForm(ServiceErrorsMixin, NormalizedTextMixin, forms.Form):
     review_by = _review_by_field("")
     note = forms.CharField(
         label=_("Note"),
@@ -105,7 +105,7 @@ class ExtendForm(ServiceErrorsMixin, forms.Form):
         _name_the_zone(self)
 
 
-class OwnersForm(ServiceErrorsMixin, forms.Form):
+class OwnersForm(ServiceErrorsMixin, NormalizedTextMixin, forms.Form):
     """A model's owners, as a comma list of usernames (``services.owners`` checks each)."""
 
     owners = forms.CharField(

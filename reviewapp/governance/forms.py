@@ -13,7 +13,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from reviewapp.core import registry
-from reviewapp.core.forms import ServiceErrorsMixin
+from reviewapp.core.forms import NormalizedTextMixin, ServiceErrorsMixin
 
 from .conditions import CONDITION_OPS
 from .models import DocumentKind
@@ -246,7 +246,7 @@ class RuleRow:
 
 
 # --- the proposal form ------------------------------------------------------------------------
-class ChangeRequestForm(ServiceErrorsMixin, forms.Form):
+class ChangeRequestForm(ServiceErrorsMixin, NormalizedTextMixin, forms.Form):
     """Every rule of the active version beside the value proposed, a JSON view of the whole
     document (it wins when changed), rationale, schedule, rollback triggers, shadow period.
 
@@ -466,7 +466,7 @@ class ChangeRequestForm(ServiceErrorsMixin, forms.Form):
         return document
 
 
-class PickForm(forms.Form):
+class PickForm(NormalizedTextMixin, forms.Form):
     """Which model and which of its documents to propose a change to (GET)."""
 
     model = forms.ChoiceField(label=_("Model"))
@@ -479,7 +479,7 @@ class PickForm(forms.Form):
         self.fields["model"].choices = [(slug, slug) for slug in models]
 
 
-class ListFilterForm(forms.Form):
+class ListFilterForm(NormalizedTextMixin, forms.Form):
     model = forms.CharField(required=False, max_length=100)
     status = forms.ChoiceField(required=False)
     kind = forms.ChoiceField(required=False)
@@ -493,19 +493,19 @@ class ListFilterForm(forms.Form):
         self.fields["kind"].choices = [("", _("Any")), *DocumentKind.choices]
 
 
-class ApproveForm(forms.Form):
+class ApproveForm(NormalizedTextMixin, forms.Form):
     evidence_hash = forms.RegexField(regex=r"^[0-9a-f]{64}$", widget=forms.HiddenInput)
     comment = forms.CharField(required=False, max_length=10_000, widget=forms.Textarea)
     acknowledge_risk = forms.BooleanField(required=False)
 
 
-class CommentForm(forms.Form):
+class CommentForm(NormalizedTextMixin, forms.Form):
     body = forms.CharField(
         label=_("Comment"), max_length=20_000, widget=forms.Textarea(attrs={"rows": 3})
     )
 
 
-class ReasonForm(forms.Form):
+class ReasonForm(NormalizedTextMixin, forms.Form):
     """Reject (required comment), request changes, ratify: a comment beside the action."""
 
     comment = forms.CharField(required=False, max_length=10_000, widget=forms.Textarea)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -11,7 +12,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.cache import cache
 from django.db import connection, transaction
-from django.db.models import Count, Min, Q, QuerySet
+from django.db.models import Count, Exists, Min, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from reviewapp.core import roles
@@ -20,6 +21,7 @@ from reviewapp.governance.rules import REASON_LABELS
 from reviewapp.models import (
     OPEN_STATUSES,
     MLModel,
+    PoolMembership,
     QueueCountSnapshot,
     ReviewItem,
 )
@@ -261,6 +263,66 @@ def assignable_users(model_id: int | None = None) -> QuerySet:
     return qs.order_by("username")
 
 
+def assignable_users_for_models(model_ids: Iterable[int]) -> QuerySet:
+    """Who may be given items of every one of ``model_ids``: the leads (they work any pool)
+    and the reviewers who are in all of those pools (a mixed selection: the intersection)."""
+    ids = set(model_ids)
+    User = get_user_model()
+    qs = User.objects.filter(groups__name__in=[roles.REVIEWER, roles.LEAD], is_active=True)
+    if not ids:
+        return qs.distinct().order_by("username")
+    in_every_pool = (
+        PoolMembership.objects.filter(model_id__in=ids)
+        .values("user_id")
+        .annotate(pools=Count("model_id", distinct=True))
+        .filter(pools=len(ids))
+        .values("user_id")
+    )
+    return (
+        qs.filter(Q(groups__name=roles.LEAD) | Q(pk__in=in_every_pool))
+        .distinct()
+        .order_by("username")
+    )
+
+
+def bulk_assignees(*, model_id: int | None) -> list[dict[str, Any]]:
+    """The queue list's "Assign to" choices: with a model filtered, the people of its pool
+    and the leads; otherwise everyone who reviews. Each with their pools (model ids, "*" for
+    a lead), so the page offers only those who can take the items selected
+    (``static/js/bulk.js``; ``review_items_bulk`` checks again). Two queries."""
+    User = get_user_model()
+    leads = User.groups.through.objects.filter(user=OuterRef("pk"), group__name=roles.LEAD)
+    users = list(assignable_users(model_id).annotate(is_lead=Exists(leads)))
+    pools: dict[int, list[int]] = {}
+    for user_id, pool in PoolMembership.objects.filter(
+        user_id__in=[u.pk for u in users]
+    ).values_list("user_id", "model_id"):
+        pools.setdefault(user_id, []).append(pool)
+    return [
+        {
+            "username": u.get_username(),
+            "pools": "*" if u.is_lead else " ".join(map(str, sorted(pools.get(u.pk, [])))),
+        }
+        for u in users
+    ]
+
+
+def model_contacts(*, slug: str, limit: int = 5) -> dict[str, Any] | None:
+    """Who to ask about joining a model's pool, for the 403 page (core's
+    ``core.model_contacts`` hook): the model's owners and the leads (leads manage pools)."""
+    model = MLModel.objects.filter(slug=slug).first()
+    if model is None:
+        return None
+    User = get_user_model()
+    owners = model.owners.filter(is_active=True).order_by("username")
+    leads = User.objects.filter(groups__name=roles.LEAD, is_active=True).order_by("username")
+    return {
+        "slug": model.slug,
+        "owners": list(owners.values_list("username", flat=True)[:limit]),
+        "leads": list(leads.values_list("username", flat=True)[:limit]),
+    }
+
+
 def pools_overview() -> list[dict[str, Any]]:
     models = list(MLModel.objects.order_by("slug").prefetch_related("pool_memberships__user"))
     return [{"model": m, "members": [pm.user for pm in m.pool_memberships.all()]} for m in models]
@@ -273,6 +335,7 @@ class BulkPreview:
     ids: list[int]
     statuses: list[str]
     model_slugs: list[str]
+    model_ids: list[int] = field(default_factory=list)
 
     @property
     def count(self) -> int:
@@ -283,11 +346,12 @@ def bulk_preview(ids: list[int]) -> BulkPreview:
     """The items behind ``ids`` (those that exist), with their statuses and models."""
     rows = list(
         ReviewItem.objects.filter(pk__in=ids)
-        .values_list("pk", "status", "model__slug")
+        .values_list("pk", "status", "model__slug", "model_id")
         .order_by("pk")
     )
     return BulkPreview(
-        ids=[pk for pk, _s, _m in rows],
-        statuses=sorted({s for _pk, s, _m in rows}),
-        model_slugs=sorted({m for _pk, _s, m in rows}),
+        ids=[pk for pk, _s, _m, _i in rows],
+        statuses=sorted({s for _pk, s, _m, _i in rows}),
+        model_slugs=sorted({m for _pk, _s, m, _i in rows}),
+        model_ids=sorted({i for _pk, _s, _m, i in rows}),
     )

@@ -27,9 +27,11 @@ from reviewapp.core.audit import Actor, audit_record
 from reviewapp.core.exceptions import Conflict, NotFound, PermissionDenied, ServiceError
 from reviewapp.core.time import iso_utc
 from reviewapp.models import (
+    MLModel,
     PoolMembership,
     ReviewItem,
 )
+from reviewapp.selectors.queue import assignable_users_for_models
 
 from .review_state import item_transition, pg_claim_next, sql_order_by
 
@@ -385,6 +387,43 @@ class BulkResult:
     skipped: dict[int, str]
 
 
+def bulk_assignee_check(*, assignee: Any, model_ids: Iterable[int]) -> None:
+    """Refuse (422, nothing changed) an assignee who may not take every item of a bulk
+    selection: not a reviewer, or outside the pool of one of its models. The message names
+    those pools and who could take the whole selection."""
+    ids = set(model_ids)
+    name = assignee.get_username()
+    if not can_review(assignee):
+        message = _("%(name)s is not a reviewer or a lead.") % {"name": name}
+    elif is_lead(assignee):
+        return
+    else:
+        member_of = set(
+            PoolMembership.objects.filter(user=assignee, model_id__in=ids).values_list(
+                "model_id", flat=True
+            )
+        )
+        outside = sorted(
+            MLModel.objects.filter(pk__in=ids - member_of).values_list("slug", flat=True)
+        )
+        if not outside:
+            return
+        message = _("%(name)s is not in the reviewer pool of %(models)s.") % {
+            "name": name,
+            "models": ", ".join(outside),
+        }
+    others = [u.get_username() for u in assignable_users_for_models(ids)[:10]]
+    if others:
+        message += " " + _("Who can take all the selected items: %(names)s.") % {
+            "names": ", ".join(others)
+        }
+    else:
+        message += " " + _(
+            "Nobody is in the pools of all the selected models: select items of one model."
+        )
+    raise ServiceError(message, errors={"assignee": [message]}, status=422)
+
+
 def review_items_bulk(
     *, item_ids: Iterable[int], action: str, by: Any, assignee: Any = None
 ) -> BulkResult:
@@ -407,6 +446,11 @@ def review_items_bulk(
         raise ServiceError(_("Unknown action."), errors={"action": [_("Use assign or release.")]})
     if action == "assign" and assignee is None:
         raise ServiceError(_("Pick a reviewer."), errors={"assignee": [_("Pick a reviewer.")]})
+    if action == "assign":
+        bulk_assignee_check(
+            assignee=assignee,
+            model_ids=ReviewItem.objects.filter(pk__in=ids).values_list("model_id", flat=True),
+        )
     result = BulkResult([], {})
     for item_id in ids:
         try:

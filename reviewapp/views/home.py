@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from django.contrib.auth.decorators import login_required, permission_required
+from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -30,7 +30,7 @@ def home(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
-@permission_required("reviewapp.view_rejectedenvelope", raise_exception=True)
+@roles.permission_required("reviewapp.view_rejectedenvelope")
 def rejected_envelopes(request: HttpRequest) -> HttpResponse:
     page = Paginator(RejectedEnvelope.objects.all(), 50).get_page(request.GET.get("page"))
     return render(request, "reviewapp/rejected_envelopes.html", {"page": page})

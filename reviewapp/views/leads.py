@@ -9,7 +9,6 @@ from typing import Any
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -19,7 +18,7 @@ from django.utils.translation import ngettext
 from django.views.decorators.http import require_GET, require_POST
 
 from reviewapp.core import roles
-from reviewapp.core.exceptions import ServiceError
+from reviewapp.core.exceptions import RoleRequired, ServiceError
 from reviewapp.core.params import int_or_none
 from reviewapp.core.redirects import safe_next
 from reviewapp.forms import (
@@ -40,7 +39,11 @@ from reviewapp.selectors.queue import (
     queue_items,
 )
 from reviewapp.selectors.visibility import review_items_visible_to
-from reviewapp.services.claims import review_item_assign, review_items_bulk
+from reviewapp.services.claims import (
+    bulk_assignee_check,
+    review_item_assign,
+    review_items_bulk,
+)
 from reviewapp.services.pools import guideline_publish, pool_member_add, pool_member_remove
 from reviewapp.views.queue import models_by_slug, require_role
 
@@ -131,6 +134,13 @@ def bulk(request: HttpRequest) -> HttpResponse:
         ids = d["items"]
     preview = bulk_preview(ids)
     within_limit = 0 < preview.count <= settings.REVIEW_BULK_LIMIT
+    if assignee is not None and preview.count:
+        # Offer no confirmation for an assignee who cannot take the selection.
+        try:
+            bulk_assignee_check(assignee=assignee, model_ids=preview.model_ids)
+        except ServiceError as exc:
+            errors = {_("Assign to"): [service_messages(exc)]}
+            return render(request, BULK_TEMPLATE, {**page, "errors": errors}, status=exc.status)
     if within_limit and d["confirm"] != preview.count:
         # First step, or the queue changed since the lead confirmed: ask (again).
         return render(
@@ -158,16 +168,67 @@ def bulk(request: HttpRequest) -> HttpResponse:
     except ServiceError as exc:
         messages.error(request, service_messages(exc))
     else:
-        verb = _("assigned") if action == "assign" else _("released")
-        messages.success(
-            request, _("%(n)s item(s) %(verb)s.") % {"n": len(result.done), "verb": verb}
-        )
-        if result.skipped:
-            sample = "; ".join(f"#{k}: {v}" for k, v in list(result.skipped.items())[:5])
-            messages.warning(
-                request, _("%(n)s skipped (%(why)s).") % {"n": len(result.skipped), "why": sample}
-            )
+        level, text = bulk_outcome(action, result, assignee)
+        messages.add_message(request, level, text)
     return redirect(back)
+
+
+def _skip_reasons(skipped: dict[int, str], limit: int = 5) -> str:
+    """The reasons items were skipped, each once with the items it applies to:
+    "#12, #14: Item #12 is decided; #15: ..."."""
+    by_reason: dict[str, list[int]] = {}
+    for item_id, reason in skipped.items():
+        by_reason.setdefault(reason, []).append(item_id)
+    parts = []
+    for reason, item_ids in list(by_reason.items())[:limit]:
+        shown = ", ".join(f"#{i}" for i in item_ids[:5]) + (" …" if len(item_ids) > 5 else "")
+        parts.append(f"{shown}: {reason}")
+    return "; ".join(parts)
+
+
+def bulk_outcome(action: str, result: Any, assignee: Any) -> tuple[int, str]:
+    """The message after a bulk action, its level matching the outcome: success when every
+    item was done, a warning naming the skipped ones and why when some were, an error when
+    none was."""
+    done, skipped = len(result.done), len(result.skipped)
+    total = done + skipped
+    name = assignee.get_username() if assignee is not None else ""
+    if action == "assign":
+        done_text = ngettext(
+            "%(n)s item assigned to %(name)s.", "%(n)s items assigned to %(name)s.", done
+        )
+        none_text = ngettext(
+            "The item was not assigned to %(name)s.",
+            "None of the %(total)s items was assigned to %(name)s.",
+            total,
+        )
+        some_text = ngettext(
+            "%(n)s of %(total)s items assigned to %(name)s.",
+            "%(n)s of %(total)s items assigned to %(name)s.",
+            done,
+        )
+    else:
+        done_text = ngettext(
+            "%(n)s item released to the queue.", "%(n)s items released to the queue.", done
+        )
+        none_text = ngettext(
+            "The item was not released.", "None of the %(total)s items was released.", total
+        )
+        some_text = ngettext(
+            "%(n)s of %(total)s items released to the queue.",
+            "%(n)s of %(total)s items released to the queue.",
+            done,
+        )
+    values = {"n": done, "total": total, "name": name}
+    if not skipped:
+        return messages.SUCCESS, done_text % values
+    why = ngettext("%(k)s skipped: %(why)s", "%(k)s skipped: %(why)s", skipped) % {
+        "k": skipped,
+        "why": _skip_reasons(result.skipped),
+    }
+    if not done:
+        return messages.ERROR, f"{none_text % values} {why}"
+    return messages.WARNING, f"{some_text % values} {why}"
 
 
 BULK_TEMPLATE = "reviewapp/queue/bulk_confirm.html"
@@ -207,7 +268,7 @@ def pools(request: HttpRequest) -> HttpResponse:
     is_lead = roles.has_role(request.user, roles.LEAD)
     if request.method == "POST":
         if not is_lead:
-            raise DjangoPermissionDenied
+            raise RoleRequired(_("Only leads change who is in a pool."), roles=[roles.LEAD])
         model = get_object_or_404(MLModel, slug=request.POST.get("model", ""))
         form = PoolMemberForm(request.POST)
         if not form.is_valid():
@@ -247,7 +308,7 @@ def guideline(request: HttpRequest, slug: str) -> HttpResponse:
     errors: dict[str, list[str]] = {}
     if request.method == "POST":
         if not is_lead:
-            raise DjangoPermissionDenied
+            raise RoleRequired(_("Only leads publish guidelines."), roles=[roles.LEAD])
         form = GuidelineForm(request.POST)
         if form.is_valid():
             try:

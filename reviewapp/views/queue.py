@@ -10,7 +10,6 @@ from typing import Any
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -20,7 +19,7 @@ from django.utils.translation import gettext_lazy as _lazy
 from django.views.decorators.http import require_GET, require_POST
 
 from reviewapp.core import roles
-from reviewapp.core.exceptions import ServiceError
+from reviewapp.core.exceptions import RoleRequired, ServiceError
 from reviewapp.core.params import int_or_none
 from reviewapp.forms import ClaimForm, DecideForm, ReleaseForm, page_errors
 from reviewapp.governance.replay import RoutingReplay, routing_replay
@@ -32,6 +31,7 @@ from reviewapp.selectors.queue import (
     QueueFilters,
     assignable_users,
     breached_first,
+    bulk_assignees,
     page_of,
     queue_counts,
     queue_items,
@@ -52,8 +52,7 @@ S = ReviewItem.Status
 
 
 def require_role(request: HttpRequest, *allowed: str) -> None:
-    if not roles.has_role(request.user, *allowed):
-        raise DjangoPermissionDenied
+    roles.require(request.user, *allowed)
 
 
 def models_by_slug() -> dict[str, MLModel]:
@@ -87,13 +86,17 @@ def queue_list(request: HttpRequest) -> HttpResponse:
     require_role(request, roles.REVIEWER, roles.LEAD, roles.ENGINEER)
     models = models_by_slug()
     filters = QueueFilters.from_query(request.GET, models=models)
+    visible = visible_model_ids(request.user)
+    if filters.model and visible is not None and models[filters.model].pk not in visible:
+        # A link to a model's queue followed by a reviewer outside its pool: the model is
+        # named in the link, so say whose pool it is and who adds people to it.
+        raise RoleRequired(model=filters.model)
     items, has_next = [], False
     if not filters.errors:  # a mistyped filter lists nothing rather than everything
         items, has_next = page_of(
             queue_items(user=request.user, filters=filters, models=models), filters.page
         )
     lead = roles.has_role(request.user, roles.LEAD)
-    visible = visible_model_ids(request.user)
     context = {
         "filters": filters,
         "items": items,
@@ -107,7 +110,11 @@ def queue_list(request: HttpRequest) -> HttpResponse:
         "is_lead": lead,
         "can_review": can_review(request.user),
         "breached": breached_first(user=request.user) if lead else [],
-        "assignees": list(assignable_users()) if lead else [],
+        "assignees": (
+            bulk_assignees(model_id=models[filters.model].pk if filters.model else None)
+            if lead
+            else []
+        ),
         "now": timezone.now(),
         "near_seconds": settings.REVIEW_SLA_NEAR_SECONDS,
         "toast": _toast(request),

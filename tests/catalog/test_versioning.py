@@ -31,8 +31,10 @@ def test_diff_shows_only_changed_fields_escaped(engineer, make_fm):
     diffs = selectors.revision_diff(r1.snapshot, r2.snapshot)
     assert [d.field for d in diffs] == ["cause"]
     html = str(diffs[0].html)
-    assert '<del class="diff-del">− line two</del>' in html
-    assert '<ins class="diff-ins">+ line &lt;b&gt;2&lt;/b&gt;</ins>' in html
+    # The line changed in place: its old and new versions, the changed word marked in each.
+    assert '<span class="diff-del">− line <del>two</del></span>' in html
+    assert '<span class="diff-ins">+ line <ins>&lt;b&gt;2&lt;/b&gt;</ins></span>' in html
+    assert '<span class="diff-same">  line one</span>' in html
 
 
 def test_restore_copies_old_content_as_new_version(engineer, make_fm):

@@ -42,5 +42,51 @@ def test_lead_confirms_a_bulk_release_with_the_keyboard(
     # The confirm button has the focus: Enter confirms.
     page.keyboard.press("Enter")
     page.wait_for_url(f"{live_server.url}/queue/?model=card-fraud&status=claimed")
-    assert "2 item(s) released" in page.content()
+    assert "2 items released to the queue." in page.inner_text(".message.success")
     assert not ReviewItem.objects.filter(status=S.CLAIMED).exists()
+
+
+def test_assign_to_offers_only_people_who_can_take_the_selection(
+    live_server, page, sign_in, artifacts, fraud_model
+):
+    from tests.factories import MLModelFactory, make_policy
+
+    radiology = MLModelFactory(slug="chest-xray", labels=["fraud", "legit"])
+    make_policy(radiology)
+    UserFactory(username="lee", roles=["lead"])
+    ana = UserFactory(username="ana", roles=["reviewer"])
+    ravi = UserFactory(username="ravi", roles=["reviewer"])
+    PoolMembership.objects.create(model=fraud_model, user=ana)
+    PoolMembership.objects.create(model=radiology, user=ravi)
+    (fraud_item,) = fx.make_items(fraud_model, 1)
+    (scan,) = fx.make_items(radiology, 1, prefix="scan")
+
+    sign_in(page, live_server, "lee")
+    page.goto(f"{live_server.url}/queue/")
+    options = "#bulk-form select[name=assignee] option:not([value=''])"
+
+    def offered() -> list[str]:
+        return [
+            o.get_attribute("value")
+            for o in page.locator(options).all()
+            if o.get_attribute("disabled") is None
+        ]
+
+    assert offered() == ["ana", "lee", "ravi"]
+    page.check(f"input[name=items][value='{fraud_item.pk}']")
+    assert offered() == ["ana", "lee"]
+    page.check(f"input[name=items][value='{scan.pk}']")
+    assert offered() == ["lee"]
+    assert "Nobody but the leads" in page.inner_text("#bulk-hint")
+    page.screenshot(path=str(artifacts / "bulk-assign-mixed.png"), full_page=False)
+
+    # One model again: its pool's reviewer is offered, and the assignment goes through.
+    page.uncheck(f"input[name=items][value='{scan.pk}']")
+    page.select_option("#bulk-form select[name=assignee]", "ana")
+    page.click("button[name=action][value=assign]")
+    page.wait_for_load_state("networkidle")
+    assert page.inner_text("#bulk-question") == "Assign 1 pending item of card-fraud to ana?"
+    page.keyboard.press("Enter")
+    page.wait_for_url(f"{live_server.url}/queue/")
+    assert page.inner_text(".message.success") == "1 item assigned to ana."
+    page.screenshot(path=str(artifacts / "bulk-assign-done.png"), full_page=False)

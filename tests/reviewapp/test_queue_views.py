@@ -68,13 +68,14 @@ def test_queue_list_query_count_is_fixed(client, lead, fraud_model, django_asser
     make_items(fraud_model, 30)
     login(client, lead)
     client.get("/queue/")  # warm the counts cache and the session
-    # models, items page, counts snapshot, breached list, assignees, the model banners (core's
-    # hook: the listed models' modes): the same whatever the number of items
-    with django_assert_num_queries(signed_in_queries(6)):
+    # models, items page, counts snapshot, breached list, assignees (with whether each is a
+    # lead), their pools, the model banners (core's hook: the listed models' modes): the same
+    # whatever the number of items
+    with django_assert_num_queries(signed_in_queries(7)):
         response = client.get("/queue/")
     assert response.status_code == 200
     make_items(fraud_model, 20, prefix="more")
-    with django_assert_num_queries(signed_in_queries(6)):
+    with django_assert_num_queries(signed_in_queries(7)):
         client.get("/queue/")
 
 

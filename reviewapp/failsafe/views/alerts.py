@@ -19,7 +19,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
-from reviewapp.core.exceptions import ServiceError
+from reviewapp.core.exceptions import RoleRequired, ServiceError
 from reviewapp.core.params import ParamError, parse_int
 
 from .. import alert_selectors as sel
@@ -31,7 +31,7 @@ PAGE_SIZE = 50
 
 def _require_reader(request: HttpRequest) -> None:
     if not sel.may_read_alerts(request.user):
-        raise DjangoPermissionDenied
+        raise RoleRequired(roles=sel.READER_ROLES)
 
 
 def _filters(request: HttpRequest) -> tuple[dict[str, Any], dict[str, str]]:

@@ -46,8 +46,7 @@ DASHBOARD_ROLES = (roles.LEAD, roles.COMMITTEE, roles.ENGINEER)
 
 
 def _require_reader(request: HttpRequest) -> None:
-    if not roles.has_role(request.user, *selectors.READERS):
-        raise DjangoPermissionDenied
+    roles.require(request.user, *selectors.READERS)
 
 
 def _state_or_404(request: HttpRequest, slug: str) -> selectors.ModelState:
@@ -135,8 +134,9 @@ def owners(request: HttpRequest, slug: str) -> HttpResponse:
     with the message under the field."""
     _require_reader(request)
     state = _state_or_404(request, slug)
-    if not roles.has_role(request.user, roles.LEAD):
-        raise DjangoPermissionDenied
+    roles.require(
+        request.user, roles.LEAD, message=_("Only a lead names a model's owners."), model=slug
+    )
     form = OwnersForm(request.POST)
     if form.is_valid():
         try:

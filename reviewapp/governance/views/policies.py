@@ -20,7 +20,6 @@ from typing import Any
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import path
@@ -44,8 +43,7 @@ KIND_LABELS = dict(DocumentKind.choices)
 
 
 def _require(request: HttpRequest, allowed: tuple[str, ...]) -> None:
-    if not roles.has_role(request.user, *allowed):
-        raise DjangoPermissionDenied
+    roles.require(request.user, *allowed)
 
 
 def _model(request: HttpRequest, slug: str) -> Any:

@@ -20,7 +20,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
 from reviewapp.core import roles
-from reviewapp.core.exceptions import ServiceError
+from reviewapp.core.exceptions import RoleRequired, ServiceError
 from reviewapp.core.selectors import audit_events
 
 from .. import selectors, services
@@ -46,8 +46,7 @@ TIMELINE_LIMIT = 200
 
 
 def _require(request: HttpRequest, *allowed: str) -> None:
-    if not roles.has_role(request.user, *allowed):
-        raise DjangoPermissionDenied
+    roles.require(request.user, *allowed)
 
 
 def _request_or_404(pk: int) -> ChangeRequest:
@@ -64,7 +63,7 @@ def _require_reader(request: HttpRequest, cr: ChangeRequest | None = None) -> No
         return
     if cr is not None and selectors.may_vote(request.user, cr.model_slug):
         return
-    raise DjangoPermissionDenied
+    raise RoleRequired(roles=READERS)
 
 
 # --- committee home and list ---------------------------------------------------------------
@@ -489,7 +488,7 @@ def request_edit(request: HttpRequest, pk: int) -> HttpResponse:
     cr = _request_or_404(pk)
     _require(request, *PROPOSERS)
     if cr.proposer_id != request.user.pk:
-        raise DjangoPermissionDenied
+        raise DjangoPermissionDenied(_("Only the proposer edits a change request."))
     if cr.status not in EDITABLE:
         messages.error(request, _("Only a draft or a request in review can be edited."))
         return redirect("governance:request", pk=cr.pk)
