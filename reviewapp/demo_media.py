@@ -64,7 +64,7 @@ def png_greyscale(pixels: bytes | bytearray, width: int, height: int) -> bytes:
     return (
         b"\x89PNG\r\n\x1a\n"
         + chunk(b"IHDR", header)
-        + chunk(b"IDAT", zlib.compress(bytes(raw), 6))
+        + chunk(b"IDAT", zlib.compress(bytes(raw), 9))
         + chunk(b"IEND", b"")
     )
 
@@ -102,7 +102,6 @@ def _anatomy(variant: int) -> tuple[bytes, tuple[tuple[float, float, float, floa
     hila = [(mid - s * 0.09, s * 0.48), (mid + s * 0.09, s * 0.47)]
     rib_phase = rng.uniform(0, math.pi)
     vessel_phase = rng.uniform(0, 6.3)
-    grain = random.Random(f"grain:{variant}")
     px = bytearray(s * s)
     for y in range(s):
         # The body's half width: the neck at the top, the shoulders, then the chest wall.
@@ -154,7 +153,7 @@ def _anatomy(variant: int) -> tuple[bytes, tuple[tuple[float, float, float, floa
             i = y0 * s + x0
             top = px[i] * (1 - wx) + px[i + 1] * wx
             bottom = px[i + s] * (1 - wx) + px[i + s + 1] * wx
-            value = top * (1 - wy) + bottom * wy + grain.choice((-1, 0, 0, 1))
+            value = top * (1 - wy) + bottom * wy
             big[y * SIZE + x] = int(max(0, min(255, value)))
     scale = SIZE / s
     return bytes(big), tuple(tuple(v * scale for v in lung) for lung in lungs)

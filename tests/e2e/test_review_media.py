@@ -218,3 +218,26 @@ def test_support_reviewer_reads_the_ticket_text(live_server, page, sign_in, arti
     assert page.locator(".inputs-col table.inputs th", has_text="customer_tier").count() == 1
     _fits_one_screen(page)
     page.screenshot(path=str(artifacts / "review-text.png"), full_page=False)
+
+
+def test_lead_declares_the_presentation_with_clear_errors(live_server, page, sign_in, artifacts):
+    model = _model("radiology-triage", ["no_finding", "nodule"], {})
+    UserFactory(username="lee", roles=["lead"])
+    sign_in(page, live_server, "lee")
+    page.goto(f"{live_server.url}/queue/models/{model.slug}/presentation/")
+    page.select_option("#id_kind", "image")
+    page.select_option("#id_image_source", "url")
+    page.fill("#id_image_field", "image_url")
+    page.fill("#id_allowed_origins", "https://pacs.example.org/films\nhttps://*.example.org")
+    page.click("main button[type=submit]")
+    errors = page.inner_text(".field-error >> nth=0")
+    assert "Allowed image origins" in errors and "no path, query or wildcard" in errors
+    assert page.locator(".field-error").count() == 2
+    page.screenshot(path=str(artifacts / "presentation-errors.png"), full_page=True)
+    model.refresh_from_db()
+    assert model.presentation == {}
+    page.fill("#id_allowed_origins", "https://pacs.example.org")
+    page.click("main button[type=submit]")
+    assert "Saved" in page.inner_text("main")
+    model.refresh_from_db()
+    assert model.presentation["allowed_origins"] == ["https://pacs.example.org"]

@@ -336,3 +336,18 @@ def test_demo_envelopes_carry_an_image_and_a_ticket_text():
         max_image_bytes=10**6,
     )
     assert shown.highlights and not shown.problem
+
+
+def test_review_page_key_value_shows_every_field_in_order(
+    client,
+    fraud_model,
+    pooled_reviewer,  # noqa: F811
+):
+    MLModel.objects.filter(pk=fraud_model.pk).update(presentation={"kind": "key_value"})
+    item = make_items(fraud_model, 1)[0]
+    item.prediction.input = {"zeta": 1, "alpha": {"nested": [1, 2]}, "mid": "text"}
+    item.prediction.save(update_fields=["input"])
+    client.force_login(pooled_reviewer)
+    body = client.get(f"/queue/items/{item.pk}/review/").content.decode()
+    assert body.index("<dt>zeta") < body.index("<dt>alpha") < body.index("<dt>mid")
+    assert "{&quot;nested&quot;: [1, 2]}" in body
