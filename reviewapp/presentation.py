@@ -278,7 +278,8 @@ def present(
     """What the review page draws for one prediction's input under the model's declaration.
     A declared field that is missing or unusable says so (``problem``) and leaves the field
     in the inputs table, so nothing the producer sent is hidden."""
-    declaration = declaration or {}
+    # Only valid declarations are stored (the service checks); anything else is the table.
+    declaration = declaration if isinstance(declaration, dict) else {}
     kind = declaration.get("kind", TABULAR)
     features = features if isinstance(features, dict) else {"input": features}
     attributions = (signals or {}).get("attributions") if isinstance(signals, dict) else None

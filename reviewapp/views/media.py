@@ -35,8 +35,8 @@ def item_image(request: HttpRequest, item_id: int) -> HttpResponse:
     item = review_item_for_page(item_id, user=request.user)
     if item is None:
         raise Http404
-    declaration = item.model.presentation or {}
-    if (
+    declaration = item.model.presentation
+    if not isinstance(declaration, dict) or (
         declaration.get("kind") != presentation.IMAGE
         or declaration.get("image_source") != presentation.SOURCE_BYTES
     ):

@@ -108,6 +108,10 @@ def test_radiology_reviewer_reads_the_film_with_keys(live_server, page, sign_in,
     assert page.url.endswith("/review/")
     page.keyboard.press("0")
     assert viewer.get_attribute("data-zoom") == "1"
+    # "?" lists the viewer's keys with the page's.
+    page.keyboard.press("?")
+    assert "Step the contrast" in page.inner_text("#keys-help")
+    page.keyboard.press("Escape")
     assert viewer.get_attribute("data-contrast") == "1"
     # Typing in the reason box is typing, not zooming.
     page.fill("#id_reason", "")

@@ -115,6 +115,11 @@ def test_present_image_by_url_outside_the_allowed_origins_is_not_shown():
     assert "https://evil.example" in other.problem and "not loaded" in other.problem
 
 
+def test_present_something_not_a_declaration_as_the_table():
+    shown = presentation.present(["image"], {"a": 1}, None, max_image_bytes=10)
+    assert shown.kind == "tabular" and not shown.fields and not shown.problem
+
+
 def test_present_stored_image_that_is_not_an_image_says_so():
     svg = base64.b64encode(b"<svg onload='x'/>").decode()
     shown = presentation.present(IMAGE_BYTES, {"image": svg}, {}, max_image_bytes=10**6)
