@@ -217,7 +217,7 @@ class PresentationForm(ServiceErrorsMixin, forms.Form):
         label=_("Show the inputs as"),
         choices=[
             ("tabular", _("Table ranked by attribution (default)")),
-            ("key_value", _("Every field in the order sent (key–value)")),
+            ("key_value", _("Every field by name (key–value)")),
             ("image", _("An image, with the other fields beside it")),
             ("text", _("A long text with highlighted attributions")),
         ],

@@ -9,7 +9,7 @@ into it.
 A declaration is a small JSON object; ``{}`` means the default, ``tabular``::
 
     {"kind": "tabular"}                      the inputs table ranked by attribution (today's)
-    {"kind": "key_value"}                    every input in the order sent, nested values as JSON
+    {"kind": "key_value"}                    every input by name, nested values as JSON
     {"kind": "image", "image_source": "bytes", "image_field": "image_b64"}
     {"kind": "image", "image_source": "url", "image_field": "image_url",
      "allowed_origins": ["https://pacs.example.org"]}
@@ -286,7 +286,8 @@ def present(
     attributions = attributions if isinstance(attributions, dict) else {}
     out = Presented(kind=kind if kind in KINDS else TABULAR)
     if out.kind == KEY_VALUE:
-        for name, value in features.items():
+        # By name: PostgreSQL's jsonb does not keep the order the producer sent.
+        for name, value in sorted(features.items()):
             text = _as_text(value)
             out.pairs.append((name, text, not isinstance(value, str) and "\n" in text))
     elif out.kind == IMAGE:
