@@ -357,3 +357,23 @@ def test_review_page_key_value_shows_every_field_by_name(
     # By name, whatever order the database keeps (jsonb sorts keys its own way).
     assert body.index("<dt>alpha") < body.index("<dt>mid") < body.index("<dt>zeta")
     assert "{&quot;nested&quot;: [1, 2]}" in body
+
+
+@pytest.mark.django_db
+def test_seed_demo_declares_the_presentations_and_sends_the_media(tmp_path):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    from reviewapp.models import Prediction
+
+    with override_settings(VAR_DIR=tmp_path):
+        call_command("seed_demo", "--predictions", "9", stdout=StringIO())
+    for slug, declaration in demo_media.DEMO_PRESENTATIONS.items():
+        assert MLModel.objects.get(slug=slug).presentation == declaration
+    film = Prediction.objects.filter(model__slug="radiology-triage").first().input["image"]
+    assert presentation.sniff_image(base64.b64decode(film)) == "image/png"
+    ticket = Prediction.objects.filter(model__slug="support-triage").first()
+    assert ticket.input["body"] and any(
+        key.startswith("body[") for key in ticket.signals["attributions"]
+    )
