@@ -60,6 +60,8 @@ class ReviewAppConfig(AppConfig):
                     "view_rejectedenvelope",
                     # Not change_mlmodel: criticality changes only by a change request.
                     "configure_callback",
+                    # How inputs are shown to reviewers: not governed (routing never reads it).
+                    "configure_presentation",
                 ],
                 COMMITTEE: read,
                 ENGINEER: [*read, "view_rejectedenvelope"],

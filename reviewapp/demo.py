@@ -9,6 +9,8 @@ from __future__ import annotations
 import random
 from typing import Any
 
+from reviewapp import demo_media
+
 DEMO_MODELS: list[dict[str, Any]] = [
     {
         "slug": "card-fraud",
@@ -170,6 +172,8 @@ def envelope(slug: str, n: int, rng: random.Random, *, prefix: str = "demo") -> 
     if scores[label] < max(scores.values()):
         label = max(scores, key=scores.__getitem__)
         confidence = scores[label]
+    # Inputs a person can judge (an image, the ticket's text): its own random stream.
+    demo_media.add_media(slug, n, label=label, features=features, signals=signals)
     return {
         "model": slug,
         "model_version": version,

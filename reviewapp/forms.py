@@ -206,3 +206,80 @@ class GuidelineForm(ServiceErrorsMixin, NormalizedTextMixin, forms.Form):
     # The service checks length and emptiness, so its messages are the ones shown.
     body = forms.CharField(required=False, strip=False)
     note = forms.CharField(required=False, strip=False)
+
+
+class PresentationForm(ServiceErrorsMixin, forms.Form):
+    """How a model's inputs are presented (reviewapp/presentation.py). The form reads the
+    shape; the service validates the declaration and its errors land on these fields, which
+    carry the declaration's key names."""
+
+    kind = forms.ChoiceField(
+        label=_("Show the inputs as"),
+        choices=[
+            ("tabular", _("Table ranked by attribution (default)")),
+            ("key_value", _("Every field by name (key–value)")),
+            ("image", _("An image, with the other fields beside it")),
+            ("text", _("A long text with highlighted attributions")),
+        ],
+    )
+    image_source = forms.ChoiceField(
+        label=_("Image source"),
+        required=False,
+        choices=[
+            ("bytes", _("Bytes stored with the prediction (base64)")),
+            ("url", _("A URL the producer signs")),
+        ],
+    )
+    image_field = forms.CharField(
+        label=_("Image field"),
+        required=False,
+        max_length=100,
+        help_text=_("The input field holding the image (base64 or its URL)."),
+    )
+    allowed_origins = forms.CharField(
+        label=_("Allowed image origins"),
+        required=False,
+        max_length=2000,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text=_("For images by URL: one origin a line, such as https://pacs.example.org."),
+    )
+    text_field = forms.CharField(
+        label=_("Text field"),
+        required=False,
+        max_length=100,
+        help_text=_("The input field holding the long text."),
+    )
+    title_field = forms.CharField(
+        label=_("Title field"),
+        required=False,
+        max_length=100,
+        help_text=_("Optional: a short field shown above the text (a subject line)."),
+    )
+
+    @classmethod
+    def initial_from(cls, declaration: dict) -> dict:
+        initial = {"kind": "tabular", **(declaration or {})}
+        initial["allowed_origins"] = "\n".join(initial.get("allowed_origins") or [])
+        return initial
+
+    def declaration(self) -> dict:
+        """The declaration this form describes: only the keys its kind takes."""
+        data = self.cleaned_data
+        kind = data["kind"]
+        if kind == "image":
+            out = {
+                "kind": kind,
+                "image_source": data.get("image_source") or "",
+                "image_field": (data.get("image_field") or "").strip(),
+            }
+            # Origins belong to images by URL only; stored bytes come from this site.
+            if out["image_source"] == "url":
+                lines = (data.get("allowed_origins") or "").splitlines()
+                out["allowed_origins"] = [o.strip() for o in lines if o.strip()]
+            return out
+        if kind == "text":
+            out = {"kind": kind, "text_field": (data.get("text_field") or "").strip()}
+            if (data.get("title_field") or "").strip():
+                out["title_field"] = data["title_field"].strip()
+            return out
+        return {"kind": kind}

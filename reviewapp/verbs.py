@@ -29,6 +29,7 @@ VERBS = {
     "queue.decision.undone": _("Decision undone"),
     "queue.guideline.published": _("Guideline published"),
     "queue.ml_model.settings_applied": _("Model settings applied (change request)"),
+    "queue.ml_model.presentation_changed": _("How the model's inputs are presented changed"),
     "queue.pool.member_added": _("Added to a pool"),
     "queue.pool.member_removed": _("Removed from a pool"),
     "queue.service_account.created": _("Service account created"),

@@ -41,6 +41,10 @@ class MLModel(models.Model):
         default=False,
         help_text=_("Refuse a prediction whose label is not the arg-max of its scores."),
     )
+    # How the review page presents the inputs (reviewapp/presentation.py, docs/presentation.md):
+    # {} is the inputs table. Not a governed setting: it changes what a reviewer sees, never
+    # how a prediction is routed. Leads change it (configure_presentation), audited.
+    presentation = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -48,7 +52,10 @@ class MLModel(models.Model):
         verbose_name = "ML model"
         # Leads configure the decision callback; criticality and labels are governed settings
         # (a change request), so no role has change_mlmodel.
-        permissions = [("configure_callback", "Can configure a model's decision callback")]
+        permissions = [
+            ("configure_callback", "Can configure a model's decision callback"),
+            ("configure_presentation", "Can configure how a model's inputs are presented"),
+        ]
 
     def __str__(self) -> str:
         return self.slug

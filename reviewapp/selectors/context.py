@@ -5,8 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from django.conf import settings
+
 from catalog import selectors as catalog_selectors
 from catalog.models import FailureMode
+from reviewapp import presentation
 from reviewapp.governance.anomalies import describe_findings, flagged_fields
 from reviewapp.governance.rules import describe_reasons
 from reviewapp.models import (
@@ -36,14 +39,22 @@ def review_item_for_page(item_id: int, *, user: Any = None) -> ReviewItem | None
 
 
 def important_inputs(
-    prediction: Any, *, shown: int = 6, long_chars: int = 80, first: set[str] | None = None
+    prediction: Any,
+    *,
+    shown: int = 6,
+    long_chars: int = 80,
+    first: set[str] | None = None,
+    exclude: set[str] | None = None,
 ) -> dict[str, Any]:
     """The inputs that matter most: by |attribution| when the producer sent attributions,
     else all in the order sent; the fields named in ``first`` (the data-quality findings')
-    before the rest. Long values are marked so the page can collapse them."""
+    before the rest; the fields in ``exclude`` (an image or text the page draws itself) left
+    out. Long values are marked so the page can collapse them."""
     features = (
         prediction.input if isinstance(prediction.input, dict) else {"input": prediction.input}
     )
+    if exclude:
+        features = {k: v for k, v in features.items() if k not in exclude}
     attributions = (prediction.signals or {}).get("attributions") or {}
     rows = []
     for name, value in features.items():
@@ -62,7 +73,9 @@ def important_inputs(
         r["bar"] = (
             round(100 * abs(r["attribution"]) / max_attr) if r["attribution"] and max_attr else 0
         )
-    return {"top": rows[:shown], "rest": rows[shown:], "by_attribution": bool(attributions)}
+    # Attributions that name spans of a text field (docs/presentation.md) rank no row.
+    ranked = any(r["attribution"] is not None for r in rows)
+    return {"top": rows[:shown], "rest": rows[shown:], "by_attribution": ranked}
 
 
 def similar_decisions(item: ReviewItem, *, limit: int = 4) -> list[Decision]:
@@ -130,6 +143,8 @@ class ReviewContext:
     # Why a sample or recheck is in the queue (a confident prediction needs saying why); empty
     # for routed items and for gold and qualification, which look like routed ones.
     purpose_note: str = ""
+    # How the model's declaration presents the input (an image, a text, key–value pairs).
+    presented: presentation.Presented | None = None
 
 
 def data_findings(prediction: Any) -> list[dict[str, Any]]:
@@ -151,6 +166,12 @@ def review_context(item: ReviewItem) -> ReviewContext:
     scores = (prediction.output or {}).get("scores") or {}
     findings = data_findings(prediction)
     flagged = flagged_fields(findings)
+    presented = presentation.present(
+        item.model.presentation,
+        prediction.input,
+        signals,
+        max_image_bytes=settings.INGEST_MAX_BODY_BYTES,
+    )
     details = prediction.reason_details or {}
     if findings:
         # The diagnostics line lists every finding: the reason says only what kind it is.
@@ -160,7 +181,7 @@ def review_context(item: ReviewItem) -> ReviewContext:
         reasons=describe_reasons(list(prediction.reason_codes or []), details),
         threshold=threshold,
         margin=margin,
-        inputs=important_inputs(prediction, first=flagged),
+        inputs=important_inputs(prediction, first=flagged, exclude=presented.fields),
         similar=similar_decisions(item),
         failure_modes=matching_failure_modes(item),
         guideline=current_guideline(item.model_id),
@@ -175,4 +196,5 @@ def review_context(item: ReviewItem) -> ReviewContext:
         diagnostics=describe_findings(findings),
         flagged=flagged,
         purpose_note=reviewer_note(item.purpose),
+        presented=presented,
     )

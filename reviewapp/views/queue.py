@@ -174,7 +174,11 @@ def _review_page(
         "undo_seconds": settings.REVIEW_UNDO_SECONDS,
         "near_seconds": settings.REVIEW_SLA_NEAR_SECONDS,
     }
-    return render(request, "reviewapp/queue/review.html", context, status=status)
+    response = render(request, "reviewapp/queue/review.html", context, status=status)
+    if ctx.presented and ctx.presented.origins:
+        # Images by URL load only from the origins this model allows, on this page only.
+        response._csp_update = {"img-src": ctx.presented.origins}
+    return response
 
 
 def _visible_item(request: HttpRequest, item_id: int) -> ReviewItem:

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import leads, mine, queue
+from . import leads, media, mine, queue
 
 app_name = "queue"
 
@@ -22,4 +22,7 @@ urlpatterns = [
     path("items/<int:item_id>/release/", queue.release, name="release"),
     path("items/<int:item_id>/assign/", leads.assign, name="assign"),
     path("decisions/<int:decision_id>/undo/", queue.undo, name="undo"),
+    # How inputs are presented (docs/presentation.md).
+    path("items/<int:item_id>/image/", media.item_image, name="item-image"),
+    path("models/<slug:slug>/presentation/", media.model_presentation, name="presentation"),
 ]

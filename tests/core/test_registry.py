@@ -166,6 +166,7 @@ EXPECTED_GROUPS = {
         "delivery.retry_delivery",
         "delivery.view_delivery",
         "reviewapp.configure_callback",
+        "reviewapp.configure_presentation",
         "reviewapp.decide_reviewitem",
         "reviewapp.manage_queue",
         "reviewapp.view_rejectedenvelope",

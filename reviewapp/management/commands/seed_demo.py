@@ -10,7 +10,7 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
-from reviewapp import demo
+from reviewapp import demo, demo_media
 from reviewapp.core import roles
 from reviewapp.core.audit import Actor
 from reviewapp.failsafe import demo as failsafe_demo
@@ -72,8 +72,11 @@ class Command(BaseCommand):
                 model, created = MLModel.objects.get_or_create(
                     slug=spec["slug"],
                     defaults={
-                        k: spec[k]
-                        for k in ("name", "owner_team", "criticality", "labels", "description")
+                        **{
+                            k: spec[k]
+                            for k in ("name", "owner_team", "criticality", "labels", "description")
+                        },
+                        "presentation": demo_media.DEMO_PRESENTATIONS.get(spec["slug"], {}),
                     },
                 )
                 if created:
