@@ -5,9 +5,9 @@ import uuid
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
-from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from reviewapp.core import clock
 from reviewapp.core.fields import EncryptedTextField
 
 
@@ -34,7 +34,7 @@ class MLModel(models.Model):
     callback_secret = EncryptedTextField(blank=True)
     # The people told when the model's monitors fire (beside the free-text owner team).
     owners = models.ManyToManyField(settings.AUTH_USER_MODEL, blank=True, related_name="+")
-    created_at = models.DateTimeField(default=timezone.now)
+    created_at = models.DateTimeField(default=clock.now)
 
     class Meta:
         ordering = ["slug"]
@@ -55,7 +55,7 @@ class ServiceAccount(models.Model):
     token_hash = models.CharField(max_length=64)
     all_models = models.BooleanField(default=False)
     allowed_models = models.ManyToManyField(MLModel, blank=True, related_name="service_accounts")
-    created_at = models.DateTimeField(default=timezone.now)
+    created_at = models.DateTimeField(default=clock.now)
     rotated_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
 
@@ -92,7 +92,7 @@ class Prediction(models.Model):
     signals = models.JSONField(default=dict, blank=True)
     lineage = models.JSONField(default=dict, blank=True)
     occurred_at = models.DateTimeField()
-    received_at = models.DateTimeField(default=timezone.now)
+    received_at = models.DateTimeField(default=clock.now)
     submitted_by = models.ForeignKey(
         ServiceAccount, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -168,7 +168,7 @@ class ModelMode(models.Model):
 
     model = models.OneToOneField(MLModel, on_delete=models.CASCADE, related_name="mode_row")
     mode = models.CharField(max_length=16, choices=Mode.choices, default=Mode.NORMAL)
-    since = models.DateTimeField(default=timezone.now)
+    since = models.DateTimeField(default=clock.now)
     reason = models.TextField(blank=True)
     # Who switched it: a person, or a monitor (its name and rule, in ``set_by_monitor``).
     set_by = models.ForeignKey(
@@ -204,7 +204,7 @@ class RejectedEnvelope(models.Model):
     Kept with its errors so leads can see it; never silently dropped.
     """
 
-    received_at = models.DateTimeField(default=timezone.now)
+    received_at = models.DateTimeField(default=clock.now)
     service_account_name = models.CharField(max_length=100, blank=True)
     envelope = models.JSONField(null=True)
     errors = models.JSONField()
