@@ -23,6 +23,8 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from reviewapp.core import clock
+
 DEFAULT_REVIEW_INTERVAL_DAYS = 91  # quarterly
 
 
@@ -113,8 +115,8 @@ class Stewarded(models.Model):
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
-    created_at = models.DateTimeField(default=timezone.now)
-    updated_at = models.DateTimeField(default=timezone.now)
+    created_at = models.DateTimeField(default=clock.now)
+    updated_at = models.DateTimeField(default=clock.now)
     version = models.PositiveIntegerField(default=1)
     search_vector = SearchVectorField(null=True, editable=False)
     rank_vector = SearchVectorField(null=True, editable=False)
@@ -260,7 +262,7 @@ class MitigationUse(models.Model):
     source_id = models.CharField(max_length=64)
     observed_ttr_minutes = models.PositiveIntegerField(null=True, blank=True)
     recurred = models.BooleanField(null=True)
-    recorded_at = models.DateTimeField(default=timezone.now)
+    recorded_at = models.DateTimeField(default=clock.now)
 
     class Meta:
         ordering = ["-recorded_at"]
@@ -289,8 +291,8 @@ class CaseStudy(models.Model):
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
-    created_at = models.DateTimeField(default=timezone.now)
-    updated_at = models.DateTimeField(default=timezone.now)
+    created_at = models.DateTimeField(default=clock.now)
+    updated_at = models.DateTimeField(default=clock.now)
     version = models.PositiveIntegerField(default=1)
     search_vector = SearchVectorField(null=True, editable=False)
     rank_vector = SearchVectorField(null=True, editable=False)
@@ -318,7 +320,7 @@ class Occurrence(models.Model):
     source_type = models.CharField(max_length=20, choices=SourceType.choices)
     source_id = models.CharField(max_length=64)
     occurred_at = models.DateTimeField()
-    recorded_at = models.DateTimeField(default=timezone.now)
+    recorded_at = models.DateTimeField(default=clock.now)
 
     class Meta:
         ordering = ["-occurred_at"]
@@ -349,7 +351,7 @@ class Revision(models.Model):
     author = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
-    created_at = models.DateTimeField(default=timezone.now)
+    created_at = models.DateTimeField(default=clock.now)
     note = models.CharField(max_length=300, blank=True)
 
     class Meta:
@@ -406,8 +408,8 @@ class PendingRevision(models.Model):
     base = models.JSONField(default=dict)
     changes = models.JSONField(default=dict)
     note = models.CharField(max_length=300, blank=True)
-    created_at = models.DateTimeField(default=timezone.now)
-    updated_at = models.DateTimeField(default=timezone.now)
+    created_at = models.DateTimeField(default=clock.now)
+    updated_at = models.DateTimeField(default=clock.now)
     decided_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )

@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from django.db.models import Count
 from django.utils import timezone
 
+from reviewapp.core import clock
+
 from ..models import FailureMode, Occurrence
 
 
@@ -34,7 +36,7 @@ def occurrence_trend(counts: list[int]) -> str:
 def failure_mode_occurrences(
     fm: FailureMode, *, weeks: int = 12, now: dt.datetime | None = None
 ) -> OccurrenceSeries:
-    now = now or timezone.now()
+    now = now or clock.now()
     today = timezone.localdate(now)
     this_monday = today - dt.timedelta(days=today.weekday())
     starts = [this_monday - dt.timedelta(weeks=weeks - 1 - i) for i in range(weeks)]

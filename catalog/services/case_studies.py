@@ -10,6 +10,7 @@ from django.utils import timezone
 from django.utils.text import slugify
 from django.utils.translation import gettext as _
 
+from reviewapp.core import clock
 from reviewapp.core.audit import audit_record
 from reviewapp.core.exceptions import PermissionDenied
 
@@ -127,7 +128,7 @@ def case_study_update_unchecked(
     for field, value in values.items():
         setattr(cs, field, value)
     cs.version += 1
-    cs.updated_at = timezone.now()
+    cs.updated_at = clock.now()
     cs.save()
     if "failure_modes" in data:
         cs.failure_modes.set(fms)

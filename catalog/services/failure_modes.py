@@ -11,6 +11,7 @@ from django.utils import timezone
 from django.utils.text import slugify
 from django.utils.translation import gettext as _
 
+from reviewapp.core import clock
 from reviewapp.core.audit import audit_record
 from reviewapp.core.exceptions import Conflict, PermissionDenied, ServiceError
 
@@ -189,7 +190,7 @@ def failure_mode_store(fm: FailureMode, values: dict, tags: dict | None) -> dict
     in its transaction."""
     for field, value in values.items():
         setattr(fm, field, value)
-    fm.updated_at = timezone.now()
+    fm.updated_at = clock.now()
     fm.save()
     if tags is not None:
         _set_tags(fm, tags)

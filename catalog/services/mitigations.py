@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from django.db import transaction
-from django.utils import timezone
 from django.utils.text import slugify
 from django.utils.translation import gettext as _
 
+from reviewapp.core import clock
 from reviewapp.core.audit import Actor, audit_record
 from reviewapp.core.exceptions import NotFound, PermissionDenied, ServiceError
 
@@ -140,7 +140,7 @@ def mitigation_update_unchecked(
     for field, value in values.items():
         setattr(m, field, value)
     m.version += 1
-    m.updated_at = timezone.now()
+    m.updated_at = clock.now()
     m.save()
     after = mitigation_snapshot(m)
     changed = {k: v for k, v in after.items() if before.get(k) != v}

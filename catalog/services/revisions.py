@@ -5,10 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from reviewapp.core import state
+from reviewapp.core import clock, state
 from reviewapp.core.audit import audit_record
 from reviewapp.core.exceptions import Conflict
 from reviewapp.core.state import transition
@@ -81,13 +80,13 @@ def revision_propose(
                 instance=PendingRevision.objects.get(pk=pending.pk),
                 event="withdraw",
                 actor=actor_for(user),
-                changes={"decided_by": person, "decided_at": timezone.now()},
+                changes={"decided_by": person, "decided_at": clock.now()},
                 data={"failure_mode_id": fm.pk, "reason": "every change reverted"},
             )
         return None
     check_required({**before, **pending.changes}, Status.PUBLISHED)
     pending.note = (note or pending.note)[:300]
-    pending.updated_at = timezone.now()
+    pending.updated_at = clock.now()
     pending.save()
     audit_record(
         actor=actor_for(user),

@@ -9,6 +9,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from reviewapp.core import clock
 from reviewapp.core.audit import Actor, audit_record
 from reviewapp.core.exceptions import PermissionDenied
 
@@ -27,7 +28,7 @@ def stewardship_remind(*, now: dt.datetime | None = None) -> int:
     """
     from django.core.mail import send_mail
 
-    now = now or timezone.now()
+    now = now or clock.now()
     today = timezone.localdate(now)
     cutoff = now - REMIND_EVERY
     due_fms = list(

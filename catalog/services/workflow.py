@@ -6,10 +6,9 @@ from __future__ import annotations
 from typing import Any
 
 from django.db import transaction
-from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from reviewapp.core import state
+from reviewapp.core import clock, state
 from reviewapp.core.exceptions import Conflict, NotFound, PermissionDenied, ServiceError
 from reviewapp.core.state import transition
 
@@ -104,7 +103,7 @@ def _failure_mode_apply(
     to = FAILURE_MODE.target(action)
     check_required(failure_mode_snapshot(fm), to)
     before = fm.status
-    now = timezone.now()
+    now = clock.now()
     changes: dict[str, Any] = {"version": fm.version + 1}
     if to == Status.PUBLISHED:
         changes.update(published_by=person_for(user), published_at=now)
@@ -209,7 +208,7 @@ def failure_mode_revision_publish(*, revision_id: int, user: Any, note: str = ""
               "propose the change again.") % ", ".join(moved),
             field="action",
         )  # fmt: skip
-    now = timezone.now()
+    now = clock.now()
     state.apply(
         REVISION,
         instance=pending,
@@ -246,7 +245,7 @@ def failure_mode_revision_reject(*, revision_id: int, user: Any, note: str = "")
         event = "reject"
     else:
         raise PermissionDenied(_("You may not reject this revision."), field="action")
-    now = timezone.now()
+    now = clock.now()
     return state.apply(
         REVISION,
         instance=pending,

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions
 
+from reviewapp.core import clock
 from reviewapp.core.tokens import token_from_header
 
 from .selectors import personal_token_for
@@ -29,7 +29,7 @@ class PersonalTokenAuthentication(authentication.BaseAuthentication):
         record = personal_token_for(token)
         if record is None:
             raise exceptions.AuthenticationFailed(_("Invalid, expired or revoked token."))
-        personal_token_touch(record=record, now=timezone.now())
+        personal_token_touch(record=record, now=clock.now())
         return record.user, record
 
     def authenticate_header(self, request) -> str:

@@ -11,9 +11,9 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
-from django.utils import timezone
 from django_otp.models import Device
 
+from reviewapp.core import clock
 from reviewapp.core.tokens import token_digest
 
 
@@ -25,7 +25,7 @@ def normalise_recovery_code(text: str) -> str:
 class RecoveryCodeDevice(Device):
     """A person's set of one-time recovery codes (one set per person)."""
 
-    created_at = models.DateTimeField(default=timezone.now)
+    created_at = models.DateTimeField(default=clock.now)
 
     class Meta(Device.Meta):
         constraints = [models.UniqueConstraint(fields=["user"], name="one_recovery_set_per_user")]
@@ -37,7 +37,7 @@ class RecoveryCodeDevice(Device):
         if not code:
             return False
         used = self.codes.filter(digest=token_digest(code), used_at__isnull=True).update(
-            used_at=timezone.now()
+            used_at=clock.now()
         )
         return used == 1
 
@@ -65,7 +65,7 @@ class PersonalToken(models.Model):
     name = models.CharField(max_length=100)
     token_prefix = models.CharField(max_length=12, unique=True)
     token_hash = models.CharField(max_length=64)
-    created_at = models.DateTimeField(default=timezone.now)
+    created_at = models.DateTimeField(default=clock.now)
     expires_at = models.DateTimeField()
     revoked_at = models.DateTimeField(null=True, blank=True)
     last_used_at = models.DateTimeField(null=True, blank=True)
@@ -82,5 +82,5 @@ class PersonalToken(models.Model):
         return f"{self.name} ({self.user_id})"
 
     def is_active(self, now=None) -> bool:
-        now = now or timezone.now()
+        now = now or clock.now()
         return self.revoked_at is None and self.expires_at > now

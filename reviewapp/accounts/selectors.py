@@ -7,9 +7,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.db.models import QuerySet
-from django.utils import timezone
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from reviewapp.core import clock
 from reviewapp.core.tokens import token_matches, token_prefix
 
 from .models import PersonalToken, RecoveryCode
@@ -58,7 +58,7 @@ def personal_token_for(token: str) -> PersonalToken | None:
 
     record = (
         PersonalToken.objects.select_related("user", "user__preference")
-        .filter(token_prefix=prefix, revoked_at__isnull=True, expires_at__gt=timezone.now())
+        .filter(token_prefix=prefix, revoked_at__isnull=True, expires_at__gt=clock.now())
         .first()
     )
     if record is None or not token_matches(record.token_hash, token):

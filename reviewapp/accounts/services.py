@@ -14,11 +14,11 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.utils import timezone
 from django.utils.translation import gettext as _
 from django_otp.oath import TOTP
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from reviewapp.core import clock
 from reviewapp.core.audit import Actor, audit_record
 from reviewapp.core.exceptions import NotFound, ServiceError
 from reviewapp.core.models import UserPreference
@@ -190,7 +190,7 @@ def personal_token_create(*, user: Any, name: str, days: int) -> IssuedPersonalT
     if errors:
         raise ServiceError(_("The token could not be created."), errors=errors)
     prefix, token = token_new(PERSONAL_TOKEN_KIND)
-    now = timezone.now()
+    now = clock.now()
     record = PersonalToken.objects.create(
         user=user,
         name=name,
@@ -215,7 +215,7 @@ def personal_token_revoke(*, user: Any, token_id: int) -> PersonalToken:
     if record is None:
         raise NotFound(_("No such token."), field="token")
     if record.revoked_at is None:
-        record.revoked_at = timezone.now()
+        record.revoked_at = clock.now()
         record.save(update_fields=["revoked_at"])
         audit_record(
             actor=Actor.user(user),

@@ -23,7 +23,8 @@ from typing import Any
 from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Model
-from django.utils import timezone
+
+from reviewapp.core import clock
 
 from . import verbs
 from .checkpoints import Checkpoint, checkpoint_make, checkpoint_write, checkpoints_read
@@ -84,7 +85,7 @@ def build_event(
     verbs.check_writable(verb)
     target_type, target_id = _target_of(target)
     event = AuditEvent(
-        occurred_at=timezone.now(),
+        occurred_at=clock.now(),
         actor_type=actor.type,
         actor_id=actor.id,
         actor_label=actor.label,
@@ -201,7 +202,7 @@ def _seal_batch(*, limit: int | None = None) -> tuple[int, AuditSeal | None]:
         last = AuditSeal.objects.order_by("-seq").only("hash").first()
         prev = last.hash if last else GENESIS_HASH
         pending = list(AuditEvent.objects.filter(seal__isnull=True).order_by("id")[:limit])
-        now = timezone.now()
+        now = clock.now()
         seals = []
         for event in pending:
             digest = chain_hash(prev, event, key_id)
@@ -392,7 +393,7 @@ def audit_verification_record(
     checkpoint = report.checkpoint
     return AuditVerification.objects.create(
         started_at=started_at,
-        finished_at=timezone.now(),
+        finished_at=clock.now(),
         trigger=trigger,
         ok=report.ok,
         sealed=report.sealed,
@@ -408,7 +409,7 @@ def audit_verification_record(
 
 
 def audit_verify_and_record(*, trigger: str, checkpoints_path: str | None = None) -> VerifyReport:
-    started = timezone.now()
+    started = clock.now()
     report = audit_verify(checkpoints_path=checkpoints_path)
     audit_verification_record(report=report, trigger=trigger, started_at=started)
     if not report.ok:

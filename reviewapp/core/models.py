@@ -20,7 +20,8 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
-from django.utils import timezone
+
+from reviewapp.core import clock
 
 
 class AppendOnlyQuerySet(models.QuerySet):
@@ -40,7 +41,7 @@ class AuditEvent(models.Model):
         SYSTEM = "system", "System"
 
     id = models.BigAutoField(primary_key=True)
-    occurred_at = models.DateTimeField(default=timezone.now, db_index=True)
+    occurred_at = models.DateTimeField(default=clock.now, db_index=True)
     actor_type = models.CharField(max_length=16, choices=ActorType.choices)
     actor_id = models.CharField(max_length=64, blank=True)
     actor_label = models.CharField(max_length=150, blank=True)
@@ -86,7 +87,7 @@ class AuditSeal(models.Model):
     hash = models.CharField(max_length=64)
     # Which AUDIT_CHAIN_KEYS entry keyed this link's MAC; empty: a legacy sha256 link.
     key_id = models.CharField(max_length=32, blank=True, default="")
-    sealed_at = models.DateTimeField(default=timezone.now)
+    sealed_at = models.DateTimeField(default=clock.now)
 
     objects = AppendOnlyQuerySet.as_manager()
 
@@ -201,7 +202,7 @@ class Notification(models.Model):
     body_markdown = models.BooleanField(default=False)
     # A path on this site ("/accounts/lockouts/"), never a URL naming a host.
     link = models.CharField(max_length=500, blank=True)
-    created_at = models.DateTimeField(default=timezone.now)
+    created_at = models.DateTimeField(default=clock.now)
     read_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:

@@ -30,10 +30,11 @@ from django.core.exceptions import ImproperlyConfigured
 from django.core.mail import send_mass_mail
 from django.db import transaction
 from django.db.models import QuerySet
-from django.utils import timezone
 from django.utils.functional import Promise
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
+
+from reviewapp.core import clock
 
 from .audit import Actor, audit_record
 from .exceptions import NotFound, ServiceError
@@ -214,7 +215,7 @@ def notify(
             if (pref.email if pref else spec.email) and user.email:
                 email.append(user.pk)
         if in_app:
-            now = timezone.now()
+            now = clock.now()
             Notification.objects.bulk_create(
                 Notification(
                     recipient_id=pk,
@@ -281,7 +282,7 @@ def notification_mark_read(*, user: Any, notification_id: int) -> Notification:
         if row is None:
             raise NotFound(_("No such notification."), field="notification")
         if row.read_at is None:
-            row.read_at = timezone.now()
+            row.read_at = clock.now()
             row.save(update_fields=["read_at"])
     return row
 
@@ -290,7 +291,7 @@ def notification_mark_all_read(*, user: Any) -> int:
     """Mark every unread notification of the user read; returns how many."""
     with transaction.atomic():
         return Notification.objects.filter(recipient=user, read_at__isnull=True).update(
-            read_at=timezone.now()
+            read_at=clock.now()
         )
 
 
@@ -329,7 +330,7 @@ def notifications_prune(*, now: dt.datetime | None = None) -> int:
     """Delete read notifications older than NOTIFICATIONS_RETENTION_DAYS (beat; idempotent).
 
     Not audited: each one's sending is (``core.notification.sent``); unread ones stay."""
-    now = now or timezone.now()
+    now = now or clock.now()
     cutoff = now - dt.timedelta(days=settings.NOTIFICATIONS_RETENTION_DAYS)
     with transaction.atomic():
         deleted, _by_model = Notification.objects.filter(

@@ -27,9 +27,10 @@ from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
-from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
+
+from reviewapp.core import clock
 
 from . import roles
 from .audit import Actor, audit_record
@@ -82,7 +83,7 @@ def _lockout_of(attempt: AccessAttempt) -> Lockout:
 # --- reads --------------------------------------------------------------------------------
 def signin_lockouts_current(*, now: dt.datetime | None = None) -> list[Lockout]:
     """Every (username, address) refused now, the one whose lockout ends first first."""
-    now = now or timezone.now()
+    now = now or clock.now()
     rows = AccessAttempt.objects.filter(
         failures_since_start__gte=_limit(), attempt_time__gt=now - _cooloff()
     ).order_by("attempt_time", "id")
@@ -106,7 +107,7 @@ def lockout_response(
     username = username.get("username", "") if isinstance(username, dict) else ""
     username = username or request.POST.get("username", "")
     attempt = _attempt_for(username, getattr(request, "axes_ip_address", "") or "")
-    until = (attempt.attempt_time if attempt else timezone.now()) + _cooloff()
+    until = (attempt.attempt_time if attempt else clock.now()) + _cooloff()
     response = render(
         request,
         "registration/locked_out.html",
@@ -118,7 +119,7 @@ def lockout_response(
         },
         status=settings.AXES_HTTP_RESPONSE_CODE,
     )
-    response["Retry-After"] = str(max(1, int((until - timezone.now()).total_seconds())))
+    response["Retry-After"] = str(max(1, int((until - clock.now()).total_seconds())))
     return response
 
 
@@ -126,7 +127,7 @@ def lockout_response(
 def signin_lockout_record(*, username: str, ip_address: str) -> None:
     """Audit the lockout that a failed sign-in just caused."""
     attempt = _attempt_for(username, ip_address)
-    locked_at = attempt.attempt_time if attempt else timezone.now()
+    locked_at = attempt.attempt_time if attempt else clock.now()
     until = locked_at + _cooloff()
     with transaction.atomic():
         audit_record(

@@ -28,8 +28,9 @@ from typing import Any
 from django.core.exceptions import FieldDoesNotExist
 from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
 from django.db.models import Model
-from django.utils import timezone
 from django.utils.translation import gettext as _
+
+from reviewapp.core import clock
 
 from .audit import Actor, audit_record
 from .exceptions import Conflict
@@ -140,7 +141,7 @@ def apply(
         )
     values: dict[str, Any] = {status_field: target}
     if machine.stamps_updated_at:
-        values["updated_at"] = now or timezone.now()
+        values["updated_at"] = now or clock.now()
     values.update(changes or {})
     conditions = {"pk": instance.pk, status_field: seen}
     conditions.update({column: getattr(instance, column) for column in machine.match})
@@ -193,7 +194,7 @@ def apply_many(
     """
     t = machine.events[event]
     sources = sorted(t.sources)
-    stamp = {"updated_at": now or timezone.now()} if machine.stamps_updated_at else {}
+    stamp = {"updated_at": now or clock.now()} if machine.stamps_updated_at else {}
     changed: list[Any] = []
     with nullcontext() if connection.in_atomic_block else transaction.atomic():
         if rows is None:

@@ -16,11 +16,12 @@ from django.http import Http404, HttpRequest, HttpResponse, JsonResponse, Stream
 from django.shortcuts import redirect, render
 from django.template import loader
 from django.urls import reverse
-from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views import defaults
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
+
+from reviewapp.core import clock
 
 from . import notifications, registry, roles, selectors, signin, verbs
 from .audit import Actor
@@ -179,7 +180,7 @@ def audit_export(request: HttpRequest) -> HttpResponse:
     response = StreamingHttpResponse(
         _export_lines(events, limit), content_type="application/x-ndjson; charset=utf-8"
     )
-    stamp = timezone.now().strftime("%Y%m%dT%H%M%SZ")
+    stamp = clock.now().strftime("%Y%m%dT%H%M%SZ")
     response["Content-Disposition"] = f'attachment; filename="audit-{stamp}.jsonl"'
     return response
 

@@ -10,8 +10,9 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
-from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+
+from reviewapp.core import clock
 
 from .stats import CALIBRATION_BUCKETS, TTD_EDGES_SECONDS
 
@@ -79,7 +80,7 @@ class Counters(models.Model):
     # the reviewer accepted (agreed with the model).
     calibration_decided = models.JSONField(default=empty_calibration)
     calibration_agreed = models.JSONField(default=empty_calibration)
-    updated_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=clock.now)
 
     class Meta:
         abstract = True
@@ -251,7 +252,7 @@ class MetricBucket(models.Model):
     oldest_waiting_minutes = models.FloatField(null=True, blank=True)
     open_queue_max = models.PositiveIntegerField(null=True, blank=True)
     open_queue_at = models.DateTimeField(null=True, blank=True)
-    updated_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=clock.now)
 
     class Meta:
         ordering = ["model", "bucket_start"]

@@ -15,7 +15,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET
 
-from reviewapp.core import roles
+from reviewapp.core import clock, roles
 from reviewapp.core.exceptions import RoleRequired
 from reviewapp.governance.rules import REASON_LABELS
 
@@ -72,7 +72,7 @@ def _today_start(now: dt.datetime, minutes: int) -> dt.datetime:
 
 
 def _common(request: HttpRequest, range_key: str) -> dict[str, Any]:
-    now = timezone.now()
+    now = clock.now()
     watermark = selectors.watermark_read()
     minutes = watermark.bucket_minutes if watermark else bucket_minutes()
     window = window_for(range_key, now, minutes)
@@ -269,5 +269,5 @@ def metrics(request: HttpRequest) -> HttpResponse:
             )
             response["WWW-Authenticate"] = 'Bearer realm="metrics"'
             return response
-    body, content_type = metrics_text(now=timezone.now())
+    body, content_type = metrics_text(now=clock.now())
     return HttpResponse(body, content_type=content_type)

@@ -13,8 +13,8 @@ from typing import Any
 
 from django.db.models import Q, QuerySet
 from django.http import StreamingHttpResponse
-from django.utils import timezone
 
+from reviewapp.core import clock
 from reviewapp.models import Decision
 from reviewapp.selectors.purposes import correction_q
 from reviewapp.selectors.visibility import export_rows_visible_to
@@ -97,7 +97,7 @@ def _csv(qs: QuerySet[Decision]) -> Iterator[str]:
 def export_response(
     *, qs: QuerySet[Decision], fmt: str, model_slug: str = ""
 ) -> StreamingHttpResponse:
-    stamp = timezone.now().strftime("%Y%m%dT%H%M%SZ")
+    stamp = clock.now().strftime("%Y%m%dT%H%M%SZ")
     name = f"decisions-{model_slug or 'all'}-{stamp}.{fmt}"
     if fmt == "csv":
         response = StreamingHttpResponse(_csv(qs), content_type="text/csv; charset=utf-8")

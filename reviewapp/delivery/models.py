@@ -12,8 +12,9 @@ import uuid
 
 from django.db import models
 from django.db.models import Q
-from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+
+from reviewapp.core import clock
 
 
 class Delivery(models.Model):
@@ -82,8 +83,8 @@ class Delivery(models.Model):
     last_attempt_at = models.DateTimeField(null=True, blank=True)
     delivered_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
-    created_at = models.DateTimeField(default=timezone.now)
-    updated_at = models.DateTimeField(default=timezone.now)
+    created_at = models.DateTimeField(default=clock.now)
+    updated_at = models.DateTimeField(default=clock.now)
     # Written by the fill that inserted the row: lets it count its own inserts after an
     # INSERT ... ON CONFLICT DO NOTHING without guessing.
     fill_token = models.UUIDField(null=True, blank=True, editable=False)

@@ -6,8 +6,8 @@ import datetime as dt
 from typing import Any
 
 from django.db.models import Count, Prefetch, Q, QuerySet
-from django.utils import timezone
 
+from reviewapp.core import clock
 from reviewapp.core.time import iso_utc
 from reviewapp.models import Decision, Purpose, ReviewItem
 from reviewapp.selectors.purposes import LABELS, is_correction, producer_q
@@ -29,7 +29,7 @@ def released_decisions(*, now: dt.datetime | None = None) -> QuerySet[Decision]:
     """
     # A moment's settle time: an undo that started just before the grace period ended has
     # committed by then, so a decision is never released and then undone.
-    cutoff = (now or timezone.now()) - RELEASE_SETTLE
+    cutoff = (now or clock.now()) - RELEASE_SETTLE
     return (
         Decision.objects.filter(
             action__in=Decision.FINAL_ACTIONS,

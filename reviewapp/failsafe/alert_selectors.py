@@ -16,10 +16,9 @@ from typing import Any
 
 from django.db.models import Case, Count, IntegerField, QuerySet, Value, When
 from django.urls import reverse
-from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from reviewapp.core import roles
+from reviewapp.core import clock, roles
 from reviewapp.core import verbs as core_verbs
 from reviewapp.core.models import AuditEvent
 from reviewapp.core.selectors import audit_events
@@ -156,7 +155,7 @@ def action_text(alert: Alert) -> str:
 
 def alert_duration_seconds(alert: Alert, *, now: dt.datetime | None = None) -> float:
     """How long the episode has lasted: from ``since`` to its resolution (or now)."""
-    end = alert.resolved_at or now or timezone.now()
+    end = alert.resolved_at or now or clock.now()
     return max(0.0, (end - alert.since).total_seconds())
 
 

@@ -11,23 +11,23 @@ real one, written through the real services.
 
 No model is left contained: the reviewers' queue works normally after seeding.
 
-Every step calls the service a beat run or a person would, with the clock set to the moment
-it happened (``_clock``), so the alerts, the mode history, the notifications and the audit log
-all tell the same times. The clock is Django's ``timezone.now`` (every service reads time
-through it), patched only while one step runs.
+Every step calls the service a beat run or a person would, with core's clock
+(``reviewapp.core.clock``) set to the moment it happened, so the alerts, the mode history, the
+notifications and the audit log all tell the same times. ``history_steps`` hands the steps out
+with their times, so ``seed_demo``'s month of traffic can run them in their place in the
+timeline (the containment then really holds the predictions that arrive while it lasts);
+``seed_history`` runs them on their own.
 """
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
-from collections.abc import Iterator
+from collections.abc import Callable
 from typing import Any
-from unittest import mock
 
 from django.contrib.auth import get_user_model
-from django.utils import timezone
 
+from reviewapp.core import clock
 from reviewapp.models import MLModel
 
 from .models import Alert, ModeChange
@@ -45,14 +45,7 @@ DEMO_OWNERS = {
 }
 
 
-@contextlib.contextmanager
-def _clock(at: dt.datetime) -> Iterator[None]:
-    """``timezone.now()`` reads ``at`` (advancing with the real clock, so events written in
-    one step keep their order) while the block runs."""
-    real = timezone.now
-    started = real()
-    with mock.patch.object(timezone, "now", lambda: at + (real() - started)):
-        yield
+Step = tuple[dt.datetime, Callable[[], None]]
 
 
 def _monitor(name: str) -> dict[str, Any]:
@@ -93,68 +86,87 @@ def seed_owners() -> None:
             model_owners_set(model=model, owners=DEMO_OWNERS[model.slug], user=lead)
 
 
-def seed_history(*, now: dt.datetime | None = None) -> bool:
-    """Write the week's fail-safe history once: nothing when any demo model already has an
-    alert or a mode change (a re-run, or a demo whose monitors already fired). Returns
-    whether it wrote."""
+def history_steps(*, now: dt.datetime | None = None) -> list[Step]:
+    """The week's fail-safe history as (moment, step) pairs, oldest first; empty when any
+    demo model already has an alert or a mode change (a re-run, or a demo whose monitors
+    already fired). Each step runs under ``clock.travel(moment)``."""
     slugs = list(DEMO_OWNERS)
     models = {m.slug: m for m in MLModel.objects.filter(slug__in=slugs)}
     if len(models) < len(slugs):
-        return False
+        return []
     ids = [m.pk for m in models.values()]
     if (
         Alert.objects.filter(model_id__in=ids).exists()
         or ModeChange.objects.filter(model_id__in=ids).exists()
     ):
-        return False
-    now = now or timezone.now()
+        return []
+    now = now or clock.now()
     users = get_user_model().objects.in_bulk(["lee", "sam"], field_name="username")
-    _card_fraud_contained_yesterday(models["card-fraud"], users["lee"], now)
-    _radiology_spike_today(models["radiology-triage"], now)
-    return True
+    steps = _card_fraud_contained_yesterday(models["card-fraud"], users["lee"], now)
+    steps += _radiology_spike_today(models["radiology-triage"], now)
+    return sorted(steps, key=lambda step: step[0])
 
 
-def _card_fraud_contained_yesterday(model: MLModel, lee: Any, now: dt.datetime) -> None:
+def seed_history(*, now: dt.datetime | None = None) -> bool:
+    """Write the week's fail-safe history once (see :func:`history_steps`). Returns whether
+    it wrote."""
+    steps = history_steps(now=now)
+    for at, step in steps:
+        with clock.travel(at):
+            step()
+    return bool(steps)
+
+
+def _card_fraud_contained_yesterday(model: MLModel, lee: Any, now: dt.datetime) -> list[Step]:
     day = (now - dt.timedelta(days=1)).replace(hour=9, minute=0, second=0, microsecond=0)
     at = {k: day + dt.timedelta(minutes=m) for k, m in {
         "began": 20, "spike": 25, "shift": 35, "ack": 47, "inside": 130, "resolved": 145,
         "lifted": 155,
     }.items()}  # fmt: skip
     name = "data-anomalies"
-    with _clock(at["spike"]):
-        alert = alert_open(
-            model=model,
-            monitor_state=_state(name, SPIKE, 0.61, at["began"], at["spike"]),
-            version=None,
-            now=at["spike"],
+    opened: list[Alert] = []
+
+    def spike() -> None:
+        opened.append(
+            alert_open(
+                model=model,
+                monitor_state=_state(name, SPIKE, 0.61, at["began"], at["spike"]),
+                version=None,
+                now=at["spike"],
+            )
         )
-    with _clock(at["shift"]):
-        shift = _state(name, SHIFT, 0.94, at["began"], at["shift"])
-        alert_update(alert=alert, monitor_state=shift, now=at["shift"])
+
+    def shift() -> None:
+        state = _state(name, SHIFT, 0.94, at["began"], at["shift"])
+        alert_update(alert=opened[0], monitor_state=state, now=at["shift"])
         metrics = _snapshot({
             name: (SHIFT, 0.94), "uncertain-rate": (OK, 0.31), "override-rate": (OK, 0.08),
             "ood-rate": (OK, 0.04), "rejected-envelopes": (OK, 0.0), "open-queue": (OK, 38.0),
             "oldest-waiting": (OK, 21.0), "sla-breach-rate": (OK, 0.0),
             "silence": (OK, 0.97),
         })  # fmt: skip
-        alert_act(alert=alert, monitor_state=shift, metrics=metrics, now=at["shift"])
-    with _clock(at["ack"]):
+        alert_act(alert=opened[0], monitor_state=state, metrics=metrics, now=at["shift"])
+
+    def acknowledge() -> None:
         alert_acknowledge(
-            alert=alert,
+            alert=opened[0],
             user=lee,
             note=(
                 "Payments gateway 4.12 renamed device_seen_before to device_known: every "
                 "prediction since 09:20 lacks the field. Asked Payments to roll the rename back."
             ),
         )
-    with _clock(at["resolved"]):
+
+    def resolve() -> None:
+        alert = opened[0]
         alert.refresh_from_db()
         alert_resolve(
             alert=alert,
             monitor_state=_state(name, OK, 0.02, at["inside"], at["resolved"]),
             now=at["resolved"],
         )
-    with _clock(at["lifted"]):
+
+    def lift() -> None:
         mode_change(
             model=model,
             mode="normal",
@@ -179,15 +191,26 @@ def _card_fraud_contained_yesterday(model: MLModel, lee: Any, now: dt.datetime) 
             ),  # fmt: skip
         )
 
+    return [
+        (at["spike"], spike),
+        (at["shift"], shift),
+        (at["ack"], acknowledge),
+        (at["resolved"], resolve),
+        (at["lifted"], lift),
+    ]
 
-def _radiology_spike_today(model: MLModel, now: dt.datetime) -> None:
+
+def _radiology_spike_today(model: MLModel, now: dt.datetime) -> list[Step]:
     """An S3 spike of the uncertain rate 20 minutes ago: notify only, still open."""
     began = now - dt.timedelta(minutes=20)
     opened = now - dt.timedelta(minutes=15)
-    with _clock(opened):
+
+    def spike() -> None:
         alert_open(
             model=model,
             monitor_state=_state("uncertain-rate", SPIKE, 0.58, began, opened),
             version=None,
             now=opened,
         )
+
+    return [(opened, spike)]

@@ -10,6 +10,7 @@ from django.conf import settings
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from reviewapp.core import clock
 from reviewapp.core.forms import NormalizedTextMixin, ServiceErrorsMixin
 
 from .services.modes import MAX_REASON
@@ -37,7 +38,7 @@ def _name_the_zone(form: forms.Form) -> None:
 
 def default_review_by(now: dt.datetime | None = None) -> dt.datetime:
     """Now + FAILSAFE_CONTAINMENT_REVIEW_HOURS, in the user's zone, to the minute."""
-    now = now or timezone.now()
+    now = now or clock.now()
     when = now + dt.timedelta(hours=settings.FAILSAFE_CONTAINMENT_REVIEW_HOURS)
     return timezone.localtime(when).replace(second=0, microsecond=0)
 

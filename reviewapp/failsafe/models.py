@@ -7,8 +7,9 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
-from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+
+from reviewapp.core import clock
 
 
 class ModeChange(models.Model):
@@ -35,7 +36,7 @@ class ModeChange(models.Model):
     )
     review_by = models.DateTimeField(null=True, blank=True)
     sample_rate = models.FloatField(default=0.0)
-    created_at = models.DateTimeField(default=timezone.now)
+    created_at = models.DateTimeField(default=clock.now)
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -83,7 +84,7 @@ class Alert(models.Model):
     # What the monitor did on a persistent shift: "notify", "contain" or "halt" (and when).
     action_taken = models.CharField(max_length=16, blank=True)
     action_at = models.DateTimeField(null=True, blank=True)
-    opened_at = models.DateTimeField(default=timezone.now)
+    opened_at = models.DateTimeField(default=clock.now)
     acknowledged_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
@@ -116,7 +117,7 @@ class FeatureProfile(models.Model):
     profile = models.JSONField(default=dict)
     sample_size = models.PositiveIntegerField(default=0)
     window_days = models.PositiveIntegerField(default=7)
-    learned_at = models.DateTimeField(default=timezone.now)
+    learned_at = models.DateTimeField(default=clock.now)
 
     def __str__(self) -> str:
         return f"feature profile of {self.model_id}"

@@ -22,9 +22,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
-from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from reviewapp.core import clock
 from reviewapp.dashboards import rules
 from reviewapp.dashboards.models import METRIC_BUCKET_MINUTES
 from reviewapp.dashboards.selectors import metric_series_many
@@ -187,7 +187,7 @@ def states_of(
     """{model id: (its monitors, each one's state)}: a fixed number of queries however many
     models and monitors (the active documents, the settled reach, every bucket in one, the
     usual levels in one)."""
-    now = now or timezone.now()
+    now = now or clock.now()
     found = monitors_of(models)
     # A metric the dashboards no longer define (the document was validated when applied)
     # reads as no data rather than stopping every model's monitors.
@@ -254,7 +254,7 @@ def monitors_evaluate(*, now: dt.datetime | None = None) -> dict[str, int]:
     Returns counts by state."""
     from .services.alerts import alerts_apply
 
-    now = now or timezone.now()
+    now = now or clock.now()
     models = list(MLModel.objects.order_by("id").only("id", "slug", "name"))
     counts = dict.fromkeys((OK, SPIKE, SHIFT, NO_DATA), 0)
     if not models:

@@ -14,7 +14,7 @@ from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from reviewapp.core import roles
+from reviewapp.core import clock, roles
 from reviewapp.governance.rules import (
     MODEL_CONTAINED,
     MODEL_HALTED,
@@ -148,7 +148,7 @@ def model_banners(*, model_slugs: list[str]) -> list[dict[str, Any]]:
     (one query)."""
     if not model_slugs:
         return []
-    now = timezone.now()
+    now = clock.now()
     rows = (
         ModelMode.objects.filter(model__slug__in=model_slugs)
         .exclude(mode=Mode.NORMAL)
@@ -310,7 +310,7 @@ def switch_preview(
       throughput, first-in first-out; a new item breaches once the backlog takes longer than
       the SLA to clear.
     """
-    now = now or timezone.now()
+    now = now or clock.now()
     hour_ago, day_ago = now - dt.timedelta(hours=1), now - dt.timedelta(days=1)
     if sample_rate is None:
         sample_rate = settings.FAILSAFE_HALTED_SAMPLE_RATE if mode == Mode.HALTED else 0.0

@@ -25,9 +25,9 @@ import orjson
 from django.conf import settings
 from django.db.models import Count, TextField
 from django.db.models.functions import Cast, TruncDate
-from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from reviewapp.core import clock
 from reviewapp.core.exceptions import NotFound, ServiceError
 from reviewapp.core.models import AuditEvent
 from reviewapp.models import Decision, MLModel, Prediction, ReviewItem
@@ -299,7 +299,7 @@ def evidence_compute(
     max_predictions = max_predictions or settings.GOVERNANCE_EVIDENCE_MAX_PREDICTIONS
     chunk = chunk or settings.GOVERNANCE_EVIDENCE_CHUNK
     examples = settings.GOVERNANCE_EVIDENCE_EXAMPLES
-    until = (until or timezone.now()).replace(microsecond=0)
+    until = (until or clock.now()).replace(microsecond=0)
     since = until - dt.timedelta(days=window_days)
 
     model = MLModel.objects.filter(slug=model_slug).only("id", "slug", "labels").first()

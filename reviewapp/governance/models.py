@@ -3,8 +3,9 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
-from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+
+from reviewapp.core import clock
 
 from .rules import DEFAULT_ESCALATION, Escalation, escalation_of, rules_hash
 
@@ -42,7 +43,7 @@ class ImmutableVersion(models.Model):
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
-    created_at = models.DateTimeField(default=timezone.now)
+    created_at = models.DateTimeField(default=clock.now)
     activated_at = models.DateTimeField(null=True, blank=True)
     deactivated_at = models.DateTimeField(null=True, blank=True)
     # The change request that made this version (None: made before change requests existed).
@@ -175,7 +176,7 @@ class ApprovalRule(models.Model):
     required_approvals = models.PositiveSmallIntegerField(
         null=True, blank=True, help_text=_("Empty: by criticality tier (setting).")
     )
-    updated_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=clock.now)
 
     class Meta:
         ordering = ["model_slug"]
@@ -277,9 +278,9 @@ class ChangeRequest(models.Model):
     # trigger fires once.
     triggers_fired_at = models.DateTimeField(null=True, blank=True)
     applied_at = models.DateTimeField(null=True, blank=True)
-    created_at = models.DateTimeField(default=timezone.now)
+    created_at = models.DateTimeField(default=clock.now)
     # Stamped by every transition, edit, vote and comment: "untouched" for expiry.
-    updated_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=clock.now)
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -315,7 +316,7 @@ class Approval(models.Model):
     evidence_hash = models.CharField(max_length=64)
     comment = models.TextField(blank=True)
     acknowledge_risk = models.BooleanField(default=False)
-    created_at = models.DateTimeField(default=timezone.now)
+    created_at = models.DateTimeField(default=clock.now)
     lapsed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
@@ -339,7 +340,7 @@ class ChangeRequestComment(models.Model):
     author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     body = models.TextField(help_text=_("Markdown source."))
     html = models.TextField(editable=False, help_text=_("Sanitised HTML rendered from body."))
-    created_at = models.DateTimeField(default=timezone.now)
+    created_at = models.DateTimeField(default=clock.now)
 
     class Meta:
         ordering = ["created_at", "id"]
@@ -360,7 +361,7 @@ class ShadowOutcome(models.Model):
     routed = models.BooleanField()
     reasons = models.JSONField(default=list)
     recorded_routed = models.BooleanField()
-    created_at = models.DateTimeField(default=timezone.now)
+    created_at = models.DateTimeField(default=clock.now)
 
     class Meta:
         ordering = ["change_request", "prediction_id"]

@@ -5,9 +5,9 @@ import uuid
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
-from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from reviewapp.core import clock
 from reviewapp.core.fields import EncryptedTextField
 
 
@@ -45,7 +45,7 @@ class MLModel(models.Model):
     # {} is the inputs table. Not a governed setting: it changes what a reviewer sees, never
     # how a prediction is routed. Leads change it (configure_presentation), audited.
     presentation = models.JSONField(default=dict, blank=True)
-    created_at = models.DateTimeField(default=timezone.now)
+    created_at = models.DateTimeField(default=clock.now)
 
     class Meta:
         ordering = ["slug"]
@@ -69,7 +69,7 @@ class ServiceAccount(models.Model):
     token_hash = models.CharField(max_length=64)
     all_models = models.BooleanField(default=False)
     allowed_models = models.ManyToManyField(MLModel, blank=True, related_name="service_accounts")
-    created_at = models.DateTimeField(default=timezone.now)
+    created_at = models.DateTimeField(default=clock.now)
     rotated_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
 
@@ -110,7 +110,7 @@ class Prediction(models.Model):
     top_scores = models.JSONField(null=True, blank=True)
     lineage = models.JSONField(default=dict, blank=True)
     occurred_at = models.DateTimeField()
-    received_at = models.DateTimeField(default=timezone.now)
+    received_at = models.DateTimeField(default=clock.now)
     submitted_by = models.ForeignKey(
         ServiceAccount, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -186,7 +186,7 @@ class ModelMode(models.Model):
 
     model = models.OneToOneField(MLModel, on_delete=models.CASCADE, related_name="mode_row")
     mode = models.CharField(max_length=16, choices=Mode.choices, default=Mode.NORMAL)
-    since = models.DateTimeField(default=timezone.now)
+    since = models.DateTimeField(default=clock.now)
     reason = models.TextField(blank=True)
     # Who switched it: a person, or a monitor (its name and rule, in ``set_by_monitor``).
     set_by = models.ForeignKey(
@@ -222,7 +222,7 @@ class RejectedEnvelope(models.Model):
     Kept with its errors so leads can see it; never silently dropped.
     """
 
-    received_at = models.DateTimeField(default=timezone.now)
+    received_at = models.DateTimeField(default=clock.now)
     service_account_name = models.CharField(max_length=100, blank=True)
     envelope = models.JSONField(null=True)
     errors = models.JSONField()

@@ -3,8 +3,9 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
-from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+
+from reviewapp.core import clock
 
 from .ingest import MLModel, Prediction
 
@@ -41,8 +42,8 @@ class ReviewItem(models.Model):
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
     priority = models.PositiveSmallIntegerField(default=0)
     sla_due_at = models.DateTimeField()
-    created_at = models.DateTimeField(default=timezone.now)
-    updated_at = models.DateTimeField(default=timezone.now)
+    created_at = models.DateTimeField(default=clock.now)
+    updated_at = models.DateTimeField(default=clock.now)
     claimed_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         null=True,
@@ -173,7 +174,7 @@ class Decision(models.Model):
         on_delete=models.PROTECT,
         related_name="decisions",
     )
-    decided_at = models.DateTimeField(default=timezone.now, db_index=True)
+    decided_at = models.DateTimeField(default=clock.now, db_index=True)
     # When the reviewer's claim on the item began (None when the item was not claimed, e.g.
     # rows from before this field): decided_at - claimed_at is the handling time that
     # "My decisions" reports, kept here because the item's claim is cleared on decide.
@@ -227,7 +228,7 @@ class PoolMembership(models.Model):
     added_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
-    added_at = models.DateTimeField(default=timezone.now)
+    added_at = models.DateTimeField(default=clock.now)
 
     class Meta:
         ordering = ["model__slug", "user__username"]
@@ -255,7 +256,7 @@ class GuidelineVersion(models.Model):
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
-    created_at = models.DateTimeField(default=timezone.now)
+    created_at = models.DateTimeField(default=clock.now)
 
     class Meta:
         ordering = ["model__slug", "-version"]

@@ -16,6 +16,7 @@ from typing import Any
 from django.db.models import QuerySet
 from django.utils import timezone
 
+from reviewapp.core import clock
 from reviewapp.models import Decision
 from reviewapp.selectors.purposes import UNCOUNTED
 from reviewapp.selectors.visibility import decisions_visible_to
@@ -57,7 +58,7 @@ def _figures(rows: list[tuple[Any, ...]]) -> Figures:
 
 def day_start(now: dt.datetime | None = None) -> dt.datetime:
     """Midnight of today in the active (the user's) time zone."""
-    local = timezone.localtime(now or timezone.now())
+    local = timezone.localtime(now or clock.now())
     return local.replace(hour=0, minute=0, second=0, microsecond=0)
 
 

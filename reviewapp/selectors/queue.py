@@ -13,9 +13,8 @@ from django.contrib.auth import get_user_model
 from django.core.cache import cache
 from django.db import connection, transaction
 from django.db.models import Count, Exists, Min, OuterRef, Q, QuerySet
-from django.utils import timezone
 
-from reviewapp.core import roles
+from reviewapp.core import clock, roles
 from reviewapp.core.params import PAGE_MAX, ParamError, parse_int
 from reviewapp.governance.rules import REASON_LABELS
 from reviewapp.models import (
@@ -119,7 +118,7 @@ def reason_q(code: str) -> Q:
 def queue_items(
     *, user: Any, filters: QueueFilters, models: dict[str, MLModel]
 ) -> QuerySet[ReviewItem]:
-    now = timezone.now()
+    now = clock.now()
     qs = review_items_visible_to(user, held=False)
     if filters.model:
         qs = qs.filter(model_id=models[filters.model].pk)
@@ -195,7 +194,7 @@ def count_rows(now: dt.datetime) -> list[dict[str, Any]]:
 def fresh_count_snapshot() -> QueueCountSnapshot | None:
     """Beat's open-item counts, or None when missing or older than REVIEW_COUNTS_STALE_SECONDS."""
     snapshot = QueueCountSnapshot.objects.filter(pk=1).first()
-    fresh_after = timezone.now() - dt.timedelta(seconds=int(settings.REVIEW_COUNTS_STALE_SECONDS))
+    fresh_after = clock.now() - dt.timedelta(seconds=int(settings.REVIEW_COUNTS_STALE_SECONDS))
     return snapshot if snapshot is not None and snapshot.computed_at >= fresh_after else None
 
 
@@ -216,7 +215,7 @@ def queue_counts(*, user: Any, model_id: int | None = None) -> dict[str, Any]:
     else:
         cached = cache.get(key)
     if cached is None:
-        now = timezone.now()
+        now = clock.now()
         started = time.perf_counter()
         cached = {"rows": count_rows(now), "at": now}
         took = time.perf_counter() - started

@@ -8,8 +8,8 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models.signals import m2m_changed, post_delete, post_save
 from django.dispatch import receiver
-from django.utils import timezone
 
+from reviewapp.core import clock
 from reviewapp.core.audit import Actor, audit_record
 from reviewapp.core.exceptions import Conflict, NotFound, ServiceError
 from reviewapp.core.tokens import token_digest, token_matches, token_new, token_prefix
@@ -85,7 +85,7 @@ def service_token_rotate(*, name: str, actor: Actor) -> IssuedToken:
     prefix, token = _new_token()
     account.token_prefix = prefix
     account.token_hash = _hash(token)
-    account.rotated_at = timezone.now()
+    account.rotated_at = clock.now()
     account.revoked_at = None
     account.save(update_fields=["token_prefix", "token_hash", "rotated_at", "revoked_at"])
     audit_record(actor=actor, verb="queue.service_account.token_rotated", target=account)
@@ -96,7 +96,7 @@ def service_token_rotate(*, name: str, actor: Actor) -> IssuedToken:
 def service_token_revoke(*, name: str, actor: Actor) -> ServiceAccount:
     account = _get_active(name)
     if account.revoked_at is None:
-        account.revoked_at = timezone.now()
+        account.revoked_at = clock.now()
         account.save(update_fields=["revoked_at"])
         audit_record(actor=actor, verb="queue.service_account.token_revoked", target=account)
     return account

@@ -19,10 +19,9 @@ from typing import Any
 from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Q
-from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from reviewapp.core import roles
+from reviewapp.core import clock, roles
 from reviewapp.core.audit import Actor, audit_record
 from reviewapp.core.exceptions import Conflict, NotFound, PermissionDenied, ServiceError
 from reviewapp.core.time import iso_utc
@@ -155,7 +154,7 @@ def review_item_claim_next(*, user: Any) -> ReviewItem | None:
     SLA deadline.
     """
     require_reviewer(user)
-    now = timezone.now()
+    now = clock.now()
     held, model_ids = _held_and_pools(user)
     if held is not None:
         return review_item_renew(item_id=held[0], user=user, generation=held[1])
@@ -224,7 +223,7 @@ def review_item_take(*, item_id: int, user: Any) -> ReviewItem:
             )
         if item.status == S.CLAIMED:
             raise Conflict(_("Someone else holds this item."), code="claimed")
-        now = timezone.now()
+        now = clock.now()
         return item_transition(
             item=item,
             event="take",
@@ -245,7 +244,7 @@ def review_item_renew(*, item_id: int, user: Any, generation: int) -> ReviewItem
     audits every renewal). That is about one event per held item per interval, enough to show
     that someone kept an item open and until when, without a row per reviewer per minute.
     """
-    now = timezone.now()
+    now = clock.now()
     item = get_item(item_id)
     check_holder(item, user, generation)
     old_end = item.claim_expires_at
@@ -362,7 +361,7 @@ def review_item_assign(*, item_id: int, assignee: Any, by: Any) -> ReviewItem:
             )
         if item.status == S.CLAIMED and item.claimed_by_id == assignee.pk:
             return item
-        now = timezone.now()
+        now = clock.now()
         return item_transition(
             item=item,
             event="assign",

@@ -17,7 +17,7 @@ from django.utils.translation import gettext as _
 
 from catalog import selectors as catalog_selectors
 from catalog import services as catalog_services
-from reviewapp.core import state
+from reviewapp.core import clock, state
 from reviewapp.core.audit import Actor, audit_record
 from reviewapp.core.exceptions import Conflict, NotFound, PermissionDenied, ServiceError
 from reviewapp.governance.models import PolicyVersion
@@ -149,7 +149,7 @@ def review_item_decide(
             if not note:
                 errors.setdefault("note", []).append(_("Say why you are deferring."))
             if wake_at is not None:
-                now = timezone.now()
+                now = clock.now()
                 if timezone.is_naive(wake_at):
                     errors.setdefault("wake_at", []).append(_("Give a time with its zone."))
                 elif wake_at <= now:
@@ -168,7 +168,7 @@ def review_item_decide(
         if errors:
             raise ServiceError(_("The decision has problems."), errors=errors, status=400)
 
-        now = timezone.now()
+        now = clock.now()
         actor = Actor.user(user)
         escalates = action == A.ESCALATE
         if action == A.DEFER:
@@ -266,7 +266,7 @@ def decision_undo(*, decision_id: int, user: Any) -> ReviewItem:
             raise PermissionDenied(_("Only the reviewer who decided can undo it."))
         if decision.undone_at is not None:
             raise Conflict(_("This decision was already undone."), code="undone")
-        now = timezone.now()
+        now = clock.now()
         if decision.deliver_after is None or now >= decision.deliver_after:
             raise Conflict(
                 _("Too late to undo: the decision is already on its way to the producer."),

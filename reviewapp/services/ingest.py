@@ -18,8 +18,8 @@ from django.db import DatabaseError, connection, transaction
 from django.db.models import Q
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
-from django.utils import timezone
 
+from reviewapp.core import clock
 from reviewapp.core.audit import Actor, audit_record, audit_record_many, build_event
 from reviewapp.core.models import AuditEvent
 from reviewapp.core.publish import task_publish_many
@@ -280,7 +280,7 @@ def predictions_store(
     if not valid:
         return {}
     receipt = uuid.uuid4()
-    now = timezone.now()
+    now = clock.now()
     first_index: dict[tuple[int, str], int] = {}
     rows: list[dict[str, Any]] = []
     account_id = account.pk if account is not None else None
@@ -494,7 +494,7 @@ def _mark_for_sweeper(ids: list[int]) -> None:
 
 def inbox_sweep(*, limit: int = 5000) -> int:
     """Re-enqueue inbox rows that no worker routed within INGEST_SWEEP_AFTER_SECONDS."""
-    cutoff = timezone.now() - dt.timedelta(seconds=settings.INGEST_SWEEP_AFTER_SECONDS)
+    cutoff = clock.now() - dt.timedelta(seconds=settings.INGEST_SWEEP_AFTER_SECONDS)
     with transaction.atomic():
         ids = list(
             Prediction.objects.filter(status=Prediction.Status.RECEIVED)
@@ -504,7 +504,7 @@ def inbox_sweep(*, limit: int = 5000) -> int:
         )
         if not ids:
             return 0
-        Prediction.objects.filter(id__in=ids).update(enqueued_at=timezone.now())
+        Prediction.objects.filter(id__in=ids).update(enqueued_at=clock.now())
         transaction.on_commit(lambda: enqueue_routing(ids))
     logger.info("Sweeper re-enqueued %d unrouted prediction(s).", len(ids))
     return len(ids)

@@ -20,10 +20,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from django.db import connection
-from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from reviewapp.core import state
+from reviewapp.core import clock, state
 from reviewapp.core.audit import Actor, build_event
 from reviewapp.core.exceptions import Conflict
 from reviewapp.core.models import AuditEvent
@@ -152,7 +151,7 @@ def pg_claim_next(
     """
     if not model_ids:
         return None
-    now = timezone.now()
+    now = clock.now()
     claim = REVIEW_ITEM["claim"]
     (source,) = claim.sources
     event = build_event(

@@ -8,9 +8,8 @@ from typing import Any
 
 from django.db import connection, transaction
 from django.db.models import Q
-from django.utils import timezone
 
-from reviewapp.core import registry, state
+from reviewapp.core import clock, registry, state
 from reviewapp.core.audit import Actor, audit_record
 from reviewapp.governance.compiled import compile_policy
 from reviewapp.governance.conditions import extract_fields
@@ -167,7 +166,7 @@ def predictions_route(*, ids: Sequence[int], fill_to: int = 0) -> int:
                 envelopes = {pk: (i, o) for pk, i, o in rows.values_list("id", "input", "output")}
             else:
                 envelopes = {pk: (i, {}) for pk, i in rows.values_list("id", "input")}
-        now = timezone.now()
+        now = clock.now()
         items: list[ReviewItem] = []
         targets: dict[int, str] = {}
         for prediction in predictions:

@@ -9,8 +9,8 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import F
 from django.db.models.functions import Least
-from django.utils import timezone
 
+from reviewapp.core import clock
 from reviewapp.core.audit import Actor, audit_record, audit_record_many, build_event
 from reviewapp.core.exceptions import Conflict
 from reviewapp.governance.models import PolicyVersion
@@ -32,7 +32,7 @@ SYSTEM = Actor.system("review-queue")
 # --- beat sweeps ----------------------------------------------------------------------------
 def review_leases_expire(*, limit: int = 500) -> int:
     """Return items whose lease ran out to the queue (escalated ones to the leads)."""
-    now = timezone.now()
+    now = clock.now()
     expired = list(
         ReviewItem.objects.filter(status=S.CLAIMED, claim_expires_at__lt=now).order_by(
             "claim_expires_at"
@@ -58,7 +58,7 @@ def review_leases_expire(*, limit: int = 500) -> int:
 
 
 def review_deferred_wake(*, limit: int = 500) -> int:
-    now = timezone.now()
+    now = clock.now()
     due = list(
         ReviewItem.objects.filter(status=S.DEFERRED, wake_at__lte=now).order_by("wake_at")[:limit]
     )
@@ -93,7 +93,7 @@ def review_sla_sweep(*, limit: int = 1000) -> dict[str, int]:
     audited per item; the delivery worker tells the producer ``timed_out`` and the item stays
     open for the human decision that follows.
     """
-    now = timezone.now()
+    now = clock.now()
     defaults = _sla_defaults()
     overrides = {
         pk: e
@@ -184,7 +184,7 @@ def queue_counts_refresh(*, only_if_due: bool = False) -> QueueCountSnapshot:
 
     from reviewapp.selectors.queue import count_rows
 
-    now = timezone.now()
+    now = clock.now()
     if only_if_due:
         current = QueueCountSnapshot.objects.filter(pk=1).first()
         if current is not None:

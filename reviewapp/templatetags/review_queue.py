@@ -10,7 +10,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.translation import gettext as _
 
-from reviewapp.core import verbs
+from reviewapp.core import clock, verbs
 from reviewapp.core.time import human_duration
 from reviewapp.selectors.purposes import LIST_LABELS
 
@@ -35,7 +35,7 @@ def reltime(value: dt.datetime | None, now: dt.datetime | None = None) -> str:
     """'12 min ago' / 'in 5 min', with the exact time in the user's zone on hover."""
     if not value:
         return ""
-    now = now or timezone.now()
+    now = now or clock.now()
     delta = (value - now).total_seconds()
     text = (
         _("in %(d)s") % {"d": human_duration(delta)}

@@ -12,12 +12,11 @@ from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
-from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 from django.views.decorators.http import require_GET, require_POST
 
-from reviewapp.core import roles
+from reviewapp.core import clock, roles
 from reviewapp.core.exceptions import RoleRequired, ServiceError
 from reviewapp.core.params import int_or_none
 from reviewapp.core.redirects import safe_next
@@ -258,7 +257,7 @@ def escalations(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "reviewapp/queue/escalations.html",
-        {"rows": rows, "now": timezone.now(), "near_seconds": settings.REVIEW_SLA_NEAR_SECONDS},
+        {"rows": rows, "now": clock.now(), "near_seconds": settings.REVIEW_SLA_NEAR_SECONDS},
     )
 
 

@@ -10,10 +10,9 @@ from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.utils import timezone
 from django.views.decorators.http import require_GET
 
-from reviewapp.core import roles
+from reviewapp.core import clock, roles
 from reviewapp.core.params import PAGE_MAX, ParamError, parse_int
 from reviewapp.selectors.find import find_items
 from reviewapp.selectors.mine import day_figures, my_decisions
@@ -41,7 +40,7 @@ def find(request: HttpRequest) -> HttpResponse:
         {
             "result": result,
             "sees_all": visible_model_ids(request.user) is None,
-            "now": timezone.now(),
+            "now": clock.now(),
             "near_seconds": settings.REVIEW_SLA_NEAR_SECONDS,
         },
         status=status,
@@ -59,7 +58,7 @@ def my_decisions_page(request: HttpRequest) -> HttpResponse:
         )
     except ParamError as exc:
         error, page = " ".join(str(m) for m in exc.errors["page"]), 1
-    now = timezone.now()
+    now = clock.now()
     rows, has_next = page_of(my_decisions(user=request.user), page, MINE_PAGE_SIZE)
     return render(
         request,

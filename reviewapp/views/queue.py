@@ -13,12 +13,11 @@ from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy as _lazy
 from django.views.decorators.http import require_GET, require_POST
 
-from reviewapp.core import roles
+from reviewapp.core import clock, roles
 from reviewapp.core.exceptions import RoleRequired, ServiceError
 from reviewapp.core.params import int_or_none
 from reviewapp.forms import ClaimForm, DecideForm, ReleaseForm, page_errors
@@ -69,9 +68,7 @@ def _toast(request: HttpRequest) -> dict[str, Any] | None:
     )
     if decision is None:
         return None
-    left = (
-        (decision.deliver_after - timezone.now()).total_seconds() if decision.deliver_after else 0
-    )
+    left = (decision.deliver_after - clock.now()).total_seconds() if decision.deliver_after else 0
     return {
         "decision": decision,
         "seconds_left": max(0, int(left)),
@@ -115,7 +112,7 @@ def queue_list(request: HttpRequest) -> HttpResponse:
             if lead
             else []
         ),
-        "now": timezone.now(),
+        "now": clock.now(),
         "near_seconds": settings.REVIEW_SLA_NEAR_SECONDS,
         "toast": _toast(request),
         "bulk_limit": settings.REVIEW_BULK_LIMIT,
@@ -169,7 +166,7 @@ def _review_page(
         "errors": errors or {},
         "posted": posted or {},
         "toast": _toast(request),
-        "now": timezone.now(),
+        "now": clock.now(),
         "lease_seconds": settings.REVIEW_CLAIM_LEASE_SECONDS,
         "undo_seconds": settings.REVIEW_UNDO_SECONDS,
         "near_seconds": settings.REVIEW_SLA_NEAR_SECONDS,
@@ -301,7 +298,7 @@ def item_page(request: HttpRequest, item_id: int) -> HttpResponse:
             "is_lead": lead,
             "can_review": can_review(request.user),
             "assignees": list(assignable_users(item.model_id)) if lead else [],
-            "now": timezone.now(),
+            "now": clock.now(),
             "near_seconds": settings.REVIEW_SLA_NEAR_SECONDS,
         },
     )

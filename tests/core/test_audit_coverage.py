@@ -220,7 +220,7 @@ def test_seed_demo_publishes_its_guidelines_through_the_service(tmp_path, settin
     from django.core.management import call_command
 
     settings.VAR_DIR = tmp_path
-    call_command("seed_demo", "--if-empty", stdout=open("/dev/null", "w"))  # noqa: SIM115
+    call_command("seed_demo", "--if-empty", "--days", "1", stdout=open("/dev/null", "w"))  # noqa: SIM115
     published = events("queue.guideline.published")
     assert published and len(published) == GuidelineVersion.objects.count()
     assert {e.actor_label for e in published} == {"lee"}

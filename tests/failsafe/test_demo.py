@@ -23,7 +23,17 @@ pytestmark = pytest.mark.django_db
 
 def seed(tmp_path, *args):
     with override_settings(VAR_DIR=tmp_path):
-        call_command("seed_demo", "--predictions", "20", *args, stdout=io.StringIO())
+        call_command(
+            "seed_demo",
+            "--predictions",
+            "20",
+            "--days",
+            "1",
+            "--rate",
+            "60",
+            *args,
+            stdout=io.StringIO(),
+        )
 
 
 def test_demo_tells_a_week_of_fail_safe(tmp_path):

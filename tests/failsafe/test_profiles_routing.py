@@ -270,7 +270,9 @@ def test_the_review_page_shows_the_findings_in_words(client, profiled):
 
 def test_seed_demo_learns_profiles_and_queues_predictions_with_diagnostics(tmp_path):
     with override_settings(VAR_DIR=tmp_path):
-        call_command("seed_demo", "--predictions", "300", stdout=StringIO())
+        call_command(
+            "seed_demo", "--predictions", "300", "--days", "2", "--rate", "150", stdout=StringIO()
+        )
     assert set(FeatureProfile.objects.values_list("model__slug", flat=True)) >= {"card-fraud"}
     odd = Prediction.objects.filter(external_id__startswith="demo-anomaly-").order_by("id")
     assert odd.count() == 3

@@ -175,7 +175,7 @@ def test_create_policy_version_for_an_unknown_model(two_models, sam):
 # --- seed_demo ----------------------------------------------------------------------------
 def test_seed_demo_registers_models_policies_users_and_writes_credentials(tmp_path):
     with override_settings(VAR_DIR=tmp_path):
-        out, _ = run("seed_demo", "--predictions", "30")
+        out, _ = run("seed_demo", "--predictions", "30", "--days", "0")
 
     assert MLModel.objects.count() == 3
     assert {m.criticality for m in MLModel.objects.all()} >= {"critical", "high", "medium"}
@@ -214,11 +214,11 @@ def test_seed_demo_registers_models_policies_users_and_writes_credentials(tmp_pa
 
 def test_seed_demo_twice_adds_no_models_and_rotates_the_demo_token(tmp_path):
     with override_settings(VAR_DIR=tmp_path):
-        run("seed_demo", "--predictions", "5")
+        run("seed_demo", "--predictions", "5", "--days", "0")
         first = (tmp_path / "demo-credentials.txt").read_text()
         out, _ = run("seed_demo", "--if-empty")
         assert "already" in out
-        run("seed_demo", "--predictions", "5")
+        run("seed_demo", "--predictions", "5", "--days", "0")
         second = (tmp_path / "demo-credentials.txt").read_text()
     assert MLModel.objects.count() == 3
     assert PolicyVersion.objects.count() == 3

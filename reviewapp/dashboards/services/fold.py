@@ -32,8 +32,8 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
-from django.utils import timezone
 
+from reviewapp.core import clock
 from reviewapp.core.audit import Actor
 from reviewapp.governance.rules import DATA_ANOMALY, LOW_CONFIDENCE, OOD_ABOVE_LIMIT, QA_SAMPLE
 from reviewapp.models import Decision, MLModel, Prediction, RejectedEnvelope, ReviewItem
@@ -83,7 +83,7 @@ def rollups_fold(
     result = FoldResult()
     watermark_get()  # outside the lock: the row must exist before it can be locked
     for i in range(max_batches):
-        moved = _fold_batch(now=now or timezone.now(), batch_size=batch_size, sample=i == 0)
+        moved = _fold_batch(now=now or clock.now(), batch_size=batch_size, sample=i == 0)
         result.batches += 1
         result.predictions += moved.predictions
         result.decisions += moved.decisions

@@ -11,9 +11,9 @@ from collections import defaultdict
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Count, Min
-from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
+from reviewapp.core import clock
 from reviewapp.models import OPEN_STATUSES, MLModel, ReviewItem
 from reviewapp.selectors.queue import fresh_count_snapshot
 
@@ -113,7 +113,7 @@ def metric_buckets_prune(*, now: dt.datetime | None = None) -> int:
     raw rows; only old open-queue samples are lost, which is what retention means), and an event
     per prune would say nothing the setting does not. The hourly rollups are kept.
     """
-    floor = bucket_floor((now or timezone.now()) - metrics_retention(), METRIC_BUCKET_MINUTES)
+    floor = bucket_floor((now or clock.now()) - metrics_retention(), METRIC_BUCKET_MINUTES)
     with transaction.atomic():
         deleted, _ = MetricBucket.objects.filter(bucket_start__lt=floor).delete()
     if deleted:

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from django.db import transaction
-from django.utils import timezone
 
+from reviewapp.core import clock
 from reviewapp.core.audit import Actor, audit_record
 
 from ..models import (
@@ -42,7 +42,7 @@ def rollups_rebuild(*, actor: Actor) -> dict[str, Any]:
         # The 5-minute counters are folded again with everything else; the open-queue samples
         # stay (a gauge cannot be re-read from the raw tables), so rules keep their history.
         MetricBucket.objects.update(
-            **dict.fromkeys(METRIC_COUNTER_FIELDS, 0), confidence_sum=0.0, updated_at=timezone.now()
+            **dict.fromkeys(METRIC_COUNTER_FIELDS, 0), confidence_sum=0.0, updated_at=clock.now()
         )
         RollupWatermark.objects.filter(name=WATERMARK).delete()
         fresh = RollupWatermark.objects.create(name=WATERMARK, bucket_minutes=bucket_minutes())

@@ -8,6 +8,7 @@ from django.utils.formats import date_format
 from django.utils.html import format_html
 from django.utils.translation import gettext as _
 
+from reviewapp.core import clock as core_clock
 from reviewapp.dashboards.charts import duration as _duration
 from reviewapp.dashboards.charts import pct as _pct
 
@@ -38,7 +39,7 @@ def when(moment: dt.datetime | None, now: dt.datetime | None = None) -> str:
     """Relative time, with the exact time in the user's zone (and offset) on hover."""
     if moment is None:
         return "–"
-    now = now or timezone.now()
+    now = now or core_clock.now()
     local = timezone.localtime(moment)
     exact = date_format(local, "Y-m-d H:i:s") + local.strftime(" %Z (UTC%z)")
     seconds = (now - moment).total_seconds()

@@ -17,10 +17,9 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from reviewapp.core import state
+from reviewapp.core import clock, state
 from reviewapp.core.audit import Actor, audit_record
 from reviewapp.core.exceptions import Conflict
 from reviewapp.core.publish import task_publish_on_commit
@@ -264,7 +263,7 @@ def deliveries_enqueue(
 ) -> FillReport:
     """Put released decisions the producer hears of (routed items' decisions, corrections) and
     routed items' SLA breaches into the outbox. Idempotent."""
-    now = now or timezone.now()
+    now = now or clock.now()
     limit = batch_size or settings.WEBHOOK_FILL_BATCH
     report = FillReport()
     for chunk, attr in (
@@ -303,7 +302,7 @@ def mode_change_enqueue(
     decides; ``halted``: serve the fallback) and who switched it only as "a person" or the
     monitor's name: no person's name goes to a producer for a switch.
     """
-    now = now or timezone.now()
+    now = now or clock.now()
     token = uuid.uuid4()
 
     def build(message_id: str) -> dict[str, Any]:

@@ -18,9 +18,9 @@ from typing import Any
 import requests
 from django.conf import settings
 from django.db import connection, transaction
-from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from reviewapp.core import clock
 from reviewapp.core.audit import Actor
 from reviewapp.core.exceptions import Conflict, NotFound
 from reviewapp.core.publish import task_publish_on_commit
@@ -137,7 +137,7 @@ def delivery_send(
     Re-checks everything that may have changed since the row was written: the decision may
     have been undone, the item decided, the callback URL changed or now resolving elsewhere.
     """
-    now = now or timezone.now()
+    now = now or clock.now()
     delivery = Delivery.objects.select_related("model", "decision").filter(pk=delivery_id).first()
     if delivery is None or delivery.status != S.PENDING or delivery.claim_token != claim_token:
         return "lost"
@@ -241,7 +241,7 @@ def deliveries_send_due(
     deadline = time.monotonic() + budget
     report = SendReport()
     while time.monotonic() < deadline:
-        ids, token = deliveries_claim_due(now=now or timezone.now(), limit=limit)
+        ids, token = deliveries_claim_due(now=now or clock.now(), limit=limit)
         report.claimed += len(ids)
         for pk in ids:
             status = delivery_send(delivery_id=pk, claim_token=token, now=now, rng=rng)
@@ -254,7 +254,7 @@ def deliveries_send_due(
 # --- By hand --------------------------------------------------------------------------------
 def delivery_retry_now(*, delivery_id: int, user: Any) -> Delivery:
     """A lead sends a failed, stopped or skipped delivery again, with a fresh retry window."""
-    now = timezone.now()
+    now = clock.now()
     with transaction.atomic():
         delivery = Delivery.objects.select_related("model").filter(pk=delivery_id).first()
         if delivery is None:

@@ -1,9 +1,10 @@
 import datetime as dt
 
 from django import template
-from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
+
+from reviewapp.core import clock
 
 register = template.Library()
 
@@ -46,7 +47,7 @@ def in_human(value: dt.datetime | None) -> str:
     """'in 28 s', 'in 1 h 12 min', or 'due now' for a time in the past."""
     if not value:
         return ""
-    delta = (value - timezone.now()).total_seconds()
+    delta = (value - clock.now()).total_seconds()
     return _("due now") if delta <= 0 else _("in %(t)s") % {"t": _human(delta)}
 
 
@@ -55,5 +56,5 @@ def ago_human(value: dt.datetime | None) -> str:
     """'just now', '12 min ago', '3 days ago'."""
     if not value:
         return ""
-    delta = (timezone.now() - value).total_seconds()
+    delta = (clock.now() - value).total_seconds()
     return _("just now") if delta < 10 else _("%(t)s ago") % {"t": _human(delta)}

@@ -10,10 +10,9 @@ from __future__ import annotations
 from typing import Any
 
 from django.db import transaction
-from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from reviewapp.core import state
+from reviewapp.core import clock, state
 from reviewapp.core.audit import Actor
 from reviewapp.core.exceptions import Conflict, NotFound, PermissionDenied, ServiceError
 from reviewapp.core.params import unstorable
@@ -43,7 +42,7 @@ def alert_acknowledge(*, alert: Alert, user: Any, note: str = "") -> Alert:
     if unstorable(note):
         message = _("The note holds characters that cannot be stored (NUL).")
         raise ServiceError(message, errors={"note": [message]})
-    now = timezone.now()
+    now = clock.now()
     seen = alert  # the caller's copy: brought up to date on success
     with transaction.atomic():
         # Read it again, locked: the 409 names the state it is in now, not as the page saw it.

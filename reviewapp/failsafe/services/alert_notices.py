@@ -33,11 +33,10 @@ import requests
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import transaction
-from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from reviewapp.core import notifications
+from reviewapp.core import clock, notifications
 from reviewapp.core.audit import Actor, audit_record
 from reviewapp.core.publish import task_publish_on_commit
 from reviewapp.core.roles import LEAD
@@ -243,7 +242,7 @@ def alert_webhook_enqueue(*, alert: Alert, event: str) -> bool:
         raise ValueError(f"unknown alert event {event!r}")
     if not webhook_configured():
         return False
-    payload = alert_webhook_payload(alert=alert, event=event, now=timezone.now())
+    payload = alert_webhook_payload(alert=alert, event=event, now=clock.now())
     task_publish_on_commit(WEBHOOK_TASK, args=[message_id_for(alert, event), payload])
     return True
 
@@ -305,7 +304,7 @@ def alert_webhook_send(
     delivered, or given up (refused, 410 Gone, or ``last_attempt`` failed). A failure that
     may pass is not audited; the task retries it."""
     started = time.monotonic()
-    result = _post(message_id=message_id, payload=payload, at=timezone.now())
+    result = _post(message_id=message_id, payload=payload, at=clock.now())
     final = result.delivered or not result.retryable or last_attempt
     if final:
         data = payload.get("data") or {}

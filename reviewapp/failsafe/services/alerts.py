@@ -26,9 +26,8 @@ import datetime as dt
 from typing import Any
 
 from django.db import transaction
-from django.utils import timezone
 
-from reviewapp.core import registry, state
+from reviewapp.core import clock, registry, state
 from reviewapp.core.audit import Actor, audit_record
 from reviewapp.models import MLModel, Mode, ModelMode
 
@@ -79,7 +78,7 @@ def alert_open(
     runs the opened hook itself (:func:`alert_announce`), once it has acted."""
     s = monitor_state
     assert s.state in (SPIKE, SHIFT)
-    now = now or timezone.now()
+    now = now or clock.now()
     with transaction.atomic():
         alert = Alert.objects.create(
             model=model,
@@ -135,7 +134,7 @@ def alert_update(
     its duration becomes a persistent shift (audited, hook ``failsafe.alert_escalated``;
     ``announce=False``: the caller runs it, once it has acted)."""
     s = monitor_state
-    now = now or timezone.now()
+    now = now or clock.now()
     with transaction.atomic():
         alert.last_value = s.value
         alert.peak = _peak(alert, s.value)
@@ -169,7 +168,7 @@ def alert_act(
     ``mode_change`` (skipped when the model is already in that mode or a stronger one), then
     queue the shift sample. ``action_taken`` records what was done."""
     s = monitor_state
-    now = now or timezone.now()
+    now = now or clock.now()
     with transaction.atomic():
         locked = Alert.objects.select_for_update().get(pk=alert.pk)
         if locked.action_taken:
@@ -242,7 +241,7 @@ def alert_inside(
     """The metric is back inside its absolute bound: resolve once it has stayed inside for
     the monitor's resolve time (measured on the buckets), else record since when."""
     s = monitor_state
-    now = now or timezone.now()
+    now = now or clock.now()
     inside_since = s.since
     needed = dt.timedelta(
         minutes=int(alert.rule.get("resolve_minutes") or resolve_minutes(s.monitor))
@@ -262,7 +261,7 @@ def alert_resolve(
     """Resolve (from open or acknowledged) through the alert's state machine; hook
     ``failsafe.alert_resolved`` in the transaction."""
     s = monitor_state
-    now = now or timezone.now()
+    now = now or clock.now()
     with transaction.atomic():
         state.apply(
             ALERT,
@@ -293,7 +292,7 @@ def alerts_apply(
 ) -> None:  # fmt: skip
     """Hand one model's monitor states to the alerts: open, update, act, resolve.
     ``alerts``: the model's unresolved alerts by monitor name."""
-    now = now or timezone.now()
+    now = now or clock.now()
     metrics = snapshot_of(states)
     for s in states:
         alert = alerts.get(s.name)

@@ -13,10 +13,9 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from reviewapp.core import registry
+from reviewapp.core import clock, registry
 from reviewapp.core.audit import Actor, audit_record
 from reviewapp.core.exceptions import Conflict, PermissionDenied, ServiceError
 from reviewapp.core.roles import LEAD, has_role
@@ -126,7 +125,7 @@ def mode_change(
             else _("Only a lead or the commander of an open incident on this model may stop it.")
         )
         raise PermissionDenied(message)
-    now = timezone.now()
+    now = clock.now()
     if review_by is not None and review_by <= now:
         raise ServiceError(
             _("The review-by time must be in the future."),
@@ -238,7 +237,7 @@ def mode_extend(*, model: MLModel, user: Any, review_by: dt.datetime, note: str 
     the new time passes."""
     if not may_extend(user, model):
         raise PermissionDenied(_("Only the containment's owner or a lead may extend it."))
-    now = timezone.now()
+    now = clock.now()
     if review_by <= now:
         raise ServiceError(
             _("The review-by time must be in the future."),

@@ -17,8 +17,8 @@ from typing import Any
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Exists, OuterRef, Q
-from django.utils import timezone
 
+from reviewapp.core import clock
 from reviewapp.core.audit import Actor, audit_record
 from reviewapp.models import Decision, MLModel, Prediction, Purpose
 
@@ -57,7 +57,7 @@ def feature_profile_learn(
     was (its ``learned_at`` says how old it is), a model that never had one is not checked.
     ``min_rows`` overrides that minimum (``seed_demo``'s small traffic).
     """
-    now = now or timezone.now()
+    now = now or clock.now()
     window = int(settings.FAILSAFE_PROFILE_WINDOW_DAYS)
     inputs = accepted_inputs(
         model=model,
@@ -104,7 +104,7 @@ def feature_profile_learn(
 
 def models_to_profile(*, now: dt.datetime | None = None) -> list[MLModel]:
     """The models that received a prediction within the learning window."""
-    now = now or timezone.now()
+    now = now or clock.now()
     since = now - dt.timedelta(days=int(settings.FAILSAFE_PROFILE_WINDOW_DAYS))
     recent = Prediction.objects.filter(model=OuterRef("pk"), received_at__gte=since)
     return list(MLModel.objects.filter(Exists(recent)).order_by("slug"))

@@ -14,8 +14,8 @@ import datetime as dt
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
-from django.utils import timezone
 
+from reviewapp.core import clock
 from reviewapp.core.audit import Actor, audit_record
 from reviewapp.models import Mode, ModelMode
 
@@ -42,7 +42,7 @@ def containment_reminders_send(*, now: dt.datetime | None = None) -> int:
     Each row is taken with a conditional UPDATE of ``reminded_at`` (the state it was read in:
     same mode, same review-by time, same last reminder), so two overlapping runs, or a switch
     or an extension racing this one, never remind twice nor about a lifted model."""
-    now = now or timezone.now()
+    now = now or clock.now()
     every = dt.timedelta(minutes=settings.FAILSAFE_REMINDER_MINUTES)
     reminded = 0
     for pk in containments_due(now=now):

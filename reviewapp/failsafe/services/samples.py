@@ -12,8 +12,8 @@ from typing import Any
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Exists, OuterRef
-from django.utils import timezone
 
+from reviewapp.core import clock
 from reviewapp.core.audit import Actor, audit_record
 from reviewapp.governance.rules import TIER_PRIORITY
 from reviewapp.models import MLModel, Prediction, Purpose, ReviewItem
@@ -26,7 +26,7 @@ def shift_sample(
     shift began (``alert.since``), never a second shift-sample item for a prediction. A
     halted model's predictions (status fallback) were never auto-accepted and are not taken.
     Returns the prediction ids queued (empty: nothing passed during the shift)."""
-    now = now or timezone.now()
+    now = now or clock.now()
     if size <= 0:
         return []
     sampled = ReviewItem.objects.filter(prediction=OuterRef("pk"), purpose=Purpose.SHIFT_SAMPLE)

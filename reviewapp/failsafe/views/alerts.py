@@ -15,10 +15,10 @@ from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
+from reviewapp.core import clock
 from reviewapp.core.exceptions import RoleRequired, ServiceError
 from reviewapp.core.params import ParamError, parse_int
 
@@ -76,7 +76,7 @@ def alerts(request: HttpRequest) -> HttpResponse:
         number = 1
     paginator = Paginator(qs, PAGE_SIZE)
     page = paginator.get_page(number)
-    now = timezone.now()
+    now = clock.now()
     rows = [_row(alert, now) for alert in page.object_list]
     state_counts = sel.alert_counts(
         sel.alert_list(request.user, model_id=model_id, severity=chosen["severity"]), "state"

@@ -17,12 +17,11 @@ from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy as _lazy
 from django.views.decorators.http import require_GET, require_http_methods
 
-from reviewapp.core import roles
+from reviewapp.core import clock, roles
 from reviewapp.core.exceptions import ServiceError
 from reviewapp.models import Mode
 
@@ -97,7 +96,7 @@ def model_actions(*, model_slug: str, user: Any) -> list[dict[str, Any]]:
 def overview(request: HttpRequest) -> HttpResponse:
     _require_reader(request)
     states = selectors.models_with_modes(request.user)
-    now = timezone.now()
+    now = clock.now()
     rows = [
         {"state": s, "overdue": s.review_overdue(now), "actions": actions_for(request.user, s)}
         for s in states
@@ -154,7 +153,7 @@ def owners(request: HttpRequest, slug: str) -> HttpResponse:
 def _model_page(
     request: HttpRequest, state: selectors.ModelState, *, owners_form: Any, status: int
 ) -> HttpResponse:
-    now = timezone.now()
+    now = clock.now()
     blocking = selectors.blocking_alert(state.model) if state.stopped else None
     history = list(selectors.mode_history(state.model))
     for change in history:
@@ -364,7 +363,7 @@ def _switch_page(
             "pointless": pointless,
             "blocking": blocking,
             "blocking_path": selectors.alert_path(blocking.pk) if blocking else "",
-            "now": timezone.now(),
+            "now": clock.now(),
         },
         status=status,
     )

@@ -9,10 +9,9 @@ import logging
 from typing import Any
 
 from django.db import transaction
-from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from reviewapp.core import state
+from reviewapp.core import clock, state
 from reviewapp.core.audit import Actor, audit_record
 from reviewapp.core.exceptions import Conflict, PermissionDenied, ServiceError
 
@@ -107,7 +106,7 @@ def reach_quorum_if_due(cr: ChangeRequest, actor: Actor) -> None:
         data={"approvals": q.approvals, "required": q.required, "reasons": list(q.reasons)},
     )
     if cr.shadow_minutes:
-        now = timezone.now()
+        now = clock.now()
         ends = now + dt.timedelta(minutes=cr.shadow_minutes)
         state.apply(CHANGE_REQUEST, instance=cr, event="shadow", actor=actor, now=now,
                     changes={"shadow_started_at": now, "shadow_ends_at": ends},
@@ -119,7 +118,7 @@ def reach_quorum_if_due(cr: ChangeRequest, actor: Actor) -> None:
 def schedule_or_apply(cr: ChangeRequest, actor: Actor) -> None:
     """An approved request (or one whose shadow period ended): scheduled when its time is
     still ahead, else applied now. ``cr`` is locked by the caller."""
-    if cr.scheduled_for is not None and cr.scheduled_for > timezone.now():
+    if cr.scheduled_for is not None and cr.scheduled_for > clock.now():
         state.apply(CHANGE_REQUEST, instance=cr, event="schedule", actor=actor,
                     data={"scheduled_for": cr.scheduled_for.isoformat()})  # fmt: skip
         return
@@ -146,7 +145,7 @@ def _apply(
                 _("%(n)d of %(r)d approvals: no quorum.") % {"n": q.approvals, "r": q.required},
                 code="no_quorum",
             )
-    now = timezone.now()
+    now = clock.now()
     # The transition first: its conditional UPDATE (status and stale as read) makes sure one
     # caller applies; the version is created in the same transaction.
     state.apply(
@@ -191,7 +190,7 @@ def change_request_shadow_end(
     if cr.status != S.SHADOW:
         raise Conflict(_("This request is not in its shadow period."), code="invalid_state")
     not_stale(cr)
-    if cr.shadow_ends_at is not None and cr.shadow_ends_at > (now or timezone.now()):
+    if cr.shadow_ends_at is not None and cr.shadow_ends_at > (now or clock.now()):
         raise Conflict(_("The shadow period has not ended yet."), code="invalid_state")
     schedule_or_apply(cr, actor)
     return cr
@@ -201,7 +200,7 @@ def change_requests_apply_due(*, now: dt.datetime | None = None) -> list[int]:
     """Beat: end every shadow period that is over (apply, or schedule for later), and apply
     every scheduled request whose time has come; a stale one is suspended (skipped). Each in
     its own transaction; returns the ids applied or scheduled."""
-    now = now or timezone.now()
+    now = now or clock.now()
     shadow_over = ChangeRequest.objects.filter(
         status=S.SHADOW, stale=False, shadow_ends_at__lte=now
     ).values_list("pk", flat=True)
@@ -230,7 +229,7 @@ def change_requests_apply_due(*, now: dt.datetime | None = None) -> list[int]:
 def change_requests_expire(*, now: dt.datetime | None = None) -> list[int]:
     """Beat: open requests untouched for GOVERNANCE_CHANGE_REQUEST_EXPIRY_DAYS expire. A
     scheduled or approved request expires only while stale (otherwise it is about to apply)."""
-    now = now or timezone.now()
+    now = now or clock.now()
     cutoff = expiry_cutoff(now)
     candidates = ChangeRequest.objects.filter(updated_at__lt=cutoff).filter(
         status__in=[S.DRAFT, S.IN_REVIEW, S.CHANGES_REQUESTED]

@@ -7,10 +7,9 @@ import datetime as dt
 from typing import Any
 
 from django.db import transaction
-from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from reviewapp.core import state
+from reviewapp.core import clock, state
 from reviewapp.core.audit import Actor, audit_record
 from reviewapp.core.exceptions import Conflict, PermissionDenied, ServiceError
 from reviewapp.core.markdown import render_markdown
@@ -168,7 +167,7 @@ def change_request_edit(
         values["rollback_triggers"] = rollback_triggers or []
     if not values:
         return cr
-    now = timezone.now()
+    now = clock.now()
     lapsed = 0
     if new_revision:
         values["revision"] = cr.revision + 1
@@ -275,7 +274,7 @@ def change_request_rebase(*, change_request_id: int, user: Any) -> ChangeRequest
             _("The proposal equals the active version."),
             errors={"rules": [_("Equal to the active version: withdraw the request instead.")]},
         )
-    now = timezone.now()
+    now = clock.now()
     before = _summary(cr)
     lapsed = lapse_votes(cr, now)
     values = {
@@ -346,7 +345,7 @@ def change_request_evidence_set(
         raise Conflict(_("The request changed since this evidence was computed."), code="stale")
     if not (isinstance(evidence_hash, str) and len(evidence_hash) == 64):
         raise ServiceError(_("Bad hash."), errors={"evidence_hash": [_("A sha256 hex digest.")]})
-    now = timezone.now()
+    now = clock.now()
     lapsed = (
         cr.approvals.filter(lapsed_at__isnull=True)
         .exclude(evidence_hash=evidence_hash)

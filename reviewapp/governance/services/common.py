@@ -9,10 +9,9 @@ from typing import Any
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Max
-from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from reviewapp.core import registry
+from reviewapp.core import clock, registry
 from reviewapp.core.audit import Actor
 from reviewapp.core.exceptions import Conflict, NotFound, PermissionDenied, ServiceError
 
@@ -42,7 +41,7 @@ def require_proposer(cr: ChangeRequest, user: Any) -> None:
 
 def touch(cr: ChangeRequest, now: dt.datetime | None = None, **values: Any) -> None:
     """Write plain columns (not the status) and stamp ``updated_at``."""
-    values["updated_at"] = now or timezone.now()
+    values["updated_at"] = now or clock.now()
     ChangeRequest.objects.filter(pk=cr.pk).update(**values)
     for name, value in values.items():
         setattr(cr, name, value)
@@ -59,7 +58,7 @@ EVIDENCE_CLEARED: dict[str, Any] = {
 
 def lapse_votes(cr: ChangeRequest, now: dt.datetime | None = None) -> int:
     return Approval.objects.filter(change_request=cr, lapsed_at__isnull=True).update(
-        lapsed_at=now or timezone.now()
+        lapsed_at=now or clock.now()
     )
 
 
@@ -94,7 +93,7 @@ def validate_options(
     if scheduled_for is not None:
         if not isinstance(scheduled_for, dt.datetime) or scheduled_for.tzinfo is None:
             errors["scheduled_for"] = [_("Must be a date and time with its zone.")]
-        elif scheduled_for <= timezone.now():
+        elif scheduled_for <= clock.now():
             errors["scheduled_for"] = [_("Must be in the future.")]
     if rollback_triggers is not None:
         errors.update(validate_triggers(rollback_triggers))

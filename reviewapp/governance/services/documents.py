@@ -17,10 +17,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
-from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from reviewapp.core import registry
+from reviewapp.core import clock, registry
 from reviewapp.core.audit import Actor, audit_record
 from reviewapp.core.exceptions import NotFound
 
@@ -184,7 +183,7 @@ def create_and_activate(
         after={"version": new.version, "document_hash": new.document_hash, "document": document},
         data={"model": model_slug, "kind": kind, "change_request": change_request.pk},
     )
-    current = version_make_active(new, versions, timezone.now())
+    current = version_make_active(new, versions, clock.now())
     audit_record(
         actor=actor,
         verb="governance.document_version.activated",

@@ -13,8 +13,8 @@ import logging
 from typing import Any
 
 from django.db import transaction
-from django.utils import timezone
 
+from reviewapp.core import clock
 from reviewapp.core.audit import Actor, audit_record
 from reviewapp.core.exceptions import ServiceError
 from reviewapp.core.publish import task_publish
@@ -47,7 +47,7 @@ def change_request_evidence_request(*, change_request_id: int, revision: int) ->
             ],
         )
         return
-    now = timezone.now()
+    now = clock.now()
     change_request_evidence_set(
         change_request_id=cr.pk,
         revision=revision,

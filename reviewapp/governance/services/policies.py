@@ -3,8 +3,8 @@ from __future__ import annotations
 from typing import Any
 
 from django.db import transaction
-from django.utils import timezone
 
+from reviewapp.core import clock
 from reviewapp.core.audit import Actor, audit_record
 from reviewapp.core.exceptions import ServiceError
 
@@ -61,7 +61,7 @@ def policy_version_create(
 @transaction.atomic
 def policy_version_activate(*, policy: PolicyVersion, actor: Actor) -> PolicyVersion:
     current = version_make_active(
-        policy, PolicyVersion.objects.filter(model_slug=policy.model_slug), timezone.now()
+        policy, PolicyVersion.objects.filter(model_slug=policy.model_slug), clock.now()
     )
     if current is not None and current.pk == policy.pk:  # already the active one
         return policy

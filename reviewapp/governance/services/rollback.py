@@ -9,10 +9,9 @@ from typing import Any
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
-from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from reviewapp.core import state
+from reviewapp.core import clock, state
 from reviewapp.core.audit import Actor, audit_record
 from reviewapp.core.exceptions import Conflict, NotFound, PermissionDenied, ServiceError
 from reviewapp.core.roles import LEAD, has_role
@@ -81,7 +80,7 @@ def emergency_rollback_as(
             % previous.version,
             field="to_version",
         )
-    now = timezone.now()
+    now = clock.now()
     cr = ChangeRequest.objects.create(
         model_slug=model_slug,
         kind=kind,
@@ -132,7 +131,7 @@ def change_request_ratify(*, change_request_id: int, user: Any, comment: str = "
         raise PermissionDenied(_("You cannot ratify your own rollback."))
     if cr.ratified_at is not None:
         raise Conflict(_("Already ratified."), code="duplicate_vote")
-    now = timezone.now()
+    now = clock.now()
     touch(cr, now, ratified_at=now, ratified_by=user)
     audit_record(
         actor=actor_of(user),
@@ -156,7 +155,7 @@ def change_request_ratify(*, change_request_id: int, user: Any, comment: str = "
 def emergency_ratifications_overdue(*, now: dt.datetime | None = None) -> list[int]:
     """Beat: an emergency rollback unratified past its due time opens a request, in review,
     to revert it (approve to revert; ratifying the rollback withdraws it). Returns their ids."""
-    now = now or timezone.now()
+    now = now or clock.now()
     overdue = ChangeRequest.objects.filter(
         is_emergency=True, ratified_at__isnull=True, follow_up__isnull=True,
         ratification_due__lte=now,
@@ -227,7 +226,7 @@ def change_request_bootstrap(
     _apply(cr, actor, event="apply_now")
     # Nothing to replay against (no earlier version): the evidence is the document itself, on
     # the record like a settings change's, so no page waits for a computation that never comes.
-    now = timezone.now()
+    now = clock.now()
     touch(
         cr,
         now,
@@ -248,7 +247,7 @@ def emergency_ratification_reminders(*, now: dt.datetime | None = None) -> list[
     """Beat: remind the committee of every emergency rollback whose ratification is overdue,
     once per GOVERNANCE_RATIFICATION_REMINDER_HOURS (daily) until it is ratified. Returns the
     ids of the rollbacks reminded about."""
-    now = now or timezone.now()
+    now = now or clock.now()
     every = dt.timedelta(hours=settings.GOVERNANCE_RATIFICATION_REMINDER_HOURS)
     due = ChangeRequest.objects.filter(
         is_emergency=True, ratified_at__isnull=True, ratification_due__lte=now

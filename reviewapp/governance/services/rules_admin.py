@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from django.db import transaction
-from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from reviewapp.core import clock
 from reviewapp.core.audit import audit_record
 from reviewapp.core.exceptions import PermissionDenied, ServiceError
 
@@ -42,7 +42,7 @@ def approval_rule_set(
     rule = rule or ApprovalRule(model_slug=model_slug)
     rule.approver_group = approver_group
     rule.required_approvals = required_approvals
-    rule.updated_at = timezone.now()
+    rule.updated_at = clock.now()
     rule.save()
     audit_record(
         actor=actor_of(user),

@@ -8,8 +8,8 @@ from collections import defaultdict
 from dataclasses import dataclass
 
 from django.db import transaction
-from django.utils import timezone
 
+from reviewapp.core import clock
 from reviewapp.core.audit import Actor, audit_record
 
 from ..models import ChangeRequest, ShadowOutcome
@@ -34,7 +34,7 @@ def shadow_outcomes_record(*, rows: list[ShadowRow], now: dt.datetime | None = N
     event per request and chunk, naming the request; returns how many rows it offered."""
     if not rows:
         return 0
-    now = now or timezone.now()
+    now = now or clock.now()
     wanted = {r.change_request_id for r in rows}
     live = set(
         ChangeRequest.objects.filter(

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from django.utils import timezone
-
+from reviewapp.core import clock
 from reviewapp.core.audit import Actor, audit_record
 
 from ..models import Approval, ChangeRequest
@@ -18,7 +17,7 @@ def document_moved(*, model_slug: str, kind: str, version: int, actor: Actor) ->
     """Mark stale the open requests of (model, kind) whose base is not ``version``; lapse their
     votes. A stale scheduled request stays ``scheduled`` but is suspended (never applied while
     stale). Requests of another kind are untouched. Returns the ids made stale."""
-    now = timezone.now()
+    now = clock.now()
     open_requests = ChangeRequest.objects.select_for_update().filter(
         model_slug=model_slug, kind=kind, status__in=ChangeRequest.OPEN, stale=False
     )

@@ -14,10 +14,9 @@ import logging
 from typing import Any
 
 from django.db import transaction
-from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from reviewapp.core import registry
+from reviewapp.core import clock, registry
 from reviewapp.core.audit import Actor, audit_record
 from reviewapp.core.exceptions import Conflict
 
@@ -60,7 +59,7 @@ def rollback_triggers_check(*, now: dt.datetime | None = None) -> list[int]:
     """Beat: evaluate the triggers of every applied request whose version is still active and
     whose triggers have not fired; roll back where one holds. Returns the ids of the
     emergency rollbacks made."""
-    now = now or timezone.now()
+    now = now or clock.now()
     candidates = (
         ChangeRequest.objects.filter(
             status=ChangeRequest.Status.APPLIED,

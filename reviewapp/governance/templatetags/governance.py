@@ -11,9 +11,8 @@ from __future__ import annotations
 from typing import Any
 
 from django import template
-from django.utils import timezone
 
-from reviewapp.core import roles
+from reviewapp.core import clock, roles
 
 from .. import history, links
 
@@ -26,7 +25,7 @@ def emergency_flag(context: template.Context, model_slug: str) -> dict[str, Any]
     return {
         "rollback": history.emergency_awaiting(model_slug) if model_slug else None,
         "model_slug": model_slug,
-        "now": timezone.now(),
+        "now": clock.now(),
         # Reviewers read the flag but not the request page (committee, leads, engineers do).
         "can_open": roles.has_role(
             context.get("user"), roles.LEAD, roles.COMMITTEE, roles.ENGINEER

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from django import template
-from django.utils import timezone
 
+from reviewapp.core import clock
 from reviewapp.core.time import human_duration
 
 register = template.Library()
@@ -66,4 +66,4 @@ def shadow_left(cr: Any) -> float | None:
     when it is not in one."""
     if getattr(cr, "status", None) != "shadow" or cr.shadow_ends_at is None:
         return None
-    return max(0.0, (cr.shadow_ends_at - timezone.now()).total_seconds())
+    return max(0.0, (cr.shadow_ends_at - clock.now()).total_seconds())

@@ -15,11 +15,10 @@ from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
-from reviewapp.core import roles
+from reviewapp.core import clock, roles
 from reviewapp.core.exceptions import RoleRequired, ServiceError
 from reviewapp.core.selectors import audit_events
 
@@ -74,7 +73,7 @@ def home(request: HttpRequest) -> HttpResponse:
     user = request.user
     committee, own_groups = selectors.voter_scope(user)
     votes = committee or bool(own_groups)
-    now = timezone.now()
+    now = clock.now()
     emergencies = list(selectors.emergency_rollbacks_awaiting_ratification())
     for cr in emergencies:
         cr.overdue = bool(cr.ratification_due and cr.ratification_due <= now)
@@ -217,7 +216,7 @@ def _page_context(request: HttpRequest, cr: ChangeRequest) -> dict[str, Any]:
         if cr.status in ChangeRequest.OPEN
         else None
     )
-    now = timezone.now()
+    now = clock.now()
     # An emergency rollback and the system's bootstrap of a first version apply without a
     # vote (and so without evidence); the page says so rather than "0 of 2 approvals".
     no_vote = cr.is_emergency or (cr.proposer_id is None and cr.base_version is None)

@@ -1,18 +1,23 @@
 from __future__ import annotations
 
+import datetime as dt
 import os
+import time
 from pathlib import Path
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.contrib.auth.hashers import make_password
 from django.contrib.auth.models import Group
 from django.core.management import call_command
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
 from reviewapp import demo, demo_media
-from reviewapp.core import roles
+from reviewapp.core import clock, roles
 from reviewapp.core.audit import Actor
+from reviewapp.dashboards.services import rollups_fold
+from reviewapp.demo_history import history_build
 from reviewapp.failsafe import demo as failsafe_demo
 from reviewapp.failsafe.services.profiles import feature_profile_learn
 from reviewapp.governance.services import (
@@ -24,6 +29,12 @@ from reviewapp.models import MLModel, ServiceAccount
 from reviewapp.services.accounts import service_account_create, service_token_rotate
 from reviewapp.services.ingest import prediction_batch_ingest
 from reviewapp.services.routing import predictions_route
+
+# The default history: a month at about 100 predictions a day over the three models (busier
+# on weekdays), which seeds in well under a minute on SQLite (docs/performance.md).
+DEFAULT_DAYS = 30
+DEFAULT_RATE = 100.0
+MAX_DAYS = 365
 
 DEMO_PASSWORD = "failsafe-demo"  # noqa: S105 - demo data, printed to the operator on purpose
 DEMO_USERS = [
@@ -59,15 +70,57 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--if-empty", action="store_true", help="Do nothing if models exist.")
-        parser.add_argument("--predictions", type=int, default=300)
+        parser.add_argument(
+            "--predictions",
+            type=int,
+            default=300,
+            help="Fresh predictions in the minutes to hours before now, left in the queue "
+            "while their SLA deadline is comfortably ahead (default 300).",
+        )
+        parser.add_argument(
+            "--credentials-file-only",
+            action="store_true",
+            help="Write the sign-in details to var/demo-credentials.txt without printing them "
+            "(make run prints them once the app answers).",
+        )
+        parser.add_argument(
+            "--days",
+            type=int,
+            default=DEFAULT_DAYS,
+            help=f"Days of history before today, written through the services "
+            f"(default {DEFAULT_DAYS}; 0 for none).",
+        )
+        parser.add_argument(
+            "--rate",
+            type=float,
+            default=DEFAULT_RATE,
+            help=f"Average predictions a day over all demo models in the history "
+            f"(default {DEFAULT_RATE:g}).",
+        )
 
-    def handle(self, *args, if_empty: bool, predictions: int, **options) -> None:
+    def handle(
+        self, *args, if_empty: bool, predictions: int, days: int, rate: float, **options
+    ) -> None:
+        self.print_credentials = not options.get("credentials_file_only")
+        if not 0 <= days <= MAX_DAYS:
+            raise CommandError(f"--days: give a whole number of days from 0 to {MAX_DAYS}.")
+        if not 0 < rate <= 100_000:
+            raise CommandError("--rate: give predictions a day, more than 0 and at most 100000.")
+        if predictions < 0:
+            raise CommandError("--predictions: give 0 or more.")
         if if_empty and MLModel.objects.exists():
             self.stdout.write("Demo data already present; not seeding again.")
             return
+        started = time.monotonic()
+        now = clock.now()
+        # Models, policies, users, pools and the token exist from the day before the history
+        # starts, so the audit log reads in order.
+        setup_at = (now - dt.timedelta(days=days + 1)).replace(
+            hour=8, minute=0, second=0, microsecond=0
+        )
         actor = Actor.system("seed_demo")
         created_any = False
-        with transaction.atomic():
+        with clock.travel(setup_at), transaction.atomic():
             for spec in demo.DEMO_MODELS:
                 model, created = MLModel.objects.get_or_create(
                     slug=spec["slug"],
@@ -91,36 +144,41 @@ class Command(BaseCommand):
                 token = service_account_create(
                     name=DEMO_SERVICE, model_slugs=None, actor=actor
                 ).token
-
-        # Before the traffic: yesterday's containment must not take today's demo predictions
-        # as its shift sample. Both steps guard their own re-runs.
-        with transaction.atomic():
             failsafe_demo.seed_owners()
-            failsafe_demo.seed_history()
 
         account = ServiceAccount.objects.get(name=DEMO_SERVICE)
-        stored = 0
-        accepted: list[int] = []
-        traffic = demo.envelopes(predictions, seed=11)
-        for start in range(0, len(traffic), 100):
-            results = prediction_batch_ingest(
-                envelopes=traffic[start : start + 100], account=account
+        if not created_any:
+            # A seeded database keeps its history: a second one would be a second month.
+            self._write_credentials(token)
+            self.stdout.write(
+                "Demo models already present: kept their history and rotated the demo token."
             )
-            stored += sum(result.status == "accepted" for result in results)
-            accepted.extend(result.id for result in results if result.status == "accepted")
-        if created_any:
-            # Routed here rather than by the worker, so the proposal's evidence replays them
-            # (the worker's routing tasks then find nothing left to do).
-            for start in range(0, len(accepted), 500):
-                predictions_route(ids=accepted[start : start + 500])
-            self._data_quality(account, actor)
-            self._proposal()
-        self._write_credentials(token)
+            return
+        # The fail-safe week's steps run in their place in the timeline (with no history,
+        # before the fresh traffic, as they always did).
+        steps = failsafe_demo.history_steps(now=now)
+        if days < 1:
+            for at, step in steps:
+                with clock.travel(at):
+                    step()
+            steps = []
+        stats = history_build(
+            account=account, days=days, rate=rate, fresh=predictions, now=now, extra_steps=steps
+        )
+        # Routed here rather than by the worker, so the proposal's evidence replays them (the
+        # worker's routing tasks then find nothing left to do).
+        self._data_quality(account, actor)
+        self._proposal()
+        # The dashboards read rollups: fold the month once now rather than leave it to beat.
+        rollups_fold(batch_size=5000, max_batches=10_000)
         self.stdout.write(
             self.style.SUCCESS(
-                f"Seeded {len(demo.DEMO_MODELS)} models and sent {stored} predictions to the worker."
+                f"Seeded {len(demo.DEMO_MODELS)} models with {days} days of history: "
+                f"{stats.predictions} predictions, {stats.decisions} decisions, "
+                f"{stats.open_items} items open now, in {time.monotonic() - started:.0f} s."
             )
         )
+        self._write_credentials(token)
 
     def _bootstrap(self, model: MLModel, spec: dict, actor: Actor) -> None:
         """A new demo model's first policy and settings: bootstrap change requests (no base)
@@ -183,20 +241,19 @@ class Command(BaseCommand):
 
     def _users(self) -> None:
         User = get_user_model()
+        # One hash for every demo user: each one costs the hasher's full work factor (about
+        # 0.7 s here), and they share the password anyway.
+        password = make_password(DEMO_PASSWORD)
         for username, first, last, groups in DEMO_USERS:
             user, created = User.objects.get_or_create(
-                username=username, defaults={"first_name": first, "last_name": last}
+                username=username,
+                defaults={"first_name": first, "last_name": last, "password": password},
             )
-            if created:
-                user.set_password(DEMO_PASSWORD)
-                user.save()
             user.groups.add(*Group.objects.filter(name__in=groups))
-        admin, created = User.objects.get_or_create(
-            username="admin", defaults={"is_staff": True, "is_superuser": True}
+        User.objects.get_or_create(
+            username="admin",
+            defaults={"is_staff": True, "is_superuser": True, "password": password},
         )
-        if created:
-            admin.set_password(DEMO_PASSWORD)
-            admin.save()
 
     def _pools_and_guidelines(self, actor: Actor) -> None:
         """Reviewer pools (ana: every model, ravi: support tickets only) and a first guideline."""
@@ -242,4 +299,7 @@ class Command(BaseCommand):
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text)
         path.chmod(0o600)
-        self.stdout.write(text)
+        if self.print_credentials:
+            self.stdout.write(text)
+        else:
+            self.stdout.write(f"Sign-in details written to {path}")
