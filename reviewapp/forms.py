@@ -208,7 +208,7 @@ class GuidelineForm(ServiceErrorsMixin, NormalizedTextMixin, forms.Form):
     note = forms.CharField(required=False, strip=False)
 
 
-class PresentationForm(ServiceErrorsMixin, forms.Form):
+class PresentationForm(NormalizedTextMixin, ServiceErrorsMixin, forms.Form):
     """How a model's inputs are presented (reviewapp/presentation.py). The form reads the
     shape; the service validates the declaration and its errors land on these fields, which
     carry the declaration's key names."""
