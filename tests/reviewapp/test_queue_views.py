@@ -140,6 +140,26 @@ def test_decide_with_errors_rerenders_with_field_messages(client, pooled_reviewe
     assert not Decision.objects.exists()
 
 
+def test_decide_without_an_action_is_refused_naming_action(client, pooled_reviewer, fraud_model):
+    """What the browser sends when no action was chosen: nothing is recorded, the item stays
+    held, and the page says which field is missing."""
+    make_items(fraud_model, 1)
+    login(client, pooled_reviewer)
+    held = review_item_claim_next(user=pooled_reviewer)
+    for action in ("", "escalate-ish"):
+        response = client.post(
+            f"/queue/items/{held.pk}/decide/",
+            {"action": action, "reason": "looks fine to me", "generation": held.claim_generation},
+        )
+        assert response.status_code == 400
+        html = response.content.decode()
+        assert 'id="err-action"' in html and "Choose accept, override, escalate or defer." in html
+        assert "looks fine to me" in html  # the note is not lost
+    assert not Decision.objects.exists()
+    held.refresh_from_db()
+    assert held.status == S.CLAIMED and held.claimed_by == pooled_reviewer
+
+
 def test_stale_claim_gets_409_with_clear_message(
     client, pooled_reviewer, other_reviewer, fraud_model
 ):
