@@ -7,6 +7,8 @@
   function typing(el) {
     if (!el) return false;
     var tag = el.tagName;
+    // A radio or checkbox (the queue's filters) takes no letters: the page's keys still work.
+    if (tag === "INPUT" && /^(radio|checkbox|button|submit|reset)$/.test(el.type)) return false;
     return tag === "INPUT" || tag === "TEXTAREA" || tag === "SELECT" || el.isContentEditable;
   }
   function csrf() {

@@ -59,3 +59,144 @@ def test_enter_without_a_chosen_action_records_nothing(
     page.wait_for_url("**/queue/?done=*")
     assert Decision.objects.get(item=second).action == "escalate"
     assert not js_errors, js_errors
+
+
+def _failure_mode(title: str, signal_keys: list[str], *, publish: bool):
+    from catalog import services as catalog_services
+    from catalog.models import Category
+    from tests.reviewapp.test_catalog_calls import FULL
+
+    # Seeded by a migration, and gone after an earlier browser test's flush.
+    Category.objects.get_or_create(slug=FULL["category"], defaults={"name": "Data drift"})
+    author = UserFactory(username="edith", roles=["catalog_editor"])
+    fm = catalog_services.failure_mode_create(
+        user=author,
+        data={**FULL, "title": title, "owner": "edith", "steward": "edith",
+              "signal_keys": signal_keys},
+    )  # fmt: skip
+    if publish:
+        publisher = UserFactory(username="emil", roles=["catalog_editor"])
+        fm = catalog_services.failure_mode_transition(failure_mode=fm, user=author, action="submit")
+        fm = catalog_services.failure_mode_transition(
+            failure_mode=fm, user=publisher, action="publish"
+        )
+    return fm
+
+
+def test_tag_picker_is_searchable_matching_first_and_arrows_never_select(
+    live_server, page, sign_in, artifacts, fraud_model
+):
+    ana = UserFactory(username="ana", roles=["reviewer"])
+    PoolMembership.objects.create(model=fraud_model, user=ana)
+    for title in ("Broken upstream join", "Label leakage", "Currency rounding in exports"):
+        _failure_mode(title, ["elsewhere"], publish=False)
+    drift = _failure_mode("Currency drift", ["fraud"], publish=True)  # matches label "fraud"
+    (item,) = fx.make_items(fraud_model, 1, confidence=0.55)
+    js_errors: list[str] = []
+    page.on("pageerror", lambda exc: js_errors.append(str(exc)))
+    sign_in(page, live_server, "ana")
+    page.click("text=Start reviewing")
+    page.wait_for_url(f"**/queue/items/{item.pk}/review/")
+    review_url = page.url
+    assert page.is_hidden("select#id_tags")  # enhanced: the select stays the form's value
+
+    combo = page.get_by_role("combobox", name="Failure modes")
+    combo.focus()
+    assert combo.get_attribute("aria-expanded") == "true"
+    options = page.locator("#tags-listbox [role=option]")
+    # The entry the page shows under "Matching failure modes" comes first, in its own group.
+    assert page.locator("#tags-listbox .tag-group").first.inner_text() == "Matching this item"
+    assert options.first.inner_text().startswith("Currency drift")
+    assert options.count() == 4
+
+    page.keyboard.press("ArrowDown")
+    page.keyboard.press("ArrowDown")
+    second = options.nth(1)
+    assert combo.get_attribute("aria-activedescendant") == second.get_attribute("id")
+    # Moving never selects.
+    assert page.locator("#tags-listbox [aria-selected=true]").count() == 0
+    assert page.eval_on_selector("#id_tags", "s => s.selectedOptions.length") == 0
+    page.screenshot(path=str(artifacts / "review-tag-picker-open.png"))
+    # The open list stays inside the page (no sideways scrolling).
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+
+    second_slug = second.get_attribute("data-slug")
+    page.keyboard.press("Enter")  # picks the highlighted entry, submits nothing
+    assert second.get_attribute("aria-selected") == "true"
+    assert page.url == review_url and not Decision.objects.exists()
+
+    page.keyboard.type("curr drift")  # words in any order, by title
+    visible = page.locator("#tags-listbox [role=option]:visible").all_inner_texts()
+    assert [t.strip() for t in visible] == ["Currency drift S2"]
+    page.keyboard.press("ArrowDown")
+    page.keyboard.press(" ")  # Space picks too
+    assert options.first.get_attribute("aria-selected") == "true"
+    assert page.input_value("#id_tags_search") == "curr drift"  # the space was not typed
+    page.keyboard.press("Escape")  # closes the list, focus stays in the box
+    assert combo.get_attribute("aria-expanded") == "false"
+    assert page.evaluate("document.activeElement.id") == "id_tags_search"
+    chips = page.locator(".tag-chip")
+    assert chips.count() == 2
+    page.screenshot(path=str(artifacts / "review-tag-picker-chosen.png"))
+
+    page.keyboard.press("Escape")  # leaves the box; the page's keys work again
+    page.keyboard.press("a")
+    page.wait_for_url("**/queue/?done=*")
+    decision = Decision.objects.get()
+    assert decision.action == "accept"
+    assert sorted(decision.failure_mode_tags) == sorted([drift.slug, second_slug])
+    assert not js_errors, js_errors
+
+
+def test_start_reviewing_works_through_the_filter_on_screen(
+    live_server, page, sign_in, artifacts, fraud_model
+):
+    """The defect: with support-triage filtered, a card-fraud item was served."""
+    from tests.factories import MLModelFactory, make_policy
+
+    support = MLModelFactory(slug="support-triage", labels=["billing", "bug"], criticality="medium")
+    make_policy(
+        support,
+        {
+            "min_confidence": 0.8,
+            "sla_minutes": {"critical": 20, "high": 45, "medium": 240, "low": 720},
+            "fallback": {"label": "billing"},
+        },
+    )
+    ana = UserFactory(username="ana", roles=["reviewer"])
+    for model in (fraud_model, support):
+        PoolMembership.objects.create(model=model, user=ana)
+    (fraud,) = fx.make_items(fraud_model, 1)
+    ReviewItem.objects.filter(pk=fraud.pk).update(priority=100)  # first in the whole queue
+    tickets = fx.make_items(support, 2, prefix="s")
+    js_errors: list[str] = []
+    page.on("pageerror", lambda exc: js_errors.append(str(exc)))
+    sign_in(page, live_server, "ana")
+    # Filter the way a reviewer does: the model select in the filters (htmx swaps the list).
+    page.goto(f"{live_server.url}/queue/")
+    page.check("input[name=model][value=support-triage]")
+    page.wait_for_selector("#work-filter")
+    assert "support-triage" in page.inner_text("#work-filter")
+    page.screenshot(path=str(artifacts / "queue-filtered-start.png"))
+    page.keyboard.press("s")
+    page.wait_for_url("**/review/?model=support-triage")
+    first = ReviewItem.objects.get(claimed_by=ana)
+    assert first.model_id == support.pk
+    banner = page.inner_text("#work-filter")
+    assert "Working through" in banner and "support-triage" in banner
+    box = page.locator("#decide-form").bounding_box()
+    assert box["y"] + box["height"] <= 768, box  # still one screen at 1366x768
+    page.screenshot(path=str(artifacts / "review-working-through.png"))
+
+    page.keyboard.press("a")  # decide: the next item keeps the filter
+    page.wait_for_url("**/review/?model=support-triage&done=*")
+    second = ReviewItem.objects.get(claimed_by=ana, status=ReviewItem.Status.CLAIMED)
+    assert second.model_id == support.pk and {first.pk, second.pk} == {t.pk for t in tickets}
+    # Leaving the filter: the next claim comes from the whole queue again.
+    page.click("text=Leave this filter")
+    page.wait_for_url(f"**/queue/items/{second.pk}/review/")
+    assert page.locator("#work-filter").count() == 0
+    page.keyboard.press("a")
+    page.wait_for_url(f"**/queue/items/{fraud.pk}/review/?done=*")
+    assert ReviewItem.objects.get(pk=fraud.pk).claimed_by == ana
+    assert not js_errors, js_errors
