@@ -173,11 +173,16 @@ def working_filter(data: Any) -> tuple[WorkingFilter | None, dict[str, list[str]
     return WorkingFilter(scope=scope, words=words, query=query), {}
 
 
-def _review_url(item_id: int, *, within: WorkingFilter | None, done: int | None = None) -> str:
+def _with_filter(url: str, within: WorkingFilter | None, done: int | None) -> str:
+    """``url`` with the working filter and the decision the toast reports, if any."""
     params = "&".join(
         p for p in (within.query if within else "", f"done={done}" if done else "") if p
     )
-    return reverse("queue:review", args=[item_id]) + (f"?{params}" if params else "")
+    return url + (f"?{params}" if params else "")
+
+
+def _review_url(item_id: int, *, within: WorkingFilter | None, done: int | None = None) -> str:
+    return _with_filter(reverse("queue:review", args=[item_id]), within, done)
 
 
 def _nothing_waiting(
@@ -193,10 +198,7 @@ def _nothing_waiting(
         )
     else:
         messages.success(request, _("No items waiting for you. Well done."))
-    params = "&".join(
-        p for p in (within.query if within else "", f"done={done}" if done else "") if p
-    )
-    return redirect(reverse("queue:list") + (f"?{params}" if params else ""))
+    return redirect(_with_filter(reverse("queue:list"), within, done))
 
 
 @login_required
