@@ -124,7 +124,7 @@ def generate(n_items: int, n_decided: int, reviewers: int) -> dict:
             INSERT INTO reviewapp_prediction (model_id, external_id, model_version, input, output,
               label, confidence, signals, lineage, occurred_at, received_at, receipt, status,
               routed, reason_codes, reason_details, threshold, policy_version_id, policy_hash,
-              fallback, routed_at)
+              fallback, routed_at, mode_at_receipt, routing_mode)
             SELECT m.id, 'b-' || g, '1.0',
               jsonb_build_object('amount', round((random() * 900)::numeric, 2), 'country', 'NL',
                                  'merchant_category', '5411', 'txn_count_24h', g %% 30),
@@ -137,7 +137,8 @@ def generate(n_items: int, n_decided: int, reviewers: int) -> dict:
               CASE WHEN g <= %(decided)s THEN 'decided' ELSE 'in_review' END,
               true, '["low_confidence"]'::jsonb,
               jsonb_build_object('threshold', 0.8, 'confidence', 0.40 + (g %% 400) / 1000.0),
-              0.8, p.id, p.rules_hash, '{"action": "hold"}'::jsonb, now() - interval '1 hour'
+              0.8, p.id, p.rules_hash, '{"action": "hold"}'::jsonb, now() - interval '1 hour',
+              'normal', 'normal'
             FROM generate_series(1, %(total)s) AS g
             JOIN reviewapp_mlmodel m ON m.id = (%(ids)s)[1 + g %% %(nm)s]
             JOIN governance_policyversion p ON p.model_slug = m.slug AND p.is_active
@@ -147,11 +148,11 @@ def generate(n_items: int, n_decided: int, reviewers: int) -> dict:
         cur.execute(
             """
             INSERT INTO reviewapp_reviewitem (prediction_id, model_id, status, priority, sla_due_at,
-              created_at, updated_at, decided_at, claim_generation, defer_count)
+              created_at, updated_at, decided_at, claim_generation, defer_count, purpose)
             SELECT p.id, p.model_id, CASE WHEN p.status = 'decided' THEN 'decided' ELSE 'pending' END,
               (p.id * 7919) %% 100, now() + ((p.id * 104729) %% 2880) * interval '1 minute',
               p.received_at, p.received_at,
-              CASE WHEN p.status = 'decided' THEN now() - interval '30 minutes' END, 1, 0
+              CASE WHEN p.status = 'decided' THEN now() - interval '30 minutes' END, 1, 0, 'routed'
             FROM reviewapp_prediction p
             """.replace("%%", "%"),
         )

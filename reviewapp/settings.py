@@ -471,6 +471,9 @@ REVIEW_CLAIM_LEASE_SECONDS = env_int("REVIEW_CLAIM_LEASE_SECONDS", 900)
 REVIEW_ASSIGN_LEASE_SECONDS = env_int("REVIEW_ASSIGN_LEASE_SECONDS", 8 * 3600)
 # Grace period for Undo: decisions are delivered to the producer only after it.
 REVIEW_UNDO_SECONDS = env_int("REVIEW_UNDO_SECONDS", 8)
+# A defer without a "not before" time puts the item behind the others of its priority band and
+# keeps it from the reviewer who deferred it for this long; other reviewers get it at once.
+QUEUE_DEFER_EXCLUSION_MINUTES = env_int("QUEUE_DEFER_EXCLUSION_MINUTES", 30)
 # Open items this close to their SLA deadline get REVIEW_SLA_PRIORITY_BUMP more priority (once).
 REVIEW_SLA_NEAR_SECONDS = env_int("REVIEW_SLA_NEAR_SECONDS", 600)
 REVIEW_SLA_PRIORITY_BUMP = env_int("REVIEW_SLA_PRIORITY_BUMP", 20)

@@ -11,6 +11,8 @@ from .ingest import (
 )
 from .review import (
     OPEN_STATUSES,
+    PRIORITY_BANDS,
+    QUEUE_ORDER,
     Decision,
     GuidelineVersion,
     PoolMembership,
@@ -21,6 +23,8 @@ from .review import (
 
 __all__ = [
     "OPEN_STATUSES",
+    "PRIORITY_BANDS",
+    "QUEUE_ORDER",
     "Criticality",
     "Decision",
     "GuidelineVersion",

@@ -12,6 +12,20 @@ from .ingest import MLModel, Prediction
 # Statuses of an item still waiting for a human (everything but decided).
 OPEN_STATUSES = ("pending", "claimed", "deferred", "escalated")
 
+# Priority bands as the queue names them, highest first: (name, lowest priority, band number).
+PRIORITY_BANDS = (("high", 70, 2), ("medium", 40, 1), ("low", 0, 0))
+
+
+def priority_band_expression() -> models.Case:
+    """The band number of an item's priority (2 high, 1 medium, 0 low), as SQL."""
+    return models.Case(
+        *(
+            models.When(priority__gte=floor, then=models.Value(n))
+            for _, floor, n in PRIORITY_BANDS[:-1]
+        ),
+        default=models.Value(PRIORITY_BANDS[-1][2]),
+    )
+
 
 class Purpose(models.TextChoices):
     """Why an item exists (DESIGN, "Review items have a purpose"); at most one per purpose."""
@@ -73,6 +87,25 @@ class ReviewItem(models.Model):
     )
     escalated_at = models.DateTimeField(null=True, blank=True)
     sla_escalated_at = models.DateTimeField(null=True, blank=True)
+    # The priority band, kept by the database from ``priority`` (so every writer of priority,
+    # the SLA bump included, keeps it right): claims order by band first, then ``requeued``.
+    queue_band = models.GeneratedField(
+        expression=priority_band_expression(),
+        output_field=models.PositiveSmallIntegerField(),
+        db_persist=True,
+    )
+    # Set by a defer without a "not before" time: the item waits behind the others of its
+    # band (QUEUE_ORDER) until it is decided or the deferral is undone.
+    requeued = models.BooleanField(default=False, db_default=False)
+    # ... and is not offered to the reviewer who deferred it before ``deferred_by_until``.
+    deferred_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    deferred_by_until = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-priority", "sla_due_at", "id"]
@@ -90,8 +123,9 @@ class ReviewItem(models.Model):
             ),
         ]
         indexes = [
+            # The claim's order (QUEUE_ORDER) within one model: "Start reviewing" reads one row.
             models.Index(
-                fields=["model", "-priority", "sla_due_at", "id"],
+                fields=["model", "-queue_band", "requeued", "-priority", "sla_due_at", "id"],
                 name="review_next_idx",
                 condition=Q(status="pending"),
             ),
@@ -99,7 +133,7 @@ class ReviewItem(models.Model):
             # Queue order of open items: serves the queue list and, since status='pending'
             # implies the condition, claims across several pool models.
             models.Index(
-                fields=["-priority", "sla_due_at", "id"],
+                fields=["-queue_band", "requeued", "-priority", "sla_due_at", "id"],
                 name="review_open_order_idx",
                 condition=Q(status__in=list(OPEN_STATUSES)),
             ),
@@ -123,6 +157,12 @@ class ReviewItem(models.Model):
 
     def __str__(self) -> str:
         return f"item #{self.pk}"
+
+
+# The queue's order: highest priority band first; within a band, items sent behind the others
+# by a defer come last; then priority, the earliest SLA deadline, and the id to break ties.
+# Claims take items in this order and the queue list's "priority" sort shows it.
+QUEUE_ORDER = ("-queue_band", "requeued", "-priority", "sla_due_at", "id")
 
 
 class Decision(models.Model):

@@ -19,6 +19,7 @@ from reviewapp.core.params import PAGE_MAX, ParamError, parse_int
 from reviewapp.governance.rules import REASON_LABELS
 from reviewapp.models import (
     OPEN_STATUSES,
+    QUEUE_ORDER,
     MLModel,
     PoolMembership,
     QueueCountSnapshot,
@@ -35,7 +36,8 @@ STATUS_CHOICES = ["open", *S.values, "all"]
 PRIORITY_BANDS = {"high": (70, 101), "medium": (40, 70), "low": (0, 40)}
 SLA_STATES = ["breached", "near", "ok"]
 SORTS = {
-    "priority": ("-priority", "sla_due_at", "id"),
+    # The order "Start reviewing" claims in (models.QUEUE_ORDER).
+    "priority": QUEUE_ORDER,
     "sla": ("sla_due_at", "id"),
     "newest": ("-id",),
     "oldest": ("id",),

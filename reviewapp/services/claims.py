@@ -26,11 +26,13 @@ from reviewapp.core.audit import Actor, audit_record
 from reviewapp.core.exceptions import Conflict, NotFound, PermissionDenied, ServiceError
 from reviewapp.core.time import iso_utc
 from reviewapp.models import (
+    PRIORITY_BANDS,
+    QUEUE_ORDER,
     MLModel,
     PoolMembership,
     ReviewItem,
 )
-from reviewapp.selectors.queue import assignable_users_for_models
+from reviewapp.selectors.queue import assignable_users_for_models, reason_q
 
 from .review_state import item_transition, pg_claim_next, sql_order_by
 
@@ -114,8 +116,39 @@ def _commit_without_waiting_for_disk() -> None:
             cursor.execute("SET LOCAL synchronous_commit = off")
 
 
-# Highest priority first, then the earliest SLA deadline (the id breaks ties).
-CLAIM_ORDER = ("-priority", "sla_due_at", "id")
+# Highest priority band first, items deferred without a time behind the rest of their band,
+# then priority, the earliest SLA deadline (the id breaks ties): models.QUEUE_ORDER.
+CLAIM_ORDER = QUEUE_ORDER
+BAND_NUMBERS = {name: number for name, _floor, number in PRIORITY_BANDS}
+
+
+@dataclass(frozen=True)
+class ClaimScope:
+    """The part of the queue a reviewer is working through (the filter on the queue page):
+    one model, one reason code, one priority band; empty values do not narrow."""
+
+    model_id: int | None = None
+    reason: str = ""
+    band: str = ""
+
+    def __bool__(self) -> bool:
+        return bool(self.model_id or self.reason or self.band)
+
+    def q(self) -> Q:
+        q = Q()
+        if self.model_id:
+            q &= Q(model_id=self.model_id)
+        if self.band:
+            q &= Q(queue_band=BAND_NUMBERS[self.band])
+        if self.reason:
+            q &= reason_q(self.reason)
+        return q
+
+
+def not_deferred_by(user: Any, now: dt.datetime) -> Q:
+    """Leave out the items ``user`` deferred without a time less than
+    QUEUE_DEFER_EXCLUSION_MINUTES ago: a deferral sends the item to someone else first."""
+    return ~Q(deferred_by=user, deferred_by_until__gt=now)
 
 
 def _held_and_pools(user: Any) -> tuple[tuple[int, int] | None, list[int]]:
@@ -146,23 +179,34 @@ def _held_and_pools(user: Any) -> tuple[tuple[int, int] | None, list[int]]:
     return ((held_id, generation) if held_id is not None else None), list(model_ids)
 
 
-def review_item_claim_next(*, user: Any) -> ReviewItem | None:
+def review_item_claim_next(*, user: Any, scope: ClaimScope | None = None) -> ReviewItem | None:
     """Give ``user`` the item they should work on now, or None if nothing is waiting.
 
-    An item they already hold comes first (its lease is renewed); then, for leads, escalated
-    items; then the pending item of their pools with the highest priority and the earliest
-    SLA deadline.
+    An item they already hold comes first (its lease is renewed; one item at a time, even
+    outside ``scope``); then, for leads, escalated items; then the pending item of their
+    pools in queue order (CLAIM_ORDER). ``scope`` narrows both to the filter the reviewer is
+    working through. Items the reviewer deferred without a time in the last
+    QUEUE_DEFER_EXCLUSION_MINUTES go to others.
     """
     require_reviewer(user)
+    scope = scope or ClaimScope()
     now = clock.now()
     held, model_ids = _held_and_pools(user)
     if held is not None:
         return review_item_renew(item_id=held[0], user=user, generation=held[1])
-    data = {"lease_seconds": lease_seconds(), "via": "next"}
+    data: dict[str, Any] = {"lease_seconds": lease_seconds(), "via": "next"}
+    if scope:
+        data["scope"] = {
+            k: v
+            for k, v in (("model", scope.model_id), ("reason", scope.reason), ("band", scope.band))
+            if v
+        }
     if is_lead(user):
-        item = _claim_one(Q(status=S.ESCALATED), "take", user, now, data)
+        item = _claim_one(Q(status=S.ESCALATED) & scope.q(), "take", user, now, data)
         if item is not None:
             return item
+    if scope.model_id:
+        model_ids = [m for m in model_ids if m == scope.model_id]
     if not model_ids:
         return None
     if connection.vendor == "postgresql":
@@ -174,9 +218,17 @@ def review_item_claim_next(*, user: Any) -> ReviewItem | None:
                 order=CLAIM_ORDER,
                 lease_ends=_lease_end(now),
                 data=data,
+                band=BAND_NUMBERS[scope.band] if scope.band else None,
+                reason=scope.reason or None,
             )
     model_q = Q(model_id=model_ids[0]) if len(model_ids) == 1 else Q(model_id__in=model_ids)
-    return _claim_one(Q(status=S.PENDING) & model_q, "claim", user, now, data)
+    return _claim_one(
+        Q(status=S.PENDING) & model_q & scope.q() & not_deferred_by(user, now),
+        "claim",
+        user,
+        now,
+        data,
+    )
 
 
 def _claim_one(base: Q, event: str, user: Any, now: dt.datetime, data: dict) -> ReviewItem | None:

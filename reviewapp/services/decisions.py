@@ -232,6 +232,18 @@ def review_item_decide(
         else:  # defer
             if wake_at is not None:
                 data["wake_at"] = wake_at.isoformat()
+                # The reviewer chose when it comes back: then it is an ordinary item again.
+                behind: dict[str, Any] = {
+                    "requeued": False,
+                    "deferred_by": None,
+                    "deferred_by_until": None,
+                }
+            else:
+                # Back in the queue at once, behind the others of its band, and to someone
+                # else first: the reviewer who deferred it does not get it again for a while.
+                until = now + dt.timedelta(minutes=int(settings.QUEUE_DEFER_EXCLUSION_MINUTES))
+                behind = {"requeued": True, "deferred_by": user, "deferred_by_until": until}
+                data["not_for_deferrer_until"] = until.isoformat()
             item_transition(
                 item=item,
                 event="defer",
@@ -242,6 +254,7 @@ def review_item_decide(
                     "wake_at": wake_at,
                     "escalated_at": None,
                     "defer_count": item.defer_count + 1,
+                    **behind,
                 },
                 data=data,
             )
@@ -289,6 +302,7 @@ def decision_undo(*, decision_id: int, user: Any) -> ReviewItem:
         if decision.action == A.DEFER:
             changes["wake_at"] = None
             changes["defer_count"] = max(0, item.defer_count - 1)
+            changes.update(requeued=False, deferred_by=None, deferred_by_until=None)
         Decision.objects.filter(pk=decision.pk).update(undone_at=now, undone_by=user)
         item_transition(
             item=item,

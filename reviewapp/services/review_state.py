@@ -47,7 +47,8 @@ TRANSITIONS: dict[str, Transition] = {
     "expire": transition({S.CLAIMED}, {S.PENDING, S.ESCALATED}, "queue.review_item.lease_expired"),
     "decide": transition({S.CLAIMED}, {S.DECIDED}, "queue.review_item.decided"),
     "escalate": transition({S.CLAIMED}, {S.ESCALATED}, "queue.review_item.escalated"),
-    # Without a wake-up time the item is back in the queue at once.
+    # Without a wake-up time the item is back in the queue at once, behind the others of its
+    # band and not offered to the reviewer who deferred it for a while (services.decisions).
     "defer": transition({S.CLAIMED}, {S.PENDING, S.DEFERRED}, "queue.review_item.deferred"),
     "wake": transition({S.DEFERRED}, {S.PENDING}, "queue.review_item.woken"),
     # Undo within the grace period reopens the item to the reviewer who decided.
@@ -140,9 +141,15 @@ def pg_claim_next(
     order: Sequence[str],
     lease_ends: dt.datetime,
     data: dict[str, Any],
+    band: int | None = None,
+    reason: str | None = None,
 ) -> ReviewItem | None:
     """The "claim" transition for the first pending item of ``model_ids`` in ``order``, in one
     statement: pick it (``FOR UPDATE SKIP LOCKED``), write the claim and its audit event.
+
+    ``band`` (a ``queue_band`` number) and ``reason`` (a reason code of the prediction) narrow
+    the pick to the filter the reviewer works through; an item ``user`` deferred without a
+    time is skipped until its ``deferred_by_until`` (services.claims.not_deferred_by).
 
     The same change as ``item_transition(event="claim", …)`` with the columns of
     ``services.claims.claim_changes``, but one round trip instead of four and no ORM
@@ -175,9 +182,14 @@ def pg_claim_next(
         "target_type": event.target_type,
         "data": json.dumps(event.data),
         "request_id": event.request_id,
+        "band": band,
+        "reason": json.dumps([reason]) if reason else None,
     }
+    statement = _pg_claim_statement(
+        tuple(order), len(model_ids) == 1, band is not None, reason is not None
+    )
     with connection.cursor() as cursor:
-        cursor.execute(_pg_claim_statement(tuple(order), len(model_ids) == 1), params)
+        cursor.execute(statement, params)
         row = cursor.fetchone()
     if row is None:
         return None
@@ -196,7 +208,9 @@ def sql_order_by(order: Sequence[str]) -> str:
 
 
 @functools.cache
-def _pg_claim_statement(order: tuple[str, ...], one_model: bool) -> str:
+def _pg_claim_statement(
+    order: tuple[str, ...], one_model: bool, with_band: bool, with_reason: bool
+) -> str:
     """Built once from the models' metadata, so a renamed column cannot be missed here."""
     q = connection.ops.quote_name
     item_fields = ReviewItem._meta.concrete_fields
@@ -218,11 +232,24 @@ def _pg_claim_statement(order: tuple[str, ...], one_model: bool) -> str:
     ]  # fmt: skip
     events = q(AuditEvent._meta.db_table)
     items = q(ReviewItem._meta.db_table)
+    predictions = q(Prediction._meta.db_table)
+    scope = ""
+    if with_band:
+        scope += f" AND {column('queue_band')} = %(band)s"
+    if with_reason:
+        scope += (
+            f" AND EXISTS (SELECT 1 FROM {predictions} AS p"
+            f" WHERE p.{q(Prediction._meta.pk.column)} = {items}.{column('prediction')}"
+            f" AND p.{q(Prediction._meta.get_field('reason_codes').column)} @> %(reason)s::jsonb)"
+        )
     return f"""
         WITH next AS (
             SELECT {column("id")}, {snapshot_columns} FROM {items}
             WHERE {column("status")} = %(source)s AND {column("claimed_by")} IS NULL
-              AND {column("model")} {model_match}
+              AND {column("model")} {model_match}{scope}
+              AND ({column("deferred_by")} IS DISTINCT FROM %(holder)s
+                   OR {column("deferred_by_until")} IS NULL
+                   OR {column("deferred_by_until")} <= %(now)s)
             ORDER BY {order_by}
             LIMIT 1
             FOR UPDATE SKIP LOCKED

@@ -5,12 +5,13 @@ they hold). Everything works as plain form posts; htmx only makes some parts par
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse, QueryDict
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
@@ -37,6 +38,8 @@ from reviewapp.selectors.queue import (
     visible_model_ids,
 )
 from reviewapp.services.claims import (
+    BAND_NUMBERS,
+    ClaimScope,
     can_review,
     is_lead,
     pool_model_ids,
@@ -81,8 +84,12 @@ def _toast(request: HttpRequest) -> dict[str, Any] | None:
 @require_GET
 def queue_list(request: HttpRequest) -> HttpResponse:
     require_role(request, roles.REVIEWER, roles.LEAD, roles.ENGINEER)
+    return _queue_page(request, request.GET)
+
+
+def _queue_page(request: HttpRequest, query: Any, *, status: int | None = None) -> HttpResponse:
     models = models_by_slug()
-    filters = QueueFilters.from_query(request.GET, models=models)
+    filters = QueueFilters.from_query(query, models=models)
     visible = visible_model_ids(request.user)
     if filters.model and visible is not None and models[filters.model].pk not in visible:
         # A link to a model's queue followed by a reviewer outside its pool: the model is
@@ -121,26 +128,101 @@ def queue_list(request: HttpRequest) -> HttpResponse:
         return render(request, "reviewapp/queue/_counts.html", context)
     if request.htmx and request.htmx.target == "queue-results":
         return render(request, "reviewapp/queue/_results.html", context)
-    status = 400 if filters.errors else 200
+    status = status or (400 if filters.errors else 200)
     return render(request, "reviewapp/queue/list.html", context, status=status)
+
+
+# The queue filters "Start reviewing" works through (the others only change the list).
+WORK_FILTERS = ("model", "reason", "priority")
+
+
+@dataclass(frozen=True)
+class WorkingFilter:
+    """The filter a reviewer works through: what the claim is narrowed to, how the review
+    page names it, and the query string that carries it from page to page."""
+
+    scope: ClaimScope
+    words: list[str]
+    query: str
+
+    def matches(self, item: ReviewItem) -> bool:
+        s = self.scope
+        return (
+            (not s.model_id or item.model_id == s.model_id)
+            and (not s.band or item.queue_band == BAND_NUMBERS[s.band])
+            and (not s.reason or s.reason in (item.prediction.reason_codes or []))
+        )
+
+
+def working_filter(data: Any) -> tuple[WorkingFilter | None, dict[str, list[str]]]:
+    """The working filter in ``data`` (a query or a post), or None when it has none, and the
+    errors of its values (field → messages). Reads the models only when a filter is given."""
+    if not any((data.get(name) or "").strip() for name in WORK_FILTERS):
+        return None, {}
+    models = models_by_slug()
+    filters = QueueFilters.from_query({n: data.get(n) or "" for n in WORK_FILTERS}, models=models)
+    if filters.errors:
+        return None, filters.errors
+    scope = ClaimScope(
+        model_id=models[filters.model].pk if filters.model else None,
+        reason=filters.reason,
+        band=filters.priority,
+    )
+    words = [
+        *([filters.model] if filters.model else []),
+        *([str(REASON_LABELS[filters.reason]).lower()] if filters.reason else []),
+        *([_("%(band)s priority") % {"band": filters.priority}] if filters.priority else []),
+    ]
+    query = filters.query()  # only the three names were read: the rest are defaults
+    return WorkingFilter(scope=scope, words=words, query=query), {}
+
+
+def _with_filter(url: str, within: WorkingFilter | None, done: int | None) -> str:
+    """``url`` with the working filter and the decision the toast reports, if any."""
+    params = "&".join(
+        p for p in (within.query if within else "", f"done={done}" if done else "") if p
+    )
+    return url + (f"?{params}" if params else "")
+
+
+def _review_url(item_id: int, *, within: WorkingFilter | None, done: int | None = None) -> str:
+    return _with_filter(reverse("queue:review", args=[item_id]), within, done)
+
+
+def _nothing_waiting(
+    request: HttpRequest, within: WorkingFilter | None, done: int | None
+) -> HttpResponse:
+    """Back to the queue (with the filter worked through) saying why there is no item."""
+    if not pool_model_ids(request.user) and not is_lead(request.user):
+        messages.info(request, _("You are not in any reviewer pool yet. Ask a lead to add you."))
+    elif within is not None:
+        messages.success(
+            request,
+            _("No items waiting for you in %(filter)s.") % {"filter": " · ".join(within.words)},
+        )
+    else:
+        messages.success(request, _("No items waiting for you. Well done."))
+    return redirect(_with_filter(reverse("queue:list"), within, done))
 
 
 @login_required
 @require_POST
 def start_reviewing(request: HttpRequest) -> HttpResponse:
+    """Claim the next item, within the filter the queue page showed (model, reason, band)."""
     require_role(request, roles.REVIEWER, roles.LEAD)
-    item = review_item_claim_next(user=request.user)
+    within, errors = working_filter(request.POST)
+    if errors:
+        messages.error(
+            request,
+            _("Start reviewing could not use this filter (nothing was claimed): %(errors)s")
+            % {"errors": "; ".join(f"{name}: {' '.join(msgs)}" for name, msgs in errors.items())},
+        )
+        return _queue_page(request, QueryDict(), status=400)
+    item = review_item_claim_next(user=request.user, scope=within.scope if within else None)
     done = int_or_none(request.POST.get("done"), minimum=1)
-    suffix = f"?done={done}" if done is not None else ""
     if item is None:
-        if not pool_model_ids(request.user) and not is_lead(request.user):
-            messages.info(
-                request, _("You are not in any reviewer pool yet. Ask a lead to add you.")
-            )
-        else:
-            messages.success(request, _("No items waiting for you. Well done."))
-        return redirect(reverse("queue:list") + suffix)
-    return redirect(reverse("queue:review", args=[item.pk]) + suffix)
+        return _nothing_waiting(request, within, done)
+    return redirect(_review_url(item.pk, within=within, done=done))
 
 
 # --- review page ----------------------------------------------------------------------------
@@ -151,10 +233,16 @@ def _review_page(
     errors: dict | None = None,
     status: int = 200,
     posted: dict | None = None,
+    within: WorkingFilter | None = None,
 ) -> HttpResponse:
     ctx = review_context(item)
     holds = item.status == S.CLAIMED and item.claimed_by_id == request.user.pk
+    if within is None:
+        within, _errors = working_filter(request.GET)
     context = {
+        "within": within,
+        "within_matches": within.matches(item) if within else True,
+        "defer_exclusion_minutes": settings.QUEUE_DEFER_EXCLUSION_MINUTES,
         "item": item,
         "prediction": item.prediction,
         "ctx": ctx,
@@ -162,7 +250,8 @@ def _review_page(
         "is_lead": roles.has_role(request.user, roles.LEAD),
         "can_review": can_review(request.user),
         "labels": list(enumerate(item.model.labels or [], start=1)),
-        "tag_choices": failure_mode_choices(),
+        "tag_groups": _tag_groups(ctx.failure_modes),
+        "selected_tags": set(posted.getlist("failure_mode_tags")) if posted else set(),
         "errors": errors or {},
         "posted": posted or {},
         "toast": _toast(request),
@@ -176,6 +265,17 @@ def _review_page(
         # Images by URL load only from the origins this model allows, on this page only.
         response._csp_update = {"img-src": ctx.presented.origins}
     return response
+
+
+def _tag_groups(matching: list[Any]) -> list[tuple[str, list[Any]]]:
+    """The tag picker's choices: the failure modes that match this item (the ones the page
+    shows) first, then every other entry a decision may be tagged with, by title."""
+    choices = failure_mode_choices()
+    order = {fm.slug: n for n, fm in enumerate(matching)}
+    first = sorted((c for c in choices if c.slug in order), key=lambda c: order[c.slug])
+    rest = [c for c in choices if c.slug not in order]
+    groups = [(_("Matching this item"), first), (_("All failure modes"), rest)]
+    return [(label, group) for label, group in groups if group]
 
 
 def _visible_item(request: HttpRequest, item_id: int) -> ReviewItem:
@@ -198,6 +298,9 @@ def review(request: HttpRequest, item_id: int) -> HttpResponse:
 def decide(request: HttpRequest, item_id: int) -> HttpResponse:
     require_role(request, roles.REVIEWER, roles.LEAD)
     form = DecideForm(request.POST)
+    # The filter the reviewer works through rides along in "within" (a query string); one
+    # that no longer holds (a model renamed meanwhile) is dropped, and the page says so.
+    within, within_errors = working_filter(QueryDict(request.POST.get("within") or ""))
     status = 400
     if form.is_valid():
         try:
@@ -210,14 +313,28 @@ def decide(request: HttpRequest, item_id: int) -> HttpResponse:
     if form.errors:
         item = _visible_item(request, item_id)
         return _review_page(
-            request, item, errors=page_errors(form), status=status, posted=request.POST
+            request,
+            item,
+            errors=page_errors(form),
+            status=status,
+            posted=request.POST,
+            within=within,
+        )
+    if within_errors:
+        messages.warning(
+            request,
+            _(
+                "Recorded. The filter you were working through no longer applies (%(errors)s); "
+                "the next item comes from the whole queue."
+            )
+            % {"errors": "; ".join(f"{n}: {' '.join(m)}" for n, m in within_errors.items())},
         )
     if form.cleaned_data["next"] == "0":
         return redirect(reverse("queue:list") + f"?done={decision.pk}")
-    nxt = review_item_claim_next(user=request.user)
+    nxt = review_item_claim_next(user=request.user, scope=within.scope if within else None)
     if nxt is None:
-        return redirect(reverse("queue:list") + f"?done={decision.pk}")
-    return redirect(reverse("queue:review", args=[nxt.pk]) + f"?done={decision.pk}")
+        return _nothing_waiting(request, within, decision.pk)
+    return redirect(_review_url(nxt.pk, within=within, done=decision.pk))
 
 
 @login_required

@@ -7,6 +7,8 @@
   function typing(el) {
     if (!el) return false;
     var tag = el.tagName;
+    // A radio or checkbox (the queue's filters) takes no letters: the page's keys still work.
+    if (tag === "INPUT" && /^(radio|checkbox|button|submit|reset)$/.test(el.type)) return false;
     return tag === "INPUT" || tag === "TEXTAREA" || tag === "SELECT" || el.isContentEditable;
   }
   function csrf() {
@@ -64,18 +66,39 @@
   var review = doc.getElementById("review");
   var form = doc.getElementById("decide-form");
   var mode = null;
+  // What Enter will do, said before it happens (and read out: the hint is a live region).
+  function modeWords(action) {
+    var label = form && form.querySelector("#id_label");
+    if (action === "override") {
+      return label && label.value ? "Enter to override as " + label.value + "."
+        : "Override: pick the correct label (1–9), give a reason, then Enter.";
+    }
+    if (action === "escalate") return "Enter to escalate to a lead, with your note.";
+    if (action === "defer") return "Enter to defer, with your note.";
+    return "Press a, o, e or d to choose an action; Enter submits only the chosen one.";
+  }
   function setMode(action) {
     mode = action;
     if (!form) return;
     form.querySelectorAll("[data-action]").forEach(function (b) {
-      b.classList.toggle("mode", b.getAttribute("data-action") === action);
+      var chosen = b.getAttribute("data-action") === action;
+      b.classList.toggle("mode", chosen);
     });
     var hint = form.querySelector("[data-mode-hint]");
     if (hint) {
-      var words = { override: "Override: pick a label (1–9), give a reason, press Enter.",
-        escalate: "Escalate: write a note for the lead, press Enter.",
-        defer: "Defer: write a note (and optionally a time), press Enter." };
-      hint.textContent = words[action] || "Submitting loads the next item.";
+      hint.classList.remove("needs-action");
+      hint.classList.toggle("chosen", !!action);
+      hint.textContent = modeWords(action);
+    }
+  }
+  // Enter in a text box submits only the action the reviewer chose; without one it says so.
+  function enterPressed() {
+    if (mode) { submitAs(mode); return; }
+    var hint = form.querySelector("[data-mode-hint]");
+    if (hint) {
+      hint.classList.remove("chosen");
+      hint.classList.add("needs-action");
+      hint.textContent = "Choose an action (a, o, e, d).";
     }
   }
   function submitAs(action) {
@@ -95,11 +118,13 @@
   if (form) {
     var label = form.querySelector("#id_label");
     var reason = form.querySelector("#id_reason");
-    reason.addEventListener("keydown", function (ev) {
-      if (ev.key === "Enter") {
-        ev.preventDefault();
-        submitAs(mode || (label && label.value ? "override" : "escalate"));
-      }
+    form.querySelectorAll("#id_reason, #id_wake_at").forEach(function (box) {
+      box.addEventListener("keydown", function (ev) {
+        if (ev.key === "Enter" && !ev.isComposing) {
+          ev.preventDefault();
+          enterPressed();
+        }
+      });
     });
     form.addEventListener("submit", function () {
       form.querySelectorAll("button[type=submit]").forEach(function (b) { b.setAttribute("aria-busy", "true"); });

@@ -79,7 +79,11 @@ def test_the_review_page_links_the_matching_failure_modes(
     client.force_login(pooled_reviewer)
     page = client.get(reverse("queue:review", args=[item.pk])).content.decode()
     assert f'<a href="{published_fm.get_absolute_url()}">Currency drift</a>' in page
-    assert f'<option value="{published_fm.slug}">Currency drift</option>' in page
+    # The tag picker offers the matching entries first, in their own group.
+    assert (
+        f'<optgroup label="Matching this item"><option value="{published_fm.slug}" '
+        'data-severity="S2">Currency drift</option></optgroup>'
+    ) in page
 
 
 def test_a_renamed_catalog_function_fails_loudly(monkeypatch, pooled_reviewer, fraud_model):
@@ -91,3 +95,24 @@ def test_a_renamed_catalog_function_fails_loudly(monkeypatch, pooled_reviewer, f
     monkeypatch.delattr(catalog_selectors, "failure_mode_choices")
     with pytest.raises(AttributeError):
         fx.decide(item, pooled_reviewer, "accept", failure_mode_tags=["anything"])
+
+
+def test_a_refused_decision_keeps_the_tags_picked(
+    client, pooled_reviewer, fraud_model, published_fm
+):
+    make_items(fraud_model, 1)
+    item = review_item_claim_next(user=pooled_reviewer)
+    client.force_login(pooled_reviewer)
+    response = client.post(
+        reverse("queue:decide", args=[item.pk]),
+        {
+            "action": "override",
+            "generation": item.claim_generation,
+            "failure_mode_tags": [published_fm.slug],
+        },
+    )
+    assert response.status_code == 400  # no label, no reason
+    assert (
+        f'<option value="{published_fm.slug}" data-severity="S2" selected>'
+        in response.content.decode()
+    )

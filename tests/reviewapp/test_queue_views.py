@@ -141,6 +141,26 @@ def test_decide_with_errors_rerenders_with_field_messages(client, pooled_reviewe
     assert not Decision.objects.exists()
 
 
+def test_decide_without_an_action_is_refused_naming_action(client, pooled_reviewer, fraud_model):
+    """What the browser sends when no action was chosen: nothing is recorded, the item stays
+    held, and the page says which field is missing."""
+    make_items(fraud_model, 1)
+    login(client, pooled_reviewer)
+    held = review_item_claim_next(user=pooled_reviewer)
+    for action in ("", "escalate-ish"):
+        response = client.post(
+            f"/queue/items/{held.pk}/decide/",
+            {"action": action, "reason": "looks fine to me", "generation": held.claim_generation},
+        )
+        assert response.status_code == 400
+        html = response.content.decode()
+        assert 'id="err-action"' in html and "Choose accept, override, escalate or defer." in html
+        assert "looks fine to me" in html  # the note is not lost
+    assert not Decision.objects.exists()
+    held.refresh_from_db()
+    assert held.status == S.CLAIMED and held.claimed_by == pooled_reviewer
+
+
 def test_stale_claim_gets_409_with_clear_message(
     client, pooled_reviewer, other_reviewer, fraud_model
 ):
@@ -326,3 +346,124 @@ def test_beat_recounts_no_more_often_than_a_hundred_times_the_count_took(
     snapshot = queue_counts_refresh(only_if_due=True)
     assert sum(r["n"] for r in snapshot.rows) == (5 if recounted else 2)
     assert (snapshot.took_ms == took_ms) is not recounted
+
+
+@pytest.fixture
+def support_model(db):
+    from tests.factories import MLModelFactory, make_policy
+
+    model = MLModelFactory(slug="support-triage", labels=["billing", "bug"], criticality="medium")
+    make_policy(
+        model,
+        {
+            "min_confidence": 0.8,
+            "sla_minutes": {"critical": 20, "high": 45, "medium": 240, "low": 720},
+            "fallback": {"label": "billing"},
+        },
+    )
+    return model
+
+
+def test_start_reviewing_claims_within_the_filter_on_screen(
+    client, pooled_reviewer, fraud_model, support_model
+):
+    """The defect: with support-triage filtered, a card-fraud item was served."""
+    from reviewapp.models import PoolMembership
+
+    PoolMembership.objects.create(model=support_model, user=pooled_reviewer)
+    (fraud,) = make_items(fraud_model, 1)
+    ReviewItem.objects.filter(pk=fraud.pk).update(priority=100)  # first in the whole queue
+    ticket, ticket2 = make_items(support_model, 2, prefix="s")
+    login(client, pooled_reviewer)
+    listing = client.get("/queue/?model=support-triage&reason=low_confidence")
+    html = listing.content.decode()
+    assert 'form="start-form" name="model" value="support-triage"' in html
+    assert "Start reviewing claims within this filter" in html
+
+    response = client.post("/queue/next/", {"model": "support-triage", "reason": "low_confidence"})
+    assert response.status_code == 302
+    held = ReviewItem.objects.get(claimed_by=pooled_reviewer)
+    assert held.model_id == support_model.pk
+    assert response["Location"] == (
+        f"/queue/items/{held.pk}/review/?model=support-triage&reason=low_confidence"
+    )
+    page = client.get(response["Location"]).content.decode()
+    assert "Working through" in page and "support-triage · confidence below threshold" in page
+    assert 'name="within" value="model=support-triage&amp;reason=low_confidence"' in page
+    assert f'href="/queue/items/{held.pk}/review/">Leave this filter' in page
+
+    # "next" after deciding keeps the filter: the other ticket, not the card-fraud item.
+    response = client.post(
+        f"/queue/items/{held.pk}/decide/",
+        {
+            "action": "accept",
+            "generation": held.claim_generation,
+            "within": "model=support-triage&reason=low_confidence",
+        },
+    )
+    nxt = ReviewItem.objects.get(claimed_by=pooled_reviewer, status=S.CLAIMED)
+    assert nxt.model_id == support_model.pk and nxt.pk != held.pk
+    assert "model=support-triage" in response["Location"] and "done=" in response["Location"]
+    response = client.post(
+        f"/queue/items/{nxt.pk}/decide/",
+        {"action": "accept", "generation": nxt.claim_generation, "within": "model=support-triage"},
+    )
+    # Nothing left in the filter: back to the filtered queue, saying so; fraud stays pending.
+    assert response["Location"].startswith("/queue/?model=support-triage&done=")
+    assert ReviewItem.objects.get(pk=fraud.pk).status == S.PENDING
+    page = client.get(response["Location"]).content.decode()
+    assert "No items waiting for you in support-triage." in page
+    assert {ticket.pk, ticket2.pk} == set(Decision.objects.values_list("item_id", flat=True))
+
+
+def test_start_reviewing_within_a_priority_band(client, pooled_reviewer, fraud_model):
+    high, low = make_items(fraud_model, 2)
+    ReviewItem.objects.filter(pk=high.pk).update(priority=90)
+    ReviewItem.objects.filter(pk=low.pk).update(priority=20)
+    login(client, pooled_reviewer)
+    response = client.post("/queue/next/", {"priority": "low"})
+    assert response["Location"] == f"/queue/items/{low.pk}/review/?priority=low"
+    assert "low priority" in client.get(response["Location"]).content.decode()
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("model", "no-such-model"), ("reason", "because"), ("priority", "urgent")],
+)
+def test_start_reviewing_with_a_bad_filter_claims_nothing_and_says_why(
+    client, pooled_reviewer, fraud_model, field, value
+):
+    make_items(fraud_model, 1)
+    login(client, pooled_reviewer)
+    response = client.post("/queue/next/", {field: value})
+    assert response.status_code == 400
+    html = response.content.decode()
+    assert "Start reviewing could not use this filter" in html
+    assert f"{field}: Unknown value" in html and value in html
+    assert not ReviewItem.objects.filter(status=S.CLAIMED).exists()
+
+
+def test_a_stale_working_filter_does_not_lose_the_decision(client, pooled_reviewer, fraud_model):
+    make_items(fraud_model, 2)
+    login(client, pooled_reviewer)
+    held = review_item_claim_next(user=pooled_reviewer)
+    response = client.post(
+        f"/queue/items/{held.pk}/decide/",
+        {"action": "accept", "generation": held.claim_generation, "within": "model=renamed"},
+        follow=True,
+    )
+    assert response.status_code == 200
+    assert Decision.objects.filter(item=held, action="accept").exists()
+    assert "no longer applies" in response.content.decode()
+
+
+def test_defer_form_says_where_an_untimed_deferral_goes(client, pooled_reviewer, fraud_model):
+    make_items(fraud_model, 1)
+    login(client, pooled_reviewer)
+    held = review_item_claim_next(user=pooled_reviewer)
+    with override_settings(QUEUE_DEFER_EXCLUSION_MINUTES=45):
+        html = client.get(f"/queue/items/{held.pk}/review/").content.decode()
+    assert (
+        "Without a time, it goes back to the queue behind the others, and you will not get it "
+        "again for 45 minutes." in html
+    )

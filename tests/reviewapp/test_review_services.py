@@ -1,6 +1,7 @@
 import datetime as dt
 
 import pytest
+from django.db.models import Q
 from django.test.utils import override_settings
 from django.utils import timezone
 
@@ -153,6 +154,67 @@ def test_one_statement_claim_writes_what_the_general_path_writes(pooled_reviewer
     assert event(one)["before"] == {"status": "pending", "claimed_by": None, "claim_generation": 4}
 
 
+def test_one_statement_claim_picks_what_the_general_path_picks(
+    pooled_reviewer, other_reviewer, fraud_model
+):
+    """The filters and the deferral rule of the one-statement claim pick, for every scope,
+    the item the general path (the ORM query of ``_claim_one``) picks."""
+    from django.db import connection, transaction
+
+    from reviewapp.governance.rules import DRIFT_SIGNALLED, LOW_CONFIDENCE
+    from reviewapp.services.claims import ClaimScope, not_deferred_by
+    from reviewapp.services.review_state import pg_claim_next
+
+    if connection.vendor != "postgresql":
+        pytest.skip("the one-statement claim is PostgreSQL's")
+    items = make_items(fraud_model, 8)
+    now = timezone.now()
+    for n, item in enumerate(items):
+        ReviewItem.objects.filter(pk=item.pk).update(
+            priority=[95, 80, 72, 65, 50, 30, 90, 45][n],
+            requeued=n in (0, 4),
+            deferred_by=pooled_reviewer if n in (0, 6) else None,
+            deferred_by_until=now + dt.timedelta(minutes=30) if n == 0 else None,
+        )
+        if n % 3 == 0:
+            Prediction.objects.filter(pk=item.prediction_id).update(
+                reason_codes=[LOW_CONFIDENCE, DRIFT_SIGNALLED]
+            )
+    scopes = [
+        ClaimScope(),
+        ClaimScope(band="high"),
+        ClaimScope(band="medium"),
+        ClaimScope(band="low"),
+        ClaimScope(reason=DRIFT_SIGNALLED),
+        ClaimScope(model_id=fraud_model.pk, reason=DRIFT_SIGNALLED, band="medium"),
+    ]
+    for user in (pooled_reviewer, other_reviewer):
+        for scope in scopes:
+            expected = (
+                ReviewItem.objects.filter(
+                    Q(status=S.PENDING, model_id=fraud_model.pk)
+                    & scope.q()
+                    & not_deferred_by(user, now)
+                )
+                .order_by(*CLAIM_ORDER)
+                .values_list("pk", flat=True)
+                .first()
+            )
+            with transaction.atomic():
+                got = pg_claim_next(
+                    user=user,
+                    model_ids=[fraud_model.pk],
+                    order=CLAIM_ORDER,
+                    lease_ends=now + dt.timedelta(minutes=15),
+                    data={},
+                    band={"high": 2, "medium": 1, "low": 0}.get(scope.band),
+                    reason=scope.reason or None,
+                )
+                transaction.set_rollback(True)
+            assert (got.pk if got else None) == expected, (user.username, scope)
+            assert expected is not None
+
+
 def test_engineer_cannot_claim_or_decide(engineer, pooled_reviewer, fraud_model):
     (item,) = make_items(fraud_model, 1)
     with pytest.raises(PermissionDenied):
@@ -280,6 +342,8 @@ def test_defer_with_wake_time_and_third_deferral_escalates(pooled_reviewer, frau
     ReviewItem.objects.filter(pk=item.pk).update(wake_at=timezone.now() - dt.timedelta(seconds=1))
     assert review_deferred_wake() == 1
     for expected in (S.PENDING, S.ESCALATED):
+        # A defer without a time keeps the item from its deferrer for a while: not here.
+        ReviewItem.objects.filter(pk=item.pk).update(deferred_by_until=None)
         item = review_item_claim_next(user=pooled_reviewer)
         fx.decide(item, pooled_reviewer, "defer", note="still waiting")
         item.refresh_from_db()
@@ -297,6 +361,63 @@ def test_defer_with_wake_time_and_third_deferral_escalates(pooled_reviewer, frau
             wake_at=timezone.now() - dt.timedelta(minutes=1),
         )
     assert "wake_at" in exc.value.errors
+
+
+def test_defer_without_time_goes_behind_its_band_and_to_someone_else(
+    pooled_reviewer, other_reviewer, fraud_model
+):
+    """The defect: "Deferred by ana", then "Claimed by ana" in the same minute. A defer
+    without a time sends the item behind the others of its priority band (not behind lower
+    bands) and keeps it from the reviewer who deferred it for QUEUE_DEFER_EXCLUSION_MINUTES;
+    other reviewers get it in its turn at once."""
+    first, high, medium = make_items(fraud_model, 3)
+    for item, priority in ((first, 95), (high, 75), (medium, 60)):
+        ReviewItem.objects.filter(pk=item.pk).update(priority=priority)
+    held = review_item_claim_next(user=pooled_reviewer)
+    assert held.pk == first.pk
+    with override_settings(QUEUE_DEFER_EXCLUSION_MINUTES=30):
+        fx.decide(held, pooled_reviewer, "defer", note="need the chargeback history")
+    first.refresh_from_db()
+    assert first.status == S.PENDING and first.requeued and first.queue_band == 2
+    assert first.deferred_by_id == pooled_reviewer.pk
+    left = (first.deferred_by_until - timezone.now()).total_seconds()
+    assert 29 * 60 < left <= 30 * 60
+    # Another reviewer: the rest of the high band first, then the deferred item, then medium.
+    assert review_item_claim_next(user=other_reviewer).pk == high.pk
+    fx.decide(ReviewItem.objects.get(pk=high.pk), other_reviewer, "accept")
+    assert review_item_claim_next(user=other_reviewer).pk == first.pk
+    review_item_release(item_id=first.pk, user=other_reviewer)
+    # The deferrer gets the next item instead, and nothing at all once only it is left.
+    assert review_item_claim_next(user=pooled_reviewer).pk == medium.pk
+    fx.decide(ReviewItem.objects.get(pk=medium.pk), pooled_reviewer, "accept")
+    assert review_item_claim_next(user=pooled_reviewer) is None
+    # After the exclusion, it is theirs to take again.
+    ReviewItem.objects.filter(pk=first.pk).update(
+        deferred_by_until=timezone.now() - dt.timedelta(seconds=1)
+    )
+    assert review_item_claim_next(user=pooled_reviewer).pk == first.pk
+
+
+def test_undoing_a_defer_without_time_puts_the_item_back_in_its_place(pooled_reviewer, fraud_model):
+    make_items(fraud_model, 1)
+    item = review_item_claim_next(user=pooled_reviewer)
+    d = fx.decide(item, pooled_reviewer, "defer", note="later")
+    reopened = decision_undo(decision_id=d.pk, user=pooled_reviewer)
+    reopened.refresh_from_db()
+    assert reopened.status == S.CLAIMED and reopened.claimed_by_id == pooled_reviewer.pk
+    assert not reopened.requeued
+    assert reopened.deferred_by_id is None and reopened.deferred_by_until is None
+
+
+def test_defer_with_a_time_is_not_sent_behind_nor_kept_from_its_deferrer(
+    pooled_reviewer, fraud_model
+):
+    make_items(fraud_model, 1)
+    item = review_item_claim_next(user=pooled_reviewer)
+    wake = timezone.now() + dt.timedelta(hours=1)
+    fx.decide(item, pooled_reviewer, "defer", note="after the call", wake_at=wake)
+    item.refresh_from_db()
+    assert item.status == S.DEFERRED and not item.requeued and item.deferred_by_id is None
 
 
 def test_undo_reopens_to_same_reviewer_and_is_audited(pooled_reviewer, other_reviewer, fraud_model):
