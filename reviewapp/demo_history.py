@@ -41,6 +41,7 @@ from typing import Any
 from celery import current_app
 from django.contrib.auth import get_user_model
 from django.db import transaction
+from django.db.models import Max
 
 from reviewapp import demo
 from reviewapp.core import clock
@@ -234,11 +235,35 @@ class _History:
         drift_begin = now - dt.timedelta(days=round(days * 0.4))
         self.drift = (drift_begin - dt.timedelta(days=drift_len), drift_begin)
         for at, step in extra_steps:
-            self._at(at, step)
+            self._at(at, self._reviewing_new_items(step))
 
     # --- the timeline --------------------------------------------------------------------
     def _at(self, at: dt.datetime, run: Callable[[], None]) -> None:
         heapq.heappush(self.events, _Event(at, next(self.seq), run))
+
+    def _reviewing_new_items(self, step: Callable[[], None]) -> Callable[[], None]:
+        """``step`` (another app's history: a containment, a monitor run), then the review of
+        the items it opened (mode and shift samples), as for routed traffic: a sample left
+        pending would sit in the open queue past its deadline."""
+
+        def run() -> None:
+            before = ReviewItem.objects.aggregate(last=Max("id"))["last"] or 0
+            step()
+            for item in ReviewItem.objects.filter(id__gt=before, status="pending").values(
+                "id",
+                "prediction_id",
+                "created_at",
+                "sla_due_at",
+                "model__slug",
+                "prediction__label",
+            ):
+                label = item["prediction__label"]
+                self.truths.setdefault(
+                    item["prediction_id"], _Truth(item["model__slug"], label, label, False)
+                )
+                self._plan_review(item)
+
+        return run
 
     def run(self) -> HistoryStats:
         self._plan_traffic()
