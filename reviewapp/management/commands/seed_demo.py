@@ -95,6 +95,9 @@ class Command(BaseCommand):
             failsafe_demo.seed_owners()
             failsafe_demo.seed_history()
 
+        # Playbooks (issue 16), by command name: the queue imports nothing from playbooks.
+        call_command("seed_playbooks", stdout=self.stdout)
+
         account = ServiceAccount.objects.get(name=DEMO_SERVICE)
         stored = 0
         accepted: list[int] = []
