@@ -208,12 +208,12 @@ def playbook_revise(
             code="unchanged",
         )
     number = base_version + 1
-    version = _insert_version(
-        playbook=playbook, number=number, clean=clean, actor=actor, note=note, source={}
-    )
     now = timezone.now()
+    # Claim the next number first: a conditional UPDATE on the version the editor started
+    # from (on PostgreSQL a concurrent save waits on the row lock, then matches nothing), so
+    # the loser gets a 409 before it inserts anything, never a unique-constraint error.
     moved = Playbook.objects.filter(pk=playbook.pk, version=base_version).update(
-        current=version, version=number, updated_at=now
+        version=number, updated_at=now
     )
     if moved != 1:
         raise Conflict(
@@ -221,6 +221,10 @@ def playbook_revise(
             field="base_version",
             code="stale",
         )
+    version = _insert_version(
+        playbook=playbook, number=number, clean=clean, actor=actor, note=note, source={}
+    )
+    Playbook.objects.filter(pk=playbook.pk).update(current=version)
     before = {"version": base_version, "sha256": current.sha256 if current else None}
     playbook.current, playbook.version, playbook.updated_at = version, number, now
     audit_record(

@@ -1,18 +1,54 @@
 from __future__ import annotations
 
 import copy
+import json
+from pathlib import Path
 from typing import Any
 
 import pytest
-from django.core.management import call_command
 
 from tests.factories import UserFactory
 
+# The starter catalog's entries the tests and the demo playbooks name (created directly:
+# load_catalog takes seconds per test).
+STARTER = Path(__file__).resolve().parents[2] / "catalog" / "fixtures" / "starter_catalog.json"
+MODES = {
+    "currency-mix-drift", "seasonal-concept-drift", "schema-rename-breaks-feature",
+    "missing-values-silently-imputed", "overconfident-after-retrain",
+    "inference-latency-timeouts", "upstream-enrichment-outage",
+    "label-noise-from-chargeback-lag", "feedback-loop-review-labels",
+}  # fmt: skip
+
 
 @pytest.fixture
-def catalog(db):
-    """The starter catalog (its failure modes are what playbooks link to)."""
-    call_command("load_catalog", verbosity=0)
+def catalog(people):
+    """Failure modes and mitigation templates as the starter catalog has them."""
+    from catalog.models import Category, FailureMode, FailureModeMitigation, MitigationTemplate
+
+    bundle = json.loads(STARTER.read_text())
+    category, _ = Category.objects.get_or_create(slug="data-drift", defaults={"name": "Data drift"})
+    mitigations = {}
+    for m in bundle["mitigations"]:
+        mitigations[m["slug"]] = MitigationTemplate.objects.create(
+            slug=m["slug"], title=m["title"], kind=m["kind"], summary=m["summary"],
+            procedure_steps=m.get("procedure_steps") or [],
+            rollback_procedure=m.get("rollback_procedure") or "",
+            fallback_plan=m.get("fallback_plan") or "",
+        )  # fmt: skip
+    for f in bundle["failure_modes"]:
+        if f["slug"] not in MODES:
+            continue
+        fm = FailureMode.objects.create(
+            slug=f["slug"], title=f["title"], summary=f["summary"], category=category,
+            severity=f["severity"], status="published",
+            detection_signals=f.get("detection_signals") or "",
+        )  # fmt: skip
+        for link in f.get("mitigations") or []:
+            FailureModeMitigation.objects.create(
+                failure_mode=fm,
+                mitigation=mitigations[link["mitigation"]],
+                effectiveness=link["effectiveness"],
+            )
 
 
 @pytest.fixture
