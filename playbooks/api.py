@@ -38,33 +38,33 @@ class CanReadPlaybooks(BasePermission):
 
 
 # --- the document's shape (for the schema; the service checks every rule) ----------------------
-class TriggerSchema(serializers.Serializer):
+class PlaybookTrigger(serializers.Serializer):
     monitor = serializers.CharField(help_text="A monitor's name, e.g. `data-anomalies`.")
     kind = serializers.ChoiceField(list(doc_rules.TRIGGER_KINDS), default="any")
 
 
-class ArtifactSchema(serializers.Serializer):
+class PlaybookArtifact(serializers.Serializer):
     kind = serializers.ChoiceField(list(doc_rules.ARTIFACT_KINDS))
     label = serializers.CharField(max_length=200)
 
 
-class BranchSchema(serializers.Serializer):
+class PlaybookBranch(serializers.Serializer):
     label = serializers.CharField(max_length=120)
     target = serializers.CharField(help_text="The key of the step this branch leads to.")
 
 
-class StepSchema(serializers.Serializer):
+class PlaybookStep(serializers.Serializer):
     key = serializers.CharField(max_length=40, required=False)
     phase = serializers.ChoiceField(list(doc_rules.PHASES))
     title = serializers.CharField(max_length=200)
     instructions = serializers.CharField(required=False, allow_blank=True, help_text="Markdown.")
     role = serializers.ChoiceField(list(doc_rules.STEP_ROLES))
-    artifacts = ArtifactSchema(many=True, required=False)
+    artifacts = PlaybookArtifact(many=True, required=False)
     condition = serializers.CharField(
         required=False, allow_blank=True, help_text="e.g. `severity >= S2` (docs/playbooks.md)."
     )
     kind = serializers.ChoiceField(list(doc_rules.STEP_KINDS), default="task")
-    branches = BranchSchema(many=True, required=False)
+    branches = PlaybookBranch(many=True, required=False)
     escalate_to = serializers.ChoiceField(
         [*doc_rules.ESCALATE_TO, ""], required=False, allow_blank=True
     )
@@ -73,43 +73,43 @@ class StepSchema(serializers.Serializer):
     )
 
 
-class SeveritiesSchema(serializers.Serializer):
+class PlaybookSeverities(serializers.Serializer):
     S1 = serializers.CharField()
     S2 = serializers.CharField()
     S3 = serializers.CharField()
     S4 = serializers.CharField()
 
 
-class TemplatesSchema(serializers.Serializer):
+class PlaybookTemplates(serializers.Serializer):
     status_update = serializers.CharField()
     stakeholder_notice = serializers.CharField()
     resolution_notice = serializers.CharField()
 
 
-class DocumentSchema(serializers.Serializer):
+class PlaybookDocument(serializers.Serializer):
     title = serializers.CharField(max_length=200)
     summary = serializers.CharField(required=False, allow_blank=True)
     owner = serializers.CharField(help_text="Username of an engineer or lead.")
     failure_modes = serializers.ListField(child=serializers.SlugField(), required=False)
-    triggers = TriggerSchema(many=True, required=False)
-    severities = SeveritiesSchema()
-    steps = StepSchema(many=True)
-    templates = TemplatesSchema(
+    triggers = PlaybookTrigger(many=True, required=False)
+    severities = PlaybookSeverities()
+    steps = PlaybookStep(many=True)
+    templates = PlaybookTemplates(
         help_text="Placeholders: " + ", ".join(f"{{{p}}}" for p in messages.PLACEHOLDERS)
     )
 
 
-class CreateIn(StrictInputSerializer):
+class PlaybookCreateIn(StrictInputSerializer):
     # A JSON object checked whole by the service (so its errors name each nested field).
-    document = serializers.JSONField(help_text="The playbook (see DocumentSchema).")
+    document = serializers.JSONField(help_text="The playbook (see PlaybookDocument).")
     note = serializers.CharField(max_length=300, required=False, allow_blank=True, default="")
 
 
-class ReviseIn(CreateIn):
+class PlaybookReviseIn(PlaybookCreateIn):
     base_version = id_field(help_text="The version this edit starts from (409 if not current).")
 
 
-class VersionOut(serializers.Serializer):
+class PlaybookVersionOut(serializers.Serializer):
     number = serializers.IntegerField()
     sha256 = serializers.CharField()
     note = serializers.CharField()
@@ -120,24 +120,38 @@ class VersionOut(serializers.Serializer):
 
 class PlaybookOut(serializers.Serializer):
     slug = serializers.SlugField()
-    status = serializers.ChoiceField(Playbook.Status.values)
+    status = serializers.ChoiceField(Playbook.Status.choices)
     version = serializers.IntegerField(help_text="The version shown (current unless ?version).")
     current_version = serializers.IntegerField()
     title = serializers.CharField()
-    document = DocumentSchema()
-    saved = VersionOut()
+    document = PlaybookDocument()
+    saved = PlaybookVersionOut()
     url = serializers.CharField(help_text="The playbook's page.")
 
 
-class PlaybookListOut(serializers.Serializer):
+class PlaybookVersionPage(serializers.Serializer):
+    count = serializers.IntegerField()
+    next = serializers.URLField(allow_null=True)
+    previous = serializers.URLField(allow_null=True)
+    results = PlaybookVersionOut(many=True)
+
+
+class PlaybookListRow(serializers.Serializer):
     slug = serializers.SlugField()
-    status = serializers.ChoiceField(Playbook.Status.values)
+    status = serializers.ChoiceField(Playbook.Status.choices)
     version = serializers.IntegerField()
     title = serializers.CharField()
     failure_modes = serializers.ListField(child=serializers.SlugField())
-    triggers = TriggerSchema(many=True)
+    triggers = PlaybookTrigger(many=True)
     owner = serializers.CharField()
     url = serializers.CharField()
+
+
+class PlaybookPage(serializers.Serializer):
+    count = serializers.IntegerField()
+    next = serializers.URLField(allow_null=True)
+    previous = serializers.URLField(allow_null=True)
+    results = PlaybookListRow(many=True)
 
 
 def _version_out(v: PlaybookVersion) -> dict[str, Any]:
@@ -180,6 +194,7 @@ class PlaybookListView(APIView):
     permission_classes = [CanReadPlaybooks]
 
     @extend_schema(
+        operation_id="playbooks_list",
         summary="List playbooks",
         parameters=[
             OpenApiParameter("q", str, description="Words in the title."),
@@ -189,7 +204,7 @@ class PlaybookListView(APIView):
             OpenApiParameter("limit", int),
             OpenApiParameter("offset", int),
         ],
-        responses={200: PlaybookListOut(many=True)},
+        responses={200: PlaybookPage},
     )
     def get(self, request: Request) -> Response:
         status = request.query_params.get("status", "")
@@ -224,11 +239,11 @@ class PlaybookListView(APIView):
 
     @extend_schema(
         summary="Write a playbook (a draft, version 1)",
-        request=CreateIn,
-        responses={201: PlaybookOut, 400: OpenApiResponse(description="Field errors.")},
+        request=PlaybookCreateIn,
+        responses={201: PlaybookOut},
     )
     def post(self, request: Request) -> Response:
-        data = CreateIn(data=request.data)
+        data = PlaybookCreateIn(data=request.data)
         data.is_valid(raise_exception=True)
         playbook = services.playbook_create(
             actor=request.user,
@@ -242,6 +257,7 @@ class PlaybookDetailView(APIView):
     permission_classes = [CanReadPlaybooks]
 
     @extend_schema(
+        operation_id="playbooks_retrieve",
         summary="A playbook: its current version, or ?version=N",
         parameters=[OpenApiParameter("version", int)],
         responses={200: PlaybookOut},
@@ -262,7 +278,9 @@ class PlaybookVersionsView(APIView):
     permission_classes = [CanReadPlaybooks]
 
     @extend_schema(
-        summary="A playbook's versions, newest first", responses={200: VersionOut(many=True)}
+        summary="A playbook's versions, newest first",
+        parameters=[OpenApiParameter("limit", int), OpenApiParameter("offset", int)],
+        responses={200: PlaybookVersionPage},
     )
     def get(self, request: Request, slug: str) -> Response:
         playbook = _get(slug)
@@ -274,16 +292,15 @@ class PlaybookVersionsView(APIView):
 
     @extend_schema(
         summary="Save a new version (an edit never changes an old one)",
-        request=ReviseIn,
+        request=PlaybookReviseIn,
         responses={
             201: PlaybookOut,
-            400: OpenApiResponse(description="Field errors."),
             409: OpenApiResponse(description="base_version is not the current version."),
         },
     )
     def post(self, request: Request, slug: str) -> Response:
         playbook = _get(slug)
-        data = ReviseIn(data=request.data)
+        data = PlaybookReviseIn(data=request.data)
         data.is_valid(raise_exception=True)
         version = services.playbook_revise(
             playbook=playbook,

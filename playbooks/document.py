@@ -51,6 +51,9 @@ STEP_ROLES = {
 ESCALATE_TO = ("lead", "committee", "commander")
 STEP_KINDS = {"task": "Step", "decision": "Decision point", "escalation": "Escalation point"}
 ARTIFACT_KINDS = {"link": "Link", "file": "File", "query": "Query result", "number": "Number"}
+# The same values as tuples, for the API schema's enum names (settings.ENUM_NAME_OVERRIDES).
+STEP_KIND_VALUES = tuple(STEP_KINDS)
+ARTIFACT_KIND_VALUES = tuple(ARTIFACT_KINDS)
 TRIGGER_KINDS = ("any", "spike", "shift")
 SEVERITIES = ("S1", "S2", "S3", "S4")
 KEY = re.compile(r"^[a-z0-9][a-z0-9-]{0,39}$")
@@ -104,6 +107,12 @@ def _text(
     return value
 
 
+def _one_of(value: Any, allowed: Iterable[str]) -> bool:
+    """``value`` is one of ``allowed`` (a list or an object from JSON is not, and is not
+    hashed)."""
+    return isinstance(value, str) and value in allowed
+
+
 def _list(doc: Mapping[str, Any], key: str, at: str, errors: Errors, limit: int) -> list[Any]:
     value = doc.get(key) or []
     if not isinstance(value, list):
@@ -154,7 +163,7 @@ def validate(doc: Any, known: Known) -> tuple[dict[str, Any], Errors]:
                 _("“%(m)s” is not a monitor (known: %(known)s).")
                 % {"m": monitor, "known": ", ".join(sorted(known.monitors))},
             )
-        if kind not in TRIGGER_KINDS:
+        if not _one_of(kind, TRIGGER_KINDS):
             errors.add(f"{at}.kind", _("Must be one of %s.") % ", ".join(TRIGGER_KINDS))
         entry = {"monitor": monitor, "kind": kind}
         if entry not in triggers:
@@ -213,13 +222,13 @@ def _steps(raw: list[Any], known: Known, errors: Errors) -> list[dict[str, Any]]
             errors.add(f"{at}.key", _("“%s” is already the key of another step.") % key)
         keys.setdefault(key, i)
         phase = step.get("phase")
-        if phase not in PHASES:
+        if not _one_of(phase, PHASES):
             errors.add(f"{at}.phase", _("Must be one of %s.") % ", ".join(PHASES))
         role = step.get("role")
-        if role not in STEP_ROLES:
+        if not _one_of(role, STEP_ROLES):
             errors.add(f"{at}.role", _("Must be one of %s.") % ", ".join(STEP_ROLES))
         kind = step.get("kind") or "task"
-        if kind not in STEP_KINDS:
+        if not _one_of(kind, STEP_KINDS):
             errors.add(f"{at}.kind", _("Must be one of %s.") % ", ".join(STEP_KINDS))
         condition = _text(step, "condition", f"{at}.condition", errors, required=False)
         if condition:
@@ -229,7 +238,7 @@ def _steps(raw: list[Any], known: Known, errors: Errors) -> list[dict[str, Any]]
                 errors.add(f"{at}.condition", str(exc))
         artifacts = []
         for j, art in enumerate(_list(step, "artifacts", f"{at}.artifacts", errors, MAX_ARTIFACTS)):
-            if not isinstance(art, Mapping) or art.get("kind") not in ARTIFACT_KINDS:
+            if not isinstance(art, Mapping) or not _one_of(art.get("kind"), ARTIFACT_KINDS):
                 errors.add(
                     f"{at}.artifacts[{j}].kind",
                     _("Must be one of %s.") % ", ".join(ARTIFACT_KINDS),
@@ -254,9 +263,16 @@ def _steps(raw: list[Any], known: Known, errors: Errors) -> list[dict[str, Any]]
             if label in labels:
                 errors.add(f"{at}.branches[{j}].label", _("Two branches have this label."))
             labels.add(label)
-            branches.append({"label": label, "target": br.get("target")})
+            target = br.get("target")
+            if not isinstance(target, str):
+                errors.add(f"{at}.branches[{j}].target", _("Must be a step's key."))
+                target = ""
+            branches.append({"label": label, "target": target})
         escalate_to = step.get("escalate_to") or ""
-        if kind == "escalation" and escalate_to not in ESCALATE_TO:
+        if not isinstance(escalate_to, str):
+            errors.add(f"{at}.escalate_to", _("Must be text."))
+            escalate_to = ""
+        elif kind == "escalation" and escalate_to not in ESCALATE_TO:
             errors.add(f"{at}.escalate_to", _("Escalate to one of %s.") % ", ".join(ESCALATE_TO))
         if kind != "escalation" and escalate_to:
             errors.add(f"{at}.escalate_to", _("Only an escalation point escalates."))

@@ -209,4 +209,6 @@ def place_service_errors(
                 "severities": f"severity_{path.split('.', 1)[-1]}",
                 "templates": f"template_{path.split('.', 1)[-1]}",
             }.get(head.split(".")[0], head)
-            form.add_error(name if name in form.fields else None, message)
+            # base_version is hidden: a stale edit's reason stands above the form.
+            visible = name in form.fields and name != "base_version"
+            form.add_error(name if visible else None, message)

@@ -23,6 +23,7 @@ from catalog.models import SEVERITY_MEANINGS
 from reviewapp.core import state
 from reviewapp.core.audit import Actor, audit_record
 from reviewapp.core.exceptions import Conflict, NotFound, PermissionDenied, ServiceError
+from reviewapp.core.params import unstorable
 from reviewapp.core.roles import ENGINEER, LEAD
 from reviewapp.core.state import transition
 
@@ -96,9 +97,11 @@ def known_for(document: Any) -> doc_rules.Known:
     )
 
 
-def playbook_validate(document: Any) -> dict[str, Any]:
+def playbook_validate(document: Any, note: str = "") -> dict[str, Any]:
     """The normalised document, or ServiceError (400) with every problem by field path."""
     clean, errors = doc_rules.validate(document, known_for(document))
+    if unstorable(note) or len(note) > 300:
+        errors.add("note", _("At most 300 characters, without NUL or broken surrogates."))
     if errors:
         first = next(iter(errors.values()))[0]
         raise ServiceError(_("The playbook has problems: %s") % first, errors=dict(errors))
@@ -161,7 +164,7 @@ def playbook_create(
     """A new playbook (a draft) with its version 1."""
     if check and not may_write(actor):
         raise PermissionDenied(_("Only engineers and leads write playbooks."))
-    clean = playbook_validate(document)
+    clean = playbook_validate(document, note)
     now = timezone.now()
     playbook = Playbook.objects.create(
         slug=_unique_slug(clean["title"]),
@@ -192,7 +195,7 @@ def playbook_revise(
     """The next version of ``playbook``, from the version its editor started with."""
     if not may_write(actor):
         raise PermissionDenied(_("Only engineers and leads edit playbooks."))
-    clean = playbook_validate(document)
+    clean = playbook_validate(document, note)
     if base_version != playbook.version:
         raise Conflict(
             _("Someone saved version %(v)d while you edited version %(b)d: reload and redo.")
