@@ -34,6 +34,18 @@ COMMON_TRIAGE = [
         "role": "commander",
         "artifacts": [],
     },
+    {
+        "key": "first-update",
+        "phase": "triage",
+        "title": "Send the first status update",
+        "instructions": (
+            "Within 15 minutes of the alert, send the **status update** (Communication "
+            "templates, at the bottom) to #ml-incidents, even if all it says is that you "
+            "are looking."
+        ),
+        "role": "liaison",
+        "artifacts": [{"kind": "link", "label": "The message in the channel"}],
+    },
 ]
 
 
@@ -58,9 +70,9 @@ def _step(key: str, phase: str, title: str, instructions: str, role: str = "comm
 
 def _comms(key: str = "status-update") -> list[dict[str, Any]]:
     return [
-        _step(key, "communication", "Send the status update",
-              "Send the **status update** below to #ml-incidents, then every 30 min (S1) or "
-              "60 min (S2) until resolved.", role="liaison",
+        _step(key, "communication", "Keep sending status updates",
+              "Send the **status update** to #ml-incidents every 30 min (S1) or 60 min (S2), "
+              "and at every change of the model's mode, until resolved.", role="liaison",
               artifacts=[("link", "The message in the channel")]),
         _step("stakeholders", "communication", "Notify the model's stakeholders",
               "Send the **stakeholder notice** to the model's owners and the product owner.",

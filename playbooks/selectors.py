@@ -3,10 +3,13 @@ versions, and the diff between two versions."""
 
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass
 from typing import Any
 
 from django.db.models import Count, F, Q, QuerySet
+from django.utils.html import escape
+from django.utils.safestring import mark_safe
 
 from reviewapp.core.params import ParamError, unstorable
 from reviewapp.failsafe.monitors import DEFAULT_MONITORS
@@ -126,6 +129,7 @@ def step_view(steps: list[dict[str, Any]]) -> list[tuple[str, str, list[dict[str
                 "condition_words": conditions.in_words(step.get("condition", "")),
                 "role_label": doc_rules.STEP_ROLES.get(step["role"], step["role"]),
                 "kind_label": doc_rules.STEP_KINDS.get(step["kind"], step["kind"]),
+                "escalate_label": doc_rules.STEP_ROLES.get(step.get("escalate_to") or "", ""),
                 "branches_view": [
                     {**b, "number": numbers.get(b["target"]), "title": titles.get(b["target"])}
                     for b in step.get("branches", [])
@@ -181,6 +185,10 @@ class Change:
     before: str
     after: str
 
+    @property
+    def marked(self) -> tuple[str, str]:
+        return marked(self.before, self.after)
+
 
 def _fmt(value: Any) -> str:
     if value in (None, "", [], {}):
@@ -190,6 +198,25 @@ def _fmt(value: Any) -> str:
     if isinstance(value, dict):
         return ", ".join(f"{k}: {_fmt(v)}" for k, v in value.items())
     return str(value)
+
+
+def marked(before: str, after: str) -> tuple[str, str]:
+    """Both texts as HTML with the words that differ marked (``<del>`` in the old one,
+    ``<ins>`` in the new), so a one-sentence edit in a long instruction stands out."""
+    old, new = before.split(" "), after.split(" ")
+    left: list[str] = []
+    right: list[str] = []
+    for op, i1, i2, j1, j2 in difflib.SequenceMatcher(a=old, b=new, autojunk=False).get_opcodes():
+        a_part, b_part = escape(" ".join(old[i1:i2])), escape(" ".join(new[j1:j2]))
+        if op == "equal":
+            left.append(a_part)
+            right.append(b_part)
+            continue
+        if a_part:
+            left.append(f"<del>{a_part}</del>")
+        if b_part:
+            right.append(f"<ins>{b_part}</ins>")
+    return mark_safe(" ".join(left)), mark_safe(" ".join(right))  # noqa: S308 - escaped above
 
 
 def version_diff(old: dict[str, Any], new: dict[str, Any]) -> list[Change]:

@@ -298,7 +298,7 @@ def _draft_steps(mitigations: list[Any], failure_mode: Any | None) -> list[dict[
                 "key": f"{m.slug}-{n}"[:40].rstrip("-"),
                 "phase": phase,
                 "title": str(item)[:200],
-                "instructions": f"From the mitigation template “{m.title}”.",
+                "instructions": f"From the mitigation template [{m.title}]({m.get_absolute_url()}).",
                 "role": "participant",
                 "artifacts": [],
             })  # fmt: skip
@@ -329,6 +329,14 @@ def _draft_steps(mitigations: list[Any], failure_mode: Any | None) -> list[dict[
         "instructions": "The alert's metric is back inside its bound for the resolve time.",
         "role": "commander",
         "artifacts": [{"kind": "number", "label": "The metric after the fix"}],
+    })  # fmt: skip
+    steps.append({
+        "key": "status-update",
+        "phase": "communication",
+        "title": "Send status updates until resolved",
+        "instructions": "Send the **status update** template to the incident channel.",
+        "role": "liaison",
+        "artifacts": [{"kind": "link", "label": "The message in the channel"}],
     })  # fmt: skip
     seen: set[str] = set()
     for step in steps:  # keys unique even if two templates share a prefix

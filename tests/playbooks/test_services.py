@@ -160,7 +160,7 @@ def test_draft_from_a_failure_mode_uses_its_mitigation_templates(catalog, people
     assert doc["failure_modes"] == ["currency-mix-drift"]
     assert doc["owner"] == "sam"
     phases = [s["phase"] for s in doc["steps"]]
-    assert phases[0] == "triage" and phases[-1] == "verification"
+    assert phases[0] == "triage" and phases[-2:] == ["verification", "communication"]
     # each linked template's procedure becomes steps (drift-monitor-per-slice is a detector:
     # evidence), between the triage and verification steps every draft has
     assert "evidence" in phases and len(doc["steps"]) > 2
