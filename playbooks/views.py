@@ -28,7 +28,10 @@ PER_PAGE = 50
 ACTION_COPY = {
     "publish": (
         gettext_lazy("Publish"),
-        gettext_lazy("On-call engineers will see it as the playbook to follow."),
+        gettext_lazy(
+            "On-call engineers will follow it in incidents from now on; every later edit is a "
+            "new version they see at once."
+        ),
     ),
     "retire": (
         gettext_lazy("Retire"),

@@ -87,4 +87,13 @@ def test_engineer_follows_edits_and_drafts_playbooks(
         "Playbook: Overconfidence after retraining (calibration lost)"
     )
     page.screenshot(path=str(artifacts / "playbook-draft-from-catalog.png"), full_page=True)
+    page.click("summary:has-text('Publish…')")
+    assert "On-call engineers will follow it" in page.locator(".pb-confirm form").inner_text()
+    page.screenshot(path=str(artifacts / "playbook-publish-confirm.png"))
+    page.click("button:has-text('Publish version 1')")
+    page.wait_for_load_state("networkidle")
+    assert (
+        Playbook.objects.get(current__title__startswith="Playbook: Overconfidence").status
+        == "active"
+    )
     assert not js_errors
