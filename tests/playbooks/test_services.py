@@ -239,3 +239,13 @@ def test_known_for_accepts_only_engineer_or_lead_owners(catalog, people):
     assert services.known_for({"owner": "sam"}).owners == {"sam"}
     assert services.known_for({"owner": "ana"}).owners == set()
     assert isinstance(services.known_for({}), Known)
+
+
+def test_seed_playbooks_command_says_what_is_missing(catalog, people):
+    from django.core.management import CommandError, call_command
+
+    with pytest.raises(CommandError, match="owner"):
+        call_command("seed_playbooks", owner="ana")  # a reviewer cannot own one
+    assert not Playbook.objects.exists()
+    call_command("seed_playbooks")
+    assert Playbook.objects.filter(status="active").count() == 5

@@ -3,10 +3,11 @@ queue's command imports nothing from this app). Idempotent."""
 
 from __future__ import annotations
 
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
 from playbooks import demo
+from reviewapp.core.exceptions import ServiceError
 
 
 class Command(BaseCommand):
@@ -16,6 +17,10 @@ class Command(BaseCommand):
         parser.add_argument("--owner", default=demo.OWNER, help="Username of their owner.")
 
     def handle(self, *args, owner: str, **options) -> None:
-        with transaction.atomic():
-            created = demo.seed_playbooks(owner=owner)
+        try:
+            with transaction.atomic():
+                created = demo.seed_playbooks(owner=owner)
+        except ServiceError as exc:
+            # e.g. no engineer or lead of that name yet: say which field, change nothing
+            raise CommandError(f"{exc.message} {exc.errors}") from None
         self.stdout.write(f"Playbooks: {created} created.")
