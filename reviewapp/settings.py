@@ -731,6 +731,16 @@ SPECTACULAR_SETTINGS.setdefault("ENUM_NAME_OVERRIDES", {})["ModelModeEnum"] = (
     "reviewapp.models.ingest.Mode"
 )
 
+# --- Playbooks: schema names for their enums (step, trigger and artifact kinds, status) ---
+SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"].update({
+    "PlaybookStatusEnum": "playbooks.models.Playbook.Status",
+    "PlaybookStepKindEnum": "playbooks.document.STEP_KIND_VALUES",
+    "PlaybookTriggerKindEnum": "playbooks.document.TRIGGER_KINDS",
+    "PlaybookArtifactKindEnum": "playbooks.document.ARTIFACT_KIND_VALUES",
+    # governance's document kind keeps the name it had before other "kind" enums existed
+    "KindEnum": "reviewapp.governance.models.DocumentKind.values",
+})  # fmt: skip
+
 # --- Logging --------------------------------------------------------------------------------
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO").upper()
 LOGGING = {

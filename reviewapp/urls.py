@@ -26,6 +26,7 @@ urlpatterns = [
     path("governance/", include("reviewapp.governance.views.urls")),
     path("failsafe/", include("reviewapp.failsafe.urls")),
     path("catalog/", include("catalog.urls")),
+    path("playbooks/", include("playbooks.urls")),
     path("audit/", include("reviewapp.core.urls")),
     path("notifications/", include((core_urls.notification_urlpatterns, "notifications"))),
     path("", include("reviewapp.dashboards.metrics_urls")),
@@ -35,6 +36,7 @@ urlpatterns = [
     path("api/v1/", include("catalog.api_urls")),
     path("api/v1/", include("reviewapp.governance.api.urls")),
     path("api/v1/", include("reviewapp.failsafe.api.urls")),
+    path("api/v1/", include("playbooks.api_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     # The split view serves its start-up script as a file: no inline script (CSP).
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="api-docs"),

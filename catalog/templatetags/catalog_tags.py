@@ -50,3 +50,22 @@ def query_toggle(context, key: str, value: str) -> str:
 @register.filter
 def get_item(mapping, key):
     return mapping.get(key) if mapping else None
+
+
+# Links and one-click actions other apps offer on an entry's page (the playbooks app: "Draft
+# a playbook from this"), through core's registry so the catalog imports no app. A hook is
+# ``fn(kind=, slug=, user=) -> [{"label", "url", "method"?: "post", "fields"?: {..},
+# "primary"?: bool}]``.
+ENTRY_ACTIONS_HOOK = "catalog.entry_actions"
+
+
+@register.inclusion_tag("catalog/_entry_actions.html", takes_context=True)
+def entry_actions(context, kind: str, slug: str) -> dict:
+    from reviewapp.core import registry
+
+    links: list[dict] = []
+    for found in registry.run_hooks(
+        ENTRY_ACTIONS_HOOK, kind=kind, slug=slug, user=context.get("user")
+    ):
+        links.extend(found or [])
+    return {"links": links, "csrf_token": context.get("csrf_token")}

@@ -78,6 +78,13 @@ SERVICE_TOKEN_ANSWERS = {
     # --- fail-safe modes: a token reads its own models' mode; people switch it ---
     "api/v1/models/<slug:slug>": [("get", "/api/v1/models/card-fraud", 200)],
     "api/v1/models/<slug:slug>/mode": [("post", "/api/v1/models/card-fraud/mode", 403)],
+    # --- playbooks: people only (the roles read, engineers and leads write) ---
+    "api/v1/playbooks": [("get", "/api/v1/playbooks", 403), ("post", "/api/v1/playbooks", 403)],
+    "api/v1/playbooks/<slug:slug>": [("get", "/api/v1/playbooks/any", 403)],
+    "api/v1/playbooks/<slug:slug>/versions": [
+        ("get", "/api/v1/playbooks/any/versions", 403),
+        ("post", "/api/v1/playbooks/any/versions", 403),
+    ],
 }
 
 

@@ -38,12 +38,12 @@ def nav_for(user):
     [
         (
             roles.REVIEWER,
-            ["queue", "dashboards", "failsafe", "catalog"],
+            ["queue", "dashboards", "failsafe", "catalog", "playbooks"],
             ["My account", "My decisions"],
         ),
         (
             roles.LEAD,
-            ["queue", "dashboards", "failsafe", "governance", "catalog"],
+            ["queue", "dashboards", "failsafe", "governance", "catalog", "playbooks"],
             [
                 "My account",
                 "My decisions",
@@ -56,13 +56,13 @@ def nav_for(user):
         ),
         (
             roles.COMMITTEE,
-            ["dashboards", "failsafe", "governance", "catalog"],
+            ["dashboards", "failsafe", "governance", "catalog", "playbooks"],
             ["My account", "Audit log"],
         ),
-        (roles.CATALOG_EDITOR, ["catalog"], ["My account"]),
+        (roles.CATALOG_EDITOR, ["catalog", "playbooks"], ["My account"]),
         (
             roles.ENGINEER,
-            ["queue", "dashboards", "failsafe", "governance", "catalog"],
+            ["queue", "dashboards", "failsafe", "governance", "catalog", "playbooks"],
             ["My account", "Export labels", "Rejected envelopes"],
         ),
     ],
@@ -76,7 +76,8 @@ def test_each_role_sees_its_sections_and_tools_in_order(role, sections, tools):
 def test_pages_that_do_not_exist_yet_have_no_section():
     keys = {s.key for s in registry.nav_sections()}
     assert "governance" in keys  # the committee home and the change-request pages
-    assert "playbooks" not in keys
+    assert "playbooks" in keys  # issue 16's first part
+    assert "incidents" not in keys  # its second part
 
 
 def test_every_registered_entry_reverses():
@@ -133,6 +134,14 @@ QUEUE_READ = [
 ]
 # Change requests and governed documents other than the policy (governance, issue 13).
 GOVERNANCE_READ = ["governance.view_changerequest", "governance.view_documentversion"]
+# Playbooks (issue 16): every role reads, engineers and leads write and publish.
+PLAYBOOKS_READ = ["playbooks.view_playbook"]
+PLAYBOOKS_WRITE = [
+    *PLAYBOOKS_READ,
+    "playbooks.add_playbook",
+    "playbooks.change_playbook",
+    "playbooks.publish_playbook",
+]
 EXPECTED_GROUPS = {
     roles.CATALOG_EDITOR: [
         *CATALOG_READ,
@@ -143,12 +152,14 @@ EXPECTED_GROUPS = {
         "catalog.change_failuremode",
         "catalog.change_mitigationtemplate",
         "catalog.publish_failuremode",
+        *PLAYBOOKS_READ,
     ],
     roles.COMMITTEE: [
         *CATALOG_READ,
         *QUEUE_READ,
         *GOVERNANCE_READ,
         "governance.approve_policychange",
+        *PLAYBOOKS_READ,
     ],
     roles.ENGINEER: [
         *CATALOG_READ,
@@ -158,6 +169,7 @@ EXPECTED_GROUPS = {
         "catalog.add_failuremode",
         "catalog.add_mitigationtemplate",
         "reviewapp.view_rejectedenvelope",
+        *PLAYBOOKS_WRITE,
     ],
     roles.LEAD: [
         *CATALOG_READ,
@@ -170,8 +182,9 @@ EXPECTED_GROUPS = {
         "reviewapp.decide_reviewitem",
         "reviewapp.manage_queue",
         "reviewapp.view_rejectedenvelope",
+        *PLAYBOOKS_WRITE,
     ],
-    roles.REVIEWER: [*CATALOG_READ, *QUEUE_READ, "reviewapp.decide_reviewitem"],
+    roles.REVIEWER: [*CATALOG_READ, *QUEUE_READ, "reviewapp.decide_reviewitem", *PLAYBOOKS_READ],
 }
 
 

@@ -35,6 +35,8 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
+from playbooks import services as playbooks_services
+from playbooks.models import Playbook
 from reviewapp.accounts.services import personal_token_create
 from reviewapp.core.audit import Actor
 from reviewapp.governance import services as governance
@@ -162,6 +164,10 @@ def seeds(principals, fraud_model) -> Seeds:
     make_policy(churn)
     make_policy(churn, proposal(min_confidence=0.85))
     requests["rebase"] = draft("churn", 0.6)
+    # A playbook for the playbooks API's {slug} operations.
+    playbooks_services.playbook_create(
+        actor=None, document=_playbook_doc("Fuzz runbook"), check=False
+    )
     requests["ratify"] = governance.emergency_rollback(
         model_slug="churn",
         to_version=1,
@@ -169,6 +175,22 @@ def seeds(principals, fraud_model) -> Seeds:
         user=UserFactory(username="fuzz-other-lead", roles=["lead"]),
     ).pk
     return Seeds(requests=requests)
+
+
+def _playbook_doc(title: str) -> dict[str, Any]:
+    step = {"phase": "triage", "title": "Look", "role": "commander"}
+    return {
+        "title": title,
+        "owner": "fuzz-engineer",
+        "triggers": [{"monitor": "ood-rate", "kind": "shift"}],
+        "severities": {s: f"{s} meaning" for s in ("S1", "S2", "S3", "S4")},
+        "steps": [{**step, "key": "look"}],
+        "templates": {
+            "status_update": "{model} is {mode}",
+            "stakeholder_notice": "{model}: {impact_so_far}",
+            "resolution_notice": "{incident} resolved",
+        },
+    }
 
 
 def happy_calls(seeds: Seeds) -> dict[tuple[str, str], Callable[[], dict[str, Any]]]:
@@ -191,6 +213,10 @@ def happy_calls(seeds: Seeds) -> dict[tuple[str, str], Callable[[], dict[str, An
             return out
 
         return call
+
+    def playbook_revision() -> dict[str, Any]:
+        current = Playbook.objects.get(slug="fuzz-runbook").version
+        return {"document": _playbook_doc(f"Fuzz runbook {current + 1}"), "base_version": current}
 
     base = "/api/v1/change-requests"
     rules = proposal(min_confidence=0.6)
@@ -215,6 +241,16 @@ def happy_calls(seeds: Seeds) -> dict[tuple[str, str], Callable[[], dict[str, An
         ("GET", "/api/v1/models/{slug}/policy-versions"): lambda: {
             "path_parameters": {"slug": "churn"}
         },
+        ("GET", "/api/v1/playbooks"): lambda: {"query": {"monitor": "ood-rate", "limit": 5}},
+        ("POST", "/api/v1/playbooks"): lambda: {"body": {"document": _playbook_doc("Another")}},
+        ("GET", "/api/v1/playbooks/{slug}"): lambda: {"path_parameters": {"slug": "fuzz-runbook"}},
+        ("GET", "/api/v1/playbooks/{slug}/versions"): lambda: {
+            "path_parameters": {"slug": "fuzz-runbook"}
+        },
+        ("POST", "/api/v1/playbooks/{slug}/versions"): lambda: {
+            "path_parameters": {"slug": "fuzz-runbook"},
+            "body": playbook_revision(),
+        },
         ("POST", "/api/v1/models/{slug}/emergency-rollback"): lambda: {
             "path_parameters": {"slug": "churn"},
             "body": {"to_version": previous_version(), "reason": "Queue flooded."},
@@ -230,6 +266,8 @@ def _strategy(operation, seeds: Seeds):
         real = [{"id": pk} for pk in seeds.ids]
     elif "slug" in names and operation.path.startswith("/api/v1/models/"):
         real = [{"slug": slug} for slug in seeds.slugs]
+    elif "slug" in names and operation.path.startswith("/api/v1/playbooks/"):
+        real = [{"slug": "fuzz-runbook"}]
     if not real:
         return operation.as_strategy()
     return st.one_of(

@@ -114,8 +114,19 @@ def test_a_month_of_history_through_the_services(tmp_path, client, django_user_m
     assert open_items.count() >= 20
     late = open_items.filter(sla_due_at__lte=now + dt.timedelta(minutes=1))
     assert not late.exists(), [
-        (i.pk, i.model.slug, i.status, i.purpose, i.priority, str(i.created_at), str(i.sla_due_at),
-         str(i.prediction.received_at), i.prediction.reason_codes, str(now), str(started))
+        (
+            i.pk,
+            i.model.slug,
+            i.status,
+            i.purpose,
+            i.priority,
+            str(i.created_at),
+            str(i.sla_due_at),
+            str(i.prediction.received_at),
+            i.prediction.reason_codes,
+            str(now),
+            str(started),
+        )
         for i in late
     ]
     assert open_items.values("priority").distinct().count() > 3

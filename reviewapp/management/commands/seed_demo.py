@@ -146,6 +146,9 @@ class Command(BaseCommand):
                 ).token
             failsafe_demo.seed_owners()
 
+        # Playbooks (issue 16), by command name: the queue imports nothing from playbooks.
+        call_command("seed_playbooks", stdout=self.stdout)
+
         account = ServiceAccount.objects.get(name=DEMO_SERVICE)
         if not created_any:
             # A seeded database keeps its history: a second one would be a second month.

@@ -1,0 +1,13 @@
+from django.urls import path
+
+from . import api
+
+urlpatterns = [
+    path("playbooks", api.PlaybookListView.as_view(), name="playbooks"),
+    path("playbooks/<slug:slug>", api.PlaybookDetailView.as_view(), name="playbook"),
+    path(
+        "playbooks/<slug:slug>/versions",
+        api.PlaybookVersionsView.as_view(),
+        name="playbook-versions",
+    ),
+]
