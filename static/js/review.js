@@ -74,7 +74,14 @@
         : "Override: pick the correct label (1–9), give a reason, then Enter.";
     }
     if (action === "escalate") return "Enter to escalate to a lead, with your note.";
-    if (action === "defer") return "Enter to defer, with your note.";
+    if (action === "defer") {
+      // Without a "not before" time the page says where the item goes (the field's own help,
+      // which screen readers get from the field).
+      var wake = form && form.querySelector("#id_wake_at");
+      var help = doc.getElementById("wake-help");
+      return "Enter to defer, with your note." +
+        (wake && !wake.value && help ? " " + help.textContent.trim() : "");
+    }
     return "Press a, o, e or d to choose an action; Enter submits only the chosen one.";
   }
   function setMode(action) {
@@ -126,6 +133,10 @@
         }
       });
     });
+    var wakeAt = form.querySelector("#id_wake_at");
+    if (wakeAt) {
+      wakeAt.addEventListener("change", function () { if (mode === "defer") setMode(mode); });
+    }
     form.addEventListener("submit", function () {
       form.querySelectorAll("button[type=submit]").forEach(function (b) { b.setAttribute("aria-busy", "true"); });
     });

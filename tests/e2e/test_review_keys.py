@@ -51,7 +51,12 @@ def test_enter_without_a_chosen_action_records_nothing(
     assert (decision.action, decision.final_label) == ("override", "legit")
     assert decision.reason == "looks fine to me"
 
+    # Defer without a time says where the item goes (the form's help, shown once chosen).
+    page.keyboard.press("d")
+    assert "behind the others" in hint.inner_text()
+    assert "30 minutes" in hint.inner_text()
     # Escalate is chosen with e and said as such; Enter then escalates, nothing else.
+    page.keyboard.press("Escape")
     page.keyboard.press("e")
     assert hint.inner_text() == "Enter to escalate to a lead, with your note."
     page.keyboard.type("Same device as a known fraud ring")

@@ -220,8 +220,8 @@ def test_support_reviewer_reads_the_ticket_text(live_server, page, sign_in, arti
     legend = page.inner_text(".text-legend")
     assert "toward technical" in legend
     assert page.locator(".inputs-col table.inputs th", has_text="customer_tier").count() == 1
-    _fits_one_screen(page)
     page.screenshot(path=str(artifacts / "review-text.png"), full_page=False)
+    _fits_one_screen(page)
 
 
 def test_lead_declares_the_presentation_with_clear_errors(live_server, page, sign_in, artifacts):
