@@ -18,6 +18,7 @@ from django.utils import timezone
 
 from reviewapp.core.audit import Actor, audit_record
 from reviewapp.core.exceptions import PermissionDenied, ServiceError
+from reviewapp.core.forms import normalize_line_endings
 from reviewapp.core.time import iso_utc
 
 from . import services
@@ -146,6 +147,14 @@ LINK_KEYS = {"mitigation", "effectiveness", "note"}
 OCCURRENCE_KEYS = {"source_type", "source_id", "occurred_at"}
 
 
+def _normalized_text(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _normalized_text(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_normalized_text(v) for v in value]
+    return normalize_line_endings(value)
+
+
 def _parse_dt(value: Any, path: str, errors: dict) -> dt.datetime | None:
     if not value:
         errors.setdefault(path, []).append("Required: an ISO 8601 date-time.")
@@ -211,6 +220,9 @@ def catalog_import(*, data: Any, user: Any = None, restore_status: bool = False)
     """
     if user is not None and not user.has_perm("catalog.change_failuremode"):
         raise PermissionDenied("Only catalog editors may import a catalog.")
+    # Text as the forms store it (``\n`` line endings), so an import of an unchanged entry
+    # written on another system shows no change in the revision diff.
+    data = _normalized_text(data)
     if restore_status and user is not None and not user.is_superuser:
         raise PermissionDenied(
             "Only an administrator may import workflow statuses.", field="restore_status"

@@ -130,3 +130,16 @@ def test_api_export_and_import_for_editors(client, editor, engineer, make_fm):
     bad = client.post("/api/v1/catalog", {"format": "x"}, content_type="application/json")
     assert bad.status_code == 400 and "format" in bad.json()["errors"]
     assert Occurrence.objects.count() == 0
+
+
+def test_an_import_stores_text_with_newline_line_endings(editor):
+    doc = {
+        "format": "failsafe-catalog",
+        "format_version": 1,
+        "mitigations": [
+            {"slug": "ok", "title": "Fine", "kind": "detector", "summary": "one\r\ntwo\rthree"}
+        ],
+        "failure_modes": [],
+    }
+    catalog_import(data=doc, user=editor)
+    assert MitigationTemplate.objects.get(slug="ok").summary == "one\ntwo\nthree"
