@@ -3,15 +3,14 @@ versions, and the diff between two versions."""
 
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass
 from typing import Any
 
 from django.db.models import Count, F, Q, QuerySet
-from django.utils.html import escape
 from django.utils.safestring import mark_safe
 
 from reviewapp.core.params import ParamError, unstorable
+from reviewapp.core.textdiff import mark_changed_words
 from reviewapp.failsafe.monitors import DEFAULT_MONITORS
 from reviewapp.governance.models import DocumentKind, DocumentVersion
 
@@ -203,20 +202,8 @@ def _fmt(value: Any) -> str:
 def marked(before: str, after: str) -> tuple[str, str]:
     """Both texts as HTML with the words that differ marked (``<del>`` in the old one,
     ``<ins>`` in the new), so a one-sentence edit in a long instruction stands out."""
-    old, new = before.split(" "), after.split(" ")
-    left: list[str] = []
-    right: list[str] = []
-    for op, i1, i2, j1, j2 in difflib.SequenceMatcher(a=old, b=new, autojunk=False).get_opcodes():
-        a_part, b_part = escape(" ".join(old[i1:i2])), escape(" ".join(new[j1:j2]))
-        if op == "equal":
-            left.append(a_part)
-            right.append(b_part)
-            continue
-        if a_part:
-            left.append(f"<del>{a_part}</del>")
-        if b_part:
-            right.append(f"<ins>{b_part}</ins>")
-    return mark_safe(" ".join(left)), mark_safe(" ".join(right))  # noqa: S308 - escaped above
+    left, right, _shared = mark_changed_words(before, after)
+    return mark_safe(left), mark_safe(right)  # noqa: S308 - escaped by mark_changed_words
 
 
 def version_diff(old: dict[str, Any], new: dict[str, Any]) -> list[Change]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import difflib
-import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -12,6 +11,7 @@ from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 
 from reviewapp.core.forms import normalize_line_endings
+from reviewapp.core.textdiff import mark_changed_words
 
 from .. import quality
 from ..models import FailureMode, PendingRevision, Revision
@@ -39,27 +39,11 @@ class FieldDiff:
     html: SafeString
 
 
-_WORDS = re.compile(r"(\s+)")
-
-
-def _word_diff(old: str, new: str) -> tuple[str, str] | None:
-    """One changed line as two escaped lines, the words that differ wrapped in <del> (old)
-    and <ins> (new), words both share plain; None when they share no word (the line was
-    rewritten: shown as removed and added whole)."""
-    a, b = _WORDS.split(old), _WORDS.split(new)
-    left, right, shared = [], [], False
-    for tag, i1, i2, j1, j2 in difflib.SequenceMatcher(None, a, b, autojunk=False).get_opcodes():
-        before, after = escape("".join(a[i1:i2])), escape("".join(b[j1:j2]))
-        if tag == "equal":
-            shared = shared or bool("".join(a[i1:i2]).strip())
-            left.append(before)
-            right.append(after)
-            continue
-        if before:
-            left.append(f"<del>{before}</del>")
-        if after:
-            right.append(f"<ins>{after}</ins>")
-    return ("".join(left), "".join(right)) if shared else None
+def _changed_words(old: str, new: str) -> tuple[str, str] | None:
+    """One changed line as two escaped lines with the changed words marked; None when they
+    share no word (the line was rewritten: shown as removed and added whole)."""
+    left, right, shared = mark_changed_words(old, new)
+    return (left, right) if shared else None
 
 
 def _line_diff(a: str, b: str) -> list[str]:
@@ -77,7 +61,7 @@ def _line_diff(a: str, b: str) -> list[str]:
         paired = min(len(removed), len(added)) if tag == "replace" else 0
         dels, inss = [], []
         for x, y in zip(removed[:paired], added[:paired], strict=True):
-            words = _word_diff(x, y)
+            words = _changed_words(x, y)
             if words is None:
                 dels.append(f'<del class="diff-del">− {escape(x)}</del>')
                 inss.append(f'<ins class="diff-ins">+ {escape(y)}</ins>')
