@@ -275,6 +275,20 @@ KIND_PHASE = {
 }
 
 
+def _draft_step(
+    key: str, phase: str, title: str, instructions: str, *, role: str = "participant"
+) -> dict[str, Any]:
+    """A draft step from a mitigation template (keys and titles cut to the document's limits)."""
+    return {
+        "key": key[:40].rstrip("-"),
+        "phase": phase,
+        "title": title[:200],
+        "instructions": instructions,
+        "role": role,
+        "artifacts": [],
+    }
+
+
 def _draft_steps(mitigations: list[Any], failure_mode: Any | None) -> list[dict[str, Any]]:
     steps: list[dict[str, Any]] = [
         {
@@ -292,33 +306,29 @@ def _draft_steps(mitigations: list[Any], failure_mode: Any | None) -> list[dict[
     by_phase: dict[str, list[dict[str, Any]]] = {p: [] for p in doc_rules.PHASES}
     for m in mitigations:
         phase = KIND_PHASE.get(m.kind, "remediation")
+        source = f"From the mitigation template [{m.title}]({m.get_absolute_url()})."
         for n, item in enumerate(m.procedure_steps or [], start=1):
-            by_phase[phase].append({
-                "key": f"{m.slug}-{n}"[:40].rstrip("-"),
-                "phase": phase,
-                "title": str(item)[:200],
-                "instructions": f"From the mitigation template [{m.title}]({m.get_absolute_url()}).",
-                "role": "participant",
-                "artifacts": [],
-            })  # fmt: skip
+            by_phase[phase].append(_draft_step(f"{m.slug}-{n}", phase, str(item), source))
         if m.rollback_procedure:
-            by_phase["remediation"].append({
-                "key": f"{m.slug}-rollback"[:40].rstrip("-"),
-                "phase": "remediation",
-                "title": f"Roll back: {m.title}"[:200],
-                "instructions": m.rollback_procedure,
-                "role": "commander",
-                "artifacts": [],
-            })  # fmt: skip
+            by_phase["remediation"].append(
+                _draft_step(
+                    f"{m.slug}-rollback",
+                    "remediation",
+                    f"Roll back: {m.title}",
+                    m.rollback_procedure,
+                    role="commander",
+                )
+            )
         if m.fallback_plan:
-            by_phase["containment"].append({
-                "key": f"{m.slug}-fallback"[:40].rstrip("-"),
-                "phase": "containment",
-                "title": f"Fallback: {m.title}"[:200],
-                "instructions": m.fallback_plan,
-                "role": "commander",
-                "artifacts": [],
-            })  # fmt: skip
+            by_phase["containment"].append(
+                _draft_step(
+                    f"{m.slug}-fallback",
+                    "containment",
+                    f"Fallback: {m.title}",
+                    m.fallback_plan,
+                    role="commander",
+                )
+            )
     for phase in doc_rules.PHASES:
         steps.extend(by_phase[phase])
     steps.append({
