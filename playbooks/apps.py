@@ -21,14 +21,26 @@ class PlaybooksConfig(AppConfig):
             roles={REVIEWER, LEAD, COMMITTEE, CATALOG_EDITOR, ENGINEER},
             order=45,
         )
-        # Everyone with a role reads playbooks; engineers and leads write and publish them.
-        write = ["view_playbook", "add_playbook", "change_playbook", "publish_playbook"]
+        registry.register_nav_section(
+            key="incidents",
+            label=_("Incidents"),
+            url_name="incidents:list",
+            roles={REVIEWER, LEAD, COMMITTEE, CATALOG_EDITOR, ENGINEER},
+            order=46,
+        )
+        # Everyone with a role reads playbooks and the incidents of the models they see;
+        # engineers and leads write and publish playbooks and run incidents.
+        read = ["view_playbook", "view_incident"]
+        write = [
+            *read, "add_playbook", "change_playbook", "publish_playbook", "add_incident",
+            "change_incident", "run_incident",
+        ]  # fmt: skip
         registry.register_role_permissions(
             self.label,
             {
-                REVIEWER: ["view_playbook"],
-                COMMITTEE: ["view_playbook"],
-                CATALOG_EDITOR: ["view_playbook"],
+                REVIEWER: read,
+                COMMITTEE: read,
+                CATALOG_EDITOR: read,
                 ENGINEER: write,
                 LEAD: write,
             },
@@ -38,3 +50,8 @@ class PlaybooksConfig(AppConfig):
         from .views import catalog_entry_actions
 
         registry.register_hook("catalog.entry_actions", catalog_entry_actions)
+        # The commander of an open incident on a model may contain or halt it (only leads
+        # lift: the switch checks that).
+        from .incidents.services import commander_may_stop
+
+        registry.register_hook("failsafe.may_stop_model", commander_may_stop)

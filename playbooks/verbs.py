@@ -15,6 +15,20 @@ VERBS = {
     "playbooks.playbook.published": _("Playbook published"),
     "playbooks.playbook.retired": _("Playbook retired"),
     "playbooks.playbook.reinstated": _("Playbook reinstated"),
+    "playbooks.incident.opened": _("Incident opened"),
+    "playbooks.incident.triaged": _("Incident triaged"),
+    "playbooks.incident.contained": _("Incident marked contained"),
+    "playbooks.incident.remediated": _("Incident marked remediated"),
+    "playbooks.incident.verified": _("Incident verified"),
+    "playbooks.incident.reopened": _("Incident reopened (verification failed)"),
+    "playbooks.incident.closed": _("Incident closed"),
+    "playbooks.incident.cancelled": _("Incident cancelled"),
+    "playbooks.incident.edited": _("Incident edited"),
+    "playbooks.incident.commander_set": _("Incident commander changed"),
+    "playbooks.incident.member_added": _("Person added to an incident"),
+    "playbooks.incident.member_removed": _("Person removed from an incident"),
+    "playbooks.incident.linked": _("Models, alerts, items or failure modes linked to an incident"),
+    "playbooks.incident.noted": _("Note on an incident's timeline"),
 }
 
 

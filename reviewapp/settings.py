@@ -741,6 +741,14 @@ SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"].update({
     "KindEnum": "reviewapp.governance.models.DocumentKind.values",
 })  # fmt: skip
 
+# --- Incidents (playbooks/incidents) ---------------------------------------------------------
+# A monitor's persistent shift that contains or halts a model opens an incident by itself when
+# the monitor's severity is this or worse (S1 worst). "" : never automatically.
+INCIDENT_AUTO_OPEN_SEVERITY = env_str("INCIDENT_AUTO_OPEN_SEVERITY", "S2")
+# The status update a commander owes: the next one is due this many minutes after the last.
+INCIDENT_UPDATE_INTERVAL_MINUTES = env_int("INCIDENT_UPDATE_INTERVAL_MINUTES", 60)
+# --- end incidents ---
+
 # --- Logging --------------------------------------------------------------------------------
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO").upper()
 LOGGING = {

@@ -27,6 +27,7 @@ urlpatterns = [
     path("failsafe/", include("reviewapp.failsafe.urls")),
     path("catalog/", include("catalog.urls")),
     path("playbooks/", include("playbooks.urls")),
+    path("incidents/", include("playbooks.incidents.urls")),
     path("audit/", include("reviewapp.core.urls")),
     path("notifications/", include((core_urls.notification_urlpatterns, "notifications"))),
     path("", include("reviewapp.dashboards.metrics_urls")),

@@ -1,0 +1,15 @@
+from django.urls import path
+
+from . import views
+
+app_name = "incidents"
+
+urlpatterns = [
+    path("", views.incident_list, name="list"),
+    path("new/", views.incident_open, name="open"),
+    path("<int:pk>/", views.incident_detail, name="detail"),
+    path("<int:pk>/times/", views.incident_times, name="times"),
+    path("<int:pk>/people/", views.incident_people, name="people"),
+    path("<int:pk>/notes/", views.incident_note, name="note"),
+    path("<int:pk>/<slug:event>/", views.incident_transition, name="transition"),
+]
