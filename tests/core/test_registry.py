@@ -38,12 +38,12 @@ def nav_for(user):
     [
         (
             roles.REVIEWER,
-            ["queue", "dashboards", "failsafe", "catalog", "playbooks"],
+            ["queue", "dashboards", "failsafe", "catalog", "playbooks", "incidents"],
             ["My account", "My decisions"],
         ),
         (
             roles.LEAD,
-            ["queue", "dashboards", "failsafe", "governance", "catalog", "playbooks"],
+            ["queue", "dashboards", "failsafe", "governance", "catalog", "playbooks", "incidents"],
             [
                 "My account",
                 "My decisions",
@@ -56,13 +56,13 @@ def nav_for(user):
         ),
         (
             roles.COMMITTEE,
-            ["dashboards", "failsafe", "governance", "catalog", "playbooks"],
+            ["dashboards", "failsafe", "governance", "catalog", "playbooks", "incidents"],
             ["My account", "Audit log"],
         ),
-        (roles.CATALOG_EDITOR, ["catalog", "playbooks"], ["My account"]),
+        (roles.CATALOG_EDITOR, ["catalog", "playbooks", "incidents"], ["My account"]),
         (
             roles.ENGINEER,
-            ["queue", "dashboards", "failsafe", "governance", "catalog", "playbooks"],
+            ["queue", "dashboards", "failsafe", "governance", "catalog", "playbooks", "incidents"],
             ["My account", "Export labels", "Rejected envelopes"],
         ),
     ],
@@ -73,11 +73,11 @@ def test_each_role_sees_its_sections_and_tools_in_order(role, sections, tools):
     assert [str(t["label"]) for t in nav["nav_tools"]] == tools
 
 
-def test_pages_that_do_not_exist_yet_have_no_section():
+def test_issue_16_pages_have_their_sections():
     keys = {s.key for s in registry.nav_sections()}
     assert "governance" in keys  # the committee home and the change-request pages
     assert "playbooks" in keys  # issue 16's first part
-    assert "incidents" not in keys  # its second part
+    assert "incidents" in keys  # its second part
 
 
 def test_every_registered_entry_reverses():
@@ -135,12 +135,16 @@ QUEUE_READ = [
 # Change requests and governed documents other than the policy (governance, issue 13).
 GOVERNANCE_READ = ["governance.view_changerequest", "governance.view_documentversion"]
 # Playbooks (issue 16): every role reads, engineers and leads write and publish.
-PLAYBOOKS_READ = ["playbooks.view_playbook"]
+# Incidents too: every role reads those of the models it sees; engineers and leads run them.
+PLAYBOOKS_READ = ["playbooks.view_incident", "playbooks.view_playbook"]
 PLAYBOOKS_WRITE = [
     *PLAYBOOKS_READ,
+    "playbooks.add_incident",
     "playbooks.add_playbook",
+    "playbooks.change_incident",
     "playbooks.change_playbook",
     "playbooks.publish_playbook",
+    "playbooks.run_incident",
 ]
 EXPECTED_GROUPS = {
     roles.CATALOG_EDITOR: [
