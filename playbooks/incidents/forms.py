@@ -46,7 +46,7 @@ class IncidentOpenForm(ServiceErrorsMixin, NormalizedTextMixin, forms.Form):
         required=False,
         choices=(),
         widget=forms.SelectMultiple(attrs={"size": 6}),
-        help_text=_("What it looks like, from the catalog (add more later)."),
+        help_text=_("What it looks like, from the catalog; Ctrl or ⌘ click to choose several."),
     )
     impact_started_at = when_field(
         _("Impact started"),

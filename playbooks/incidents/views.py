@@ -222,6 +222,9 @@ def incident_open(request: HttpRequest) -> HttpResponse:
     else:
         initial = _prefill(request)
         choices = _open_choices(request, initial.get("failure_modes", []))
+        if not initial.get("playbook") and len(choices["proposed"]) == 1:
+            # The one active playbook for the failure mode chosen: follow it unless changed.
+            initial["playbook"] = next(iter(choices["proposed"]))
         form = forms.IncidentOpenForm(
             initial=initial,
             models=choices["models"],
