@@ -742,6 +742,14 @@ SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"].update({
 })  # fmt: skip
 
 # --- Incidents (playbooks/incidents) ---------------------------------------------------------
+# Schema names for the incidents API's enums (issue 16).
+SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"].update({
+    "IncidentStatusEnum": "playbooks.models.Incident.Status",
+    "IncidentSourceEnum": "playbooks.models.Incident.Source",
+    "IncidentSeverityEnum": "playbooks.models.incidents.SEVERITY_CHOICES",
+    "IncidentMemberRoleEnum": "playbooks.models.IncidentMember.Role",
+    "IncidentEventEnum": "playbooks.incidents.machine.EVENT_LABELS",
+})  # fmt: skip
 # A monitor's persistent shift that contains or halts a model opens an incident by itself when
 # the monitor's severity is this or worse (S1 worst). "" : never automatically.
 INCIDENT_AUTO_OPEN_SEVERITY = env_str("INCIDENT_AUTO_OPEN_SEVERITY", "S2")

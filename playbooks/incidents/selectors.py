@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db.models import Exists, OuterRef, QuerySet
+from django.db.models import Exists, OuterRef, Prefetch, QuerySet
 
 from reviewapp.selectors.visibility import visible_model_ids
 
-from ..models import Incident, IncidentModel
+from ..models import Incident, IncidentFailureMode, IncidentMember, IncidentModel
 
 OPEN_STATUSES = ("detected", "triaged", "contained", "remediated", "verified")
 
@@ -67,3 +67,18 @@ def incident_for(user: Any, pk: Any) -> Incident | None:
 
 def open_incidents_on(model_id: int) -> QuerySet[Incident]:
     return Incident.objects.filter(status__in=OPEN_STATUSES, model_links__model_id=model_id)
+
+
+def incidents_with_links(qs: QuerySet[Incident]) -> QuerySet[Incident]:
+    """``qs`` with everything the API's answer shows loaded in a fixed number of queries:
+    its commander, opener and playbook, its people, models (with their operating mode),
+    alerts, failure modes and review items."""
+    return qs.select_related(
+        "commander", "opened_by", "playbook_version__playbook"
+    ).prefetch_related(
+        Prefetch("members", IncidentMember.objects.select_related("user")),
+        Prefetch("model_links", IncidentModel.objects.select_related("model__mode_row")),
+        "alert_links",
+        Prefetch("failure_mode_links", IncidentFailureMode.objects.select_related("failure_mode")),
+        "item_links",
+    )

@@ -85,6 +85,19 @@ SERVICE_TOKEN_ANSWERS = {
         ("get", "/api/v1/playbooks/any/versions", 403),
         ("post", "/api/v1/playbooks/any/versions", 403),
     ],
+    # --- incidents: people only (issue 16; the same 403 before any incident is looked up) ---
+    "api/v1/incidents": [("get", "/api/v1/incidents", 403), ("post", "/api/v1/incidents", 403)],
+    "api/v1/incidents/<int:pk>": [
+        ("get", "/api/v1/incidents/1", 403),
+        ("patch", "/api/v1/incidents/1", 403),
+    ],
+    "api/v1/incidents/<int:pk>/transitions": [("post", "/api/v1/incidents/1/transitions", 403)],
+    "api/v1/incidents/<int:pk>/people": [("post", "/api/v1/incidents/1/people", 403)],
+    "api/v1/incidents/<int:pk>/links": [("post", "/api/v1/incidents/1/links", 403)],
+    "api/v1/incidents/<int:pk>/notes": [
+        ("get", "/api/v1/incidents/1/notes", 403),
+        ("post", "/api/v1/incidents/1/notes", 403),
+    ],
 }
 
 

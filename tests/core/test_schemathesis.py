@@ -7,8 +7,9 @@ header. The requests go through the WSGI app in this process, so they see the te
 
 Generated ids and slugs alone would almost never name a real object, so the run is seeded
 with governance objects made through the services (a model with an active policy, a request
-in review with ready evidence, a draft, an emergency rollback awaiting ratification) and every
-operation with an ``{id}`` or ``{slug}`` is also generated against them; then each principal
+in review with ready evidence, a draft, an emergency rollback awaiting ratification), a
+playbook, and incidents on card-fraud opened by the lead and by the engineer; every operation
+with an ``{id}`` or ``{slug}`` is also generated against them; then each principal
 sends each operation's well-formed call once (``happy_calls``: the current evidence hash, the
 previously active version), so the answers past the role and state checks are held to the
 schema too."""
@@ -23,6 +24,7 @@ from typing import Any
 
 import pytest
 import schemathesis
+from django.contrib.auth import get_user_model
 from django.core.handlers.wsgi import WSGIHandler
 from django.core.signals import request_finished, request_started
 from django.db import close_old_connections
@@ -36,7 +38,9 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from playbooks import services as playbooks_services
-from playbooks.models import Playbook
+from playbooks.incidents import services as incident_services
+from playbooks.incidents.machine import INCIDENT
+from playbooks.models import Incident, Playbook
 from reviewapp.accounts.services import personal_token_create
 from reviewapp.core.audit import Actor
 from reviewapp.governance import services as governance
@@ -104,6 +108,8 @@ class Seeds:
 
     requests: dict[str, int]
     slugs: tuple[str, ...] = ("card-fraud", "churn")
+    # Incidents on card-fraud: opened by the fuzzing lead, and by the fuzzing engineer.
+    incidents: tuple[int, ...] = ()
 
     @property
     def ids(self) -> list[int]:
@@ -174,7 +180,16 @@ def seeds(principals, fraud_model) -> Seeds:
         reason="The new threshold floods the queue.",
         user=UserFactory(username="fuzz-other-lead", roles=["lead"]),
     ).pk
-    return Seeds(requests=requests)
+    # Incidents for the incidents API's {id} operations, opened as people do (the users are
+    # read, not made again: the factory would reset the lead's password, ending its session).
+    incidents = tuple(
+        incident_services.incident_open(
+            actor=get_user_model().objects.get(username=name), severity="S2",
+            title=f"Fuzz incident by {name}", model_slugs=["card-fraud"],
+        ).pk
+        for name in ("fuzz-lead", "fuzz-engineer")
+    )  # fmt: skip
+    return Seeds(requests=requests, incidents=incidents)
 
 
 def _playbook_doc(title: str) -> dict[str, Any]:
@@ -218,6 +233,21 @@ def happy_calls(seeds: Seeds) -> dict[tuple[str, str], Callable[[], dict[str, An
         current = Playbook.objects.get(slug="fuzz-runbook").version
         return {"document": _playbook_doc(f"Fuzz runbook {current + 1}"), "base_version": current}
 
+    def incident(index: int, body: Callable[[Incident], dict[str, Any]] | None = None):
+        def call() -> dict[str, Any]:
+            pk = seeds.incidents[index]
+            out: dict[str, Any] = {"path_parameters": {"id": pk}}
+            if body is not None:
+                out["body"] = body(Incident.objects.get(pk=pk))
+            return out
+
+        return call
+
+    def next_move(row: Incident) -> dict[str, Any]:
+        """The next step forward from where the generated calls left the incident."""
+        events = [e for e in INCIDENT.events_from(row.status) if e not in ("cancel", "reopen")]
+        return {"event": (events or ["cancel"])[0], "version": row.version, "reason": "Fuzzing."}
+
     base = "/api/v1/change-requests"
     rules = proposal(min_confidence=0.6)
     return {
@@ -251,6 +281,23 @@ def happy_calls(seeds: Seeds) -> dict[tuple[str, str], Callable[[], dict[str, An
             "path_parameters": {"slug": "fuzz-runbook"},
             "body": playbook_revision(),
         },
+        ("GET", "/api/v1/incidents"): lambda: {"query": {"status": "open", "model": "card-fraud"}},
+        ("POST", "/api/v1/incidents"): lambda: {
+            "body": {"title": "Fuzz", "severity": "S3", "models": ["card-fraud"]}
+        },
+        ("GET", "/api/v1/incidents/{id}"): incident(0),
+        ("PATCH", "/api/v1/incidents/{id}"): incident(
+            0, lambda row: {"version": row.version, "summary": "Edited."}
+        ),
+        ("POST", "/api/v1/incidents/{id}/transitions"): incident(1, next_move),
+        ("POST", "/api/v1/incidents/{id}/people"): incident(
+            0, lambda row: {"action": "commander", "username": "fuzz-lead"}
+        ),
+        ("POST", "/api/v1/incidents/{id}/links"): incident(
+            0, lambda row: {"models": ["card-fraud"]}
+        ),
+        ("GET", "/api/v1/incidents/{id}/notes"): incident(0),
+        ("POST", "/api/v1/incidents/{id}/notes"): incident(0, lambda row: {"body": "Fuzzing."}),
         ("POST", "/api/v1/models/{slug}/emergency-rollback"): lambda: {
             "path_parameters": {"slug": "churn"},
             "body": {"to_version": previous_version(), "reason": "Queue flooded."},
@@ -268,6 +315,8 @@ def _strategy(operation, seeds: Seeds):
         real = [{"slug": slug} for slug in seeds.slugs]
     elif "slug" in names and operation.path.startswith("/api/v1/playbooks/"):
         real = [{"slug": "fuzz-runbook"}]
+    elif "id" in names and operation.path.startswith("/api/v1/incidents/"):
+        real = [{"id": pk} for pk in seeds.incidents]
     if not real:
         return operation.as_strategy()
     return st.one_of(
