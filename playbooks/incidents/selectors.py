@@ -12,6 +12,7 @@ from typing import Any
 
 from django.db.models import Exists, OuterRef, Prefetch, QuerySet
 
+from reviewapp.core.roles import CATALOG_EDITOR, has_role
 from reviewapp.selectors.visibility import visible_model_ids
 
 from ..models import Incident, IncidentFailureMode, IncidentMember, IncidentModel
@@ -39,10 +40,14 @@ def may_read_any(user: Any) -> bool:
 
 
 def incidents_visible_to(user: Any, qs: QuerySet[Incident] | None = None) -> QuerySet[Incident]:
-    """Incidents ``user`` may read: those with a model they can see."""
+    """Incidents ``user`` may read: those with a model they can see. Catalog editors read
+    every incident (the catalog learns from all of them: post-mortems feed its entries), but
+    not the predictions in it: those keep the queue's rule."""
     qs = Incident.objects.all() if qs is None else qs
     if not may_read_any(user):
         return qs.none()
+    if has_role(user, CATALOG_EDITOR):
+        return qs
     visible = visible_model_ids(user)
     if visible is None:
         return qs

@@ -220,12 +220,14 @@ def test_readers_never_write(people, incident, pooled, role):
     assert audit_count() == before and Incident.objects.count() == 1
 
 
-def test_catalog_editors_see_no_model_so_no_incident(people, incident):
-    """The pages' rule: an incident is read through its models, and a catalog editor
-    reads no model's records."""
+def test_catalog_editors_read_every_incident_and_write_none(people, incident):
+    """The pages' rule: catalog editors read every incident (post-mortems feed the catalog),
+    and run none."""
     c = as_user(people["catalog_editor"])
-    assert c.get(BASE).json()["count"] == 0
-    assert c.get(f"{BASE}/{incident.pk}").status_code == 404
+    assert c.get(BASE).json()["count"] == 1
+    assert c.get(f"{BASE}/{incident.pk}").status_code == 200
+    r = c.post(f"{BASE}/{incident.pk}/notes", {"body": "hi"}, format="json")
+    assert r.status_code == 403
 
 
 def test_a_reviewer_on_the_team_writes_notes(people, incident, pooled):
