@@ -8,6 +8,7 @@ without changing its callers.
 from __future__ import annotations
 
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from reviewapp.core import clock
 from reviewapp.core.time import human_duration
@@ -16,18 +17,20 @@ from reviewapp.models import Prediction
 from ..models import Incident
 
 
-def modes_in_words(incident: Incident) -> str:
-    """ "card-fraud contained" or "card-fraud normal, churn halted" (no row: normal)."""
-    links = incident.model_links.select_related("model__mode_row").order_by("model__slug")
+def modes_in_words(incident: Incident, *, named: bool = True) -> str:
+    """Each model and its mode: "card-fraud contained", "card-fraud normal, churn halted" (no
+    mode row: normal); with ``named=False`` and a single model, just its mode ("contained")."""
+    links = list(incident.model_links.select_related("model__mode_row").order_by("model__slug"))
     parts = []
     for link in links:
         row = getattr(link.model, "mode_row", None)
-        parts.append(f"{link.model.slug} {row.mode if row else 'normal'}")
+        mode = row.mode if row else "normal"
+        parts.append(f"{link.model.slug} {mode}" if named or len(links) > 1 else mode)
     return ", ".join(parts)
 
 
 def impact_so_far(incident: Incident) -> str:
-    """ "2 h 5 min since impact started; card-fraud contained; 312 predictions passed
+    """In words: "2 h 5 min since impact started; card-fraud contained; 312 predictions passed
     unreviewed". The window runs from the impact start (else the detection) to the
     containment (else now); passed predictions are counted in one query."""
     start = incident.impact_started_at or incident.detected_at
@@ -44,8 +47,11 @@ def impact_so_far(incident: Incident) -> str:
         window = _("%(d)s from impact to containment") % {"d": window}
     else:
         window = f"{window} {since}"
-    return _("%(window)s; %(modes)s; %(n)d predictions passed unreviewed") % {
+    passed_words = ngettext(
+        "%(n)d prediction passed unreviewed", "%(n)d predictions passed unreviewed", passed
+    ) % {"n": passed}
+    return _("%(window)s; %(modes)s; %(passed)s") % {
         "window": window,
         "modes": modes_in_words(incident) or _("no model"),
-        "n": passed,
+        "passed": passed_words,
     }
