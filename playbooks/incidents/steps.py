@@ -162,7 +162,7 @@ def playbook_proposals(incident: Incident) -> list[tuple[Playbook, str]]:
 
 def _locked(incident: Incident) -> Incident:
     row = (
-        Incident.objects.select_for_update()
+        Incident.objects.select_for_update(of=("self",))
         .select_related("playbook_version", "commander")
         .filter(pk=incident.pk)
         .first()
