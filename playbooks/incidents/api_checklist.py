@@ -30,7 +30,7 @@ from reviewapp.core.exceptions import NotFound
 from reviewapp.core.params import DB_INT_MAX
 
 from .. import document as doc_rules
-from ..models import Incident, IncidentStep
+from ..models import Incident
 from . import checklist, communications, selectors, steps
 
 
@@ -68,7 +68,7 @@ class BranchOut(serializers.Serializer):
 class StepRecordOut(serializers.Serializer):
     seq = serializers.IntegerField()
     step_key = serializers.CharField()
-    outcome = serializers.ChoiceField(IncidentStep.Outcome.values)
+    outcome = serializers.ChoiceField(steps.OUTCOME_VALUES)
     branch = BranchOut(allow_null=True)
     artifacts = ArtifactOut(many=True)
     note = serializers.CharField()
@@ -125,7 +125,7 @@ class ArtifactIn(StrictInputSerializer):
 
 class StepIn(StrictInputSerializer):
     step_key = serializers.CharField(max_length=40)
-    outcome = serializers.ChoiceField(IncidentStep.Outcome.values)
+    outcome = serializers.ChoiceField(steps.OUTCOME_VALUES)
     branch = serializers.CharField(
         max_length=120, required=False, allow_blank=True, default="",
         help_text="A decision point's branch label.",

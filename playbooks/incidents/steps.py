@@ -41,6 +41,8 @@ MAX_ARTIFACTS = 8
 # Incident roles a member may hold that make them the one to do a step of that role.
 MEMBER_ROLES = ("scribe", "liaison", "participant")
 _URL = URLValidator(schemes=["http", "https"])
+# The outcomes as a tuple, for the API schema's enum name (settings.ENUM_NAME_OVERRIDES).
+OUTCOME_VALUES = tuple(IncidentStep.Outcome.values)
 
 
 def register_notification_kinds() -> None:
