@@ -8,6 +8,7 @@ a subject; an escalation point, when done, notifies the role it escalates to.
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 from collections.abc import Mapping
 from typing import Any
@@ -38,6 +39,8 @@ ESCALATED = "playbooks.incident_escalated"
 MAX_NOTE = 5000
 MAX_VALUE = 2000
 MAX_ARTIFACTS = 8
+# How long the author of the last record may take it back (a mis-click, the wrong branch).
+UNDO_MINUTES = 5
 # Incident roles a member may hold that make them the one to do a step of that role.
 MEMBER_ROLES = ("scribe", "liaison", "participant")
 _URL = URLValidator(schemes=["http", "https"])
@@ -367,6 +370,44 @@ def _escalate(incident: Incident, step: Mapping[str, Any], actor: Any) -> None:
         body=_("Severity %(sev)s. %(title)s") % {"sev": incident.severity, "title": incident.title},
         link=incident.get_absolute_url() + "#checklist",
     )
+
+
+def may_undo(user: Any, last: checklist.Record | None) -> bool:
+    """The author of the incident's last record, within UNDO_MINUTES of recording it."""
+    return bool(
+        last is not None
+        and last.done_at is not None
+        and getattr(user, "pk", None)
+        and last.done_by == user.get_username()
+        and clock.now() - last.done_at <= dt.timedelta(minutes=UNDO_MINUTES)
+    )
+
+
+@transaction.atomic
+def incident_step_undo(*, incident: Incident, actor: Any, seq: int) -> None:
+    """Take back the incident's last record (``seq``), by its author within UNDO_MINUTES.
+    The row goes; the audit log keeps both the record and its undoing. A notice an
+    escalation point sent is not recalled."""
+    row = _locked(incident)
+    last = IncidentStep.objects.filter(incident=row).order_by("-seq").first()
+    if last is None or last.seq != seq:
+        raise Conflict(
+            _("Only the last record can be undone; the checklist moved on."), field="seq"
+        )
+    mine = checklist.Record(
+        seq=last.seq, step_key=last.step_key, outcome=last.outcome, done_at=last.done_at,
+        done_by=last.done_by.get_username() if last.done_by_id else None,
+    )  # fmt: skip
+    if not may_undo(actor, mine):
+        raise PermissionDenied(
+            _("Only its author undoes a record, within %d minutes.") % UNDO_MINUTES
+        )
+    if row.status not in OPEN_STATUSES:
+        raise Conflict(_("This incident is over; its checklist is closed."), code="invalid_state")
+    data = {"step_key": last.step_key, "seq": last.seq, "outcome": last.outcome,
+            "branch": last.branch, "artifacts": last.artifacts}  # fmt: skip
+    last.delete()
+    record(row, "playbooks.incident.step_undone", actor, data=data)
 
 
 @transaction.atomic

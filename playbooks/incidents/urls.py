@@ -12,6 +12,7 @@ urlpatterns = [
     path("<int:pk>/people/", views.incident_people, name="people"),
     path("<int:pk>/notes/", views.incident_note, name="note"),
     path("<int:pk>/steps/", views_checklist.incident_step, name="step"),
+    path("<int:pk>/steps/undo/", views_checklist.incident_step_undo, name="step-undo"),
     path("<int:pk>/playbook/", views_checklist.incident_pin, name="pin"),
     path("<int:pk>/communications/", views_checklist.incident_sent, name="sent"),
     path("<int:pk>/<slug:event>/", views.incident_transition, name="transition"),

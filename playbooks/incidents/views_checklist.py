@@ -30,9 +30,11 @@ def checklist_context(request: HttpRequest, incident: Incident, can_run: bool) -
             "proposals": steps.playbook_proposals(incident) if can_run else [],
         }
     current = found.step(found.current) if found.current else None
+    last = max((r for s in found.steps for r in s.records), key=lambda r: r.seq, default=None)
     return {
         "checklist": found,
         "current": current,
+        "undo": last if incident.is_open and steps.may_undo(request.user, last) else None,
         "can_record": current is not None
         and incident.is_open
         and steps.may_record(request.user, incident, {"role": current.role}),
@@ -136,3 +138,21 @@ def incident_sent(request: HttpRequest, pk: int) -> HttpResponse:
             request, _("Recorded as sent. Next update due %s.") % communications.when_in_words(due)
         )
     return _back(incident, "communications")
+
+
+@login_required
+@require_POST
+def incident_step_undo(request: HttpRequest, pk: int) -> HttpResponse:
+    incident = incident_or_404(request, pk)
+    try:
+        seq = int(request.POST.get("seq", ""))
+    except ValueError:
+        flash.error(request, _("seq: Name the record to undo."))
+        return _back(incident, "checklist")
+    try:
+        steps.incident_step_undo(incident=incident, actor=request.user, seq=seq)
+    except ServiceError as exc:
+        _flash_errors(request, exc)
+    else:
+        flash.success(request, _("Undone: the step is to do again."))
+    return _back(incident, "checklist")

@@ -378,3 +378,37 @@ def test_members_in_other_roles_record_nothing(people, model, playbook):
     with pytest.raises(PermissionDenied):
         record(incident, observer, "fix-data")
     assert Incident.objects.get(pk=incident.pk).steps.count() == 0
+
+
+def test_the_author_undoes_the_last_record_within_minutes(people, model, playbook):
+    incident = open_incident(people, model, playbook_slug=playbook.slug)
+    first = record(incident, people["engineer"], "ack")
+    second = record(incident, people["engineer"], "page-lead")
+    with pytest.raises(Conflict):  # not the last one
+        steps.incident_step_undo(incident=incident, actor=people["engineer"], seq=first.seq)
+    with pytest.raises(PermissionDenied):  # not its author
+        steps.incident_step_undo(incident=incident, actor=people["lead"], seq=second.seq)
+    steps.incident_step_undo(incident=incident, actor=people["engineer"], seq=second.seq)
+    assert list(IncidentStep.objects.values_list("step_key", flat=True)) == ["ack"]
+    assert steps.incident_checklist(incident).current == "page-lead"
+    event = AuditEvent.objects.get(verb="playbooks.incident.step_undone")
+    assert event.data["step_key"] == "page-lead"
+    IncidentStep.objects.filter(pk=first.pk).update(
+        done_at=clock.now() - dt.timedelta(minutes=steps.UNDO_MINUTES + 1)
+    )
+    with pytest.raises(PermissionDenied):  # too late
+        steps.incident_step_undo(incident=incident, actor=people["engineer"], seq=first.seq)
+    assert IncidentStep.objects.count() == 1
+
+
+def test_the_page_offers_undo_to_the_author_only(client, people, model, playbook):
+    incident = open_incident(people, model, playbook_slug=playbook.slug)
+    saved = record(incident, people["engineer"], "ack")
+    url = f"/incidents/{incident.pk}/"
+    client.force_login(people["lead"])
+    assert "steps/undo/" not in client.get(url).content.decode()
+    client.force_login(people["engineer"])
+    assert "steps/undo/" in client.get(url).content.decode()
+    response = client.post(f"{url}steps/undo/", {"seq": saved.seq})
+    assert response.status_code == 302
+    assert not IncidentStep.objects.exists()
