@@ -11,4 +11,5 @@ urlpatterns = [
         name="playbook-versions",
     ),
     path("", include("playbooks.incidents.api")),
+    path("", include("playbooks.incidents.api_checklist")),
 ]

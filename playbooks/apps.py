@@ -55,3 +55,7 @@ class PlaybooksConfig(AppConfig):
         from .incidents.services import commander_may_stop
 
         registry.register_hook("failsafe.may_stop_model", commander_may_stop)
+        # A playbook's escalation point notifies the role it escalates to.
+        from .incidents.steps import register_notification_kinds
+
+        register_notification_kinds()

@@ -29,6 +29,10 @@ VERBS = {
     "playbooks.incident.member_removed": _("Person removed from an incident"),
     "playbooks.incident.linked": _("Models, alerts, items or failure modes linked to an incident"),
     "playbooks.incident.noted": _("Note on an incident's timeline"),
+    "playbooks.incident.step_recorded": _("Playbook step recorded on an incident's checklist"),
+    "playbooks.incident.step_undone": _("Last checklist record undone by its author"),
+    "playbooks.incident.playbook_pinned": _("Playbook pinned to an incident"),
+    "playbooks.incident.communication_sent": _("Incident update recorded as sent"),
 }
 
 

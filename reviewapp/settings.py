@@ -737,6 +737,8 @@ SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"].update({
     "PlaybookStepKindEnum": "playbooks.document.STEP_KIND_VALUES",
     "PlaybookTriggerKindEnum": "playbooks.document.TRIGGER_KINDS",
     "PlaybookArtifactKindEnum": "playbooks.document.ARTIFACT_KIND_VALUES",
+    "IncidentStepOutcomeEnum": "playbooks.incidents.steps.OUTCOME_VALUES",
+    "IncidentCommunicationKindEnum": "playbooks.incidents.communications.KINDS",
     # governance's document kind keeps the name it had before other "kind" enums existed
     "KindEnum": "reviewapp.governance.models.DocumentKind.values",
 })  # fmt: skip

@@ -34,5 +34,11 @@ def sections() -> list[Section]:
     return found
 
 
+def _checklist_and_communications() -> list[Section]:
+    from .views_checklist import page_sections
+
+    return page_sections()
+
+
 # Each provider: fn() -> [Section]. Modules add theirs here.
-PROVIDERS: list[Callable[[], list[Section]]] = []
+PROVIDERS: list[Callable[[], list[Section]]] = [_checklist_and_communications]

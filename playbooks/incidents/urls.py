@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views
+from . import views, views_checklist
 
 app_name = "incidents"
 
@@ -11,5 +11,9 @@ urlpatterns = [
     path("<int:pk>/times/", views.incident_times, name="times"),
     path("<int:pk>/people/", views.incident_people, name="people"),
     path("<int:pk>/notes/", views.incident_note, name="note"),
+    path("<int:pk>/steps/", views_checklist.incident_step, name="step"),
+    path("<int:pk>/steps/undo/", views_checklist.incident_step_undo, name="step-undo"),
+    path("<int:pk>/playbook/", views_checklist.incident_pin, name="pin"),
+    path("<int:pk>/communications/", views_checklist.incident_sent, name="sent"),
     path("<int:pk>/<slug:event>/", views.incident_transition, name="transition"),
 ]
