@@ -94,6 +94,13 @@ SERVICE_TOKEN_ANSWERS = {
     "api/v1/incidents/<int:pk>/transitions": [("post", "/api/v1/incidents/1/transitions", 403)],
     "api/v1/incidents/<int:pk>/people": [("post", "/api/v1/incidents/1/people", 403)],
     "api/v1/incidents/<int:pk>/links": [("post", "/api/v1/incidents/1/links", 403)],
+    "api/v1/incidents/<int:pk>/checklist": [("get", "/api/v1/incidents/1/checklist", 403)],
+    "api/v1/incidents/<int:pk>/steps": [("post", "/api/v1/incidents/1/steps", 403)],
+    "api/v1/incidents/<int:pk>/playbook": [("post", "/api/v1/incidents/1/playbook", 403)],
+    "api/v1/incidents/<int:pk>/communications": [
+        ("get", "/api/v1/incidents/1/communications", 403),
+        ("post", "/api/v1/incidents/1/communications", 403),
+    ],
     "api/v1/incidents/<int:pk>/notes": [
         ("get", "/api/v1/incidents/1/notes", 403),
         ("post", "/api/v1/incidents/1/notes", 403),
