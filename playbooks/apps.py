@@ -55,3 +55,7 @@ class PlaybooksConfig(AppConfig):
         from .incidents.services import commander_may_stop
 
         registry.register_hook("failsafe.may_stop_model", commander_may_stop)
+        # Other apps' pages of a model link to its incident metrics.
+        from .incidents.views_metrics import model_actions
+
+        registry.register_hook("core.model_actions", model_actions)
