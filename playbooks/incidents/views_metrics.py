@@ -48,7 +48,12 @@ def times_chart(buckets: list[metrics.Bucket], period: str) -> Chart | None:
     if not means:
         return None
     chart = Chart(title=_("Mean times by %s of detection") % period, width=WIDTH, height=HEIGHT)
-    y_max = nice_ceiling(max(means))
+    # Ticks in one unit a person reads at a glance: minutes, hours or days.
+    unit, suffix = next(
+        (u, sfx) for u, sfx in ((86400, "d"), (3600, "h"), (60, "min"), (1, "s"))
+        if max(means) >= 2 * u or u == 1
+    )  # fmt: skip
+    y_max = nice_ceiling(max(means) / unit, steps=(1, 2, 4, 8, 10)) * unit
     x0, x1, y0, y1 = LEFT, WIDTH - RIGHT, HEIGHT - BOTTOM, TOP
 
     def y(value: float) -> float:
@@ -56,8 +61,9 @@ def times_chart(buckets: list[metrics.Bucket], period: str) -> Chart | None:
 
     for i in range(5):
         tick = y_max * i / 4
+        text = f"{tick / unit:g} {suffix}"
         chart.add("line", "im-gridline", x1=x0, y1=y(tick), x2=x1, y2=y(tick))
-        chart.add("text", "im-tick", x=x0 - 6, y=y(tick) + 4, anchor="end", text=duration(tick))
+        chart.add("text", "im-tick", x=x0 - 6, y=y(tick) + 4, anchor="end", text=text)
     chart.add("line", "im-axis", x1=x0, y1=y0, x2=x1, y2=y0)
     slot = (x1 - x0) / len(buckets)
     bar = min(18.0, slot / 4)
