@@ -8,7 +8,7 @@ from typing import Any
 
 from django.urls import path
 from django.utils.translation import gettext as _
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
@@ -91,6 +91,12 @@ class RecurrenceOut(serializers.Serializer):
     earlier = IncidentRefOut()
     later = IncidentRefOut()
     actions_done_at = serializers.DateTimeField()
+
+
+ERRORS = inline_serializer(
+    "IncidentMetricsErrors",
+    {"errors": serializers.DictField(child=serializers.ListField(child=serializers.CharField()))},
+)
 
 
 class MetricsOut(serializers.Serializer):
@@ -182,7 +188,7 @@ class IncidentMetricsView(APIView):
         parameters=[
             OpenApiParameter("model", str, description="A model's slug (default: every model).")
         ],
-        responses={200: MetricsOut},
+        responses={200: MetricsOut, 400: ERRORS, 403: ERRORS, 404: ERRORS},
     )
     def get(self, request: Request) -> Response:
         slug = request.query_params.get("model", "")
