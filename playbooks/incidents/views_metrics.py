@@ -15,8 +15,10 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET
 
+from reviewapp.core import roles
 from reviewapp.dashboards.charts import Chart, duration, nice_ceiling
-from reviewapp.selectors.visibility import models_visible_to
+from reviewapp.models import MLModel
+from reviewapp.selectors.visibility import models_visible_to, visible_model_ids
 
 from . import metrics, selectors
 
@@ -93,10 +95,19 @@ def times_chart(buckets: list[metrics.Bucket], period: str) -> Chart | None:
     return chart
 
 
+# The roles granted ``view_incident`` (apps.py). The link checks roles rather than
+# permissions: roles are cached on the user for the request, so a model page that pins its
+# query count pays nothing for this link.
+READER_ROLES = (roles.REVIEWER, roles.LEAD, roles.COMMITTEE, roles.CATALOG_EDITOR, roles.ENGINEER)
+
+
 def model_actions(*, model_slug: str, user: Any) -> list[dict[str, Any]]:
     """core.model_actions: "Incident metrics" on another app's page of a model, for who may
-    read that model's incidents."""
-    if not selectors.may_read_any(user) or not models_visible_to(user).filter(slug=model_slug):
+    read that model's incidents (no query for who sees every model)."""
+    if not roles.has_role(user, *READER_ROLES):
+        return []
+    visible = visible_model_ids(user)
+    if visible is not None and not MLModel.objects.filter(pk__in=visible, slug=model_slug).exists():
         return []
     return [
         {
