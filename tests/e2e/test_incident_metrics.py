@@ -49,6 +49,9 @@ def test_engineer_reads_incident_metrics(live_server, page, sign_in, artifacts, 
     assert "card-fraud" in page.locator("h1").inner_text()
     assert "4 incidents counted" in page.locator("#im-summary").inner_text()
     assert "few" in page.locator("#im-detect").inner_text()
+    page.click("#im-over-time summary")
+    data = page.locator("#im-over-time table").inner_text()
+    assert "week of" in data and "p90" in data
     page.screenshot(path=str(artifacts / "incident-metrics-card-fraud.png"), full_page=True)
 
     page.set_viewport_size({"width": 390, "height": 844})
