@@ -59,3 +59,7 @@ class PlaybooksConfig(AppConfig):
         from .incidents.steps import register_notification_kinds
 
         register_notification_kinds()
+        # Other apps' pages of a model link to its incident metrics.
+        from .incidents.views_metrics import model_actions
+
+        registry.register_hook("core.model_actions", model_actions)

@@ -1,12 +1,13 @@
 from django.urls import path
 
-from . import views, views_checklist
+from . import views, views_checklist, views_metrics
 
 app_name = "incidents"
 
 urlpatterns = [
     path("", views.incident_list, name="list"),
     path("new/", views.incident_open, name="open"),
+    path("metrics/", views_metrics.incident_metrics, name="metrics"),
     path("<int:pk>/", views.incident_detail, name="detail"),
     path("<int:pk>/times/", views.incident_times, name="times"),
     path("<int:pk>/people/", views.incident_people, name="people"),
