@@ -29,6 +29,8 @@ VERBS = {
     "playbooks.incident.member_removed": _("Person removed from an incident"),
     "playbooks.incident.linked": _("Models, alerts, items or failure modes linked to an incident"),
     "playbooks.incident.noted": _("Note on an incident's timeline"),
+    "playbooks.incident.recovery_simulated": _("Recovery path simulated (impact replay)"),
+    "playbooks.incident.recovery_chosen": _("Recovery path chosen for an incident"),
 }
 
 

@@ -36,3 +36,12 @@ def sections() -> list[Section]:
 
 # Each provider: fn() -> [Section]. Modules add theirs here.
 PROVIDERS: list[Callable[[], list[Section]]] = []
+
+
+def _recovery() -> list[Section]:
+    from .views_recovery import sections as recovery_sections
+
+    return recovery_sections()
+
+
+PROVIDERS.append(_recovery)

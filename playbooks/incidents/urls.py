@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views
+from . import views, views_recovery
 
 app_name = "incidents"
 
@@ -11,5 +11,11 @@ urlpatterns = [
     path("<int:pk>/times/", views.incident_times, name="times"),
     path("<int:pk>/people/", views.incident_people, name="people"),
     path("<int:pk>/notes/", views.incident_note, name="note"),
+    path(
+        "<int:pk>/recovery/simulate/",
+        views_recovery.recovery_simulate,
+        name="recovery-simulate",
+    ),
+    path("<int:pk>/recovery/choose/", views_recovery.recovery_choose, name="recovery-choose"),
     path("<int:pk>/<slug:event>/", views.incident_transition, name="transition"),
 ]
