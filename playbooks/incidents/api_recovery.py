@@ -47,9 +47,9 @@ def _runner(request: Request, incident: Incident) -> None:
         raise PermissionDenied(_("Only engineers, leads and this incident's commander run it."))
 
 
-class CandidateOut(serializers.Serializer):
+class RecoveryCandidateOut(serializers.Serializer):
     rank = serializers.IntegerField()
-    path = serializers.ChoiceField(list(scoring.PATHS))
+    path = serializers.CharField(help_text="One of: " + ", ".join(scoring.PATHS) + ".")
     label = serializers.CharField()
     params = serializers.DictField()
     score = serializers.FloatField(help_text="Expected cost over the horizon (lower is better).")
@@ -64,13 +64,13 @@ class CandidateOut(serializers.Serializer):
     simulation = serializers.DictField(allow_null=True)
 
 
-class ModelRecoveryOut(serializers.Serializer):
+class RecoveryModelOut(serializers.Serializer):
     model = serializers.CharField()
     inputs = serializers.DictField()
-    candidates = CandidateOut(many=True)
+    candidates = RecoveryCandidateOut(many=True)
 
 
-class DecisionOut(serializers.Serializer):
+class RecoveryDecisionOut(serializers.Serializer):
     id = serializers.IntegerField()
     path = serializers.CharField()
     params = serializers.DictField()
@@ -83,25 +83,29 @@ class DecisionOut(serializers.Serializer):
 
 
 class RecoveryOut(serializers.Serializer):
-    models = ModelRecoveryOut(many=True)
-    decisions = DecisionOut(many=True)
+    models = RecoveryModelOut(many=True)
+    decisions = RecoveryDecisionOut(many=True)
 
 
-class SimulateIn(StrictInputSerializer):
+class RecoverySimulateIn(StrictInputSerializer):
     model = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
-    path = serializers.ChoiceField(list(scoring.POLICY_PATHS))
+    path = serializers.CharField(
+        max_length=40, help_text="One of: " + ", ".join(scoring.POLICY_PATHS) + "."
+    )
     params = serializers.JSONField(required=False, default=dict)
 
 
-class ChooseIn(StrictInputSerializer):
+class RecoveryChooseIn(StrictInputSerializer):
     model = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
-    path = serializers.ChoiceField(list(scoring.PATHS))
+    path = serializers.CharField(
+        max_length=40, help_text="One of: " + ", ".join(scoring.PATHS) + "."
+    )
     params = serializers.JSONField(required=False, default=dict)
     reason = serializers.CharField(max_length=5000)
     emergency = serializers.BooleanField(required=False, default=False)
 
 
-class SimulationOut(serializers.Serializer):
+class RecoverySimulationOut(serializers.Serializer):
     model = serializers.CharField()
     path = serializers.CharField()
     params = serializers.DictField()
@@ -155,9 +159,9 @@ class RecoveryView(APIView):
     @extend_schema(
         operation_id="incident_recovery_choose",
         summary="Choose a recovery path (sets it in motion through governance or the switch)",
-        request=ChooseIn,
+        request=RecoveryChooseIn,
         responses={
-            201: DecisionOut,
+            201: RecoveryDecisionOut,
             403: OpenApiResponse(description="Not an engineer, lead or the commander."),
             409: OpenApiResponse(description="Incident closed, or the model already in that mode."),
         },
@@ -165,7 +169,7 @@ class RecoveryView(APIView):
     def post(self, request: Request, pk: int) -> Response:
         incident = _incident(request, pk)
         _runner(request, incident)
-        data = ChooseIn(data=request.data)
+        data = RecoveryChooseIn(data=request.data)
         data.is_valid(raise_exception=True)
         v = data.validated_data
         decision = recovery.recovery_choose(
@@ -181,13 +185,13 @@ class SimulationView(APIView):
     @extend_schema(
         operation_id="incident_recovery_simulate",
         summary="Simulate a policy path: governance's impact replay over the incident's window",
-        request=SimulateIn,
-        responses={200: SimulationOut, 403: OpenApiResponse(description="May not run it.")},
+        request=RecoverySimulateIn,
+        responses={200: RecoverySimulationOut, 403: OpenApiResponse(description="May not run it.")},
     )
     def post(self, request: Request, pk: int) -> Response:
         incident = _incident(request, pk)
         _runner(request, incident)
-        data = SimulateIn(data=request.data)
+        data = RecoverySimulateIn(data=request.data)
         data.is_valid(raise_exception=True)
         v = data.validated_data
         figures = recovery.recovery_simulate(

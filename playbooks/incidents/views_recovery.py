@@ -38,6 +38,7 @@ def recovery_context(request: HttpRequest, incident: Incident, can_run: bool) ->
             row = scored.as_dict()
             row["params_json"] = json.dumps(row["params"], sort_keys=True)
             row["simulation"] = recovery.cached_simulation(incident, found, scored)
+            row["error_after_pct"] = pct(row["effect"]["error_rate_after"])
             row["simulable"] = scored.candidate.path in scoring.POLICY_PATHS
             row["phases"] = {
                 "until": round(sum(v for k, v in row["components"].items() if k.startswith("until")), 2),
@@ -48,13 +49,28 @@ def recovery_context(request: HttpRequest, incident: Incident, can_run: bool) ->
                 for k, v in row["components"].items()
             ]
             rows.append(row)
-        models.append({"slug": found.model.slug, "inputs": found.inputs, "rows": rows})
+        shown = {
+            "error_pct": pct(found.inputs["error_rate"]),
+            "baseline_pct": pct(found.inputs["baseline_error_rate"]),
+            "tolerated_pct": pct(found.inputs["tolerated_error_rate"]),
+            "auto_pct": pct(found.inputs["auto_share"]),
+        }
+        models.append(
+            {"slug": found.model.slug, "inputs": found.inputs, "shown": shown, "rows": rows}
+        )
     return {
         "models": models,
         "decisions": recovery.decisions_of(incident),
         "may_choose": can_run and incident.status in OPEN_STATUSES,
         "is_lead": has_role(request.user, LEAD),
     }
+
+
+def pct(value: float | None) -> str:
+    """0.0312 → "3.1 %" (percentages are what people compare at a glance)."""
+    if value is None:
+        return "—"
+    return f"{value * 100:.1f} %"
 
 
 def _params(request: HttpRequest) -> Any:

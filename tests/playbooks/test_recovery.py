@@ -18,7 +18,14 @@ from reviewapp.core.models import AuditEvent, AuditSubject
 from reviewapp.failsafe.models import ModeChange
 from reviewapp.governance import services as governance
 from reviewapp.governance.models import ChangeRequest, PolicyVersion
-from reviewapp.models import MLModel, ModelMode, PoolMembership, Prediction
+from reviewapp.models import (
+    Decision,
+    MLModel,
+    ModelMode,
+    PoolMembership,
+    Prediction,
+    ReviewItem,
+)
 from tests.factories import DEFAULT_RULES, MLModelFactory, UserFactory, make_policy
 
 pytestmark = pytest.mark.django_db
@@ -72,6 +79,26 @@ def traffic(model, *, passed: int, routed: int, latency: float | None = None):
     Prediction.objects.bulk_create(rows)
 
 
+def reviews(model, reviewer, *, overrides: int, accepts: int, start: int = 1000, ago_minutes=40):
+    """Routed predictions with a final decision each (``overrides`` of them overridden)."""
+    now = clock.now()
+    for i in range(overrides + accepts):
+        prediction = Prediction.objects.create(
+            model=model, external_id=f"r-{start + i}", model_version="1", input={}, output={},
+            label="legit", confidence=0.5 + i / (2 * (overrides + accepts)), occurred_at=now,
+            status="decided", routed=True, routed_at=now - dt.timedelta(minutes=ago_minutes + 10),
+        )  # fmt: skip
+        item = ReviewItem.objects.create(
+            prediction=prediction, model=model, sla_due_at=now + dt.timedelta(hours=1)
+        )
+        action = "override" if i < overrides else "accept"
+        Decision.objects.create(
+            item=item, prediction=prediction, model=model, reviewer=reviewer, action=action,
+            predicted_label="legit", final_label="fraud" if action == "override" else "legit",
+            model_confidence=prediction.confidence, decided_at=now - dt.timedelta(minutes=ago_minutes),
+        )  # fmt: skip
+
+
 def active_policy(model) -> int:
     return PolicyVersion.objects.get(model_slug=model.slug, is_active=True).version
 
@@ -105,6 +132,15 @@ def test_the_inputs_come_from_recent_traffic_the_settings_and_the_policy(inciden
     # Raising to 0.65 would send the 9 passed predictions at 0.62 to review: 1.5 an hour.
     raise_ = next(s for s in found.ranking if s.candidate.path == "raise_threshold")
     assert raise_.candidate.extra_review_per_hour == 1.5
+
+
+def test_the_error_rate_now_is_the_override_rate_of_recent_decisions(people, incident, model):
+    reviews(model, people["reviewer"], overrides=2, accepts=6)
+    [found] = recovery.incident_recovery(incident)
+    assert found.inputs["decisions"] == 8
+    assert found.inputs["error_rate"] == 0.25  # 2 of 8 overridden
+    nothing = next(s for s in found.ranking if s.candidate.path == "do_nothing")
+    assert not nothing.safe  # 25 % is above the policy's 3 %
 
 
 def test_latency_above_the_ceiling_makes_every_path_that_keeps_the_model_unsafe(
