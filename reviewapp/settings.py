@@ -748,13 +748,23 @@ SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"].update({
 INCIDENT_AUTO_OPEN_SEVERITY = env_str("INCIDENT_AUTO_OPEN_SEVERITY", "S2")
 # The status update a commander owes: the next one is due this many minutes after the last.
 INCIDENT_UPDATE_INTERVAL_MINUTES = env_int("INCIDENT_UPDATE_INTERVAL_MINUTES", 60)
+
+
 # Recovery scoring (playbooks/incidents/scoring.py, docs/incidents/recovery.md). Weights of the
 # five cost terms (revenue, customer, regulatory, review, delay), default 1 each; the env var
 # holds a JSON object naming any of them.
-INCIDENT_SCORING_WEIGHTS = {
-    "revenue": 1.0, "customer": 1.0, "regulatory": 1.0, "review": 1.0, "delay": 1.0,
-    **json.loads(env_str("INCIDENT_SCORING_WEIGHTS", "{}") or "{}"),
-}  # fmt: skip
+def _weights(raw: str) -> dict:
+    try:
+        given = json.loads(raw or "{}")
+    except ValueError:
+        given = None
+    if not isinstance(given, dict):
+        raise ImproperlyConfigured(f"INCIDENT_SCORING_WEIGHTS must be a JSON object, got {raw!r}")
+    return {"revenue": 1.0, "customer": 1.0, "regulatory": 1.0, "review": 1.0, "delay": 1.0,
+            **given}  # fmt: skip
+
+
+INCIDENT_SCORING_WEIGHTS = _weights(env_str("INCIDENT_SCORING_WEIGHTS", "{}"))
 # What an hour of a reviewer costs (operator's currency) and the handling time used when the
 # model has no recent decisions to measure it from.
 INCIDENT_REVIEWER_COST_PER_HOUR = env_float("INCIDENT_REVIEWER_COST_PER_HOUR", 45.0)

@@ -70,7 +70,7 @@ def pct(value: float | None) -> str:
     """0.0312 → "3.1 %" (percentages are what people compare at a glance)."""
     if value is None:
         return "—"
-    return f"{value * 100:.1f} %"
+    return f"{value * 100:.1f}\u00a0%"
 
 
 def _params(request: HttpRequest) -> Any:
