@@ -28,6 +28,7 @@ from django.utils.translation import gettext_lazy
 
 from reviewapp.core import clock
 from reviewapp.core.exceptions import Conflict, NotFound, PermissionDenied, ServiceError
+from reviewapp.core.params import unstorable
 from reviewapp.core.roles import LEAD, has_role
 from reviewapp.failsafe.services.modes import mode_change
 from reviewapp.governance import evidence
@@ -444,11 +445,12 @@ def recovery_simulate(
 def _reason(reason: Any) -> str:
     if not isinstance(reason, str) or not reason.strip():
         raise ServiceError(_("Say why."), errors={"reason": [_("Required.")]})
-    if len(reason) > MAX_REASON or "\x00" in reason:
-        raise ServiceError(
-            _("Too long or not text."),
-            errors={"reason": [_("At most %d characters.") % MAX_REASON]},
-        )
+    if unstorable(reason):
+        message = _("Contains a NUL character or a broken surrogate.")
+        raise ServiceError(message, errors={"reason": [message]})
+    if len(reason) > MAX_REASON:
+        message = _("At most %d characters.") % MAX_REASON
+        raise ServiceError(message, errors={"reason": [message]})
     return reason.strip()
 
 

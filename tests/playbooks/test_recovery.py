@@ -243,6 +243,8 @@ def test_only_people_who_run_the_incident_choose(people, incident, model, who):
     [
         ({"path": "teleport"}, "path"),
         ({"path": "contain", "reason": "  "}, "reason"),
+        ({"path": "contain", "reason": "stop\x00"}, "reason"),
+        ({"path": "contain", "reason": "x" * 5001}, "reason"),
         ({"path": "policy_rollback", "params": {"to_version": 9}}, "params.to_version"),
         ({"path": "policy_rollback", "params": {"to_version": True}}, "params.to_version"),
         ({"path": "contain", "params": [1]}, "params"),
