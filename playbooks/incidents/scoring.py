@@ -1,5 +1,5 @@
 """Rollback scoring: a pure function, facts in, ranking out (no Django, no database), in the
-shape of ``reviewapp.governance.rules.decide``. ``recovery.py`` gathers the facts; the page,
+shape of ``reviewapp.governance.rules.decide``. ``recovery/facts.py`` gathers the facts; the page,
 the API and replay-style tests all call :func:`rank`.
 
 The formula (docs/incidents/recovery.md says the same in words)
