@@ -13,4 +13,5 @@ urlpatterns = [
     path("", include("playbooks.incidents.api")),
     path("", include("playbooks.incidents.api_checklist")),
     path("", include("playbooks.incidents.api_metrics")),
+    path("", include("playbooks.incidents.api_recovery")),
 ]

@@ -33,6 +33,8 @@ VERBS = {
     "playbooks.incident.step_undone": _("Last checklist record undone by its author"),
     "playbooks.incident.playbook_pinned": _("Playbook pinned to an incident"),
     "playbooks.incident.communication_sent": _("Incident update recorded as sent"),
+    "playbooks.incident.recovery_simulated": _("Recovery path simulated (impact replay)"),
+    "playbooks.incident.recovery_chosen": _("Recovery path chosen for an incident"),
 }
 
 

@@ -6,6 +6,7 @@ Defaults are safe for production (DEBUG off, no default secret, explicit hosts);
 
 import base64
 import binascii
+import json
 import os
 from datetime import timedelta
 from pathlib import Path
@@ -757,6 +758,53 @@ SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"].update({
 INCIDENT_AUTO_OPEN_SEVERITY = env_str("INCIDENT_AUTO_OPEN_SEVERITY", "S2")
 # The status update a commander owes: the next one is due this many minutes after the last.
 INCIDENT_UPDATE_INTERVAL_MINUTES = env_int("INCIDENT_UPDATE_INTERVAL_MINUTES", 60)
+
+
+# Recovery scoring (playbooks/incidents/scoring.py, docs/incidents/recovery.md). Weights of the
+# five cost terms (revenue, customer, regulatory, review, delay), default 1 each; the env var
+# holds a JSON object naming any of them.
+def _weights(raw: str) -> dict:
+    try:
+        given = json.loads(raw or "{}")
+    except ValueError:
+        given = None
+    if not isinstance(given, dict):
+        raise ImproperlyConfigured(f"INCIDENT_SCORING_WEIGHTS must be a JSON object, got {raw!r}")
+    return {"revenue": 1.0, "customer": 1.0, "regulatory": 1.0, "review": 1.0, "delay": 1.0,
+            **given}  # fmt: skip
+
+
+INCIDENT_SCORING_WEIGHTS = _weights(env_str("INCIDENT_SCORING_WEIGHTS", "{}"))
+# What an hour of a reviewer costs (operator's currency) and the handling time used when the
+# model has no recent decisions to measure it from.
+INCIDENT_REVIEWER_COST_PER_HOUR = env_float("INCIDENT_REVIEWER_COST_PER_HOUR", 45.0)
+INCIDENT_HANDLING_SECONDS_DEFAULT = env_float("INCIDENT_HANDLING_SECONDS_DEFAULT", 60.0)
+# The error rate of automated decisions a path must stay under when the model's routing
+# policy sets no max_auto_error_rate; and the latency ceiling (signals.latency_ms).
+INCIDENT_TOLERATED_ERROR_RATE = env_float("INCIDENT_TOLERATED_ERROR_RATE", 0.02)
+INCIDENT_LATENCY_CEILING_MS = env_float("INCIDENT_LATENCY_CEILING_MS", 500.0)
+# Scoring: the horizon costs are summed over, the recent window the figures are read from, and
+# the baseline window before the impact started (the model's normal error rate).
+INCIDENT_SCORING_HORIZON_HOURS = env_float("INCIDENT_SCORING_HORIZON_HOURS", 24.0)
+INCIDENT_SCORING_WINDOW_HOURS = env_int("INCIDENT_SCORING_WINDOW_HOURS", 6)
+INCIDENT_BASELINE_DAYS = env_int("INCIDENT_BASELINE_DAYS", 7)
+# Expected hours until each recovery path takes effect.
+INCIDENT_RECOVERY_HOURS = {
+    "policy_rollback": env_float("INCIDENT_RECOVERY_HOURS_POLICY_ROLLBACK", 2.0),
+    "raise_threshold": env_float("INCIDENT_RECOVERY_HOURS_RAISE_THRESHOLD", 2.0),
+    "contain": env_float("INCIDENT_RECOVERY_HOURS_CONTAIN", 0.1),
+    "halt": env_float("INCIDENT_RECOVERY_HOURS_HALT", 0.1),
+    "producer_rollback": env_float("INCIDENT_RECOVERY_HOURS_PRODUCER_ROLLBACK", 3.0),
+    "fix_forward": env_float("INCIDENT_RECOVERY_HOURS_FIX_FORWARD", 8.0),
+    "do_nothing": 0.0,
+}
+# How far "raise the threshold" raises it; how many earlier policy versions are candidates.
+INCIDENT_THRESHOLD_STEP = env_float("INCIDENT_THRESHOLD_STEP", 0.05)
+INCIDENT_ROLLBACK_CANDIDATES = env_int("INCIDENT_ROLLBACK_CANDIDATES", 3)
+# A simulated rollback (governance's impact replay) is kept in the cache this long, and
+# replays at most this many predictions.
+INCIDENT_SIMULATION_TTL_SECONDS = env_int("INCIDENT_SIMULATION_TTL_SECONDS", 3600)
+INCIDENT_SIMULATION_MAX_PREDICTIONS = env_int("INCIDENT_SIMULATION_MAX_PREDICTIONS", 50_000)
 # --- end incidents ---
 
 # --- Logging --------------------------------------------------------------------------------

@@ -42,3 +42,12 @@ def _checklist_and_communications() -> list[Section]:
 
 # Each provider: fn() -> [Section]. Modules add theirs here.
 PROVIDERS: list[Callable[[], list[Section]]] = [_checklist_and_communications]
+
+
+def _recovery() -> list[Section]:
+    from .views_recovery import sections as recovery_sections
+
+    return recovery_sections()
+
+
+PROVIDERS.append(_recovery)

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views, views_checklist, views_metrics
+from . import views, views_checklist, views_metrics, views_recovery
 
 app_name = "incidents"
 
@@ -16,5 +16,11 @@ urlpatterns = [
     path("<int:pk>/steps/undo/", views_checklist.incident_step_undo, name="step-undo"),
     path("<int:pk>/playbook/", views_checklist.incident_pin, name="pin"),
     path("<int:pk>/communications/", views_checklist.incident_sent, name="sent"),
+    path(
+        "<int:pk>/recovery/simulate/",
+        views_recovery.recovery_simulate,
+        name="recovery-simulate",
+    ),
+    path("<int:pk>/recovery/choose/", views_recovery.recovery_choose, name="recovery-choose"),
     path("<int:pk>/<slug:event>/", views.incident_transition, name="transition"),
 ]
