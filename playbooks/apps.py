@@ -55,3 +55,9 @@ class PlaybooksConfig(AppConfig):
         from .incidents.services import commander_may_stop
 
         registry.register_hook("failsafe.may_stop_model", commander_may_stop)
+        # Issue 16's affected predictions, re-review and root cause: their sections on the
+        # incident page and their objections to "verify".
+        from .incidents import guards, ledger, page, rca, views_impact
+
+        guards.CHECKS.extend([ledger.recheck_guard, rca.root_cause_guard])
+        page.PROVIDERS.append(views_impact.sections)

@@ -29,6 +29,12 @@ VERBS = {
     "playbooks.incident.member_removed": _("Person removed from an incident"),
     "playbooks.incident.linked": _("Models, alerts, items or failure modes linked to an incident"),
     "playbooks.incident.noted": _("Note on an incident's timeline"),
+    "playbooks.incident.recheck_queued": _("Affected predictions queued for re-review"),
+    "playbooks.hypothesis.added": _("Root-cause hypothesis added"),
+    "playbooks.hypothesis.edited": _("Root-cause hypothesis edited"),
+    "playbooks.hypothesis.confirmed": _("Root-cause hypothesis confirmed"),
+    "playbooks.hypothesis.refuted": _("Root-cause hypothesis refuted"),
+    "playbooks.hypothesis.reopened": _("Root-cause hypothesis reopened"),
 }
 
 

@@ -747,6 +747,12 @@ SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"].update({
 INCIDENT_AUTO_OPEN_SEVERITY = env_str("INCIDENT_AUTO_OPEN_SEVERITY", "S2")
 # The status update a commander owes: the next one is due this many minutes after the last.
 INCIDENT_UPDATE_INTERVAL_MINUTES = env_int("INCIDENT_UPDATE_INTERVAL_MINUTES", 60)
+# Re-review of an incident's affected predictions: the items' SLA, and the most queued at once
+# (more than that: queue a sample).
+INCIDENT_RECHECK_SLA_MINUTES = env_int("INCIDENT_RECHECK_SLA_MINUTES", 24 * 60)
+INCIDENT_RECHECK_MAX = env_int("INCIDENT_RECHECK_MAX", 5000)
+# How far before detection the impact-start proposal looks in the monitors' buckets.
+INCIDENT_IMPACT_LOOKBACK_HOURS = env_int("INCIDENT_IMPACT_LOOKBACK_HOURS", 24)
 # --- end incidents ---
 
 # --- Logging --------------------------------------------------------------------------------

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views
+from . import views, views_impact
 
 app_name = "incidents"
 
@@ -11,5 +11,14 @@ urlpatterns = [
     path("<int:pk>/times/", views.incident_times, name="times"),
     path("<int:pk>/people/", views.incident_people, name="people"),
     path("<int:pk>/notes/", views.incident_note, name="note"),
+    path("<int:pk>/rechecks/", views_impact.recheck_queue, name="recheck"),
+    path("<int:pk>/impact-start/", views_impact.impact_start_use, name="impact-start"),
+    path("<int:pk>/hypotheses/", views_impact.hypothesis_add, name="hypothesis-add"),
+    path("<int:pk>/hypotheses/<int:hid>/", views_impact.hypothesis_edit, name="hypothesis-edit"),
+    path(
+        "<int:pk>/hypotheses/<int:hid>/decide/",
+        views_impact.hypothesis_decide,
+        name="hypothesis-decide",
+    ),
     path("<int:pk>/<slug:event>/", views.incident_transition, name="transition"),
 ]
