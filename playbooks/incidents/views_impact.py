@@ -89,6 +89,8 @@ def affected_context(request: HttpRequest, incident: Incident, can_run: bool) ->
         .order_by("status", "id")[:SHOWN_ITEMS]
     )
     visible = set(models_visible_to(request.user).values_list("pk", flat=True))
+    # Roughly what is left to queue (an item queued before the window moved still counts).
+    remaining = max(0, summary["total"] - summary["queued"])
     return {
         "summary": summary,
         "rows": rows,
@@ -101,7 +103,8 @@ def affected_context(request: HttpRequest, incident: Incident, can_run: bool) ->
         ],
         "max": int(settings.INCIDENT_RECHECK_MAX),
         "lookback_hours": int(settings.INCIDENT_IMPACT_LOOKBACK_HOURS),
-        "default_size": min(50, summary["total"]) or 1,
+        "remaining": remaining,
+        "default_size": max(1, min(50, remaining)),
     }
 
 
