@@ -50,6 +50,7 @@ def test_commander_queues_a_sample_and_confirms_a_root_cause(
     assert "predictions passed automatically" in section.inner_text()
     assert "Impact start from the monitors" in section.inner_text()
 
+    section.screenshot(path=str(artifacts / "incident-affected-proposal.png"))
     section.get_by_role("button", name="Use as impact start").click()
     page.wait_for_load_state("networkidle")
     assert "Impact start set from the monitors' data." in page.content()

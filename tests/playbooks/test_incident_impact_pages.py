@@ -80,8 +80,8 @@ def test_a_refusal_goes_back_with_the_message(client, people, incident):
                     {"version": h.version, "status": "refuted"}, follow=True)  # fmt: skip
     assert "Say what refuted it" in r.content.decode()
     r = client.post(f"/incidents/{incident.pk}/hypotheses/{h.pk}/",
-                    {"h%d-statement" % h.pk: "Y", "h%d-confidence" % h.pk: "5",
-                     "h%d-version" % h.pk: "99"}, follow=True)  # fmt: skip
+                    {f"h{h.pk}-statement": "Y", f"h{h.pk}-confidence": "5",
+                     f"h{h.pk}-version": "99"}, follow=True)  # fmt: skip
     assert "Someone changed this hypothesis" in r.content.decode()
     h.refresh_from_db()
     assert (h.statement, h.status) == ("X", "open")
