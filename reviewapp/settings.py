@@ -753,6 +753,9 @@ INCIDENT_RECHECK_SLA_MINUTES = env_int("INCIDENT_RECHECK_SLA_MINUTES", 24 * 60)
 INCIDENT_RECHECK_MAX = env_int("INCIDENT_RECHECK_MAX", 5000)
 # How far before detection the impact-start proposal looks in the monitors' buckets.
 INCIDENT_IMPACT_LOOKBACK_HOURS = env_int("INCIDENT_IMPACT_LOOKBACK_HOURS", 24)
+SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"]["HypothesisStatusEnum"] = (
+    "playbooks.models.Hypothesis.Status"
+)
 # --- end incidents ---
 
 # --- Logging --------------------------------------------------------------------------------
