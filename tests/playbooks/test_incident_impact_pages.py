@@ -186,3 +186,24 @@ def test_api_permissions(people, incident, model):
         403, 404,
     )  # fmt: skip
     assert api(people["engineer"]).get("/api/v1/incidents/999999/affected").status_code == 404
+
+
+def test_the_sections_cost_the_same_queries_however_many_rows(client, people, incident):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from playbooks.incidents import ledger, rca
+
+    lead = people["lead"]
+    client.force_login(lead)
+    rca.hypothesis_add(incident=incident, actor=lead, statement="One")
+    ledger.incident_recheck_queue(incident=incident, actor=lead, mode="sample", size=1)
+    client.get(f"/incidents/{incident.pk}/")  # the top bar's cached counts, paid once
+    with CaptureQueriesContext(connection) as few:
+        assert client.get(f"/incidents/{incident.pk}/").status_code == 200
+    for i in range(4):
+        rca.hypothesis_add(incident=incident, actor=lead, statement=f"More {i}")
+    ledger.incident_recheck_queue(incident=incident, actor=lead, mode="all")
+    with CaptureQueriesContext(connection) as many:
+        assert client.get(f"/incidents/{incident.pk}/").status_code == 200
+    assert len(many) == len(few)
