@@ -14,4 +14,5 @@ urlpatterns = [
     path("", include("playbooks.incidents.api_checklist")),
     path("", include("playbooks.incidents.api_metrics")),
     path("", include("playbooks.incidents.api_recovery")),
+    path("", include("playbooks.incidents.api_impact")),
 ]

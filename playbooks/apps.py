@@ -63,3 +63,9 @@ class PlaybooksConfig(AppConfig):
         from .incidents.views_metrics import model_actions
 
         registry.register_hook("core.model_actions", model_actions)
+        # Issue 16's affected predictions, re-review and root cause: their sections on the
+        # incident page and their objections to "verify".
+        from .incidents import guards, ledger, page, rca, views_impact
+
+        guards.CHECKS.extend([ledger.recheck_guard, rca.root_cause_guard])
+        page.PROVIDERS.append(views_impact.sections)

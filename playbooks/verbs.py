@@ -35,6 +35,12 @@ VERBS = {
     "playbooks.incident.communication_sent": _("Incident update recorded as sent"),
     "playbooks.incident.recovery_simulated": _("Recovery path simulated (impact replay)"),
     "playbooks.incident.recovery_chosen": _("Recovery path chosen for an incident"),
+    "playbooks.incident.recheck_queued": _("Affected predictions queued for re-review"),
+    "playbooks.hypothesis.added": _("Root-cause hypothesis added"),
+    "playbooks.hypothesis.edited": _("Root-cause hypothesis edited"),
+    "playbooks.hypothesis.confirmed": _("Root-cause hypothesis confirmed"),
+    "playbooks.hypothesis.refuted": _("Root-cause hypothesis refuted"),
+    "playbooks.hypothesis.reopened": _("Root-cause hypothesis reopened"),
 }
 
 

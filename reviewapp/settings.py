@@ -805,6 +805,15 @@ INCIDENT_ROLLBACK_CANDIDATES = env_int("INCIDENT_ROLLBACK_CANDIDATES", 3)
 # replays at most this many predictions.
 INCIDENT_SIMULATION_TTL_SECONDS = env_int("INCIDENT_SIMULATION_TTL_SECONDS", 3600)
 INCIDENT_SIMULATION_MAX_PREDICTIONS = env_int("INCIDENT_SIMULATION_MAX_PREDICTIONS", 50_000)
+# Re-review of an incident's affected predictions: the items' SLA, and the most queued at once
+# (more than that: queue a sample).
+INCIDENT_RECHECK_SLA_MINUTES = env_int("INCIDENT_RECHECK_SLA_MINUTES", 24 * 60)
+INCIDENT_RECHECK_MAX = env_int("INCIDENT_RECHECK_MAX", 5000)
+# How far before detection the impact-start proposal looks in the monitors' buckets.
+INCIDENT_IMPACT_LOOKBACK_HOURS = env_int("INCIDENT_IMPACT_LOOKBACK_HOURS", 24)
+SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"]["HypothesisStatusEnum"] = (
+    "playbooks.models.Hypothesis.Status"
+)
 # --- end incidents ---
 
 # --- Logging --------------------------------------------------------------------------------

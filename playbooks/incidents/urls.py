@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views, views_checklist, views_metrics, views_recovery
+from . import views, views_checklist, views_impact, views_metrics, views_recovery
 
 app_name = "incidents"
 
@@ -22,5 +22,14 @@ urlpatterns = [
         name="recovery-simulate",
     ),
     path("<int:pk>/recovery/choose/", views_recovery.recovery_choose, name="recovery-choose"),
+    path("<int:pk>/rechecks/", views_impact.recheck_queue, name="recheck"),
+    path("<int:pk>/impact-start/", views_impact.impact_start_use, name="impact-start"),
+    path("<int:pk>/hypotheses/", views_impact.hypothesis_add, name="hypothesis-add"),
+    path("<int:pk>/hypotheses/<int:hid>/", views_impact.hypothesis_edit, name="hypothesis-edit"),
+    path(
+        "<int:pk>/hypotheses/<int:hid>/decide/",
+        views_impact.hypothesis_decide,
+        name="hypothesis-decide",
+    ),
     path("<int:pk>/<slug:event>/", views.incident_transition, name="transition"),
 ]
