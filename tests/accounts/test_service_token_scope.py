@@ -94,6 +94,23 @@ SERVICE_TOKEN_ANSWERS = {
     "api/v1/incidents/<int:pk>/transitions": [("post", "/api/v1/incidents/1/transitions", 403)],
     "api/v1/incidents/<int:pk>/people": [("post", "/api/v1/incidents/1/people", 403)],
     "api/v1/incidents/<int:pk>/links": [("post", "/api/v1/incidents/1/links", 403)],
+    "api/v1/incidents/metrics": [("get", "/api/v1/incidents/metrics", 403)],
+    "api/v1/incidents/<int:pk>/affected": [("get", "/api/v1/incidents/1/affected", 403)],
+    "api/v1/incidents/<int:pk>/rechecks": [("post", "/api/v1/incidents/1/rechecks", 403)],
+    "api/v1/incidents/<int:pk>/hypotheses": [
+        ("get", "/api/v1/incidents/1/hypotheses", 403),
+        ("post", "/api/v1/incidents/1/hypotheses", 403),
+    ],
+    "api/v1/incidents/<int:pk>/hypotheses/<int:hid>": [
+        ("patch", "/api/v1/incidents/1/hypotheses/1", 403)
+    ],
+    "api/v1/incidents/<int:pk>/recovery": [
+        ("get", "/api/v1/incidents/1/recovery", 403),
+        ("post", "/api/v1/incidents/1/recovery", 403),
+    ],
+    "api/v1/incidents/<int:pk>/recovery/simulations": [
+        ("post", "/api/v1/incidents/1/recovery/simulations", 403)
+    ],
     "api/v1/incidents/<int:pk>/checklist": [("get", "/api/v1/incidents/1/checklist", 403)],
     "api/v1/incidents/<int:pk>/steps": [("post", "/api/v1/incidents/1/steps", 403)],
     "api/v1/incidents/<int:pk>/playbook": [("post", "/api/v1/incidents/1/playbook", 403)],
