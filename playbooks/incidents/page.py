@@ -31,7 +31,9 @@ def sections() -> list[Section]:
     found: list[Section] = []
     for provider in PROVIDERS:
         found.extend(provider())
-    return found
+    # The order an incident is worked in; a section not named here comes last.
+    rank = {key: i for i, key in enumerate(ORDER)}
+    return sorted(found, key=lambda s: rank.get(s.key, len(ORDER)))
 
 
 def _checklist_and_communications() -> list[Section]:
@@ -39,6 +41,16 @@ def _checklist_and_communications() -> list[Section]:
 
     return page_sections()
 
+
+ORDER = (
+    "checklist",
+    "affected",
+    "root-cause",
+    "recovery",
+    "communications",
+    "postmortem",
+    "timeline",
+)
 
 # Each provider: fn() -> [Section]. Modules add theirs here.
 PROVIDERS: list[Callable[[], list[Section]]] = [_checklist_and_communications]
