@@ -55,3 +55,20 @@ class PlaybooksConfig(AppConfig):
         from .incidents.services import commander_may_stop
 
         registry.register_hook("failsafe.may_stop_model", commander_may_stop)
+        # Post-mortems and action items (issue 16): the page section, the S1/S2 closing
+        # guard, the owner's notifications and the top bar's count of their overdue items.
+        from .incidents import actions, guards, page, postmortem, views_postmortem
+
+        if views_postmortem.sections not in page.PROVIDERS:
+            page.PROVIDERS.append(views_postmortem.sections)
+        if postmortem.close_needs_postmortem not in guards.CHECKS:
+            guards.CHECKS.append(postmortem.close_needs_postmortem)
+        actions.register_notification_kinds()
+        registry.register_nav_counter(
+            key="my-actions",
+            label=_("My actions"),
+            url_name="incidents:my-actions",
+            roles={REVIEWER, LEAD, COMMITTEE, CATALOG_EDITOR, ENGINEER},
+            count=actions.overdue_count,
+            order=20,
+        )

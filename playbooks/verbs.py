@@ -29,6 +29,15 @@ VERBS = {
     "playbooks.incident.member_removed": _("Person removed from an incident"),
     "playbooks.incident.linked": _("Models, alerts, items or failure modes linked to an incident"),
     "playbooks.incident.noted": _("Note on an incident's timeline"),
+    "playbooks.postmortem.started": _("Post-mortem started"),
+    "playbooks.postmortem.edited": _("Post-mortem edited"),
+    "playbooks.postmortem.published": _("Post-mortem published"),
+    "playbooks.postmortem.catalog_drafted": _("Catalog update drafted from a post-mortem"),
+    "playbooks.action_item.added": _("Action item added"),
+    "playbooks.action_item.edited": _("Action item edited"),
+    "playbooks.action_item.done": _("Action item done"),
+    "playbooks.action_item.cancelled": _("Action item cancelled"),
+    "playbooks.action_item.overdue_reminded": _("Owner reminded of an overdue action item"),
 }
 
 

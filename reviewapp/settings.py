@@ -768,3 +768,9 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {"django.db.backends": {"level": "INFO"}},
 }
+
+# Incident action items: tell each owner once when an item is overdue (daily).
+CELERY_BEAT_SCHEDULE["playbooks-action-item-reminders"] = {
+    "task": "playbooks.action_item_reminders",
+    "schedule": timedelta(hours=24),
+}
