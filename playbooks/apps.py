@@ -64,6 +64,7 @@ class PlaybooksConfig(AppConfig):
         if postmortem.close_needs_postmortem not in guards.CHECKS:
             guards.CHECKS.append(postmortem.close_needs_postmortem)
         actions.register_notification_kinds()
+        registry.register_hook("core.user_annotations", actions.overdue_annotation)
         registry.register_nav_counter(
             key="my-actions",
             label=_("My actions"),

@@ -739,6 +739,9 @@ SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"].update({
     "PlaybookArtifactKindEnum": "playbooks.document.ARTIFACT_KIND_VALUES",
     # governance's document kind keeps the name it had before other "kind" enums existed
     "KindEnum": "reviewapp.governance.models.DocumentKind.values",
+    "ActionItemKindEnum": "playbooks.models.ActionItem.Kind",
+    "ActionItemStatusEnum": "playbooks.models.ActionItem.Status",
+    "PostMortemStatusEnum": "playbooks.models.PostMortem.Status",
 })  # fmt: skip
 
 # --- Incidents (playbooks/incidents) ---------------------------------------------------------

@@ -350,7 +350,9 @@ class MyActionItemsView(APIView):
             user_model = get_user_model()
             person = user_model.objects.filter(**{user_model.USERNAME_FIELD: owner[:150]}).first()
             if person is None:
-                raise NotFound(_("No user “%s”.") % owner[:150], field="owner")
+                raise ServiceError(
+                    _("No user “%s”.") % owner[:150], errors={"owner": [_("No such user.")]}
+                )
         qs = ActionItem.objects.filter(
             owner=person,
             status=ActionItem.Status.OPEN,

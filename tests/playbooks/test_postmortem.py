@@ -384,6 +384,8 @@ def test_pages_for_each_role(client, people, model):
     mine = client.get("/incidents/my-actions/")
     assert b"Alert on mix" in mine.content and b"overdue" in mine.content
     assert b'data-counter="my-actions"' in mine.content
+    # The top bar's count comes in the user's own query (core.user_annotations).
+    assert b'My actions <span class="nav-count">1</span>' in mine.content
 
     client.force_login(people["reviewer"])
     assert client.get(url).status_code == 404
