@@ -9,7 +9,7 @@ import datetime as dt
 import pytest
 
 from catalog.models import FailureMode, PendingRevision
-from playbooks.incidents import services
+from playbooks.incidents import actions, services
 from playbooks.models import PostMortem
 from reviewapp.core import clock
 from tests.factories import MLModelFactory
@@ -67,7 +67,7 @@ def test_postmortem_to_catalog_update(live_server, page, sign_in, artifacts, cat
     page.select_option("#id_ai-kind", "detect")
     page.fill("#id_ai-title", "Alert on currency mix per market")
     page.fill("#id_ai-owner", "sam")
-    page.fill("#id_ai-due_on", (dt.date.today() - dt.timedelta(days=3)).isoformat())
+    page.fill("#id_ai-due_on", (actions.today() - dt.timedelta(days=3)).isoformat())
     page.click("button:has-text('Add action item')")
     page.wait_for_load_state("networkidle")
     row = page.locator("table.pm-actions tr.pm-overdue")
