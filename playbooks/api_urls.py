@@ -15,4 +15,5 @@ urlpatterns = [
     path("", include("playbooks.incidents.api_metrics")),
     path("", include("playbooks.incidents.api_recovery")),
     path("", include("playbooks.incidents.api_impact")),
+    path("", include("playbooks.incidents.api_postmortem")),
 ]

@@ -69,3 +69,21 @@ class PlaybooksConfig(AppConfig):
 
         guards.CHECKS.extend([ledger.recheck_guard, rca.root_cause_guard])
         page.PROVIDERS.append(views_impact.sections)
+        # Post-mortems and action items (issue 16): the page section, the S1/S2 closing
+        # guard, the owner's notifications and the top bar's count of their overdue items.
+        from .incidents import actions, guards, page, postmortem, views_postmortem
+
+        if views_postmortem.sections not in page.PROVIDERS:
+            page.PROVIDERS.append(views_postmortem.sections)
+        if postmortem.close_needs_postmortem not in guards.CHECKS:
+            guards.CHECKS.append(postmortem.close_needs_postmortem)
+        actions.register_notification_kinds()
+        registry.register_hook("core.user_annotations", actions.overdue_annotation)
+        registry.register_nav_counter(
+            key="my-actions",
+            label=_("My actions"),
+            url_name="incidents:my-actions",
+            roles={REVIEWER, LEAD, COMMITTEE, CATALOG_EDITOR, ENGINEER},
+            count=actions.overdue_count,
+            order=20,
+        )

@@ -41,6 +41,15 @@ VERBS = {
     "playbooks.hypothesis.confirmed": _("Root-cause hypothesis confirmed"),
     "playbooks.hypothesis.refuted": _("Root-cause hypothesis refuted"),
     "playbooks.hypothesis.reopened": _("Root-cause hypothesis reopened"),
+    "playbooks.postmortem.started": _("Post-mortem started"),
+    "playbooks.postmortem.edited": _("Post-mortem edited"),
+    "playbooks.postmortem.published": _("Post-mortem published"),
+    "playbooks.postmortem.catalog_drafted": _("Catalog update drafted from a post-mortem"),
+    "playbooks.action_item.added": _("Action item added"),
+    "playbooks.action_item.edited": _("Action item edited"),
+    "playbooks.action_item.done": _("Action item done"),
+    "playbooks.action_item.cancelled": _("Action item cancelled"),
+    "playbooks.action_item.overdue_reminded": _("Owner reminded of an overdue action item"),
 }
 
 

@@ -742,6 +742,9 @@ SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"].update({
     "IncidentCommunicationKindEnum": "playbooks.incidents.communications.KINDS",
     # governance's document kind keeps the name it had before other "kind" enums existed
     "KindEnum": "reviewapp.governance.models.DocumentKind.values",
+    "ActionItemKindEnum": "playbooks.models.ActionItem.Kind",
+    "ActionItemStatusEnum": "playbooks.models.ActionItem.Status",
+    "PostMortemStatusEnum": "playbooks.models.PostMortem.Status",
 })  # fmt: skip
 
 # --- Incidents (playbooks/incidents) ---------------------------------------------------------
@@ -834,4 +837,10 @@ LOGGING = {
     },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {"django.db.backends": {"level": "INFO"}},
+}
+
+# Incident action items: tell each owner once when an item is overdue (daily).
+CELERY_BEAT_SCHEDULE["playbooks-action-item-reminders"] = {
+    "task": "playbooks.action_item_reminders",
+    "schedule": timedelta(hours=24),
 }

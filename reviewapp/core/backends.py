@@ -11,7 +11,7 @@ from django.db import connection
 from django.db.models import Count, OuterRef, Q, Subquery, Value
 from django.db.models.functions import Coalesce
 
-from reviewapp.core import roles
+from reviewapp.core import registry, roles
 from reviewapp.core.models import Notification
 
 
@@ -39,6 +39,11 @@ class AccountBackend(ModelBackend):
             ._default_manager.select_related("preference")
             .annotate(notifications_unread=_unread_count())
         )
+        # Apps add their own per-person figures for the top bar the same way (the hook
+        # ``core.user_annotations``: fn() -> {attribute: expression over the user's pk}), so
+        # a count shown on every page never costs a page a query of its own.
+        for extra in registry.run_hooks("core.user_annotations"):
+            users = users.annotate(**extra)
         with_roles = connection.vendor == "postgresql"
         if with_roles:
             users = users.annotate(

@@ -122,6 +122,22 @@ SERVICE_TOKEN_ANSWERS = {
         ("get", "/api/v1/incidents/1/notes", 403),
         ("post", "/api/v1/incidents/1/notes", 403),
     ],
+    # --- incidents' post-mortems and action items: people only ---
+    "api/v1/incidents/<int:pk>/postmortem": [
+        ("get", "/api/v1/incidents/1/postmortem", 403),
+        ("put", "/api/v1/incidents/1/postmortem", 403),
+    ],
+    "api/v1/incidents/<int:pk>/postmortem/publish": [
+        ("post", "/api/v1/incidents/1/postmortem/publish", 403),
+    ],
+    "api/v1/incidents/<int:pk>/action-items": [
+        ("get", "/api/v1/incidents/1/action-items", 403),
+        ("post", "/api/v1/incidents/1/action-items", 403),
+    ],
+    "api/v1/incidents/<int:pk>/action-items/<int:aid>": [
+        ("patch", "/api/v1/incidents/1/action-items/1", 403),
+    ],
+    "api/v1/action-items": [("get", "/api/v1/action-items", 403)],
 }
 
 
