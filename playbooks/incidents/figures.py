@@ -1,8 +1,7 @@
 """Figures about an incident, in words, for its communication drafts.
 
-``impact_so_far`` is deliberately small for now (the time since impact, the models' mode, the
-predictions that passed unreviewed meanwhile); a fuller impact ledger replaces its body later
-without changing its callers.
+``impact_so_far``: the time since impact, the models' mode, the predictions that passed
+unreviewed meanwhile and their re-review (the ledger's figures, ledger.py).
 """
 
 from __future__ import annotations
@@ -12,9 +11,9 @@ from django.utils.translation import ngettext
 
 from reviewapp.core import clock
 from reviewapp.core.time import human_duration
-from reviewapp.models import Prediction
 
 from ..models import Incident
+from . import ledger
 
 
 def modes_in_words(incident: Incident, *, named: bool = True) -> str:
@@ -36,12 +35,8 @@ def impact_so_far(incident: Incident) -> str:
     start = incident.impact_started_at or incident.detected_at
     end = incident.contained_at or clock.now()
     since = _("since impact started") if incident.impact_started_at else _("since detection")
-    passed = Prediction.objects.filter(
-        model_id__in=incident.model_links.values("model_id"),
-        status=Prediction.Status.PASSED,
-        occurred_at__gte=start,
-        occurred_at__lte=end,
-    ).count()
+    passed = ledger.affected_predictions(incident).count()
+    progress = ledger.recheck_progress(incident)
     window = human_duration((end - start).total_seconds())
     if incident.contained_at:
         window = _("%(d)s from impact to containment") % {"d": window}
@@ -50,6 +45,12 @@ def impact_so_far(incident: Incident) -> str:
     passed_words = ngettext(
         "%(n)d prediction passed unreviewed", "%(n)d predictions passed unreviewed", passed
     ) % {"n": passed}
+    if progress["queued"]:
+        passed_words += _(" (%(r)d of %(q)d re-reviewed, %(o)d overturned)") % {
+            "r": progress["rereviewed"],
+            "q": progress["queued"],
+            "o": progress["overturned"],
+        }
     return _("%(window)s; %(modes)s; %(passed)s") % {
         "window": window,
         "modes": modes_in_words(incident) or _("no model"),

@@ -27,9 +27,9 @@ from reviewapp.core.params import unstorable
 from reviewapp.core.selectors import audit_events
 from reviewapp.core.state import transition
 from reviewapp.core.time import human_duration
-from reviewapp.models import Prediction
 
 from ..models import Hypothesis, Incident, PostMortem
+from . import ledger
 from .selectors import may_run
 from .services import SUBJECT, actor_of, record
 
@@ -78,23 +78,12 @@ class Impact:
     ongoing: bool  # not contained yet: counted up to now
 
 
-def impact_window(incident: Incident, *, now: dt.datetime | None = None) -> tuple[Any, Any, bool]:
-    since = incident.impact_started_at or incident.detected_at
-    until = incident.contained_at or now or clock.now()
-    return since, until, incident.contained_at is None
-
-
 def affected_predictions(incident: Incident, *, now: dt.datetime | None = None) -> Impact:
     """Predictions of the incident's models that passed without review between impact start
-    (or detection) and containment (or now): the ones that may have been wrong unseen."""
-    since, until, ongoing = impact_window(incident, now=now)
-    passed = Prediction.objects.filter(
-        model_id__in=incident.model_links.values("model_id"),
-        status=Prediction.Status.PASSED,
-        occurred_at__gte=since,
-        occurred_at__lte=until,
-    ).count()
-    return Impact(passed=passed, since=since, until=until, ongoing=ongoing)
+    (or detection) and containment (or now): the ledger's count (ledger.py)."""
+    since, until = ledger.window(incident, now=now)
+    passed = ledger.affected_predictions(incident, now=now).count()
+    return Impact(passed=passed, since=since, until=until, ongoing=incident.contained_at is None)
 
 
 def impact_text(incident: Incident) -> str:

@@ -49,7 +49,7 @@ def incident(people, model, playbook):
 def prediction(model, n, status, at):
     return Prediction.objects.create(
         model=model, external_id=f"p{n}", model_version="1", input={}, output={}, label="x",
-        confidence=0.9, occurred_at=at, status=status,
+        confidence=0.9, occurred_at=at, received_at=at, status=status,
     )  # fmt: skip
 
 
@@ -63,7 +63,8 @@ def test_impact_so_far_counts_passed_predictions_in_the_window_in_one_query(
     prediction(model, 4, Prediction.Status.PASSED, now - dt.timedelta(hours=3))  # before
     prediction(MLModelFactory(slug="other"), 5, Prediction.Status.PASSED, now)  # not its model
     ModelMode.objects.create(model=model, mode=Mode.CONTAINED)
-    with django_assert_num_queries(2):  # the count, and the models' modes
+    # The ledger's count, its re-review progress, and the models' modes.
+    with django_assert_num_queries(3):
         words = figures.impact_so_far(incident)
     assert (
         words
