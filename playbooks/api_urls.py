@@ -1,4 +1,4 @@
-from django.urls import path
+from django.urls import include, path
 
 from . import api
 
@@ -10,4 +10,5 @@ urlpatterns = [
         api.PlaybookVersionsView.as_view(),
         name="playbook-versions",
     ),
+    path("", include("playbooks.incidents.api_timeline")),
 ]

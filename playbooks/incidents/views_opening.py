@@ -79,10 +79,9 @@ def alert_actions(*, request: HttpRequest, alert: Any) -> list[dict[str, Any]]:
     )
     out: list[dict[str, Any]] = [
         {
-            "label": _("%(ref)s (%(status)s)")
+            "label": _("Incident %(ref)s: %(status)s, go to it")
             % {"ref": i.reference, "status": i.get_status_display().lower()},
             "url": i.get_absolute_url(),
-            "primary": i.is_open,
         }
         for i in linked
     ]
