@@ -57,7 +57,7 @@ class PlaybooksConfig(AppConfig):
         registry.register_hook("failsafe.may_stop_model", commander_may_stop)
         # Opening from elsewhere (issue 16): an alert's page, a review item's page and the
         # queue's bulk bar show our links; a monitor's stop on a persistent shift opens one.
-        from .incidents import opening, page, timeline, views_opening
+        from .incidents import counts, opening, page, timeline, views_opening
 
         opening.register_notification_kinds()
         registry.register_hook("failsafe.alert_actions", views_opening.alert_actions)
@@ -68,7 +68,7 @@ class PlaybooksConfig(AppConfig):
             label=_("Open incidents"),
             url_name="incidents:list",
             roles={ENGINEER, LEAD},
-            count=opening.open_count,
+            count=counts.open_count,
             order=20,
         )
         if views_opening.sections not in page.PROVIDERS:

@@ -215,8 +215,3 @@ def _tell_unattended(incident: Incident, model: MLModel, change: ModeChange) -> 
         link=incident.get_absolute_url(),
         actor=Actor.system(f"monitor:{change.monitor}"),
     )
-
-
-def open_count(user: Any) -> int:
-    """The nav counter: open incidents (engineers and leads see every model: one count)."""
-    return Incident.objects.filter(status__in=OPEN_STATUSES).count()
