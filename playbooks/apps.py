@@ -63,6 +63,7 @@ class PlaybooksConfig(AppConfig):
         registry.register_hook("failsafe.alert_actions", views_opening.alert_actions)
         registry.register_hook("queue.item_actions", views_opening.item_actions)
         registry.register_hook("failsafe.mode_changed", opening.on_mode_changed)
+        # Keyed like the "Incidents" section: its count shows beside that link.
         registry.register_nav_counter(
             key="incidents",
             label=_("Open incidents"),

@@ -52,3 +52,26 @@ def test_lead_opens_an_incident_from_an_alert(
     assert incident.reference in page.locator(".alert-actions").inner_text()
     page.screenshot(path=str(artifacts / "incident-alert-after.png"), full_page=True)
     assert js_errors == []
+
+
+def test_lead_takes_command_of_an_incident_a_monitor_opened(
+    live_server, page, sign_in, artifacts, people
+):
+    from reviewapp.failsafe.services.modes import mode_change
+
+    model = MLModelFactory(slug="card-fraud")
+    alert = make_alert(model, severity="S1")
+    mode_change(model=model, mode="halted", reason="uncertain rate past 0.15", monitor=alert.monitor,
+                alert=alert)  # fmt: skip
+    incident = Incident.objects.get()
+    sign_in(page, live_server, "lee")
+    page.goto(f"{live_server.url}/notifications/")
+    page.goto(f"{live_server.url}{incident.get_absolute_url()}")
+    assert "Nobody commands this incident" in page.locator("#attention").inner_text()
+    page.screenshot(path=str(artifacts / "incident-unattended.png"), full_page=True)
+    page.click("#attention button:has-text('Take command')")
+    page.wait_for_load_state("networkidle")
+    assert "You command" in page.content()
+    assert page.locator("#attention").count() == 0
+    incident.refresh_from_db()
+    assert incident.commander.username == "lee" and incident.status == "contained"
