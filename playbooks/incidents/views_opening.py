@@ -110,7 +110,7 @@ def unattended(incident: Incident) -> bool:
     return incident.is_open and incident.commander_id is None
 
 
-# -- the "needs you" section ----------------------------------------------------------------
+# -- the "needs attention" section ----------------------------------------------------------------
 
 
 def attention_context(request: HttpRequest, incident: Incident, can_run: bool) -> dict | None:
@@ -137,7 +137,7 @@ def sections() -> list[Any]:
     return [
         Section(
             key="attention",
-            title=_("Needs you"),
+            title=_("Needs attention"),
             template="playbooks/incidents/_attention.html",
             context=attention_context,
         )
