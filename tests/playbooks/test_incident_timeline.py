@@ -151,3 +151,20 @@ def test_the_api_pages_the_timeline(client, people, story):
     assert client.get("/api/v1/incidents/999999/timeline").status_code == 404
     client.force_login(people["nobody"])
     assert client.get(url).status_code == 403
+
+
+def test_the_page_pays_the_same_queries_however_long_the_timeline(client, people, story):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    incident = story["incident"]
+    client.force_login(people["engineer"])
+    client.get(incident.get_absolute_url())  # warm per-process caches
+    with CaptureQueriesContext(connection) as before:
+        client.get(incident.get_absolute_url())
+    for i in range(15):
+        services.incident_note_add(incident=incident, actor=people["lead"], body=f"n{i}")
+    with CaptureQueriesContext(connection) as after:
+        body = client.get(incident.get_absolute_url()).content.decode()
+    assert "n14" in body
+    assert len(after.captured_queries) == len(before.captured_queries)
