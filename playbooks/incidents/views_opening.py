@@ -17,6 +17,7 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
+from reviewapp.core import roles
 from reviewapp.core.exceptions import NotFound, ServiceError
 from reviewapp.core.exceptions import PermissionDenied as ServicePermissionDenied
 
@@ -99,8 +100,11 @@ def alert_actions(*, request: HttpRequest, alert: Any) -> list[dict[str, Any]]:
 
 def item_actions(*, item_ids: list[int] | None, user: Any) -> list[dict[str, Any]]:
     """``queue.item_actions``: "Open an incident" from review items (engineers and leads);
-    ``item_ids`` None: the bulk bar's link, the selection's ids appended in the browser."""
-    if not selectors.may_open(user):
+    ``item_ids`` None: the bulk bar's link, the selection's ids appended in the browser.
+    By role, not ``may_open``'s permission check: the queue pages load the roles already and
+    never the permissions (two more queries on the pinned queue list); engineers and leads
+    are exactly the roles granted ``run_incident`` (apps.py)."""
+    if not roles.has_role(user, roles.ENGINEER, roles.LEAD):
         return []
     query = ",".join(str(i) for i in item_ids or [])
     return [{"label": _("Open an incident"), "url": reverse("incidents:open") + f"?items={query}"}]
