@@ -16,4 +16,5 @@ urlpatterns = [
     path("", include("playbooks.incidents.api_recovery")),
     path("", include("playbooks.incidents.api_impact")),
     path("", include("playbooks.incidents.api_postmortem")),
+    path("", include("playbooks.incidents.api_timeline")),
 ]

@@ -89,3 +89,24 @@ class PlaybooksConfig(AppConfig):
             count=actions.overdue_count,
             order=20,
         )
+        # Opening from elsewhere (issue 16): an alert's page, a review item's page and the
+        # queue's bulk bar show our links; a monitor's stop on a persistent shift opens one.
+        from .incidents import counts, opening, page, timeline, views_opening
+
+        opening.register_notification_kinds()
+        registry.register_hook("failsafe.alert_actions", views_opening.alert_actions)
+        registry.register_hook("queue.item_actions", views_opening.item_actions)
+        registry.register_hook("failsafe.mode_changed", opening.on_mode_changed)
+        # Keyed like the "Incidents" section: its count shows beside that link.
+        registry.register_nav_counter(
+            key="incidents",
+            label=_("Open incidents"),
+            url_name="incidents:list",
+            roles={ENGINEER, LEAD},
+            count=counts.open_count,
+            order=20,
+        )
+        if views_opening.sections not in page.PROVIDERS:
+            page.PROVIDERS.insert(0, views_opening.sections)
+        if timeline.sections not in page.PROVIDERS:
+            page.PROVIDERS.append(timeline.sections)

@@ -22,6 +22,7 @@ from reviewapp.core.params import int_or_none
 from . import selectors, services
 from .document import PHASES
 from .forms import PlaybookForm, StepForm, StepFormSet, place_service_errors
+from .incidents.selectors import may_open as may_open_incident
 from .models import Playbook
 
 PER_PAGE = 50
@@ -126,6 +127,8 @@ def playbook_detail(request: HttpRequest, slug: str) -> HttpResponse:
             "templates": selectors.template_previews(doc, f"{doc['title']} v{version.number}"),
             "versions": versions,
             "can_write": selectors.may_write(request.user),
+            "can_start_incident": playbook.status == Playbook.Status.ACTIVE
+            and may_open_incident(request.user),
             "actions": [
                 (event, ACTION_COPY[event][0], ACTION_COPY[event][1])
                 for event in services.PLAYBOOK.events_from(playbook.status)
@@ -281,6 +284,11 @@ def catalog_entry_actions(*, kind: str, slug: str, user: Any) -> list[dict[str, 
         out.append({
             "label": _("Playbooks for this (%d)") % n,
             "url": reverse("playbooks:list") + f"?failure_mode={slug}",
+        })  # fmt: skip
+    if kind == "failure_mode" and may_open_incident(user):
+        out.append({
+            "label": _("Open an incident"),
+            "url": reverse("incidents:open") + f"?failure_mode={slug}",
         })  # fmt: skip
     if kind in ("failure_mode", "mitigation") and selectors.may_write(user):
         out.append({

@@ -43,6 +43,7 @@ def _checklist_and_communications() -> list[Section]:
 
 
 ORDER = (
+    "attention",
     "checklist",
     "affected",
     "root-cause",

@@ -37,6 +37,7 @@ from ..models import (
     PlaybookVersion,
 )
 from . import guards
+from .counts import open_count_forget
 from .machine import INCIDENT, MILESTONE_OF
 from .selectors import OPEN_STATUSES, may_open, may_run
 
@@ -313,6 +314,7 @@ def incident_open(
             "reviewapp.reviewitem": [i.pk for i in items],
         },
     )
+    open_count_forget()  # the top bar's cached count
     return incident
 
 
@@ -385,6 +387,7 @@ def incident_transition(
     )
     # The state machine's own event names the incident as its target; the subject row makes
     # it part of the timeline query like every other event.
+    open_count_forget()  # the top bar's cached count
     return row
 
 

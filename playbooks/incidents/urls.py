@@ -5,6 +5,7 @@ from . import (
     views_checklist,
     views_impact,
     views_metrics,
+    views_opening,
     views_postmortem,
     views_recovery,
 )
@@ -17,6 +18,12 @@ urlpatterns = [
     path("metrics/", views_metrics.incident_metrics, name="metrics"),
     path("my-actions/", views_postmortem.my_actions, name="my-actions"),
     path("<int:pk>/", views.incident_detail, name="detail"),
+    path(
+        "from-alert/<int:alert_id>/",
+        views_opening.incident_open_from_alert,
+        name="open-from-alert",
+    ),
+    path("<int:pk>/take-command/", views_opening.incident_take_command, name="take-command"),
     path("<int:pk>/times/", views.incident_times, name="times"),
     path("<int:pk>/people/", views.incident_people, name="people"),
     path("<int:pk>/notes/", views.incident_note, name="note"),

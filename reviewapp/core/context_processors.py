@@ -50,6 +50,13 @@ def navigation(request: HttpRequest) -> dict[str, Any]:
         for counter in registry.nav_counters()
         if counter.visible_to(mine)
     ]
+    # A counter keyed like a section shows as that section's count (the open incidents beside
+    # "Incidents") instead of a link of its own.
+    by_key = {c["key"]: c for c in counters}
+    for item in items:
+        if item["key"] in by_key:
+            item["count"] = by_key.pop(item["key"])["count"]
+    counters = [c for c in counters if c["key"] in by_key]
     return {
         "nav_sections": items,
         "nav_keys": {item["key"] for item in items},

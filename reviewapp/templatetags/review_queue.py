@@ -140,3 +140,26 @@ def get_item(mapping: Any, key: Any) -> Any:
 def verb_label(verb: str) -> str:
     """The registered label of an audit verb, current or legacy (reviewapp.core.verbs)."""
     return verbs.label(verb)
+
+
+# Links other apps offer on review items (playbooks: "Open an incident"), through core's
+# registry so the queue imports no app. A hook is ``fn(item_ids=, user=) -> [{"label",
+# "url"}]``; on the bulk bar it gets ``item_ids=None`` and its link gets the selected ids
+# appended by bulk.js (``?items=1,2,3``).
+ITEM_ACTIONS_HOOK = "queue.item_actions"
+
+
+def _item_links(item_ids: list[int] | None, user: Any) -> list[dict[str, Any]]:
+    from reviewapp.core import registry
+
+    links: list[dict[str, Any]] = []
+    for found in registry.run_hooks(ITEM_ACTIONS_HOOK, item_ids=item_ids, user=user):
+        links.extend(found or [])
+    return links
+
+
+@register.inclusion_tag("reviewapp/queue/_item_actions.html", takes_context=True)
+def item_actions(context: template.Context, item: Any = None) -> dict[str, Any]:
+    """The hook's links for one item, or (no item) the bulk bar's links for the selection."""
+    ids = [item.pk] if item is not None else None
+    return {"links": _item_links(ids, context.get("user")), "bulk": item is None}

@@ -35,6 +35,15 @@
       if (ok && option.dataset.pools !== "*") reviewers++;
       if (!ok && option.selected) select.value = "";
     }
+    // Links other apps offer for the selection ("Open an incident" → ?items=1,2,3).
+    var ids = [];
+    var checked = form.querySelectorAll("input[name=items]:checked");
+    for (var j = 0; j < checked.length; j++) ids.push(checked[j].value);
+    var links = document.querySelectorAll("a[data-bulk-link]");
+    for (var k = 0; k < links.length; k++) {
+      links[k].href = links[k].dataset.bulkLink + ids.join(",");
+      links[k].setAttribute("aria-disabled", ids.length ? "false" : "true");
+    }
     if (hint) {
       hint.textContent = !models.length ? "" : (reviewers ? hint.dataset.some : hint.dataset.none);
     }

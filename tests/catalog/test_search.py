@@ -228,7 +228,8 @@ def test_search_page_query_count_is_pinned(client, corpus, engineer, django_asse
     # slice and the total; the 20 rows with their category and owner, and their tags.
     # SQLite: the rows, their category, owner and tags; the count, and a probe for each word
     # per searched model.
-    expected = signed_in_queries(12 if connection.vendor == "postgresql" else 15)
+    # Plus the top bar's count of open incidents for an engineer (cached; cold in a test).
+    expected = signed_in_queries(13 if connection.vendor == "postgresql" else 16)
     with django_assert_num_queries(expected):
         response = client.get(url)
     assert response.status_code == 200

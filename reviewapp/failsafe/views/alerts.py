@@ -18,7 +18,7 @@ from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
-from reviewapp.core import clock
+from reviewapp.core import clock, registry
 from reviewapp.core.exceptions import RoleRequired, ServiceError
 from reviewapp.core.params import ParamError, parse_int
 
@@ -27,6 +27,17 @@ from ..models import Alert
 from ..services.acknowledge import alert_acknowledge
 
 PAGE_SIZE = 50
+# What other apps offer on an alert's page (playbooks: its incidents, "Open an incident"),
+# through core's registry so this app imports none of them. A hook is ``fn(request=, alert=)
+# -> [{"label", "url", "method"?: "post", "fields"?: {..}, "primary"?: bool, "note"?: str}]``.
+ALERT_ACTIONS_HOOK = "failsafe.alert_actions"
+
+
+def alert_actions(request: HttpRequest, alert: Alert) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = []
+    for links in registry.run_hooks(ALERT_ACTIONS_HOOK, request=request, alert=alert):
+        found.extend(links or [])
+    return found
 
 
 def _require_reader(request: HttpRequest) -> None:
@@ -128,6 +139,7 @@ def _detail_context(request: HttpRequest, alert: Alert) -> dict[str, Any]:
         "duration": sel.duration_text(sel.alert_duration_seconds(alert)),
         "mode_changes": sel.alert_mode_changes(alert),
         "history": sel.alert_history(alert),
+        "actions": alert_actions(request, alert),
         "can_acknowledge": sel.may_acknowledge(request.user) and alert.state == Alert.State.OPEN,
         "state_tone": sel.STATE_TONES.get(alert.state, "grey"),
         "severity_tone": sel.SEVERITY_TONES.get(alert.severity, "grey"),
