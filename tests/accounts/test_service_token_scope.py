@@ -111,6 +111,7 @@ SERVICE_TOKEN_ANSWERS = {
     "api/v1/incidents/<int:pk>/recovery/simulations": [
         ("post", "/api/v1/incidents/1/recovery/simulations", 403)
     ],
+    "api/v1/incidents/<int:pk>/timeline": [("get", "/api/v1/incidents/1/timeline", 403)],
     "api/v1/incidents/<int:pk>/checklist": [("get", "/api/v1/incidents/1/checklist", 403)],
     "api/v1/incidents/<int:pk>/steps": [("post", "/api/v1/incidents/1/steps", 403)],
     "api/v1/incidents/<int:pk>/playbook": [("post", "/api/v1/incidents/1/playbook", 403)],
