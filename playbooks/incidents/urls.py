@@ -27,6 +27,11 @@ urlpatterns = [
     path("<int:pk>/times/", views.incident_times, name="times"),
     path("<int:pk>/people/", views.incident_people, name="people"),
     path("<int:pk>/notes/", views.incident_note, name="note"),
+    path(
+        "<int:pk>/failure-modes/",
+        views.incident_link_failure_mode,
+        name="link-failure-mode",
+    ),
     path("<int:pk>/steps/", views_checklist.incident_step, name="step"),
     path("<int:pk>/steps/undo/", views_checklist.incident_step_undo, name="step-undo"),
     path("<int:pk>/playbook/", views_checklist.incident_pin, name="pin"),

@@ -288,6 +288,13 @@ def incident_detail(request: HttpRequest, pk: int) -> HttpResponse:
                 }  # fmt: skip
             ),
             "note_form": forms.NoteForm(),
+            "failure_mode_choices": [
+                (c.slug, c.title)
+                for c in catalog_selectors.failure_mode_choices()
+                if c.slug not in {f.slug for f in failure_modes}
+            ]
+            if can_run and incident.is_open
+            else [],
             "sections": shown,
         },
     )
@@ -396,3 +403,24 @@ def incident_note(request: HttpRequest, pk: int) -> HttpResponse:
     except ServiceError as exc:
         flash.error(request, exc.message)
     return _back(incident, "timeline")
+
+
+@login_required
+@require_POST
+def incident_link_failure_mode(request: HttpRequest, pk: int) -> HttpResponse:
+    """Name a failure mode the incident looks like (its post-mortem feeds that entry)."""
+    incident = incident_or_404(request, pk)
+    require_runner(request, incident)
+    slug = request.POST.get("failure_mode", "")
+    try:
+        added = services.incident_link(
+            incident=incident, actor=request.user, failure_mode_slugs=[slug] if slug else []
+        )
+    except ServiceError as exc:
+        flash.error(request, exc.message)
+    else:
+        if added["failure_modes"]:
+            flash.success(request, _("Failure mode linked."))
+        else:
+            flash.error(request, _("Choose a failure mode from the catalog."))
+    return _back(incident, "models")
