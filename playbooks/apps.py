@@ -83,11 +83,19 @@ class PlaybooksConfig(AppConfig):
             key="my-actions",
             label=_("My actions"),
             url_name="incidents:my-actions",
-            # Those who own post-mortem actions; a reviewer's day keeps a quiet top bar (an
-            # owner of another role is told by notification and finds them on My actions).
-            roles={LEAD, ENGINEER},
+            # Overdue ones, in the top bar while there are any; every role finds its action
+            # items in the user menu ("My action items").
+            roles={REVIEWER, LEAD, COMMITTEE, CATALOG_EDITOR, ENGINEER},
             count=actions.overdue_count,
             order=20,
+            quiet=True,
+        )
+        registry.register_tool(
+            key="my-actions",
+            label=_("My action items"),
+            url_name="incidents:my-actions",
+            roles={REVIEWER, LEAD, COMMITTEE, CATALOG_EDITOR, ENGINEER},
+            order=25,
         )
         # Opening from elsewhere (issue 16): an alert's page, a review item's page and the
         # queue's bulk bar show our links; a monitor's stop on a persistent shift opens one.

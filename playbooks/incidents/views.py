@@ -288,6 +288,12 @@ def incident_detail(request: HttpRequest, pk: int) -> HttpResponse:
                 }  # fmt: skip
             ),
             "note_form": forms.NoteForm(),
+            # Notes are the team's: those who run it, and its scribe, liaison and participants.
+            "can_note": can_run
+            or any(
+                m.user_id == request.user.pk and m.role != IncidentMember.Role.OBSERVER
+                for m in members
+            ),
             "failure_mode_choices": [
                 (c.slug, c.title)
                 for c in catalog_selectors.failure_mode_choices()

@@ -46,6 +46,7 @@ def navigation(request: HttpRequest) -> dict[str, Any]:
             "url": reverse(counter.url_name),
             # Counted only if the page renders the top bar (a template calls it).
             "count": functools.cache(functools.partial(counter.count, user)),
+            "quiet": counter.quiet,
         }
         for counter in registry.nav_counters()
         if counter.visible_to(mine)

@@ -62,6 +62,8 @@ class NavCounter:
     roles: frozenset[str]
     count: Callable[[Any], int]
     order: int
+    # Shown only while its count is above zero (a personal to-do, not a place to go).
+    quiet: bool = False
 
     def visible_to(self, user_roles: set[str]) -> bool:
         return bool(user_roles & self.roles)
@@ -113,11 +115,14 @@ def register_nav_counter(
     roles: Iterable[str],
     count: Callable[[Any], int],
     order: int,
+    quiet: bool = False,
 ) -> None:
-    """A count in the top bar for ``roles`` (e.g. items escalated to the leads)."""
+    """A count in the top bar for ``roles`` (e.g. items escalated to the leads); ``quiet``:
+    only while the count is above zero."""
     _counters[key] = NavCounter(
-        key=key, label=label, url_name=url_name, roles=_check_roles(roles), count=count, order=order
-    )
+        key=key, label=label, url_name=url_name, roles=_check_roles(roles), count=count,
+        order=order, quiet=quiet,
+    )  # fmt: skip
 
 
 def nav_counters() -> list[NavCounter]:

@@ -39,7 +39,7 @@ def nav_for(user):
         (
             roles.REVIEWER,
             ["queue", "dashboards", "failsafe", "catalog", "playbooks", "incidents"],
-            ["My account", "My decisions"],
+            ["My account", "My decisions", "My action items"],
         ),
         (
             roles.LEAD,
@@ -49,6 +49,7 @@ def nav_for(user):
                 "My decisions",
                 "Decision delivery",
                 "Export labels",
+                "My action items",
                 "Rejected envelopes",
                 "Audit log",
                 "Sign-in lockouts",
@@ -57,13 +58,17 @@ def nav_for(user):
         (
             roles.COMMITTEE,
             ["dashboards", "failsafe", "governance", "catalog", "playbooks", "incidents"],
-            ["My account", "Audit log"],
+            ["My account", "My action items", "Audit log"],
         ),
-        (roles.CATALOG_EDITOR, ["catalog", "playbooks", "incidents"], ["My account"]),
+        (
+            roles.CATALOG_EDITOR,
+            ["catalog", "playbooks", "incidents"],
+            ["My account", "My action items"],
+        ),
         (
             roles.ENGINEER,
             ["queue", "dashboards", "failsafe", "governance", "catalog", "playbooks", "incidents"],
-            ["My account", "Export labels", "Rejected envelopes"],
+            ["My account", "Export labels", "My action items", "Rejected envelopes"],
         ),
     ],
 )
