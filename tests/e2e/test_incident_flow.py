@@ -13,6 +13,7 @@ import pytest
 from catalog.models import FailureMode, PendingRevision
 from playbooks import demo
 from playbooks.models import Incident, IncidentStep, RecoveryDecision
+from reviewapp.core.selectors import audit_events
 from reviewapp.governance.models import ChangeRequest, PolicyVersion
 from reviewapp.models import ModelMode, PoolMembership, Purpose, ReviewItem
 from reviewapp.services.claims import review_item_take
@@ -180,6 +181,23 @@ def test_an_alert_to_a_published_catalog_update(
     for words in ("Incident opened", "contained", "Hypothesis", "Recovery path chosen"):
         assert words.lower() in timeline.lower(), words
     page.screenshot(path=str(artifacts / "incident-flow-closed.png"), full_page=True)
+    # Every step above is in the audit log with the incident as its subject (its timeline).
+    verbs = set(
+        audit_events(target_type="playbooks.incident", target_id=str(incident.pk)).values_list(
+            "verb", flat=True
+        )
+    )
+    done = {
+        "playbooks.incident.opened", "playbooks.incident.linked",
+        "playbooks.incident.step_recorded", "playbooks.incident.triaged",
+        "playbooks.incident.contained", "playbooks.hypothesis.added",
+        "playbooks.hypothesis.confirmed", "playbooks.incident.recheck_queued",
+        "playbooks.incident.recovery_simulated", "playbooks.incident.recovery_chosen",
+        "playbooks.incident.remediated", "playbooks.incident.verified",
+        "playbooks.postmortem.started", "playbooks.postmortem.published",
+        "playbooks.incident.closed", "playbooks.postmortem.catalog_drafted",
+    }  # fmt: skip
+    assert done <= verbs, done - verbs
 
     # 9. The steward publishes the catalog update through the catalog's page.
     page.context.clear_cookies()
