@@ -57,8 +57,11 @@ def affected_predictions(incident: Incident, *, now: dt.datetime | None = None) 
     """Every affected prediction of the incident's models (no visibility applied: callers
     that show rows to a person go through :func:`affected_examples`)."""
     start, end = window(incident, now=now)
+    # The ids as values, not a subquery: PostgreSQL then reads the window from the
+    # (model, received_at) index instead of scanning the model's whole history.
+    model_ids = list(incident.model_links.values_list("model_id", flat=True))
     return Prediction.objects.filter(
-        model_id__in=incident.model_links.values("model_id"),
+        model_id__in=model_ids,
         status=Prediction.Status.PASSED,
         received_at__gte=start,
         received_at__lte=end,

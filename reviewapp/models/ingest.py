@@ -157,6 +157,10 @@ class Prediction(models.Model):
                 condition=Q(status="received"),
             ),
             models.Index(fields=["model", "label", "confidence"], name="prediction_similar_idx"),
+            # A model's predictions in a time window (an incident's affected predictions, a
+            # shift sample, the recovery scoring's recent traffic): without it each of those
+            # reads every prediction the model ever had (bench/incident.py, docs/performance.md).
+            models.Index(fields=["model", "received_at"], name="prediction_model_received_idx"),
         ]
 
     def __str__(self) -> str:

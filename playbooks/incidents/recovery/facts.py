@@ -110,7 +110,11 @@ def model_recovery(
     now = now or clock.now()
     hours = settings.INCIDENT_SCORING_WINDOW_HOURS
     since = now - dt.timedelta(hours=hours)
-    routed = Prediction.objects.filter(model=model, routed_at__gte=since, routed_at__lt=now)
+    # Received in the window and routed (by the time received: routing follows within
+    # seconds, and the (model, received_at) index reads just the window).
+    routed = Prediction.objects.filter(
+        model=model, received_at__gte=since, received_at__lt=now, routed_at__isnull=False
+    )
     volume = routed.count()
     passed = routed.filter(routed=False).count()
     error_now, decisions = _override_rate(model, since, now)
@@ -233,8 +237,8 @@ def build_candidates(
             n = overrides.count()
             caught = overrides.filter(model_confidence__lt=to).count() / n if n else 0.0
             moved = Prediction.objects.filter(
-                model=model, routed_at__gte=since, routed_at__lt=until, routed=False,
-                confidence__lt=to,
+                model=model, received_at__gte=since, received_at__lt=until,
+                routed_at__isnull=False, routed=False, confidence__lt=to,
             ).count()  # fmt: skip
             window = max((until - since).total_seconds() / 3600, 1e-9)
             out.append(scoring.Candidate(
