@@ -12,12 +12,9 @@ caller as the actor, and their errors answer ``{"errors": {"<field>": ["..."]}}`
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.urls import path, reverse
 from django.utils.translation import gettext as _
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
-from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -29,6 +26,7 @@ from reviewapp.selectors.visibility import models_visible_to
 
 from ..models import Incident, IncidentNote
 from . import selectors, services
+from .api_common import CanReadIncidents
 from .serializers import (
     IncidentEditIn,
     IncidentLinksIn,
@@ -52,16 +50,6 @@ STATUS_GROUPS = {
 }
 STATUS_FILTERS = [*STATUS_GROUPS, *(s for s in Incident.Status.values if s not in STATUS_GROUPS)]
 STALE = OpenApiResponse(description="`version` is not the incident's version: reload and redo.")
-
-
-class CanReadIncidents(BasePermission):
-    """A person with a role (session or personal token); never a service token."""
-
-    message = _("Incidents are for people with a role in Failsafe.")
-
-    def has_permission(self, request: Request, view: Any) -> bool:
-        user = request.user
-        return not getattr(user, "is_service", False) and selectors.may_read_any(user)
 
 
 class Pagination(BoundedLimitOffsetPagination):

@@ -16,36 +16,20 @@ from __future__ import annotations
 from typing import Any
 
 from django.urls import path
-from django.utils.translation import gettext as _
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers
-from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from reviewapp.core import clock
 from reviewapp.core.api import StrictInputSerializer
-from reviewapp.core.exceptions import NotFound
-from reviewapp.core.params import DB_INT_MAX
 
 from .. import document as doc_rules
 from ..models import Incident
-from . import checklist, communications, selectors, steps
-
-
-class CanReadIncidents(BasePermission):
-    message = _("Incidents are for people with a role in Failsafe.")
-
-    def has_permission(self, request: Request, view: Any) -> bool:
-        return selectors.may_read_any(request.user)
-
-
-def _incident(request: Request, pk: int) -> Incident:
-    found = selectors.incident_for(request.user, pk) if 0 < pk <= DB_INT_MAX else None
-    if found is None:
-        raise NotFound(_("No incident INC-%s.") % pk, field="id")
-    return found
+from . import checklist, communications, steps
+from .api_common import CanReadIncidents
+from .api_common import incident_or_404 as _incident
 
 
 # --- shapes ---------------------------------------------------------------------------------

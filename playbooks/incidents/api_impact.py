@@ -17,34 +17,18 @@ from typing import Any
 
 from django.db import transaction
 from django.urls import path
-from django.utils.translation import gettext as _
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
-from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from reviewapp.core.api import BoundedLimitOffsetPagination, StrictInputSerializer, id_field
-from reviewapp.core.exceptions import NotFound
 
-from ..models import Hypothesis, Incident
-from . import ledger, rca, selectors
-
-
-class CanReadIncidents(BasePermission):
-    message = _("Incidents are for people with a role in Failsafe.")
-
-    def has_permission(self, request: Request, view: Any) -> bool:
-        return selectors.may_read_any(request.user)
-
-
-def _incident(request: Request, pk: Any) -> Incident:
-    incident = selectors.incident_for(request.user, pk)
-    if incident is None:
-        raise NotFound(_("No incident INC-%s.") % pk, field="id")
-    return incident
-
+from ..models import Hypothesis
+from . import ledger, rca
+from .api_common import CanReadIncidents
+from .api_common import incident_or_404 as _incident
 
 # -- shapes ---------------------------------------------------------------------------------
 

@@ -10,7 +10,6 @@ from django.urls import path
 from django.utils.translation import gettext as _
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers
-from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -18,14 +17,8 @@ from rest_framework.views import APIView
 from reviewapp.core.exceptions import NotFound
 from reviewapp.selectors.visibility import models_visible_to
 
-from . import metrics, selectors
-
-
-class CanReadIncidents(BasePermission):
-    message = _("Incidents are for people with a role in Failsafe.")
-
-    def has_permission(self, request: Request, view: Any) -> bool:
-        return selectors.may_read_any(request.user)
+from . import metrics
+from .api_common import CanReadIncidents
 
 
 class FigureOut(serializers.Serializer):

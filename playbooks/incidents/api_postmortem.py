@@ -20,7 +20,6 @@ from django.urls import path
 from django.utils.translation import gettext as _
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers
-from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -31,25 +30,13 @@ from reviewapp.core.params import DB_INT_MAX
 
 from ..models import ActionItem, Incident, PostMortem
 from . import actions, postmortem, selectors
-
-
-class CanReadIncidents(BasePermission):
-    message = _("Incidents are for people with a role in Failsafe.")
-
-    def has_permission(self, request: Request, view: Any) -> bool:
-        return selectors.may_read_any(request.user)
+from .api_common import CanReadIncidents
+from .api_common import incident_or_404 as _incident
 
 
 class Pagination(BoundedLimitOffsetPagination):
     default_limit = 50
     max_limit = 200
-
-
-def _incident(request: Request, pk: int) -> Incident:
-    incident = selectors.incident_for(request.user, pk) if 0 < pk <= DB_INT_MAX else None
-    if incident is None:
-        raise NotFound(_("No incident INC-%s.") % pk, field="id")
-    return incident
 
 
 # -- post-mortem ----------------------------------------------------------------------------

@@ -15,31 +15,17 @@ from django.urls import path
 from django.utils.translation import gettext as _
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers
-from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from reviewapp.core.api import StrictInputSerializer
-from reviewapp.core.exceptions import NotFound, PermissionDenied
-from reviewapp.core.params import DB_INT_MAX
+from reviewapp.core.exceptions import PermissionDenied
 
 from ..models import Incident, RecoveryDecision
 from . import recovery, scoring, selectors
-
-
-class CanReadIncidents(BasePermission):
-    message = _("Incidents are for people with a role in Failsafe.")
-
-    def has_permission(self, request: Request, view: Any) -> bool:
-        return selectors.may_read_any(request.user)
-
-
-def _incident(request: Request, pk: int) -> Incident:
-    incident = selectors.incident_for(request.user, pk) if 0 < pk <= DB_INT_MAX else None
-    if incident is None:
-        raise NotFound(_("No such incident."), field="id")
-    return incident
+from .api_common import CanReadIncidents
+from .api_common import incident_or_404 as _incident
 
 
 def _runner(request: Request, incident: Incident) -> None:

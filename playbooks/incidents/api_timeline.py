@@ -4,13 +4,10 @@ this; an incident the caller cannot see is 404, like one that does not exist."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.urls import path
 from django.utils.translation import gettext as _
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
-from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -19,13 +16,7 @@ from reviewapp.core.api import BoundedLimitOffsetPagination
 from reviewapp.core.exceptions import NotFound, ServiceError
 
 from . import selectors, timeline
-
-
-class CanReadIncidents(BasePermission):
-    message = _("Incidents are for people with a role in Failsafe.")
-
-    def has_permission(self, request: Request, view: Any) -> bool:
-        return selectors.may_read_any(request.user)
+from .api_common import CanReadIncidents
 
 
 class TimelineEntryOut(serializers.Serializer):
