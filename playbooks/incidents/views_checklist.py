@@ -16,7 +16,7 @@ from django.views.decorators.http import require_POST
 
 from reviewapp.core.exceptions import PermissionDenied, ServiceError
 
-from ..models import Incident
+from ..models import Incident, Playbook
 from . import communications, steps
 from .page import Section
 from .views import incident_or_404
@@ -25,9 +25,18 @@ from .views import incident_or_404
 def checklist_context(request: HttpRequest, incident: Incident, can_run: bool) -> dict[str, Any]:
     found = steps.incident_checklist(incident)
     if found is None:
+        proposals = steps.playbook_proposals(incident) if can_run else []
         return {
             "checklist": None,
-            "proposals": steps.playbook_proposals(incident) if can_run else [],
+            "proposals": proposals,
+            # Without a proposal: every active playbook, to pick from.
+            "active": list(
+                Playbook.objects.filter(status=Playbook.Status.ACTIVE)
+                .select_related("current")
+                .order_by("current__title")
+            )
+            if can_run and not proposals
+            else [],
         }
     current = found.step(found.current) if found.current else None
     last = max((r for s in found.steps for r in s.records), key=lambda r: r.seq, default=None)

@@ -412,3 +412,32 @@ def test_the_page_offers_undo_to_the_author_only(client, people, model, playbook
     response = client.post(f"{url}steps/undo/", {"seq": saved.seq})
     assert response.status_code == 302
     assert not IncidentStep.objects.exists()
+
+
+def test_without_a_proposal_the_page_offers_every_active_playbook_to_pick(client, catalog, people):
+    """No playbook names the incident's failure modes or monitors: the commander picks one
+    of the active playbooks from a list (not by typing its slug), and follows it."""
+    from playbooks import demo
+
+    assert demo.seed_playbooks() == 5
+    model = MLModelFactory(slug="plain-model")
+    incident = services.incident_open(
+        actor=people["engineer"], title="Odd outputs", severity="S3", model_slugs=[model.slug]
+    )
+    client.force_login(people["engineer"])
+    page = client.get(f"/incidents/{incident.pk}/")
+    options = page.context["sections"]
+    checklist = next(s for s in options if s["key"] == "checklist")["section"]
+    assert checklist["proposals"] == [] and len(checklist["active"]) == 5
+    assert b'<select id="pin-slug" name="playbook" required>' in page.content
+    slug = checklist["active"][0].slug
+    # A committee member reading it gets no list to pick from.
+    client.force_login(people["committee"])
+    page = client.get(f"/incidents/{incident.pk}/")
+    read_only = next(s for s in page.context["sections"] if s["key"] == "checklist")["section"]
+    assert read_only["active"] == [] and b"pin-slug" not in page.content
+
+    client.force_login(people["engineer"])
+    assert client.post(f"/incidents/{incident.pk}/playbook/", {"playbook": slug}).status_code == 302
+    incident.refresh_from_db()
+    assert incident.playbook_version.playbook.slug == slug
