@@ -306,7 +306,8 @@ def incident_detail(request: HttpRequest, pk: int) -> HttpResponse:
     )
 
 
-def _back(incident: Incident, anchor: str = "") -> HttpResponse:
+def back_to(incident: Incident, anchor: str = "") -> HttpResponse:
+    """Back to the incident's page, at the section ``anchor`` names."""
     return redirect(incident.get_absolute_url() + (f"#{anchor}" if anchor else ""))
 
 
@@ -319,7 +320,7 @@ def incident_transition(request: HttpRequest, pk: int, event: str) -> HttpRespon
     if not form.is_valid():
         for field, errors in form.errors.items():
             flash.error(request, f"{field}: {' '.join(errors)}")
-        return _back(incident)
+        return back_to(incident)
     try:
         services.incident_transition(
             incident=incident,
@@ -338,7 +339,7 @@ def incident_transition(request: HttpRequest, pk: int, event: str) -> HttpRespon
             _("%(ref)s is now %(status)s.")
             % {"ref": incident.reference, "status": incident.get_status_display().lower()},
         )
-    return _back(incident)
+    return back_to(incident)
 
 
 @login_required
@@ -356,11 +357,11 @@ def incident_times(request: HttpRequest, pk: int) -> HttpResponse:
             form.add_service_errors(exc)
         else:
             flash.success(request, _("Milestones saved."))
-            return _back(incident, "milestones")
+            return back_to(incident, "milestones")
     for field, errors in form.errors.items():
         label = form.fields[field].label if field in form.fields else ""
         flash.error(request, f"{label}: {' '.join(errors)}" if label else " ".join(errors))
-    return _back(incident, "milestones")
+    return back_to(incident, "milestones")
 
 
 @login_required
@@ -371,7 +372,7 @@ def incident_people(request: HttpRequest, pk: int) -> HttpResponse:
     form = forms.PeopleForm(request.POST)
     if not form.is_valid():
         flash.error(request, _("Name a person and a role."))
-        return _back(incident, "people")
+        return back_to(incident, "people")
     data = form.cleaned_data
     try:
         if data["action"] == "commander":
@@ -391,7 +392,7 @@ def incident_people(request: HttpRequest, pk: int) -> HttpResponse:
         flash.error(request, exc.message)
     else:
         flash.success(request, _("People saved."))
-    return _back(incident, "people")
+    return back_to(incident, "people")
 
 
 @login_required
@@ -401,14 +402,14 @@ def incident_note(request: HttpRequest, pk: int) -> HttpResponse:
     form = forms.NoteForm(request.POST)
     if not form.is_valid():
         flash.error(request, _("Write the note first."))
-        return _back(incident, "timeline")
+        return back_to(incident, "timeline")
     try:
         services.incident_note_add(
             incident=incident, actor=request.user, body=form.cleaned_data["body"]
         )
     except ServiceError as exc:
         flash.error(request, exc.message)
-    return _back(incident, "timeline")
+    return back_to(incident, "timeline")
 
 
 @login_required
@@ -429,4 +430,4 @@ def incident_link_failure_mode(request: HttpRequest, pk: int) -> HttpResponse:
             flash.success(request, _("Failure mode linked."))
         else:
             flash.error(request, _("Choose a failure mode from the catalog."))
-    return _back(incident, "models")
+    return back_to(incident, "models")

@@ -10,7 +10,6 @@ from django.contrib import messages as flash
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import redirect
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
@@ -19,7 +18,7 @@ from reviewapp.core.exceptions import PermissionDenied, ServiceError
 from ..models import Incident, Playbook
 from . import communications, steps
 from .page import Section
-from .views import incident_or_404
+from .views import back_to, incident_or_404
 
 
 def checklist_context(request: HttpRequest, incident: Incident, can_run: bool) -> dict[str, Any]:
@@ -68,10 +67,6 @@ def page_sections() -> list[Section]:
     ]  # fmt: skip
 
 
-def _back(incident: Incident, anchor: str) -> HttpResponse:
-    return redirect(f"{incident.get_absolute_url()}#{anchor}")
-
-
 def _flash_errors(request: HttpRequest, exc: ServiceError) -> None:
     """A refusal of the person is a 403 page; a refusal of the input is said on the page,
     naming the field."""
@@ -111,7 +106,7 @@ def incident_step(request: HttpRequest, pk: int) -> HttpResponse:
             _("Step recorded: %(key)s (%(outcome)s).")
             % {"key": saved.step_key, "outcome": saved.get_outcome_display().lower()},
         )
-    return _back(incident, "checklist")
+    return back_to(incident, "checklist")
 
 
 @login_required
@@ -126,7 +121,7 @@ def incident_pin(request: HttpRequest, pk: int) -> HttpResponse:
         _flash_errors(request, exc)
     else:
         flash.success(request, _("This incident now follows %s.") % row.playbook_version.title)
-    return _back(incident, "checklist")
+    return back_to(incident, "checklist")
 
 
 @login_required
@@ -146,7 +141,7 @@ def incident_sent(request: HttpRequest, pk: int) -> HttpResponse:
         flash.success(
             request, _("Recorded as sent. Next update due %s.") % communications.when_in_words(due)
         )
-    return _back(incident, "communications")
+    return back_to(incident, "communications")
 
 
 @login_required
@@ -157,11 +152,11 @@ def incident_step_undo(request: HttpRequest, pk: int) -> HttpResponse:
         seq = int(request.POST.get("seq", ""))
     except ValueError:
         flash.error(request, _("seq: Name the record to undo."))
-        return _back(incident, "checklist")
+        return back_to(incident, "checklist")
     try:
         steps.incident_step_undo(incident=incident, actor=request.user, seq=seq)
     except ServiceError as exc:
         _flash_errors(request, exc)
     else:
         flash.success(request, _("Undone: the step is to do again."))
-    return _back(incident, "checklist")
+    return back_to(incident, "checklist")

@@ -23,7 +23,7 @@ from reviewapp.selectors.visibility import models_visible_to
 from ..models import Hypothesis, Incident
 from . import detection, ledger, rca, services
 from .page import Section
-from .views import _back, incident_or_404, require_runner
+from .views import back_to, incident_or_404, require_runner
 
 SHOWN_ITEMS = 20
 
@@ -161,7 +161,7 @@ def recheck_queue(request: HttpRequest, pk: int) -> HttpResponse:
     form = RecheckForm(request.POST)
     if not form.is_valid():
         _errors(request, form)
-        return _back(incident, "affected")
+        return back_to(incident, "affected")
     try:
         done = ledger.incident_recheck_queue(
             incident=incident,
@@ -178,7 +178,7 @@ def recheck_queue(request: HttpRequest, pk: int) -> HttpResponse:
               "%(t)d in this incident's re-review.")
             % {"q": done["queued"], "l": done["linked"], "t": done["total"]},
         )  # fmt: skip
-    return _back(incident, "affected")
+    return back_to(incident, "affected")
 
 
 @login_required
@@ -189,7 +189,7 @@ def impact_start_use(request: HttpRequest, pk: int) -> HttpResponse:
     form = ImpactStartForm(request.POST)
     if not form.is_valid():
         _errors(request, form)
-        return _back(incident, "affected")
+        return back_to(incident, "affected")
     try:
         services.incident_edit(
             incident=incident,
@@ -201,7 +201,7 @@ def impact_start_use(request: HttpRequest, pk: int) -> HttpResponse:
         flash.error(request, exc.message)
     else:
         flash.success(request, _("Impact start set from the monitors' data."))
-    return _back(incident, "milestones")
+    return back_to(incident, "milestones")
 
 
 @login_required
@@ -212,14 +212,14 @@ def hypothesis_add(request: HttpRequest, pk: int) -> HttpResponse:
     form = HypothesisForm(request.POST)
     if not form.is_valid():
         _errors(request, form)
-        return _back(incident, "root-cause")
+        return back_to(incident, "root-cause")
     try:
         rca.hypothesis_add(incident=incident, actor=request.user, **form.cleaned_data)
     except ServiceError as exc:
         flash.error(request, exc.message)
     else:
         flash.success(request, _("Hypothesis added."))
-    return _back(incident, "root-cause")
+    return back_to(incident, "root-cause")
 
 
 @login_required
@@ -230,7 +230,7 @@ def hypothesis_edit(request: HttpRequest, pk: int, hid: int) -> HttpResponse:
     form = HypothesisEditForm(request.POST, prefix=f"h{hid}")
     if not form.is_valid():
         _errors(request, form)
-        return _back(incident, f"hypothesis-{hid}")
+        return back_to(incident, f"hypothesis-{hid}")
     data = dict(form.cleaned_data)
     version = data.pop("version")
     try:
@@ -240,7 +240,7 @@ def hypothesis_edit(request: HttpRequest, pk: int, hid: int) -> HttpResponse:
         flash.error(request, exc.message)
     else:
         flash.success(request, _("Hypothesis saved."))
-    return _back(incident, f"hypothesis-{hid}")
+    return back_to(incident, f"hypothesis-{hid}")
 
 
 @login_required
@@ -251,7 +251,7 @@ def hypothesis_decide(request: HttpRequest, pk: int, hid: int) -> HttpResponse:
     form = HypothesisDecideForm(request.POST)
     if not form.is_valid():
         _errors(request, form)
-        return _back(incident, f"hypothesis-{hid}")
+        return back_to(incident, f"hypothesis-{hid}")
     data = form.cleaned_data
     try:
         h = rca.hypothesis_decide(
@@ -263,4 +263,4 @@ def hypothesis_decide(request: HttpRequest, pk: int, hid: int) -> HttpResponse:
         flash.error(request, exc.message)
     else:
         flash.success(request, _("Hypothesis %s.") % h.get_status_display().lower())
-    return _back(incident, f"hypothesis-{hid}")
+    return back_to(incident, f"hypothesis-{hid}")

@@ -21,7 +21,7 @@ from reviewapp.core.forms import ServiceErrorsMixin
 from ..models import ActionItem, Incident, PostMortem
 from . import actions, export, postmortem
 from .page import Section
-from .views import incident_or_404, require_runner
+from .views import back_to, incident_or_404, require_runner
 
 LABELS = postmortem.SECTION_LABELS
 HELP = {
@@ -105,10 +105,6 @@ def sections() -> list[Section]:
     ]
 
 
-def _back(incident: Incident) -> HttpResponse:
-    return redirect(incident.get_absolute_url() + "#postmortem")
-
-
 def _postmortem_of(incident: Incident) -> PostMortem:
     pm = PostMortem.objects.filter(incident=incident).select_related("incident").first()
     if pm is None:
@@ -130,7 +126,7 @@ def postmortem_start(request: HttpRequest, pk: int) -> HttpResponse:
         flash.error(request, exc.message)
     else:
         flash.success(request, _("Post-mortem started, prefilled from the incident."))
-    return _back(incident)
+    return back_to(incident, "postmortem")
 
 
 @login_required
@@ -143,7 +139,7 @@ def postmortem_save(request: HttpRequest, pk: int) -> HttpResponse:
     if not form.is_valid():
         for field, errors in form.errors.items():
             flash.error(request, f"{LABELS.get(field, field)}: {' '.join(errors)}")
-        return _back(incident)
+        return back_to(incident, "postmortem")
     data = dict(form.cleaned_data)
     base_version = data.pop("base_version")
     try:
@@ -163,7 +159,7 @@ def postmortem_save(request: HttpRequest, pk: int) -> HttpResponse:
             f"{LABELS.get(k, k)}: {' '.join(v)}" for k, v in exc.errors.items() if k in LABELS
         )
         flash.error(request, f"{exc.message} {detail}".strip())
-    return _back(incident)
+    return back_to(incident, "postmortem")
 
 
 @login_required
@@ -183,7 +179,7 @@ def postmortem_catalog(request: HttpRequest, pk: int) -> HttpResponse:
             request,
             _("Catalog update drafted. The entry's steward reviews and publishes it."),
         )
-    return _back(incident)
+    return back_to(incident, "postmortem")
 
 
 # -- action items ---------------------------------------------------------------------------
@@ -205,7 +201,7 @@ def action_item_add(request: HttpRequest, pk: int) -> HttpResponse:
     if not form.is_valid():
         for field, errors in form.errors.items():
             flash.error(request, f"{field}: {' '.join(errors)}")
-        return _back(incident)
+        return back_to(incident, "postmortem")
     try:
         item = actions.action_item_add(incident=incident, actor=request.user, **form.cleaned_data)
     except ServiceError as exc:
@@ -215,7 +211,7 @@ def action_item_add(request: HttpRequest, pk: int) -> HttpResponse:
             request,
             _("Action item added; %s was told.") % item.owner.get_username(),
         )
-    return _back(incident)
+    return back_to(incident, "postmortem")
 
 
 @login_required
@@ -250,7 +246,7 @@ def action_item_update(request: HttpRequest, pk: int, aid: int) -> HttpResponse:
     nxt = request.POST.get("next", "")
     if nxt == "mine":
         return redirect("incidents:my-actions")
-    return _back(incident)
+    return back_to(incident, "postmortem")
 
 
 @login_required

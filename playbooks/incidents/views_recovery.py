@@ -10,7 +10,6 @@ from typing import Any
 from django.contrib import messages as flash
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import redirect
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
@@ -21,7 +20,7 @@ from ..models import Incident
 from . import recovery, scoring
 from .page import Section
 from .selectors import OPEN_STATUSES
-from .views import incident_or_404, require_runner
+from .views import back_to, incident_or_404, require_runner
 
 KEY = "recovery"
 
@@ -81,10 +80,6 @@ def _params(request: HttpRequest) -> Any:
         return raw  # the service names it: "params" must be an object
 
 
-def _back(incident: Incident) -> HttpResponse:
-    return redirect(incident.get_absolute_url() + f"#{KEY}")
-
-
 def _refused(request: HttpRequest, exc: ServiceError) -> None:
     details = "; ".join(
         f"{field}: {' '.join(map(str, msgs))}"
@@ -118,7 +113,7 @@ def recovery_simulate(request: HttpRequest, pk: int) -> HttpResponse:
                 "e": figures["escaping_errors"],
             },
         )
-    return _back(incident)
+    return back_to(incident, KEY)
 
 
 @login_required
@@ -137,4 +132,4 @@ def recovery_choose(request: HttpRequest, pk: int) -> HttpResponse:
         _refused(request, exc)
     else:
         flash.success(request, _("Recovery path chosen: %s.") % decision.scores["chosen"]["label"])
-    return _back(incident)
+    return back_to(incident, KEY)
