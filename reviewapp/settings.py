@@ -94,6 +94,7 @@ INSTALLED_APPS = [
     "reviewapp.governance",
     "reviewapp",
     "reviewapp.delivery",
+    "reviewapp.quality",
     "reviewapp.dashboards",
     "reviewapp.failsafe",
     "catalog",

@@ -25,6 +25,7 @@ urlpatterns = [
     path("dashboards/", include("reviewapp.dashboards.urls")),
     path("governance/", include("reviewapp.governance.views.urls")),
     path("failsafe/", include("reviewapp.failsafe.urls")),
+    path("quality/", include("reviewapp.quality.urls")),
     path("catalog/", include("catalog.urls")),
     path("playbooks/", include("playbooks.urls")),
     path("incidents/", include("playbooks.incidents.urls")),
@@ -38,6 +39,7 @@ urlpatterns = [
     path("api/v1/", include("reviewapp.governance.api.urls")),
     path("api/v1/", include("reviewapp.failsafe.api.urls")),
     path("api/v1/", include("playbooks.api_urls")),
+    path("api/v1/", include("reviewapp.quality.api_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     # The split view serves its start-up script as a file: no inline script (CSP).
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="api-docs"),

@@ -34,6 +34,8 @@ def released_decisions(*, now: dt.datetime | None = None) -> QuerySet[Decision]:
         Decision.objects.filter(
             action__in=Decision.FINAL_ACTIONS,
             undone_at__isnull=True,
+            # Held for a blind second review or an adjudication (reviewapp/quality).
+            held=False,
         )
         .filter(
             Q(deliver_after__lte=cutoff) | Q(deliver_after__isnull=True, decided_at__lte=cutoff)

@@ -19,6 +19,7 @@ from .conditions import CONDITION_OPS
 from .models import DocumentKind
 from .monitors import ACTIONS, SEVERITIES
 from .monitors import OPS as MONITOR_OPS
+from .review_quality import DEFAULTS as REVIEW_QUALITY_DEFAULTS
 from .rules import ESCALATION_DEFAULTS, SCHEMAS, TIERS
 from .selectors import metric_labels
 from .services.common import MAX_SHADOW_MINUTES, METRIC_NAMES_HOOK, TRIGGER_OPS
@@ -137,6 +138,8 @@ def first_version_start(kind: str, info: dict[str, Any]) -> dict[str, Any]:
         for found in registry.run_hooks(MONITORS_DEFAULT_HOOK, model_slug=info.get("slug", "")):
             return {"monitors": list(found)}
         return {"monitors": []}
+    if kind == DocumentKind.REVIEW_QUALITY:
+        return dict(REVIEW_QUALITY_DEFAULTS)
     return {"schema": max(SCHEMAS)}
 
 
@@ -147,6 +150,8 @@ def required_paths(kind: str) -> list[str]:
         return list(SETTINGS_KEYS)
     if kind == DocumentKind.MONITORS:
         return []
+    if kind == DocumentKind.REVIEW_QUALITY:
+        return list(REVIEW_QUALITY_DEFAULTS)
     return [
         "min_confidence",
         "fallback.label",
@@ -183,6 +188,8 @@ def row_spec(kind: str, path: str) -> RowSpec:
         if path in OPTIONAL_SETTINGS_KEYS:
             return RowSpec("bool")
         return RowSpec("json")
+    if kind == DocumentKind.REVIEW_QUALITY:
+        return RowSpec("bool") if path == "guideline_ack_required" else RowSpec("json")
     if kind == DocumentKind.MONITORS:
         key = path.rpartition(".")[2]
         if key in _MONITOR_CHOICES:

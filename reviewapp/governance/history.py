@@ -15,7 +15,12 @@ from . import selectors
 from .models import Approval, ChangeRequest, DocumentKind, DocumentVersion, PolicyVersion
 
 # Every governed document, in the order pages list them.
-KINDS = (DocumentKind.ROUTING_POLICY, DocumentKind.MODEL_SETTINGS, DocumentKind.MONITORS)
+KINDS = (
+    DocumentKind.ROUTING_POLICY,
+    DocumentKind.MODEL_SETTINGS,
+    DocumentKind.MONITORS,
+    DocumentKind.REVIEW_QUALITY,
+)
 
 
 @dataclass(frozen=True)

@@ -131,6 +131,7 @@ class DocumentKind(models.TextChoices):
     ROUTING_POLICY = "routing_policy", _("Routing policy")
     MODEL_SETTINGS = "model_settings", _("Model settings")
     MONITORS = "monitors", _("Monitors")
+    REVIEW_QUALITY = "review_quality", _("Review-quality settings")
 
 
 class DocumentVersion(ImmutableVersion):

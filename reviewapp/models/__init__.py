@@ -11,6 +11,7 @@ from .ingest import (
 )
 from .review import (
     OPEN_STATUSES,
+    PER_REVIEWER_PURPOSES,
     PRIORITY_BANDS,
     QUEUE_ORDER,
     Decision,
@@ -31,6 +32,7 @@ __all__ = [
     "MLModel",
     "Mode",
     "ModelMode",
+    "PER_REVIEWER_PURPOSES",
     "PoolMembership",
     "Purpose",
     "Prediction",

@@ -39,6 +39,10 @@ class Purpose(models.TextChoices):
     QUALIFICATION = "qualification", _("Qualification")
 
 
+# Purposes whose items are served to one named reviewer (``ReviewItem.for_reviewer``).
+PER_REVIEWER_PURPOSES = (Purpose.GOLD, Purpose.QUALIFICATION)
+
+
 class ReviewItem(models.Model):
     class Status(models.TextChoices):
         PENDING = "pending", _("Pending")
@@ -106,6 +110,25 @@ class ReviewItem(models.Model):
         related_name="+",
     )
     deferred_by_until = models.DateTimeField(null=True, blank=True)
+    # Review quality (reviewapp/quality): a gold or qualification item is served to one
+    # reviewer only; a second review is never offered to the reviewer who decided first.
+    for_reviewer = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    excluded_reviewer = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    # The model's answer and confidence are hidden from the reviewer, who picks a label; the
+    # decision is an accept or an override by comparison (automation-bias measurement).
+    suggestion_masked = models.BooleanField(default=False, db_default=False)
 
     class Meta:
         ordering = ["-priority", "sla_due_at", "id"]
@@ -118,8 +141,21 @@ class ReviewItem(models.Model):
                 condition=Q(status="claimed", claimed_by__isnull=False) | ~Q(status="claimed"),
                 name="review_claim_has_holder",
             ),
+            # A prediction has at most one item per purpose, except gold and qualification,
+            # which are served to one reviewer at a time: one per purpose and reviewer.
             models.UniqueConstraint(
-                fields=["prediction", "purpose"], name="review_item_one_per_purpose"
+                fields=["prediction", "purpose"],
+                name="review_item_one_per_purpose",
+                condition=~Q(purpose__in=PER_REVIEWER_PURPOSES),
+            ),
+            models.UniqueConstraint(
+                fields=["prediction", "purpose", "for_reviewer"],
+                name="review_item_one_per_reviewer",
+                condition=Q(purpose__in=PER_REVIEWER_PURPOSES),
+            ),
+            models.CheckConstraint(
+                condition=~Q(purpose__in=PER_REVIEWER_PURPOSES) | Q(for_reviewer__isnull=False),
+                name="review_item_served_has_reviewer",
             ),
         ]
         indexes = [
@@ -229,6 +265,11 @@ class Decision(models.Model):
         on_delete=models.PROTECT,
         related_name="+",
     )
+    # Held from delivery while a blind second review or an adjudication is open
+    # (reviewapp/quality): the producer receives nothing final until it is released.
+    held = models.BooleanField(default=False, db_default=False)
+    # False when the model's answer was masked on the page (suggestion masking).
+    suggestion_shown = models.BooleanField(default=True, db_default=True)
 
     class Meta:
         ordering = ["-decided_at", "-id"]
@@ -269,6 +310,20 @@ class PoolMembership(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     added_at = models.DateTimeField(default=clock.now)
+    # Review quality (reviewapp/quality). A member takes live items only while none of these
+    # holds: ``qualifying`` (a qualification set of gold items to pass first), ``paused_at``
+    # (a lead paused them, with a reason), ``guideline_pending`` (a new guideline version
+    # to acknowledge). Qualification and gold items served to them are not held back.
+    qualifying = models.BooleanField(default=False, db_default=False)
+    qualified_at = models.DateTimeField(null=True, blank=True)
+    paused_at = models.DateTimeField(null=True, blank=True)
+    paused_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    pause_reason = models.CharField(max_length=500, blank=True)
+    guideline_pending = models.BooleanField(default=False, db_default=False)
+    # The guideline version this member last acknowledged (0: none).
+    guideline_acked = models.PositiveIntegerField(default=0, db_default=0)
 
     class Meta:
         ordering = ["model__slug", "user__username"]
@@ -278,6 +333,10 @@ class PoolMembership(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user_id} in pool of {self.model_id}"
+
+    @property
+    def takes_live_items(self) -> bool:
+        return not (self.qualifying or self.paused_at or self.guideline_pending)
 
 
 class GuidelineVersion(models.Model):

@@ -17,6 +17,10 @@ P = Purpose
 
 # Never counted anywhere (dashboards, monitors, calibration, exports, the feed, the catalog).
 UNCOUNTED = (P.GOLD, P.QUALIFICATION)
+# Items a reviewer must not be able to tell from routed ones (docs/quality.md, "Blind items"):
+# nothing on their page, in the API or in the lists says what they are, and nothing shows an
+# earlier decision on the same prediction.
+BLIND = (P.GOLD, P.QUALIFICATION, P.SECOND_REVIEW)
 # Items whose decision is a label for the prediction: exported, and read by evidence. A second
 # review is a second opinion on a prediction already labelled by its routed item; which of two
 # disagreeing labels stands is adjudication's to say, so it is not a label of its own here.
@@ -45,7 +49,6 @@ LIST_LABELS = {
     P.SHIFT_SAMPLE: _("shift sample"),
     P.MODE_SAMPLE: _("halted sample"),
     P.INCIDENT_RECHECK: _("recheck"),
-    P.SECOND_REVIEW: _("second review"),
 }
 
 

@@ -151,8 +151,47 @@ def not_deferred_by(user: Any, now: dt.datetime) -> Q:
     return ~Q(deferred_by=user, deferred_by_until__gt=now)
 
 
-def _held_and_pools(user: Any) -> tuple[tuple[int, int] | None, list[int]]:
-    """The item ``user`` holds (id, claim generation), if any, and the models of their pools."""
+@dataclass(frozen=True)
+class Pools:
+    """The models a reviewer may take items of now: ``live`` (any pending item of the pool)
+    and ``served`` (only items served to them by name: gold and qualification). A member who
+    is qualifying is in ``served`` only; a paused member, or one with a new guideline to
+    acknowledge, in neither (PoolMembership.takes_live_items)."""
+
+    live: list[int]
+    served: list[int]
+
+    def __bool__(self) -> bool:
+        return bool(self.served)
+
+    def narrowed(self, model_id: int | None) -> Pools:
+        if not model_id:
+            return self
+        return Pools(
+            [m for m in self.live if m == model_id], [m for m in self.served if m == model_id]
+        )
+
+    def q(self, user: Any) -> Q:
+        """The same rule as the one-statement claim, for the ORM path."""
+        mine = Q(for_reviewer=user) & Q(model_id__in=self.served)
+        live = Q(for_reviewer__isnull=True) & Q(model_id__in=self.live)
+        return (mine | live) & ~Q(excluded_reviewer=user)
+
+
+def _pools_q() -> Q:
+    return Q(paused_at__isnull=True, guideline_pending=False)
+
+
+def pools_of(user: Any) -> Pools:
+    rows = PoolMembership.objects.filter(_pools_q(), user=user).values_list(
+        "model_id", "qualifying"
+    )
+    rows = list(rows)
+    return Pools([m for m, qualifying in rows if not qualifying], [m for m, _q in rows])
+
+
+def _held_and_pools(user: Any) -> tuple[tuple[int, int] | None, Pools]:
+    """The item ``user`` holds (id, claim generation), if any, and the pools they take from."""
     if connection.vendor != "postgresql":
         held = (
             ReviewItem.objects.filter(claimed_by=user, status=S.CLAIMED)
@@ -160,23 +199,28 @@ def _held_and_pools(user: Any) -> tuple[tuple[int, int] | None, list[int]]:
             .values_list("pk", "claim_generation")
             .first()
         )
-        return held, pool_model_ids(user)
+        return held, pools_of(user)
     # One round trip instead of two ORM queries: this runs on every "Start reviewing".
+    pools = PoolMembership._meta.db_table
     with connection.cursor() as cursor:
         cursor.execute(
             f"""
             SELECT h.id, h.claim_generation,
-                   ARRAY(SELECT model_id FROM {PoolMembership._meta.db_table} WHERE user_id = %s)
+                   ARRAY(SELECT model_id FROM {pools} WHERE user_id = %s
+                         AND paused_at IS NULL AND NOT guideline_pending AND NOT qualifying),
+                   ARRAY(SELECT model_id FROM {pools} WHERE user_id = %s
+                         AND paused_at IS NULL AND NOT guideline_pending)
             FROM (SELECT 1) AS one LEFT JOIN LATERAL (
                 SELECT id, claim_generation FROM {ReviewItem._meta.db_table}
                 WHERE claimed_by_id = %s AND status = %s
                 ORDER BY {sql_order_by(CLAIM_ORDER)} LIMIT 1
             ) AS h ON TRUE
             """,
-            [user.pk, user.pk, S.CLAIMED],
+            [user.pk, user.pk, user.pk, S.CLAIMED],
         )
-        held_id, generation, model_ids = cursor.fetchone()
-    return ((held_id, generation) if held_id is not None else None), list(model_ids)
+        held_id, generation, live, served = cursor.fetchone()
+    held = (held_id, generation) if held_id is not None else None
+    return held, Pools(list(live), list(served))
 
 
 def review_item_claim_next(*, user: Any, scope: ClaimScope | None = None) -> ReviewItem | None:
@@ -191,7 +235,7 @@ def review_item_claim_next(*, user: Any, scope: ClaimScope | None = None) -> Rev
     require_reviewer(user)
     scope = scope or ClaimScope()
     now = clock.now()
-    held, model_ids = _held_and_pools(user)
+    held, pools = _held_and_pools(user)
     if held is not None:
         return review_item_renew(item_id=held[0], user=user, generation=held[1])
     data: dict[str, Any] = {"lease_seconds": lease_seconds(), "via": "next"}
@@ -205,25 +249,24 @@ def review_item_claim_next(*, user: Any, scope: ClaimScope | None = None) -> Rev
         item = _claim_one(Q(status=S.ESCALATED) & scope.q(), "take", user, now, data)
         if item is not None:
             return item
-    if scope.model_id:
-        model_ids = [m for m in model_ids if m == scope.model_id]
-    if not model_ids:
+    pools = pools.narrowed(scope.model_id)
+    if not pools:
         return None
     if connection.vendor == "postgresql":
         with transaction.atomic():
             _commit_without_waiting_for_disk()
             return pg_claim_next(
                 user=user,
-                model_ids=model_ids,
+                model_ids=pools.served,
+                live_model_ids=pools.live,
                 order=CLAIM_ORDER,
                 lease_ends=_lease_end(now),
                 data=data,
                 band=BAND_NUMBERS[scope.band] if scope.band else None,
                 reason=scope.reason or None,
             )
-    model_q = Q(model_id=model_ids[0]) if len(model_ids) == 1 else Q(model_id__in=model_ids)
     return _claim_one(
-        Q(status=S.PENDING) & model_q & scope.q() & not_deferred_by(user, now),
+        Q(status=S.PENDING) & pools.q(user) & scope.q() & not_deferred_by(user, now),
         "claim",
         user,
         now,
@@ -268,11 +311,8 @@ def review_item_take(*, item_id: int, user: Any) -> ReviewItem:
             return item
         if item.status == S.ESCALATED and not is_lead(user):
             raise PermissionDenied(_("Escalated items are for leads."), field="item")
-        if not is_lead(user) and item.model_id not in pool_model_ids(user):
-            raise PermissionDenied(
-                _("You are not in the reviewer pool for %(model)s.") % {"model": item.model.slug},
-                field="item",
-            )
+        if not is_lead(user):
+            may_take_check(item, user)
         if item.status == S.CLAIMED:
             raise Conflict(_("Someone else holds this item."), code="claimed")
         now = clock.now()
@@ -285,6 +325,39 @@ def review_item_take(*, item_id: int, user: Any) -> ReviewItem:
             data={"lease_seconds": lease_seconds(), "via": "item"},
             conflict_message=_("This item cannot be claimed now: it is %(status)s.")
             % {"status": item.get_status_display().lower()},
+        )
+
+
+def may_take_check(item: ReviewItem, user: Any) -> None:
+    """Refuse (403) a reviewer taking ``item`` from the queue list when the claim would not
+    offer it to them: outside their pools, paused, qualifying, a guideline to acknowledge, or
+    an item that is not theirs to review."""
+    membership = PoolMembership.objects.filter(model_id=item.model_id, user=user).first()
+    if membership is None:
+        raise PermissionDenied(
+            _("You are not in the reviewer pool for %(model)s.") % {"model": item.model.slug},
+            field="item",
+        )
+    if membership.paused_at:
+        raise PermissionDenied(
+            _("A lead paused your reviewing for %(model)s: %(reason)s")
+            % {"model": item.model.slug, "reason": membership.pause_reason},
+            field="item",
+        )
+    if membership.guideline_pending:
+        raise PermissionDenied(
+            _("The guideline for %(model)s changed: read and acknowledge it first.")
+            % {"model": item.model.slug},
+            field="item",
+        )
+    mine = item.for_reviewer_id == user.pk
+    if (item.for_reviewer_id and not mine) or item.excluded_reviewer_id == user.pk:
+        raise PermissionDenied(_("This item is for another reviewer."), field="item")
+    if membership.qualifying and not mine:
+        raise PermissionDenied(
+            _("Finish your qualification set for %(model)s before taking live items.")
+            % {"model": item.model.slug},
+            field="item",
         )
 
 
@@ -407,6 +480,22 @@ def review_item_assign(*, item_id: int, assignee: Any, by: Any) -> ReviewItem:
                     "assignee": [
                         _("%(name)s is not in the reviewer pool for %(model)s.")
                         % {"name": assignee.get_username(), "model": item.model.slug}
+                    ]
+                },
+                status=422,
+            )
+        if item.for_reviewer_id and item.for_reviewer_id != assignee.pk:
+            raise ServiceError(
+                _("Not this item."),
+                errors={"assignee": [_("This item is served to one reviewer only.")]},
+                status=422,
+            )
+        if item.excluded_reviewer_id == assignee.pk:
+            raise ServiceError(
+                _("Not this reviewer."),
+                errors={
+                    "assignee": [
+                        _("%(name)s may not review this item.") % {"name": assignee.get_username()}
                     ]
                 },
                 status=422,

@@ -17,7 +17,7 @@ from django.utils.translation import gettext as _
 
 from catalog import selectors as catalog_selectors
 from catalog import services as catalog_services
-from reviewapp.core import clock, state
+from reviewapp.core import clock, registry, state
 from reviewapp.core.audit import Actor, audit_record
 from reviewapp.core.exceptions import Conflict, NotFound, PermissionDenied, ServiceError
 from reviewapp.governance.models import PolicyVersion
@@ -44,6 +44,10 @@ logger = logging.getLogger(__name__)
 S = ReviewItem.Status
 A = Decision.Action
 MAX_TEXT = 2000
+# ``fn(decision=, item=)``, in the deciding transaction, after every decision of any action.
+DECISION_RECORDED_HOOK = "queue.decision_recorded"
+# ``fn(decision=, item=, user=)``, in the undoing transaction.
+DECISION_UNDONE_HOOK = "queue.decision_undone"
 
 
 # --- deciding -------------------------------------------------------------------------------
@@ -259,6 +263,9 @@ def review_item_decide(
                 data=data,
             )
         _record_occurrences(tags=tags, decision=decision, purpose=item.purpose, actor=actor)
+        # Review quality (reviewapp/quality) scores gold, holds a decision for a blind second
+        # review, or compares a second review with the first, in this transaction.
+        registry.run_hooks(DECISION_RECORDED_HOOK, decision=decision, item=item)
     return decision
 
 
@@ -331,6 +338,7 @@ def decision_undo(*, decision_id: int, user: Any) -> ReviewItem:
                 changes=dict(RELEASED_CLAIM),
                 data={"holder": user.pk, "why": "undo"},
             )
+        registry.run_hooks(DECISION_UNDONE_HOOK, decision=decision, item=item, user=user)
         audit_record(
             actor=Actor.user(user),
             verb="queue.decision.undone",

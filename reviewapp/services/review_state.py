@@ -141,6 +141,7 @@ def pg_claim_next(
     order: Sequence[str],
     lease_ends: dt.datetime,
     data: dict[str, Any],
+    live_model_ids: Sequence[int] | None = None,
     band: int | None = None,
     reason: str | None = None,
 ) -> ReviewItem | None:
@@ -150,6 +151,10 @@ def pg_claim_next(
     ``band`` (a ``queue_band`` number) and ``reason`` (a reason code of the prediction) narrow
     the pick to the filter the reviewer works through; an item ``user`` deferred without a
     time is skipped until its ``deferred_by_until`` (services.claims.not_deferred_by).
+    Items served to another reviewer (gold, qualification) and items ``user`` may not review
+    (a blind second review of their own decision) are never picked; of the models in
+    ``model_ids`` but not in ``live_model_ids`` (default: all of them; a member still
+    qualifying) only items served to ``user`` are.
 
     The same change as ``item_transition(event="claim", …)`` with the columns of
     ``services.claims.claim_changes``, but one round trip instead of four and no ORM
@@ -158,6 +163,8 @@ def pg_claim_next(
     """
     if not model_ids:
         return None
+    live = list(model_ids if live_model_ids is None else live_model_ids)
+    all_live = set(live) == set(model_ids)
     now = clock.now()
     claim = REVIEW_ITEM["claim"]
     (source,) = claim.sources
@@ -171,6 +178,7 @@ def pg_claim_next(
         "source": source,
         "target": REVIEW_ITEM.target("claim"),
         "models": model_ids[0] if len(model_ids) == 1 else list(model_ids),
+        "live": live,
         "holder": user.pk,
         "now": now,
         "lease_ends": lease_ends,
@@ -186,7 +194,7 @@ def pg_claim_next(
         "reason": json.dumps([reason]) if reason else None,
     }
     statement = _pg_claim_statement(
-        tuple(order), len(model_ids) == 1, band is not None, reason is not None
+        tuple(order), len(model_ids) == 1, band is not None, reason is not None, all_live
     )
     with connection.cursor() as cursor:
         cursor.execute(statement, params)
@@ -209,7 +217,7 @@ def sql_order_by(order: Sequence[str]) -> str:
 
 @functools.cache
 def _pg_claim_statement(
-    order: tuple[str, ...], one_model: bool, with_band: bool, with_reason: bool
+    order: tuple[str, ...], one_model: bool, with_band: bool, with_reason: bool, all_live: bool
 ) -> str:
     """Built once from the models' metadata, so a renamed column cannot be missed here."""
     q = connection.ops.quote_name
@@ -233,7 +241,15 @@ def _pg_claim_statement(
     events = q(AuditEvent._meta.db_table)
     items = q(ReviewItem._meta.db_table)
     predictions = q(Prediction._meta.db_table)
-    scope = ""
+    # Served items (for_reviewer) only to their reviewer; live items only of live pools.
+    if all_live:
+        scope = f" AND ({column('for_reviewer')} IS NULL OR {column('for_reviewer')} = %(holder)s)"
+    else:
+        scope = (
+            f" AND ({column('for_reviewer')} = %(holder)s"
+            f" OR {column('for_reviewer')} IS NULL AND {column('model')} = ANY(%(live)s))"
+        )
+    scope += f" AND {column('excluded_reviewer')} IS DISTINCT FROM %(holder)s"
     if with_band:
         scope += f" AND {column('queue_band')} = %(band)s"
     if with_reason:

@@ -97,7 +97,7 @@ def test_a_profile_is_learned_from_recent_accepted_traffic_only(fraud_model, rev
     Decision.objects.filter(prediction_id=routed[4]).update(undone_at=timezone.now())
     gold_item = ReviewItem.objects.create(
         prediction_id=gold, model=fraud_model, purpose=Purpose.GOLD,
-        sla_due_at=timezone.now(),
+        sla_due_at=timezone.now(), for_reviewer=reviewer,
     )  # fmt: skip
     Decision.objects.create(item=gold_item, prediction_id=gold, model=fraud_model,
                             reviewer=reviewer, action="accept", model_confidence=0.3)  # fmt: skip

@@ -76,12 +76,14 @@ def route(model, external_id: str, confidence: float = 0.97) -> Prediction:
     return Prediction.objects.get(pk=result.id)
 
 
-def sample(prediction: Prediction, purpose: str) -> ReviewItem:
-    """An item of ``purpose`` for ``prediction``, as the part that opens one would make it."""
+def sample(prediction: Prediction, purpose: str, for_reviewer=None) -> ReviewItem:
+    """An item of ``purpose`` for ``prediction``, as the part that opens one would make it
+    (gold and qualification items are served to one reviewer)."""
     return ReviewItem.objects.create(
         prediction=prediction,
         model=prediction.model,
         purpose=purpose,
+        for_reviewer=for_reviewer,
         priority=30,
         sla_due_at=timezone.now() + dt.timedelta(hours=4),
     )
@@ -226,7 +228,7 @@ def test_a_routed_items_decision_is_decision_made(loans, ana, lead):
 # --- never counted ----------------------------------------------------------------------------
 @pytest.mark.parametrize("purpose", [Purpose.GOLD, Purpose.QUALIFICATION, Purpose.SECOND_REVIEW])
 def test_gold_qualification_and_second_reviews_are_not_sent_nor_exported(loans, ana, lead, purpose):
-    sample(route(loans, f"g-{purpose}"), purpose)
+    sample(route(loans, f"g-{purpose}"), purpose, for_reviewer=ana)
     released(decide(ana, "override"))
     assert fill() == [] and feed(lead) == [] and export(lead) == []
 
@@ -236,7 +238,7 @@ def test_gold_items_are_no_catalog_occurrence_nor_a_similar_decision(
     ana,
     published_fm,  # noqa: F811 - the imported fixture
 ):
-    gold = sample(route(loans, "g-1"), Purpose.GOLD)
+    gold = sample(route(loans, "g-1"), Purpose.GOLD, for_reviewer=ana)
     decision = decide(ana, "override", failure_mode_tags=[published_fm.slug])
     assert decision.failure_mode_tags == [published_fm.slug]
     assert not Occurrence.objects.exists()

@@ -196,12 +196,16 @@ def _later():
 
 def _decide(prediction: Prediction, purpose: str, action: str, user) -> None:
     """A standing final decision on the prediction's item of ``purpose``."""
-    from reviewapp.models import Decision
+    from reviewapp.models import PER_REVIEWER_PURPOSES, Decision
 
     item, _ = ReviewItem.objects.get_or_create(
         prediction=prediction,
         purpose=purpose,
-        defaults={"model": prediction.model, "sla_due_at": timezone.now()},
+        defaults={
+            "model": prediction.model,
+            "sla_due_at": timezone.now(),
+            "for_reviewer": user if purpose in PER_REVIEWER_PURPOSES else None,
+        },
     )
     now = timezone.now()
     Decision.objects.create(

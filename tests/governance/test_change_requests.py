@@ -51,7 +51,7 @@ def test_a_lead_proposes(fraud_model, lead):
         ({"rationale": "  "}, "rationale"),
         ({"document": {**DEFAULT_RULES, "min_confidence": 2}}, "rules.min_confidence"),
         ({"document": DEFAULT_RULES}, "rules"),  # equal to the active version
-        ({"kind": "review_quality"}, "kind"),
+        ({"kind": "no_such_kind"}, "kind"),
         ({"shadow_minutes": 0}, "shadow_minutes"),
         ({"scheduled_for": "tomorrow"}, "scheduled_for"),
         (

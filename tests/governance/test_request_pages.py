@@ -289,7 +289,7 @@ def test_only_engineers_and_leads_propose(client, fraud_model, roles):
 def test_an_unknown_model_is_404_and_an_unknown_kind_400(client, fraud_model, proposer):
     client.force_login(proposer)
     assert client.get(propose_url("no-such-model")).status_code == 404
-    assert client.get(propose_url(kind="review_quality")).status_code == 400
+    assert client.get(propose_url(kind="no_such_kind")).status_code == 400
 
 
 def test_model_settings_are_proposed_with_the_same_form(client, fraud_model, proposer):

@@ -7,7 +7,7 @@ from django.utils import timezone
 
 from reviewapp.core.exceptions import Conflict, PermissionDenied, ServiceError
 from reviewapp.core.models import AuditEvent
-from reviewapp.models import Decision, Prediction, ReviewItem
+from reviewapp.models import Decision, Prediction, Purpose, ReviewItem
 from reviewapp.services.claims import (
     CLAIM_ORDER,
     _claim_one,
@@ -162,7 +162,7 @@ def test_one_statement_claim_picks_what_the_general_path_picks(
     from django.db import connection, transaction
 
     from reviewapp.governance.rules import DRIFT_SIGNALLED, LOW_CONFIDENCE
-    from reviewapp.services.claims import ClaimScope, not_deferred_by
+    from reviewapp.services.claims import ClaimScope, Pools, not_deferred_by
     from reviewapp.services.review_state import pg_claim_next
 
     if connection.vendor != "postgresql":
@@ -180,6 +180,12 @@ def test_one_statement_claim_picks_what_the_general_path_picks(
             Prediction.objects.filter(pk=item.prediction_id).update(
                 reason_codes=[LOW_CONFIDENCE, DRIFT_SIGNALLED]
             )
+    # Review quality: a gold item served to other_reviewer only, a second review that
+    # pooled_reviewer (who decided first) may not take.
+    ReviewItem.objects.filter(pk=items[1].pk).update(
+        purpose=Purpose.GOLD, for_reviewer=other_reviewer
+    )
+    ReviewItem.objects.filter(pk=items[6].pk).update(excluded_reviewer=pooled_reviewer)
     scopes = [
         ClaimScope(),
         ClaimScope(band="high"),
@@ -188,13 +194,16 @@ def test_one_statement_claim_picks_what_the_general_path_picks(
         ClaimScope(reason=DRIFT_SIGNALLED),
         ClaimScope(model_id=fraud_model.pk, reason=DRIFT_SIGNALLED, band="medium"),
     ]
-    for user in (pooled_reviewer, other_reviewer):
+    live, qualifying = Pools([fraud_model.pk], [fraud_model.pk]), Pools([], [fraud_model.pk])
+    for user, pools in (
+        (pooled_reviewer, live),
+        (other_reviewer, live),
+        (other_reviewer, qualifying),
+    ):
         for scope in scopes:
             expected = (
                 ReviewItem.objects.filter(
-                    Q(status=S.PENDING, model_id=fraud_model.pk)
-                    & scope.q()
-                    & not_deferred_by(user, now)
+                    Q(status=S.PENDING) & pools.q(user) & scope.q() & not_deferred_by(user, now)
                 )
                 .order_by(*CLAIM_ORDER)
                 .values_list("pk", flat=True)
@@ -203,7 +212,8 @@ def test_one_statement_claim_picks_what_the_general_path_picks(
             with transaction.atomic():
                 got = pg_claim_next(
                     user=user,
-                    model_ids=[fraud_model.pk],
+                    model_ids=pools.served,
+                    live_model_ids=pools.live,
                     order=CLAIM_ORDER,
                     lease_ends=now + dt.timedelta(minutes=15),
                     data={},
@@ -211,8 +221,9 @@ def test_one_statement_claim_picks_what_the_general_path_picks(
                     reason=scope.reason or None,
                 )
                 transaction.set_rollback(True)
-            assert (got.pk if got else None) == expected, (user.username, scope)
-            assert expected is not None
+            assert (got.pk if got else None) == expected, (user.username, pools, scope)
+            if pools is live:
+                assert expected is not None
 
 
 def test_engineer_cannot_claim_or_decide(engineer, pooled_reviewer, fraud_model):

@@ -25,6 +25,7 @@ from reviewapp.core.exceptions import NotFound
 
 from ..models import DocumentKind, DocumentVersion, PolicyVersion
 from ..monitors import validate_monitors
+from ..review_quality import validate_review_quality
 from ..rules import TIERS, validate_rules
 from .common import METRIC_NAMES_HOOK, next_version_number, version_make_active
 from .policies import policy_version_activate, policy_version_create
@@ -93,6 +94,8 @@ def validate_document(*, kind: str, document: Any, model_slug: str) -> dict[str,
     if kind == DocumentKind.MONITORS:
         known = {name for names in registry.run_hooks(METRIC_NAMES_HOOK) for name in names}
         return validate_monitors(document, metric_names=known)
+    if kind == DocumentKind.REVIEW_QUALITY:
+        return validate_review_quality(document, labels=model_info(model_slug).get("labels"))
     raise ValueError(f"unknown document kind {kind!r}")
 
 
