@@ -143,7 +143,7 @@ def review_item_decide(
     if action not in (*A.values, LABEL):
         raise ServiceError(
             _("Unknown action."),
-            errors={"action": [_("Choose accept, override, escalate, defer or label.")]},
+            errors={"action": [_("Choose accept, override, escalate or defer.")]},
         )
     reason = _clean_text(reason, "reason", errors)
     note = _clean_text(note, "note", errors)
