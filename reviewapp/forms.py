@@ -124,7 +124,8 @@ class DecideForm(ServiceErrorsMixin, NormalizedTextMixin, forms.Form):
     def decide_kwargs(self) -> dict[str, Any]:
         """The cleaned post as ``review_item_decide`` takes it."""
         d = self.cleaned_data
-        override = d["action"] == Decision.Action.OVERRIDE
+        # A picked label on a masked item ("label") may carry a reason, like an override.
+        override = d["action"] in (Decision.Action.OVERRIDE, "label")
         return {
             "action": d["action"],
             "generation": d["generation"],

@@ -25,11 +25,15 @@ from reviewapp.models import Decision, MLModel, ReviewItem
 from reviewapp.selectors.context import review_context, review_item_for_page
 from reviewapp.selectors.queue import QueueFilters, page_of, queue_items
 from reviewapp.services.claims import review_item_claim_next, review_item_release, review_item_renew
-from reviewapp.services.decisions import decision_undo, review_item_decide
+from reviewapp.services.decisions import LABEL, decision_undo, review_item_decide
 
 
 def item_representation(item: ReviewItem, *, detail: bool = False) -> dict[str, Any]:
+    """An item as the API shows it. A masked item (``suggestion_masked``) has the same keys
+    with the model's answer left out (label, confidence, threshold, margin, output: null;
+    reasons without numbers or labels; no similar decisions): the client asks for a label."""
     p = item.prediction
+    masked = item.suggestion_masked
     out: dict[str, Any] = {
         "id": item.pk,
         "model": item.model.slug,
@@ -42,13 +46,14 @@ def item_representation(item: ReviewItem, *, detail: bool = False) -> dict[str, 
         "claim_generation": item.claim_generation,
         "defer_count": item.defer_count,
         "wake_at": iso_utc(item.wake_at),
+        "suggestion_masked": masked,
         "prediction": {
             "id": p.pk,
             "external_id": p.external_id,
-            "label": p.label,
-            "confidence": p.confidence,
+            "label": None if masked else p.label,
+            "confidence": None if masked else p.confidence,
             "reason_codes": p.reason_codes,
-            "threshold": p.threshold,
+            "threshold": None if masked else p.threshold,
         },
     }
     if detail:
@@ -60,7 +65,7 @@ def item_representation(item: ReviewItem, *, detail: bool = False) -> dict[str, 
                 "reasons": ctx.reasons,
                 "margin": ctx.margin,
                 "input": p.input,
-                "output": p.output,
+                "output": None if masked else p.output,
                 "signals": p.signals,
                 "lineage": p.lineage,
                 "policy": {"version": policy.version, "hash": p.policy_hash} if policy else None,
@@ -99,8 +104,8 @@ def decision_representation(d: Decision) -> dict[str, Any]:
 class _PredictionSummaryOut(serializers.Serializer):
     id = serializers.IntegerField()
     external_id = serializers.CharField()
-    label = serializers.CharField()
-    confidence = serializers.FloatField()
+    label = serializers.CharField(allow_null=True, help_text="null on a masked item.")
+    confidence = serializers.FloatField(allow_null=True, help_text="null on a masked item.")
     reason_codes = serializers.ListField(child=serializers.CharField())
     threshold = serializers.FloatField(allow_null=True)
 
@@ -119,6 +124,9 @@ class QueueItemOut(serializers.Serializer):
     )
     defer_count = serializers.IntegerField()
     wake_at = serializers.DateTimeField(allow_null=True)
+    suggestion_masked = serializers.BooleanField(
+        help_text="The model's answer is hidden: decide with action `label` and your label."
+    )
     prediction = _PredictionSummaryOut()
 
 
@@ -134,7 +142,7 @@ class QueueItemDetailOut(QueueItemOut):
     reasons = serializers.ListField(child=serializers.CharField(), help_text="Plain words.")
     margin = serializers.FloatField(allow_null=True)
     input = serializers.JSONField()
-    output = serializers.JSONField()
+    output = serializers.JSONField(allow_null=True, help_text="null on a masked item.")
     signals = serializers.JSONField()
     lineage = serializers.JSONField()
     policy = inline_serializer(
@@ -233,7 +241,10 @@ class QueueItemDetailView(APIView):
 
 
 class DecideInput(StrictInputSerializer):
-    action = serializers.ChoiceField(choices=Decision.Action.values)
+    action = serializers.ChoiceField(
+        choices=[*Decision.Action.values, LABEL],
+        help_text="`label`: a masked item only; the service records accept or override.",
+    )
     generation = id_field(
         help_text="claim_generation of the item as you claimed it; a stale one gets 409."
     )

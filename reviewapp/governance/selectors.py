@@ -14,6 +14,7 @@ from reviewapp.core import registry
 from reviewapp.core.models import AuditEvent
 from reviewapp.core.roles import COMMITTEE, ENGINEER, LEAD, has_role
 
+from . import review_quality
 from .models import (
     Approval,
     ApprovalRule,
@@ -48,6 +49,23 @@ def active_policies(model_slugs: Iterable[str]) -> dict[str, PolicyVersion]:
         p.model_slug: p
         for p in PolicyVersion.objects.filter(model_slug__in=set(model_slugs), is_active=True)
     }
+
+
+# --- review quality (masking) ------------------------------------------------------------------
+def review_quality_settings(model_slugs: Iterable[str]) -> dict[str, dict]:
+    """{slug: effective review-quality settings} of the models, in one query: each model's
+    active ``review_quality`` version over the defaults (routing reads it once per chunk; the
+    queue may not import the quality app, whose ``quality_settings`` reads one model)."""
+    slugs = set(model_slugs)
+    documents = dict(
+        DocumentVersion.objects.filter(
+            model_slug__in=slugs, kind=DocumentKind.REVIEW_QUALITY, is_active=True
+        ).values_list("model_slug", "document")
+    )
+    return {slug: review_quality.effective(documents.get(slug)) for slug in slugs}
+
+
+# --- end review quality (masking) --------------------------------------------------------------
 
 
 def policy_versions_for(model_slug: str):

@@ -11,7 +11,7 @@ from catalog import selectors as catalog_selectors
 from catalog.models import FailureMode
 from reviewapp import presentation
 from reviewapp.governance.anomalies import describe_findings, flagged_fields
-from reviewapp.governance.rules import describe_reasons
+from reviewapp.governance.rules import REASON_LABELS, describe_reasons
 from reviewapp.models import (
     Decision,
     GuidelineVersion,
@@ -102,11 +102,12 @@ def similar_decisions(item: ReviewItem, *, limit: int = 4) -> list[Decision]:
 
 
 def matching_failure_modes(item: ReviewItem) -> list[FailureMode]:
-    """Catalog entries that fit the item, best first (the catalog's matching)."""
+    """Catalog entries that fit the item, best first (the catalog's matching); a masked
+    item's are matched without the predicted label, which would rank them by it."""
     prediction = item.prediction
     return catalog_selectors.failure_modes_matching(
         model_slug=item.model.slug,
-        label=prediction.label,
+        label="" if item.suggestion_masked else prediction.label,
         reason_codes=list(prediction.reason_codes or []),
         drift_features=list((prediction.signals or {}).get("drift_features") or []),
         limit=5,
@@ -145,6 +146,9 @@ class ReviewContext:
     purpose_note: str = ""
     # How the model's declaration presents the input (an image, a text, key–value pairs).
     presented: presentation.Presented | None = None
+    # Suggestion masking: the model's label, confidence, scores, threshold line and the
+    # similar decisions (keyed on the label) are left out; the reviewer picks a label.
+    masked: bool = False
 
 
 def data_findings(prediction: Any) -> list[dict[str, Any]]:
@@ -154,6 +158,12 @@ def data_findings(prediction: Any) -> list[dict[str, Any]]:
     facts = prediction.routing_facts or {}
     found = facts.get("anomalies") or (prediction.reason_details or {}).get("anomalies") or []
     return [f for f in found if isinstance(f, dict)]
+
+
+def masked_reasons(codes: list[str]) -> list[str]:
+    """Why a masked item was flagged, in words that carry no label and no number (the full
+    sentences name the confidence, the threshold or the label the scores disagree with)."""
+    return list(dict.fromkeys(REASON_LABELS.get(code, code) for code in codes))
 
 
 def review_context(item: ReviewItem) -> ReviewContext:
@@ -176,13 +186,13 @@ def review_context(item: ReviewItem) -> ReviewContext:
     if findings:
         # The diagnostics line lists every finding: the reason says only what kind it is.
         details = {k: v for k, v in details.items() if k != "anomalies"}
-    return ReviewContext(
+    context = ReviewContext(
         item=item,
         reasons=describe_reasons(list(prediction.reason_codes or []), details),
         threshold=threshold,
         margin=margin,
         inputs=important_inputs(prediction, first=flagged, exclude=presented.fields),
-        similar=similar_decisions(item),
+        similar=[] if item.suggestion_masked else similar_decisions(item),
         failure_modes=matching_failure_modes(item),
         guideline=current_guideline(item.model_id),
         decisions=item_decisions(item.pk),
@@ -198,3 +208,11 @@ def review_context(item: ReviewItem) -> ReviewContext:
         purpose_note=reviewer_note(item.purpose),
         presented=presented,
     )
+    if item.suggestion_masked:
+        # --- suggestion masking ---
+        context.masked = True
+        context.reasons = masked_reasons(list(prediction.reason_codes or []))
+        context.threshold = context.margin = None
+        context.similar = []
+        context.scores = []
+    return context

@@ -48,6 +48,9 @@ MAX_TEXT = 2000
 DECISION_RECORDED_HOOK = "queue.decision_recorded"
 # ``fn(decision=, item=, user=)``, in the undoing transaction.
 DECISION_UNDONE_HOOK = "queue.decision_undone"
+# Suggestion masking: on a masked item the reviewer picks a label without seeing the model's;
+# the service records an accept or an override by comparing the two (docs/quality/masking.md).
+LABEL = "label"
 
 
 # --- deciding -------------------------------------------------------------------------------
@@ -92,6 +95,29 @@ def _clean_tags(tags: Iterable[str], errors: dict[str, list[str]]) -> list[str]:
     return cleaned
 
 
+def _masked_action(item: ReviewItem, label: str, errors: dict[str, list[str]]) -> str:
+    """The action a picked label on a masked item records: accept when it is the model's
+    label, override otherwise. Only a masked item takes a picked label; an empty or unknown
+    label is an error on ``label`` (and the action falls back to one that adds no more)."""
+    if not item.suggestion_masked:
+        raise ServiceError(
+            _("Only an item whose model answer is hidden takes a picked label."),
+            errors={"action": [_("This item shows the model's answer: accept or override it.")]},
+        )
+    label = (label or "").strip()
+    labels = item.model.labels or []
+    if not label:
+        errors.setdefault("label", []).append(_("Pick the label you think is right."))
+    elif label not in labels:
+        errors.setdefault("label", []).append(
+            _("'%(label)s' is not one of this model's labels (%(labels)s).")
+            % {"label": label, "labels": ", ".join(labels)}
+        )
+    else:
+        return A.ACCEPT if label == item.prediction.label else A.OVERRIDE
+    return A.ACCEPT
+
+
 def review_item_decide(
     *,
     item_id: int,
@@ -114,7 +140,7 @@ def review_item_decide(
     """
     require_reviewer(user)
     errors: dict[str, list[str]] = {}
-    if action not in A.values:
+    if action not in (*A.values, LABEL):
         raise ServiceError(
             _("Unknown action."),
             errors={"action": [_("Choose accept, override, escalate or defer.")]},
@@ -128,6 +154,12 @@ def review_item_decide(
         prediction = item.prediction
         model = item.model
         final_label = ""
+        # --- suggestion masking: "label" becomes an accept or an override ---
+        masked_label = action == LABEL
+        if masked_label:
+            action = _masked_action(item, label, errors)
+            label = (label or "").strip()
+        # --- end suggestion masking ---
         if action == A.ACCEPT:
             final_label = prediction.label
         elif action == A.OVERRIDE:
@@ -143,7 +175,9 @@ def review_item_decide(
                 errors.setdefault("label", []).append(
                     _("That is what the model said; use Accept instead.")
                 )
-            if not reason:
+            # A masked item's reviewer never saw the model's answer: a reason is welcome, not
+            # required (they picked a label, they did not argue with the model).
+            if not reason and not masked_label:
                 errors.setdefault("reason", []).append(_("Say why the model was wrong."))
             final_label = label
         elif action == A.ESCALATE:
@@ -194,6 +228,7 @@ def review_item_decide(
             note=note,
             failure_mode_tags=tags,
             model_confidence=prediction.confidence,
+            suggestion_shown=not item.suggestion_masked,
             guideline_version=guideline,
             decided_at=now,
             claimed_at=item.claimed_at,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import random
 from collections.abc import Sequence
 from typing import Any
 
@@ -14,7 +15,7 @@ from reviewapp.core.audit import Actor, audit_record
 from reviewapp.governance.compiled import compile_policy
 from reviewapp.governance.conditions import extract_fields
 from reviewapp.governance.rules import PredictionFacts, facts_record, referenced_paths
-from reviewapp.governance.selectors import active_policies
+from reviewapp.governance.selectors import active_policies, review_quality_settings
 from reviewapp.governance.shadow import shadow_record
 from reviewapp.models import ModelMode, Prediction, Purpose, ReviewItem
 
@@ -38,6 +39,9 @@ _ROUTE_FIELDS = [
 # failsafe): called once per chunk with the chunk's model slugs, it answers {slug: check},
 # where ``check(input) -> list of findings`` reads the model's learned feature profile.
 DATA_QUALITY_HOOK = "queue.data_quality_checks"
+# Suggestion masking (review quality): which routed items hide the model's answer. Module-level
+# so tests (and a replay of a run) can seed it: ``routing.MASK_RANDOM.seed(n)``.
+MASK_RANDOM = random.Random()
 
 
 _LOAD_FIELDS = [
@@ -152,6 +156,11 @@ def predictions_route(*, ids: Sequence[int], fill_to: int = 0) -> int:
         no_policy = compile_policy(None)
         modes = modes_of({p.model_id for p in predictions})
         checks = data_quality_checks({p.model.slug for p in predictions})
+        # Each model's suggestion-mask rate, read once for the chunk (review quality).
+        mask_rates = {
+            slug: float(found["suggestion_mask_rate"])
+            for slug, found in review_quality_settings({p.model.slug for p in predictions}).items()
+        }
         # Segment conditions read the envelope, and the data-quality check reads the input:
         # load input and output only for the rows whose policy has segments or whose model has
         # a learned profile, and keep only the values at the paths a segment names.
@@ -206,6 +215,10 @@ def predictions_route(*, ids: Sequence[int], fill_to: int = 0) -> int:
                         prediction=prediction,
                         model=prediction.model,
                         purpose=Purpose.ROUTED if decision.routed else Purpose.MODE_SAMPLE,
+                        # Only routed items are masked; samples and rechecks never are.
+                        suggestion_masked=decision.routed
+                        and mask_rates.get(slug, 0.0) > 0
+                        and MASK_RANDOM.random() < mask_rates[slug],
                         priority=decision.priority,
                         sla_due_at=prediction.received_at
                         + dt.timedelta(minutes=decision.sla_minutes),
@@ -225,6 +238,7 @@ def predictions_route(*, ids: Sequence[int], fill_to: int = 0) -> int:
         routed_ids = [p.pk for p in predictions if p.routed]
         passed_ids = [p.pk for p in predictions if targets[p.pk] == Prediction.Status.PASSED]
         fallback_ids = [p.pk for p in predictions if targets[p.pk] == Prediction.Status.FALLBACK]
+        masked_ids = [i.prediction_id for i in items if i.suggestion_masked]
         ReviewItem.objects.bulk_create(items, batch_size=500)
         shadow_record(predictions, now=now)
         audit_record(
@@ -235,6 +249,7 @@ def predictions_route(*, ids: Sequence[int], fill_to: int = 0) -> int:
                 "to_review": routed_ids,
                 "passed": passed_ids,
                 **({"fallback": fallback_ids} if fallback_ids else {}),
+                **({"masked": masked_ids} if masked_ids else {}),
                 **({"modes": {str(m): v[0] for m, v in modes.items()}} if modes else {}),
                 "policies": {slug: [p.version, p.rules_hash] for slug, p in policies.items()},
             },

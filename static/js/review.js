@@ -66,12 +66,18 @@
   var review = doc.getElementById("review");
   var form = doc.getElementById("decide-form");
   var mode = null;
+  // Suggestion masking: the model's answer is hidden and the reviewer picks a label ("label").
+  var masked = !!(form && form.hasAttribute("data-masked"));
   // What Enter will do, said before it happens (and read out: the hint is a live region).
   function modeWords(action) {
     var label = form && form.querySelector("#id_label");
     if (action === "override") {
       return label && label.value ? "Enter to override as " + label.value + "."
         : "Override: pick the correct label (1–9), give a reason, then Enter.";
+    }
+    if (action === "label") {
+      return label && label.value ? "Enter to submit " + label.value + " as your label."
+        : "Pick the label you think is right (1–9), then Enter.";
     }
     if (action === "escalate") return "Enter to escalate to a lead, with your note.";
     if (action === "defer") {
@@ -112,6 +118,16 @@
     var button = form.querySelector('[data-action="' + action + '"]');
     if (!button) return;
     if (form.requestSubmit) form.requestSubmit(button); else button.click();
+  }
+  // On a masked item "a" cannot accept what the reviewer has not seen: it asks for a label
+  // (the picker gets focus, so digits and arrows pick there) and says so in the live region.
+  function askLabel() {
+    var picker = form.querySelector("#id_label");
+    if (picker && picker.value) { setMode("label"); submitAs("label"); return; }
+    setMode("label");
+    var hint = form.querySelector("[data-mode-hint]");
+    if (hint) { hint.classList.add("needs-action"); hint.textContent = "Pick the label you think is right"; }
+    if (picker) { picker.classList.add("wants-label"); picker.focus(); }
   }
   function toggleGuideline() {
     var panel = doc.getElementById("guideline-panel");
@@ -195,6 +211,7 @@
     if (key === "?") { ev.preventDefault(); showKeys(); return; }
     if (key === "u") { undo(); return; }
     if (form) {
+      if (masked && (key === "a" || key === "o")) { ev.preventDefault(); askLabel(); return; }
       if (key === "a") { ev.preventDefault(); submitAs("accept"); return; }
       if (key === "o") {
         ev.preventDefault();
@@ -208,7 +225,7 @@
       if (key === "g") { ev.preventDefault(); toggleGuideline(); return; }
       if (/^[1-9]$/.test(key) && label) {
         var option = label.options[parseInt(key, 10)];
-        if (option) { ev.preventDefault(); label.value = option.value; label.classList.remove("wants-label"); setMode("override"); reason.focus(); }
+        if (option) { ev.preventDefault(); label.value = option.value; label.classList.remove("wants-label"); setMode(masked ? "label" : "override"); reason.focus(); }
         return;
       }
     } else if (review && key === "g") { toggleGuideline(); return; }
@@ -227,13 +244,13 @@
   // A label chosen with the mouse also means "override"; digits work inside the select too.
   if (form) {
     var labelSelect = form.querySelector("#id_label");
-    labelSelect.addEventListener("change", function () { setMode("override"); labelSelect.classList.remove("wants-label"); });
+    labelSelect.addEventListener("change", function () { setMode(masked ? "label" : "override"); labelSelect.classList.remove("wants-label"); });
     labelSelect.addEventListener("keydown", function (ev) {
       if (/^[1-9]$/.test(ev.key) && labelSelect.options[parseInt(ev.key, 10)]) {
         ev.preventDefault();
         labelSelect.value = labelSelect.options[parseInt(ev.key, 10)].value;
         labelSelect.classList.remove("wants-label");
-        setMode("override");
+        setMode(masked ? "label" : "override");
         form.querySelector("#id_reason").focus();
       }
     });
