@@ -62,7 +62,10 @@ def wilson(successes: int, n: int, z: float = Z95) -> Figure:
     denom = 1 + z * z / n
     centre = (p + z * z / (2 * n)) / denom
     half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
-    return Figure(value=p, low=max(0.0, centre - half), high=min(1.0, centre + half), n=n)
+    # At 0 and n the bound on that side is exactly 0 or 1 (the formula leaves float dust).
+    low = 0.0 if successes == 0 else max(0.0, centre - half)
+    high = 1.0 if successes == n else min(1.0, centre + half)
+    return Figure(value=p, low=low, high=high, n=n)
 
 
 # --- Cohen's kappa ------------------------------------------------------------------------------

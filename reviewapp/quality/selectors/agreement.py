@@ -77,11 +77,18 @@ def label_pairs(*, since: dt.datetime, model_id: int) -> list[tuple[str, str]]:
     ]
 
 
+def adjudication_decision_ids():
+    """A subquery of the decisions a lead recorded as an adjudicated answer (not one of the
+    two reviewers' own): not an independent label, nor a reviewer's decision to compare."""
+    return (
+        SecondReview.objects.filter(final_decision__isnull=False)
+        .exclude(Q(final_decision=F("first_decision")) | Q(final_decision=F("second_decision")))
+        .values("final_decision_id")
+    )
+
+
 def label_units(*, since: dt.datetime, model_id: int) -> list[list[str]]:
     """Per prediction, the labels its reviewers gave (see the module's docstring)."""
-    adjudications = SecondReview.objects.filter(final_decision__isnull=False).exclude(
-        Q(final_decision=F("first_decision")) | Q(final_decision=F("second_decision"))
-    )
     rows = (
         Decision.objects.filter(
             model_id=model_id,
@@ -90,7 +97,7 @@ def label_units(*, since: dt.datetime, model_id: int) -> list[list[str]]:
             undone_at__isnull=True,
             item__purpose__in=list(AGREEMENT_PURPOSES),
         )
-        .exclude(id__in=adjudications.values("final_decision_id"))
+        .exclude(id__in=adjudication_decision_ids())
         .values_list("id", "prediction_id", "final_label")
     )
     labels: dict[int, dict[int, str]] = defaultdict(dict)
