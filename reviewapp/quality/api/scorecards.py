@@ -37,7 +37,7 @@ class IsPerson(BasePermission):
         return not is_service(user) and bool(getattr(user, "is_authenticated", False))
 
 
-class FigureOut(serializers.Serializer):
+class ScorecardFigureOut(serializers.Serializer):
     value = serializers.FloatField(allow_null=True)
     low = serializers.FloatField(allow_null=True, help_text="95% interval, low end.")
     high = serializers.FloatField(allow_null=True, help_text="95% interval, high end.")
@@ -45,61 +45,63 @@ class FigureOut(serializers.Serializer):
     few = serializers.BooleanField(help_text="Fewer than 20 items.")
 
 
-class LabelAgreementOut(serializers.Serializer):
+class ScorecardLabelAgreementOut(serializers.Serializer):
     label = serializers.CharField()
-    kappa = FigureOut()
-    alpha = FigureOut()
+    kappa = ScorecardFigureOut()
+    alpha = ScorecardFigureOut()
 
 
-class ModelAgreementOut(serializers.Serializer):
+class ScorecardModelAgreementOut(serializers.Serializer):
     model = serializers.SlugField()
-    kappa = FigureOut(help_text="Cohen's kappa over blind second-review pairs.")
-    alpha = FigureOut(help_text="Krippendorff's alpha (nominal) across reviewers.")
-    pairs_agreeing = FigureOut(help_text="Share of second-review pairs with the same label.")
-    labels = LabelAgreementOut(many=True, help_text="One label against the rest.")
+    kappa = ScorecardFigureOut(help_text="Cohen's kappa over blind second-review pairs.")
+    alpha = ScorecardFigureOut(help_text="Krippendorff's alpha (nominal) across reviewers.")
+    pairs_agreeing = ScorecardFigureOut(
+        help_text="Share of second-review pairs with the same label."
+    )
+    labels = ScorecardLabelAgreementOut(many=True, help_text="One label against the rest.")
 
 
-class AgreementOut(serializers.Serializer):
+class ScorecardAgreementOut(serializers.Serializer):
     days = serializers.IntegerField()
-    models = ModelAgreementOut(many=True)
+    models = ScorecardModelAgreementOut(many=True)
 
 
-class WeekOut(serializers.Serializer):
+class ScorecardWeekOut(serializers.Serializer):
     week = serializers.DateField(help_text="Monday (UTC) the week starts on.")
     decisions = serializers.IntegerField()
-    gold_accuracy = FigureOut()
+    gold_accuracy = ScorecardFigureOut()
     median_seconds = serializers.FloatField(allow_null=True)
     override_share = serializers.FloatField(allow_null=True)
 
 
-class ReviewerOut(serializers.Serializer):
+class ScorecardReviewerOut(serializers.Serializer):
     id = serializers.IntegerField()
     username = serializers.CharField()
 
 
-class RubberStampOut(FigureOut):
+class ScorecardRubberStampOut(ScorecardFigureOut):
     from_gold = serializers.IntegerField()
     from_adjudications = serializers.IntegerField()
 
 
 class ScorecardOut(serializers.Serializer):
-    reviewer = ReviewerOut()
+    reviewer = ScorecardReviewerOut()
     since = serializers.DateTimeField()
     days = serializers.IntegerField()
     model = serializers.SlugField(allow_null=True)
     pools = serializers.ListField(child=serializers.SlugField())
     decisions = serializers.IntegerField()
-    gold_accuracy = FigureOut()
-    qualification_accuracy = FigureOut()
-    peer_agreement = FigureOut()
-    override_share = FigureOut()
-    peer_override_share = FigureOut()
+    gold_accuracy = ScorecardFigureOut()
+    qualification_accuracy = ScorecardFigureOut()
+    peer_agreement = ScorecardFigureOut()
+    override_share = ScorecardFigureOut()
+    peer_override_share = ScorecardFigureOut()
     median_seconds = serializers.FloatField(allow_null=True)
     p10_seconds = serializers.FloatField(allow_null=True)
     timed_decisions = serializers.IntegerField()
-    rubber_stamp_index = RubberStampOut()
+    rubber_stamp_index = ScorecardRubberStampOut()
     open_alerts = serializers.IntegerField()
-    weeks = WeekOut(many=True)
+    weeks = ScorecardWeekOut(many=True)
 
 
 def _window(request: Request) -> tuple[int, Any, dict[str, list[str]]]:
@@ -138,7 +140,7 @@ class AgreementView(APIView):
         summary="Agreement between reviewers per model and label (kappa, alpha, intervals, n)",
         description="Every model the caller reads (or the one named). Service tokens: 403.",
         parameters=WINDOW_PARAMETERS,
-        responses={200: AgreementOut, 400: ERRORS, 403: ERRORS},
+        responses={200: ScorecardAgreementOut, 400: ERRORS, 403: ERRORS},
     )
     def get(self, request: Request) -> Response:
         days, model, errors = _window(request)
