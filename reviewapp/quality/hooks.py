@@ -15,3 +15,22 @@ def register() -> None:
     registry.register_hook(DECISION_RECORDED_HOOK, on_decision.decision_recorded)
     registry.register_hook(DECISION_UNDONE_HOOK, on_decision.decision_undone)
     # --- parts ---
+    # --- scorecards ---
+    from django.utils.translation import gettext_lazy as _
+
+    from reviewapp.core.roles import COMMITTEE, ENGINEER, LEAD, REVIEWER
+
+    registry.register_nav_section(
+        key="quality",
+        label=_("Quality"),
+        url_name="quality:overview",
+        roles={LEAD, ENGINEER, COMMITTEE},
+        order=35,
+    )
+    registry.register_tool(
+        key="my-scorecard",
+        label=_("My scorecard"),
+        url_name="quality:my-scorecard",
+        roles={REVIEWER},
+        order=6,
+    )

@@ -2,6 +2,14 @@
 
 from django.urls import path  # noqa: F401
 
+from .views import scorecards as scorecard_views
+
 app_name = "quality"
 
 urlpatterns: list = []
+# --- scorecards ---
+urlpatterns += [
+    path("", scorecard_views.overview, name="overview"),
+    path("me/", scorecard_views.my_scorecard, name="my-scorecard"),
+    path("reviewers/<int:user_id>/", scorecard_views.reviewer_scorecard, name="reviewer-scorecard"),
+]

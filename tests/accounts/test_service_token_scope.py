@@ -75,6 +75,11 @@ SERVICE_TOKEN_ANSWERS = {
     "api/v1/models/<slug:slug>/emergency-rollback": [
         ("post", "/api/v1/models/card-fraud/emergency-rollback", 403)
     ],
+    # --- review quality, scorecards: people only ---
+    "api/v1/quality/agreement": [("get", "/api/v1/quality/agreement", 403)],
+    "api/v1/quality/reviewers/<int:user_id>/scorecard": [
+        ("get", "/api/v1/quality/reviewers/1/scorecard", 403)
+    ],
     # --- fail-safe modes: a token reads its own models' mode; people switch it ---
     "api/v1/models/<slug:slug>": [("get", "/api/v1/models/card-fraud", 200)],
     "api/v1/models/<slug:slug>/mode": [("post", "/api/v1/models/card-fraud/mode", 403)],

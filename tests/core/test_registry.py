@@ -39,11 +39,20 @@ def nav_for(user):
         (
             roles.REVIEWER,
             ["queue", "dashboards", "failsafe", "catalog", "playbooks", "incidents"],
-            ["My account", "My decisions", "My action items"],
+            ["My account", "My decisions", "My scorecard", "My action items"],
         ),
         (
             roles.LEAD,
-            ["queue", "dashboards", "failsafe", "governance", "catalog", "playbooks", "incidents"],
+            [
+                "queue",
+                "dashboards",
+                "failsafe",
+                "governance",
+                "quality",
+                "catalog",
+                "playbooks",
+                "incidents",
+            ],
             [
                 "My account",
                 "My decisions",
@@ -57,7 +66,15 @@ def nav_for(user):
         ),
         (
             roles.COMMITTEE,
-            ["dashboards", "failsafe", "governance", "catalog", "playbooks", "incidents"],
+            [
+                "dashboards",
+                "failsafe",
+                "governance",
+                "quality",
+                "catalog",
+                "playbooks",
+                "incidents",
+            ],
             ["My account", "My action items", "Audit log"],
         ),
         (
@@ -67,7 +84,16 @@ def nav_for(user):
         ),
         (
             roles.ENGINEER,
-            ["queue", "dashboards", "failsafe", "governance", "catalog", "playbooks", "incidents"],
+            [
+                "queue",
+                "dashboards",
+                "failsafe",
+                "governance",
+                "quality",
+                "catalog",
+                "playbooks",
+                "incidents",
+            ],
             ["My account", "Export labels", "My action items", "Rejected envelopes"],
         ),
     ],
