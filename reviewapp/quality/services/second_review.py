@@ -18,6 +18,7 @@ after the second decision's own grace period, so an undo never follows a deliver
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import random
 from typing import Any
@@ -175,7 +176,9 @@ def maybe_request(*, decision: Decision, item: ReviewItem) -> SecondReview | Non
         purpose=Purpose.SECOND_REVIEW,
         excluded_reviewer_id=decision.reviewer_id,
         priority=item.priority,
-        sla_due_at=item.sla_due_at,
+        # The routed item's SLA length, from now: its deadline may already be past when the
+        # first reviewer decides, and the second review would be born breached.
+        sla_due_at=now + max(item.sla_due_at - item.created_at, dt.timedelta(minutes=1)),
         created_at=now,
         updated_at=now,
     )

@@ -50,6 +50,16 @@ def _side(decision: Any, title: str) -> dict[str, Any] | None:
     return {"title": title, "d": decision, "seconds": sel.seconds_taken(decision)}
 
 
+def _choices(review: SecondReview) -> list[tuple[str, str]]:
+    """The model's labels, each with who said it (the model, either reviewer)."""
+    said: dict[str, list[str]] = {}
+    said.setdefault(review.prediction.label, []).append(_("the model"))
+    for decision in (review.first_decision, review.second_decision):
+        if decision is not None:
+            said.setdefault(decision.final_label, []).append(decision.reviewer.get_username())
+    return [(label, ", ".join(said.get(label, []))) for label in review.model.labels or []]
+
+
 @login_required
 @require_http_methods(["GET", "POST"])
 def adjudication(request: HttpRequest, review_id: int) -> HttpResponse:
@@ -100,7 +110,7 @@ def adjudication(request: HttpRequest, review_id: int) -> HttpResponse:
             _side(review.first_decision, _("First review")),
             _side(review.second_decision, _("Second review (blind)")),
         ],
-        "labels": list(review.model.labels or []),
+        "choices": _choices(review),
         "errors": errors,
         "posted": posted,
         "open": review.status == SecondReview.Status.ADJUDICATING,
