@@ -414,6 +414,10 @@ class _History:
 
     def _review(self, item_id: int, truth: _Truth, *, user: Any = None, second: bool = False):
         user = user or self._reviewer(truth.slug)
+        # --- double: a blind second review goes to someone but the first reviewer (issue 17) ---
+        if ReviewItem.objects.filter(pk=item_id, excluded_reviewer=user).exists():
+            user = self.users["lee"]
+        # --- end double ---
         roll = self.rng.random()
         if not second and roll < ESCALATE_SHARE:
             action = "escalate"
@@ -448,6 +452,12 @@ class _History:
                 **kwargs,
             )
         self.stats.decisions += 1
+        # --- double: a decision held for a blind second review: that item is reviewed too ---
+        for second in ReviewItem.objects.filter(
+            prediction_id=item.prediction_id, purpose="second_review", status="pending"
+        ).values("id", "prediction_id", "created_at", "sla_due_at"):
+            self._plan_review(second)
+        # --- end double ---
         if action in ("escalate", "defer"):
             later = clock.now() + dt.timedelta(minutes=self.rng.uniform(20, 90))
             if later < self.now - dt.timedelta(minutes=1):

@@ -4,3 +4,4 @@ from django.urls import include, path  # noqa: F401
 
 urlpatterns: list = []
 urlpatterns += [path("", include("reviewapp.quality.api.scorecards"))]  # --- scorecards ---
+urlpatterns += [path("", include("reviewapp.quality.api.double"))]  # double

@@ -34,3 +34,25 @@ def register() -> None:
         roles={REVIEWER},
         order=6,
     )
+    # --- double: blind second review and adjudication ---
+    from django.utils.translation import gettext_lazy
+
+    from reviewapp.core import roles
+
+    from .services import second_review
+
+    on_decision.on_decided("routed", second_review.maybe_request)
+    on_decision.on_undone("routed", second_review.first_undone)
+    on_decision.on_decided("second_review", second_review.compare)
+    on_decision.on_undone("second_review", second_review.second_undone)
+    second_review.register_notification_kinds()
+    registry.register_nav_counter(
+        key="adjudication",
+        label=gettext_lazy("Adjudication"),
+        url_name="quality:adjudications",
+        roles={roles.LEAD},
+        count=second_review.adjudication_count,
+        order=12,
+        quiet=True,
+    )
+    # --- end double ---

@@ -18,6 +18,8 @@ VERBS = {
     "quality.second_review.disagreed": _("Second review disagreed; sent to adjudication"),
     "quality.second_review.adjudicated": _("Disagreement adjudicated"),
     "quality.second_review.cancelled": _("Second review cancelled"),
+    # --- double ---
+    "quality.second_review.reopened": _("Second review reopened (a decision was undone)"),
     "quality.decision.superseded": _("Decision superseded by adjudication"),
     "quality.alert.raised": _("Review-quality alert raised"),
     "quality.alert.resolved": _("Review-quality alert resolved"),

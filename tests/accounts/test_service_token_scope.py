@@ -54,6 +54,13 @@ SERVICE_TOKEN_ANSWERS = {
     # fail-safe alerts: people only (issue 14)
     "api/v1/alerts": [("get", "/api/v1/alerts", 403)],
     "api/v1/alerts/<int:pk>/acknowledge": [("post", "/api/v1/alerts/1/acknowledge", 403)],
+    # --- double: adjudication, leads only (issue 17) ---
+    "api/v1/quality/adjudications": [("get", "/api/v1/quality/adjudications", 403)],
+    "api/v1/quality/adjudications/<int:pk>": [("get", "/api/v1/quality/adjudications/1", 403)],
+    "api/v1/quality/adjudications/<int:pk>/adjudicate": [
+        ("post", "/api/v1/quality/adjudications/1/adjudicate", 403)
+    ],
+    # --- end double ---
     # governance: people only (issue 13)
     "api/v1/change-requests": [
         ("get", "/api/v1/change-requests", 403),

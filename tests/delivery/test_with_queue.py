@@ -34,6 +34,19 @@ def test_queue_decisions_reach_the_producer_except_undone_ones(hooked_model, rec
     for n in range(3):
         make_item(hooked_model, external_id=f"q-{n}")
     kept = _claim_and_decide(ana, action="override", label="legit", reason="known merchant")
+    # --- double: an override on a critical model is held for a blind second review (issue 17);
+    # a second reviewer agrees, which releases it.
+    from reviewapp.services.claims import review_item_take
+    from tests.factories import UserFactory
+
+    ravi = UserFactory(username="ravi", roles=["reviewer"])
+    pool_member_add(model=hooked_model, user=ravi, by=lead)
+    second = review_item_take(item_id=ReviewItem.objects.get(purpose="second_review").pk, user=ravi)
+    review_item_decide(
+        item_id=second.pk, user=ravi, generation=second.claim_generation, action="override",
+        label="legit", reason="agree",
+    )  # fmt: skip
+    # --- end double ---
     undone = _claim_and_decide(ana, action="accept")
     decision_undo(decision_id=undone.pk, user=ana)
 
