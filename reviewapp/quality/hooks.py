@@ -15,3 +15,10 @@ def register() -> None:
     registry.register_hook(DECISION_RECORDED_HOOK, on_decision.decision_recorded)
     registry.register_hook(DECISION_UNDONE_HOOK, on_decision.decision_undone)
     # --- parts ---
+    # labels: the trust columns of exported and fed labels (delivery asks per batch).
+    from reviewapp.delivery.selectors import LABEL_ANNOTATIONS_HOOK
+
+    from .selectors import labels
+
+    registry.register_hook(LABEL_ANNOTATIONS_HOOK, labels.label_annotations)
+    # --- end labels ---
