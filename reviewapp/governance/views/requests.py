@@ -23,6 +23,7 @@ from reviewapp.core.exceptions import RoleRequired, ServiceError
 from reviewapp.core.selectors import audit_events
 
 from .. import selectors, services
+from ..describe import path_label
 from ..forms import (
     ApproveForm,
     ChangeRequestForm,
@@ -148,6 +149,8 @@ def _diff(cr: ChangeRequest) -> tuple[list[dict[str, Any]], Any]:
         rows.append(
             {
                 "path": path,
+                # labels: a review-quality setting in words beside its key.
+                "label": path_label(path) if cr.kind == DocumentKind.REVIEW_QUALITY else "",
                 "current": _shown(old),
                 "proposed": _shown(new),
                 "changed": old != new,
