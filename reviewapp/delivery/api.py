@@ -23,6 +23,7 @@ from reviewapp.selectors.visibility import decisions_visible_to, visible_model_i
 from .export import export_queryset, export_response
 from .forms import ExportFilterForm
 from .selectors import (
+    AGREEMENTS,
     SELECTIONS,
     decision_representation,
     feed_after,
@@ -158,7 +159,7 @@ FEED_ITEM = inline_serializer(
             help_text="The two reviews disagreed and a lead decided the final label."
         ),
         "agreement": serializers.ChoiceField(
-            ["agreed", "disagreed"],
+            list(AGREEMENTS),
             allow_null=True,
             help_text="Whether the two reviews agreed; null for a single review.",
         ),

@@ -34,6 +34,7 @@ LABEL_DEFAULTS: dict[str, Any] = {
     "reviewer_gold_n": 0,
 }
 SELECTIONS = ("routed", "qa_sample", "shift_sample", "mode_sample", "incident_recheck")
+AGREEMENTS = ("agreed", "disagreed")
 # --- end labels ---
 
 
