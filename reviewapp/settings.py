@@ -748,6 +748,13 @@ SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"].update({
     "PostMortemStatusEnum": "playbooks.models.PostMortem.Status",
 })  # fmt: skip
 
+# --- labels (issue 17): the trust columns of the decisions feed ---
+SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"].update({
+    "LabelSelectionEnum": "reviewapp.delivery.selectors.SELECTIONS",
+    "LabelAgreementEnum": "reviewapp.delivery.selectors.AGREEMENTS",
+})  # fmt: skip
+# --- end labels ---
+
 # --- Incidents (playbooks/incidents) ---------------------------------------------------------
 # Schema names for the incidents API's enums (issue 16).
 SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"].update({

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import datetime as dt
 
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
@@ -21,30 +22,62 @@ from reviewapp.selectors.visibility import decisions_visible_to, visible_model_i
 
 from .export import export_queryset, export_response
 from .forms import ExportFilterForm
-from .selectors import decision_representation, producer_decisions
+from .selectors import (
+    AGREEMENTS,
+    SELECTIONS,
+    decision_representation,
+    feed_after,
+    feed_position,
+    label_annotations,
+    producer_decisions,
+)
 
 FEED_DEFAULT_LIMIT = 100
 FEED_MAX_LIMIT = 500
+# d1:<decision id> (before decisions could be held and released late; still accepted) and
+# d2:<release time in UTC microseconds since the epoch>:<decision id>, the feed's order.
 _CURSOR_PREFIX = "d1:"
+_CURSOR_PREFIX_V2 = "d2:"
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
 
-def encode_cursor(decision_id: int) -> str:
-    raw = f"{_CURSOR_PREFIX}{decision_id}".encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+def _micros(moment: dt.datetime) -> int:
+    delta = moment - _EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
 
 
-def decode_cursor(cursor: str) -> int:
-    """The decision id a cursor stands for; ValueError if it is not one of ours."""
+_MAX_MICROS = _micros(dt.datetime(9999, 12, 31, tzinfo=dt.UTC))
+
+
+def encode_cursor(decision_id: int, released_at: dt.datetime | None = None) -> str:
+    """The position after ``decision_id``; with ``released_at`` (its place in the feed's
+    order, ``selectors.feed_ordered``) the current form, without it the old id-only form."""
+    if released_at is None:
+        raw = f"{_CURSOR_PREFIX}{decision_id}"
+    else:
+        raw = f"{_CURSOR_PREFIX_V2}{_micros(released_at)}:{decision_id}"
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[dt.datetime | None, int]:
+    """(release time, decision id) a cursor stands for; the time is None for an old id-only
+    cursor (the caller looks the decision's position up). ValueError if it is not ours."""
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
     except (binascii.Error, UnicodeDecodeError, ValueError):
         raise ValueError(cursor) from None
-    decision_id = (
-        int_or_none(raw.removeprefix(_CURSOR_PREFIX)) if raw.startswith(_CURSOR_PREFIX) else None
-    )
-    if decision_id is None:
-        raise ValueError(cursor)
-    return decision_id
+    if raw.startswith(_CURSOR_PREFIX):
+        decision_id = int_or_none(raw.removeprefix(_CURSOR_PREFIX))
+        if decision_id is None:
+            raise ValueError(cursor)
+        return None, decision_id
+    if raw.startswith(_CURSOR_PREFIX_V2):
+        micros, _sep, pk = raw.removeprefix(_CURSOR_PREFIX_V2).partition(":")
+        micros_n, decision_id = int_or_none(micros, maximum=_MAX_MICROS), int_or_none(pk)
+        if micros_n is None or decision_id is None:
+            raise ValueError(cursor)
+        return _EPOCH + dt.timedelta(microseconds=micros_n), decision_id
+    raise ValueError(cursor)
 
 
 class CanReadDecisions(BasePermission):
@@ -107,6 +140,39 @@ FEED_ITEM = inline_serializer(
         "decided_at": serializers.DateTimeField(),
         "policy_version": serializers.IntegerField(allow_null=True),
         "policy_hash": serializers.CharField(allow_null=True),
+        # --- labels (review quality): how far to trust the label, why it was reviewed ---
+        "routing_reason": serializers.ListField(
+            child=serializers.CharField(),
+            help_text="The prediction's routing reason codes (low_confidence, qa_sample, ...).",
+        ),
+        "selection": serializers.ChoiceField(
+            list(SELECTIONS),
+            help_text=(
+                "How the prediction came to be reviewed; qa_sample is a random sample of "
+                "confident predictions (unbiased), the others are selected."
+            ),
+        ),
+        "double_reviewed": serializers.BooleanField(
+            help_text="A blind second reviewer decided it too."
+        ),
+        "adjudicated": serializers.BooleanField(
+            help_text="The two reviews disagreed and a lead decided the final label."
+        ),
+        "agreement": serializers.ChoiceField(
+            list(AGREEMENTS),
+            allow_null=True,
+            help_text="Whether the two reviews agreed; null for a single review.",
+        ),
+        "reviewer_gold_accuracy": serializers.FloatField(
+            allow_null=True,
+            help_text=(
+                "The deciding reviewer's share of correct gold answers on this model before "
+                "the decision; null when they had none."
+            ),
+        ),
+        "reviewer_gold_n": serializers.IntegerField(
+            help_text="How many scored gold answers that share is drawn from."
+        ),
     },
 )
 FEED_PAGE = inline_serializer(
@@ -128,8 +194,9 @@ class DecisionFeedView(APIView):
         operation_id="decisions_feed",
         summary="Final decisions, oldest first, for producers that poll instead of webhooks",
         description=(
-            "Accepted and overridden decisions whose undo grace period has passed, in decision "
-            "order: the decisions on routed items (`decision.made`) and the corrections of "
+            "Accepted and overridden decisions whose undo grace period has passed, in the "
+            "order they were released (a decision held for a blind second review comes when it "
+            "is released): the decisions on routed items (`decision.made`) and the corrections of "
             "predictions that had passed (`decision.corrected`), the same events the webhook "
             "sends. Start without `after`, then pass the `next` cursor of each answer. A token "
             "sees only the models it is allowed for."
@@ -146,10 +213,16 @@ class DecisionFeedView(APIView):
     def get(self, request):
         params = request.query_params
         errors: dict[str, list[str]] = {}
-        after = 0
+        after: tuple[dt.datetime, int] | None = None
         if params.get("after"):
             try:
-                after = decode_cursor(params["after"])
+                released_at, after_id = decode_cursor(params["after"])
+                # An old id-only cursor: that decision's place in the order.
+                after = (
+                    (released_at, after_id)
+                    if released_at is not None
+                    else feed_position(decision_id=after_id)
+                )
             except ValueError:
                 errors["after"] = ["Not a cursor returned by this feed: pass a `next` value."]
         limit = FEED_DEFAULT_LIMIT
@@ -160,7 +233,7 @@ class DecisionFeedView(APIView):
         except ParamError as exc:
             errors.update(exc.errors)
         scope = _scope(request)
-        qs = decisions_visible_to(request.user, producer_decisions()).filter(id__gt=after)
+        qs = feed_after(decisions_visible_to(request.user, producer_decisions()), after=after)
         if params.get("model"):
             model = MLModel.objects.filter(slug=params["model"]).only("id").first()
             if model is None:
@@ -173,13 +246,20 @@ class DecisionFeedView(APIView):
                 qs = qs.filter(model_id=model.pk)
         if errors:
             return error_response(errors, 400)
-        rows = list(qs.order_by("id")[: limit + 1])
+        rows = list(qs[: limit + 1])
         has_more = len(rows) > limit
         rows = rows[:limit]
-        next_cursor = encode_cursor(rows[-1].pk) if rows else (params.get("after") or None)
+        next_cursor = (
+            encode_cursor(rows[-1].pk, rows[-1].released_at)
+            if rows
+            else (params.get("after") or None)
+        )
+        annotations = label_annotations(rows)
         return Response(
             {
-                "results": [decision_representation(d) for d in rows],
+                "results": [
+                    decision_representation(d, annotations=annotations[d.pk]) for d in rows
+                ],
                 "next": next_cursor,
                 "has_more": has_more,
             }

@@ -19,7 +19,7 @@ from reviewapp.models import Decision
 from reviewapp.selectors.purposes import correction_q
 from reviewapp.selectors.visibility import export_rows_visible_to
 
-from .selectors import export_row, label_decisions
+from .selectors import LABEL_COLUMNS, export_row, label_annotations, label_decisions
 
 CHUNK_SIZE = 1000
 CSV_COLUMNS = [
@@ -43,8 +43,18 @@ CSV_COLUMNS = [
     "policy_hash",
     # Appended last, so readers of the columns above by position keep working.
     "purpose",
+    # --- labels (review quality): appended after purpose, for the same reason ---
+    *LABEL_COLUMNS,
 ]
-_JSON_COLUMNS = {"input", "model_output", "final_output", "failure_mode_tags"}
+_JSON_COLUMNS = {
+    "input",
+    "model_output",
+    "final_output",
+    "failure_mode_tags",
+    "routing_reason",
+    "double_reviewed",
+    "adjudicated",
+}
 # An override is "overridden", unless it corrects a prediction that had passed: "corrected".
 OUTCOME_FILTERS = {
     "accepted": Q(action=Decision.Action.ACCEPT),
@@ -69,9 +79,27 @@ def export_queryset(*, filters: dict[str, Any], principal: Any) -> QuerySet[Deci
     return qs.order_by("id")
 
 
-def _jsonl(qs: QuerySet[Decision]) -> Iterator[bytes]:
+def _rows(qs: QuerySet[Decision]) -> Iterator[dict[str, Any]]:
+    """Export rows, a chunk at a time: the trust annotations are read once per chunk."""
+    chunk: list[Decision] = []
     for decision in qs.iterator(chunk_size=CHUNK_SIZE):
-        yield json.dumps(export_row(decision), ensure_ascii=False).encode() + b"\n"
+        chunk.append(decision)
+        if len(chunk) == CHUNK_SIZE:
+            yield from _chunk_rows(chunk)
+            chunk = []
+    if chunk:
+        yield from _chunk_rows(chunk)
+
+
+def _chunk_rows(chunk: list[Decision]) -> Iterator[dict[str, Any]]:
+    annotations = label_annotations(chunk)
+    for decision in chunk:
+        yield export_row(decision, annotations=annotations[decision.pk])
+
+
+def _jsonl(qs: QuerySet[Decision]) -> Iterator[bytes]:
+    for row in _rows(qs):
+        yield json.dumps(row, ensure_ascii=False).encode() + b"\n"
 
 
 class _Line:
@@ -84,8 +112,7 @@ class _Line:
 def _csv(qs: QuerySet[Decision]) -> Iterator[str]:
     writer = csv.writer(_Line())
     yield writer.writerow(CSV_COLUMNS)
-    for decision in qs.iterator(chunk_size=CHUNK_SIZE):
-        row = export_row(decision)
+    for row in _rows(qs):
         yield writer.writerow(
             [
                 json.dumps(row[c], ensure_ascii=False) if c in _JSON_COLUMNS else row[c]

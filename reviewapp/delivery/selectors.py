@@ -5,10 +5,12 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from django.db.models import Count, Prefetch, Q, QuerySet
+from django.db.models import Count, F, Prefetch, Q, QuerySet
+from django.db.models.functions import Coalesce
 
-from reviewapp.core import clock
+from reviewapp.core import clock, registry
 from reviewapp.core.time import iso_utc
+from reviewapp.governance.rules import QA_SAMPLE
 from reviewapp.models import Decision, Purpose, ReviewItem
 from reviewapp.selectors.purposes import LABELS, is_correction, producer_q
 from reviewapp.selectors.visibility import review_items_visible_to, visible_model_ids
@@ -19,6 +21,21 @@ RELEASE_SETTLE = dt.timedelta(seconds=2)
 OUTCOMES = {Decision.Action.ACCEPT: "accepted", Decision.Action.OVERRIDE: "overridden"}
 CORRECTED = "corrected"
 MADE_TYPE, CORRECTED_TYPE = "decision.made", "decision.corrected"
+# --- labels (review quality) ---
+# Asked once per page or batch of decisions: {decision_id: {field: value}} from each provider
+# (reviewapp.quality.selectors.labels), so delivery never imports the quality app.
+LABEL_ANNOTATIONS_HOOK = "delivery.label_annotations"
+# What a decision carries when no provider says otherwise: a single review, no gold figure.
+LABEL_DEFAULTS: dict[str, Any] = {
+    "double_reviewed": False,
+    "adjudicated": False,
+    "agreement": None,
+    "reviewer_gold_accuracy": None,
+    "reviewer_gold_n": 0,
+}
+SELECTIONS = ("routed", "qa_sample", "shift_sample", "mode_sample", "incident_recheck")
+AGREEMENTS = ("agreed", "disagreed")
+# --- end labels ---
 
 
 def released_decisions(*, now: dt.datetime | None = None) -> QuerySet[Decision]:
@@ -58,6 +75,49 @@ def label_decisions(*, now: dt.datetime | None = None) -> QuerySet[Decision]:
     return released_decisions(now=now).filter(item__purpose__in=LABELS)
 
 
+# --- labels: the feed's order ---
+# A decision reaches the feed when it is released: at ``deliver_after`` (the end of its undo
+# grace period, or the moment a held decision was released after a second review) or, for rows
+# without one, when it was decided. The feed is ordered by that moment, then id, so a decision
+# held for a second review and released late comes after the cursor of what was already read,
+# not before it (an id-only cursor would skip it). Index: reviewapp 0018_labels_feed_order.
+RELEASED_AT = Coalesce(F("deliver_after"), F("decided_at"))
+
+
+def feed_ordered(qs: QuerySet[Decision]) -> QuerySet[Decision]:
+    return qs.annotate(released_at=RELEASED_AT).order_by("released_at", "id")
+
+
+def feed_after(
+    qs: QuerySet[Decision], *, after: tuple[dt.datetime, int] | None
+) -> QuerySet[Decision]:
+    """``qs`` in feed order, strictly after the position ``after`` (release time, id)."""
+    qs = feed_ordered(qs)
+    if after is None:
+        return qs
+    released_at, decision_id = after
+    return qs.filter(
+        Q(released_at__gt=released_at) | Q(released_at=released_at, id__gt=decision_id)
+    )
+
+
+def feed_position(*, decision_id: int) -> tuple[dt.datetime, int]:
+    """Where an old id-only cursor stands: that decision's place in the order. ValueError when
+    there is no such decision."""
+    row = (
+        Decision.objects.filter(pk=decision_id)
+        .annotate(released_at=RELEASED_AT)
+        .values_list("released_at", flat=True)
+        .first()
+    )
+    if row is None:
+        raise ValueError(decision_id)
+    return row, decision_id
+
+
+# --- end labels ---
+
+
 def corrects(decision: Decision) -> bool:
     """Whether ``decision`` overturns a prediction routing let pass (``decision.corrected``)."""
     return is_correction(
@@ -65,10 +125,45 @@ def corrects(decision: Decision) -> bool:
     )
 
 
-def decision_representation(decision: Decision) -> dict[str, Any]:
+def selection(*, purpose: str, reason_codes: list[str]) -> str:
+    """How the prediction came to be reviewed, for reweighting labels against the selection
+    bias: a routed item whose only reason is the random QA sample is ``qa_sample`` (an unbiased
+    sample of confident predictions); other purposes are named by themselves."""
+    if purpose == Purpose.ROUTED:
+        return "qa_sample" if list(reason_codes or []) == [QA_SAMPLE] else "routed"
+    return str(purpose)
+
+
+def label_annotations(decisions: list[Decision]) -> dict[int, dict[str, Any]]:
+    """Per decision: how far to trust it as a label (``LABEL_DEFAULTS``' keys, filled in by
+    the providers of ``LABEL_ANNOTATIONS_HOOK``) and why it was reviewed (``routing_reason``,
+    ``selection``).
+    One call per page or batch: each provider reads its figures for the whole batch at once."""
+    found: dict[int, dict[str, Any]] = {}
+    for provided in registry.run_hooks(LABEL_ANNOTATIONS_HOOK, decisions=decisions):
+        for pk, extra in provided.items():
+            found.setdefault(pk, {}).update(extra)
+    out = {}
+    for d in decisions:
+        codes = list(d.prediction.reason_codes or [])
+        out[d.pk] = {
+            "routing_reason": codes,
+            "selection": selection(purpose=d.item.purpose, reason_codes=codes),
+            **LABEL_DEFAULTS,
+            **found.get(d.pk, {}),
+        }
+    return out
+
+
+def decision_representation(
+    decision: Decision, *, annotations: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """A decision as producers read it. ``type`` says which event it is (a correction of a
     passed prediction is ``decision.corrected``, its outcome ``corrected``); ``purpose`` why
-    the item existed."""
+    the item existed. ``annotations``: this decision's entry of :func:`label_annotations`
+    (computed here for one decision when the caller did not compute a batch)."""
+    if annotations is None:
+        annotations = label_annotations([decision])[decision.pk]
     prediction = decision.prediction
     policy = prediction.policy_version
     correction = corrects(decision)
@@ -93,13 +188,33 @@ def decision_representation(decision: Decision) -> dict[str, Any]:
         "decided_at": iso_utc(decision.decided_at),
         "policy_version": policy.version if policy else None,
         "policy_hash": prediction.policy_hash or None,
+        # Appended (the contract above is fixed): how far to trust this label, and why the
+        # prediction was reviewed (docs/quality/labels.md).
+        "routing_reason": annotations["routing_reason"],
+        "selection": annotations["selection"],
+        "double_reviewed": annotations["double_reviewed"],
+        "adjudicated": annotations["adjudicated"],
+        "agreement": annotations["agreement"],
+        "reviewer_gold_accuracy": annotations["reviewer_gold_accuracy"],
+        "reviewer_gold_n": annotations["reviewer_gold_n"],
     }
 
 
-def export_row(decision: Decision) -> dict[str, Any]:
+LABEL_COLUMNS = (
+    "routing_reason",
+    "selection",
+    "double_reviewed",
+    "adjudicated",
+    "agreement",
+    "reviewer_gold_accuracy",
+    "reviewer_gold_n",
+)
+
+
+def export_row(decision: Decision, *, annotations: dict[str, Any] | None = None) -> dict[str, Any]:
     """One label row: what the model saw and said, and what the human decided."""
     prediction = decision.prediction
-    row = decision_representation(decision)
+    row = decision_representation(decision, annotations=annotations)
     return {
         "decision_id": row["decision_id"],
         "prediction_id": row["prediction_id"],
@@ -120,12 +235,19 @@ def export_row(decision: Decision) -> dict[str, Any]:
         "policy_version": row["policy_version"],
         "policy_hash": row["policy_hash"],
         "purpose": row["purpose"],
+        **{column: row[column] for column in LABEL_COLUMNS},
     }
 
 
-def decision_payload(decision: Decision, *, message_id: str, now: dt.datetime) -> dict:
+def decision_payload(
+    decision: Decision,
+    *,
+    message_id: str,
+    now: dt.datetime,
+    annotations: dict[str, Any] | None = None,
+) -> dict:
     """The body of a ``decision.made`` or ``decision.corrected`` event."""
-    data = decision_representation(decision)
+    data = decision_representation(decision, annotations=annotations)
     return {
         "type": data["type"],
         "timestamp": iso_utc(now),

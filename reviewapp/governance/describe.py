@@ -15,6 +15,7 @@ from typing import Any
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from .review_quality import LABELS as REVIEW_QUALITY_LABELS
 from .rules import ESCALATION_DEFAULTS, TIERS, schema_of
 
 
@@ -152,6 +153,8 @@ _TOP_LABELS = {
     "cost_per_hour_of_delay": gettext_lazy("Cost per hour of a delayed decision"),
     "regulatory_class": gettext_lazy("Regulatory class"),
     "strict_output": gettext_lazy("Refuse a label its own scores contradict (strict output)"),
+    # labels: the review-quality settings (their keys are their own; no other kind has them)
+    **REVIEW_QUALITY_LABELS,
 }
 
 

@@ -20,6 +20,8 @@ from .models import DocumentKind
 from .monitors import ACTIONS, SEVERITIES
 from .monitors import OPS as MONITOR_OPS
 from .review_quality import DEFAULTS as REVIEW_QUALITY_DEFAULTS
+from .review_quality import HELP as REVIEW_QUALITY_HELP
+from .review_quality import LABELS as REVIEW_QUALITY_LABELS
 from .rules import ESCALATION_DEFAULTS, SCHEMAS, TIERS
 from .selectors import metric_labels
 from .services.common import MAX_SHADOW_MINUTES, METRIC_NAMES_HOOK, TRIGGER_OPS
@@ -238,6 +240,9 @@ class RuleRow:
     # What a first version must set (the validator says so too): "" (nothing), "required",
     # or "one of" (the fallback: a label, an action, or both).
     required: str = ""
+    # labels: the rule in words and what it does (review-quality settings; empty elsewhere).
+    label: str = ""
+    help: str = ""
 
     @property
     def current_text(self) -> str:
@@ -362,6 +367,9 @@ class ChangeRequestForm(ServiceErrorsMixin, NormalizedTextMixin, forms.Form):
     # --- presentation
     def rule_rows(self) -> list[RuleRow]:
         required = set(required_paths(self.kind)) if self.first_version else set()
+        if self.kind == DocumentKind.REVIEW_QUALITY:
+            # labels: every setting has a default (listed, not required).
+            required = set()
         return [
             RuleRow(
                 path=p,
@@ -370,9 +378,20 @@ class ChangeRequestForm(ServiceErrorsMixin, NormalizedTextMixin, forms.Form):
                 required=("one of" if p.startswith("fallback.") else "required")
                 if p in required
                 else "",
+                **self._row_words(p),
             )  # fmt: skip
             for p in self.row_paths
         ]
+
+    def _row_words(self, path: str) -> dict[str, str]:
+        """labels: a review-quality setting's name and help beside its key (other kinds'
+        rows are unchanged)."""
+        if self.kind != DocumentKind.REVIEW_QUALITY or path not in REVIEW_QUALITY_LABELS:
+            return {}
+        return {
+            "label": str(REVIEW_QUALITY_LABELS[path]),
+            "help": str(REVIEW_QUALITY_HELP.get(path, "")),
+        }
 
     def trigger_rows(self) -> list[list[forms.BoundField]]:
         keys = ("metric", "op", "bound", "duration_minutes")

@@ -21,6 +21,7 @@ import math
 from typing import Any
 
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 # Shares (0..1) of work: gold items per live item a reviewer decides; of the gold served, the
 # share drawn from cases where the model was wrong; routed decisions sent to a blind second
@@ -48,6 +49,64 @@ DEFAULTS: dict[str, Any] = {
     "fast_accept_ratio": 0.35,
     "guideline_ack_required": True,
 }
+# --- labels: what the change-request form, the diff and the model page call each setting ---
+LABELS = {
+    "gold_rate": gettext_lazy("Gold rate"),
+    "adversarial_gold_share": gettext_lazy("Adversarial share of gold"),
+    "second_review_rate": gettext_lazy("Blind second-review rate"),
+    "risky_override_confidence": gettext_lazy("Risky override above confidence"),
+    "risky_labels": gettext_lazy("Risky labels (always second-reviewed)"),
+    "suggestion_mask_rate": gettext_lazy("Suggestion masking rate"),
+    "qualification_size": gettext_lazy("Qualification set size"),
+    "qualification_pass": gettext_lazy("Qualification pass mark"),
+    "gold_accuracy_alert": gettext_lazy("Gold accuracy alert below"),
+    "fast_accept_ratio": gettext_lazy("Fast-accept alert ratio"),
+    "guideline_ack_required": gettext_lazy("Guideline acknowledgement required"),
+}
+HELP = {
+    "gold_rate": gettext_lazy(
+        "Share 0–1: gold items served per live item a reviewer decides (0.02 = one in 50). "
+        "0 serves none."
+    ),
+    "adversarial_gold_share": gettext_lazy(
+        "Share 0–1 of served gold drawn from cases where the model was wrong, to catch "
+        "agreeing with the model by habit."
+    ),
+    "second_review_rate": gettext_lazy(
+        "Share 0–1 of routed decisions sent to a blind second reviewer; held from the "
+        "producer until the two agree or a lead adjudicates. Risky decisions always are."
+    ),
+    "risky_override_confidence": gettext_lazy(
+        "Confidence 0–1: overriding a prediction more confident than this is risky (always "
+        "second-reviewed)."
+    ),
+    "risky_labels": gettext_lazy(
+        "Labels of this model whose decisions are always second-reviewed, as a JSON list: "
+        '["fraud"]. [] for none.'
+    ),
+    "suggestion_mask_rate": gettext_lazy(
+        "Share 0–1 of items shown without the model's answer and confidence; the reviewer "
+        "picks a label. Measures automation bias."
+    ),
+    "qualification_size": gettext_lazy(
+        "Gold items a new pool member decides before taking live items (0 to 100; 0: no "
+        "qualification)."
+    ),
+    "qualification_pass": gettext_lazy(
+        "Share 0–1 of the qualification set to get right to join the live queue."
+    ),
+    "gold_accuracy_alert": gettext_lazy(
+        "Share 0–1: leads are alerted when a reviewer's gold accuracy falls below this."
+    ),
+    "fast_accept_ratio": gettext_lazy(
+        "Ratio 0–1: leads are alerted when a reviewer's median seconds per accepted item fall "
+        "below this fraction of their peers' on the same model."
+    ),
+    "guideline_ack_required": gettext_lazy(
+        "When true, reviewers acknowledge a new guideline version before claiming again."
+    ),
+}
+# --- end labels ---
 MAX_QUALIFICATION = 100
 MAX_LABELS = 50
 

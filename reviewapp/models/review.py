@@ -3,6 +3,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.db.models.functions import Coalesce
 from django.utils.translation import gettext_lazy as _
 
 from reviewapp.core import clock
@@ -282,6 +283,10 @@ class Decision(models.Model):
                 fields=["model", "predicted_label", "model_confidence"],
                 name="decision_similar_idx",
                 condition=Q(action__in=["accept", "override"], undone_at__isnull=True),
+            ),
+            # labels: the decisions feed's order (release time, id): reviewapp.delivery.selectors.
+            models.Index(
+                Coalesce("deliver_after", "decided_at"), "id", name="decision_feed_order_idx"
             ),
         ]
 

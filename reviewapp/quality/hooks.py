@@ -56,3 +56,10 @@ def register() -> None:
         quiet=True,
     )
     # --- end double ---
+    # labels: the trust columns of exported and fed labels (delivery asks per batch).
+    from reviewapp.delivery.selectors import LABEL_ANNOTATIONS_HOOK
+
+    from .selectors import labels
+
+    registry.register_hook(LABEL_ANNOTATIONS_HOOK, labels.label_annotations)
+    # --- end labels ---

@@ -176,6 +176,7 @@ def _enqueue_decisions_chunk(*, now: dt.datetime, limit: int) -> tuple[int, int]
             d.pk: Delivery.Kind.CORRECTED if selectors.corrects(d) else Delivery.Kind.DECISION
             for d in decisions
         }
+        annotations = selectors.label_annotations(decisions)  # labels: one read per batch
         rows = [
             _new_row(
                 kind=kinds[d.pk],
@@ -184,7 +185,9 @@ def _enqueue_decisions_chunk(*, now: dt.datetime, limit: int) -> tuple[int, int]
                 decision=d,
                 now=now,
                 token=token,
-                build=lambda mid, d=d: selectors.decision_payload(d, message_id=mid, now=now),
+                build=lambda mid, d=d: selectors.decision_payload(
+                    d, message_id=mid, now=now, annotations=annotations[d.pk]
+                ),
             )
             for d in decisions
         ]

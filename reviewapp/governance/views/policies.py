@@ -16,6 +16,7 @@ import csv
 import io
 import json
 from typing import Any
+from urllib.parse import urlencode
 
 from django.conf import settings
 from django.contrib import messages
@@ -31,7 +32,7 @@ from reviewapp.core.exceptions import ServiceError
 from reviewapp.core.params import ParamError, parse_int
 from reviewapp.core.time import iso_utc
 
-from .. import describe, history, selectors, services
+from .. import describe, history, review_quality, selectors, services
 from ..links import propose_path, request_path
 from ..models import DocumentKind
 from ..services import documents
@@ -88,6 +89,12 @@ def model_policy(request: HttpRequest, slug: str) -> HttpResponse:
             "policy_json": json.dumps(policy.document, indent=2, sort_keys=True) if policy else "",
             "model_settings": active[DocumentKind.MODEL_SETTINGS],
             "settings_rows": _settings_rows(active[DocumentKind.MODEL_SETTINGS]),
+            # labels: the active review-quality version, every setting (defaults marked).
+            "review_quality": active.get(DocumentKind.REVIEW_QUALITY),
+            "review_quality_rows": _review_quality_rows(active.get(DocumentKind.REVIEW_QUALITY)),
+            "review_quality_propose_path": (
+                f"{propose_path(model.slug)}&{urlencode({'kind': DocumentKind.REVIEW_QUALITY})}"
+            ),
             "can_read_history": roles.has_role(request.user, *HISTORY_ROLES),
             "can_propose": roles.has_role(request.user, *PROPOSE_ROLES),
             "is_lead": roles.has_role(request.user, roles.LEAD),
@@ -107,6 +114,16 @@ def _settings_rows(entry: history.VersionEntry | None) -> list[tuple[str, str]]:
         (describe.path_label(key), describe.value_text(value))
         for key, value in describe.flatten(entry.document).items()
         if key != "strict_output"
+    ]
+
+
+def _review_quality_rows(entry: history.VersionEntry | None) -> list[tuple[str, str, bool]]:
+    """(setting, value, set by the version) for every review-quality setting: what the model
+    runs with, the defaults filling what the version leaves out."""
+    document = entry.document if entry else {}
+    return [
+        (describe.path_label(key), describe.value_text(value), key in document)
+        for key, value in review_quality.effective(document).items()
     ]
 
 

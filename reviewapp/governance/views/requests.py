@@ -23,6 +23,7 @@ from reviewapp.core.exceptions import RoleRequired, ServiceError
 from reviewapp.core.selectors import audit_events
 
 from .. import selectors, services
+from ..describe import path_label
 from ..forms import (
     ApproveForm,
     ChangeRequestForm,
@@ -145,14 +146,16 @@ def _diff(cr: ChangeRequest) -> tuple[list[dict[str, Any]], Any]:
     rows = []
     for path in dict.fromkeys([*before, *after]):
         old, new = before.get(path, _MISSING), after.get(path, _MISSING)
-        rows.append(
-            {
-                "path": path,
-                "current": _shown(old),
-                "proposed": _shown(new),
-                "changed": old != new,
-            }
-        )
+        row = {
+            "path": path,
+            "current": _shown(old),
+            "proposed": _shown(new),
+            "changed": old != new,
+        }
+        if cr.kind == DocumentKind.REVIEW_QUALITY:
+            # labels: a review-quality setting in words beside its key (other kinds unchanged).
+            row["label"] = path_label(path)
+        rows.append(row)
     rows.sort(key=lambda r: not r["changed"])  # what changes first, the rest below
     return rows, base
 
