@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from django.core.cache import cache
 from django.db.models import Q, QuerySet
 from django.urls import reverse
 from django.utils.translation import gettext as _
@@ -15,7 +16,7 @@ from reviewapp.models import MLModel, PoolMembership
 
 from ..models import QualityAlert
 from ..services.guidelines import current_guideline
-from ..services.people_common import lead_names
+from ..services.people_common import OPEN_COUNT_KEY, OPEN_COUNT_SECONDS, lead_names
 from ..services.qualification import Progress, progress
 
 
@@ -106,7 +107,12 @@ def open_alerts() -> QuerySet[QualityAlert]:
 
 
 def open_alert_count(user: Any) -> int:
-    """The leads' nav counter."""
+    """The leads' nav counter, cached like the escalations' (every page renders it); raising
+    and resolving forget it."""
     if not has_role(user, LEAD):
         return 0
-    return QualityAlert.objects.filter(status=QualityAlert.Status.OPEN).count()
+    n = cache.get(OPEN_COUNT_KEY)
+    if n is None:
+        n = QualityAlert.objects.filter(status=QualityAlert.Status.OPEN).count()
+        cache.set(OPEN_COUNT_KEY, n, OPEN_COUNT_SECONDS)
+    return n

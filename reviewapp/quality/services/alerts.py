@@ -28,7 +28,7 @@ from reviewapp.selectors.purposes import UNCOUNTED
 
 from ..models import GoldServing, QualityAlert
 from ..settings import quality_settings
-from .people_common import REVIEWER_ALERT, lead_ids, require_lead
+from .people_common import REVIEWER_ALERT, lead_ids, open_count_forget, require_lead
 
 K = QualityAlert.Kind
 NOTE_MAX = 500
@@ -178,6 +178,7 @@ def alert_raise(
             data={"kind": kind, "reviewer": reviewer.pk, "model": model.slug, "figures": figures},
             subjects={"auth.user": [reviewer.pk]},
         )
+        open_count_forget()
         notifications.notify(
             recipients=lead_ids(),
             kind=REVIEWER_ALERT,
@@ -206,6 +207,7 @@ def alert_resolve(*, alert_id: int, note: str, by: Any) -> QualityAlert:
         if alert is None:
             raise NotFound(_("No such alert."), field="alert_id")
         now = clock.now()
+        open_count_forget()
         return apply(
             ALERT,
             instance=alert,

@@ -6,6 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib.auth import get_user_model
+from django.core.cache import cache
+from django.db import transaction
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
@@ -16,6 +18,16 @@ from reviewapp.models import PoolMembership
 
 REVIEWER_ALERT = "quality.reviewer_alert"
 REVIEWER_STATE = "quality.reviewer_state"
+# The leads' nav counter of open alerts (selectors.people.open_alert_count).
+OPEN_COUNT_KEY = "quality:open-alerts"
+OPEN_COUNT_SECONDS = 30
+
+
+def open_count_forget() -> None:
+    """Now and again after the write commits, so a reader in between cannot keep the count
+    from before it."""
+    cache.delete(OPEN_COUNT_KEY)
+    transaction.on_commit(lambda: cache.delete(OPEN_COUNT_KEY))
 
 
 def register_notification_kinds() -> None:
