@@ -255,6 +255,12 @@ def test_not_enough_gold_leaves_the_member_live_and_says_why(fraud_model, lead_u
     assert not membership.qualifying
     event = AuditEvent.objects.get(verb="quality.qualification.skipped")
     assert event.data["gold_available"] == 0 and event.data["size"] == 5
+    # once there is gold, a lead serves them a first set
+    ravi = member(fraud_model, "ravi")
+    make_gold(fraud_model, 5, by=lead_user, decider=ravi)
+    assert qualification_restart(model_id=fraud_model.pk, user_id=newbie.pk, by=lead_user) == 5
+    membership.refresh_from_db()
+    assert membership.qualifying
 
 
 # --- guideline acknowledgement -----------------------------------------------------------------

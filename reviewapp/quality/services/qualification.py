@@ -163,12 +163,13 @@ def member_added(*, membership: PoolMembership, by: Any) -> None:
 
 
 def qualification_restart(*, model_id: int, user_id: int, by: Any) -> int:
-    """A lead serves a fresh set to a member whose last set is finished (failed)."""
+    """A lead serves a fresh set to a member whose last set is finished (failed), or a first
+    one to a member who joined without one (too few gold items then)."""
     require_lead(by)
     with transaction.atomic():
         membership = membership_for_update(model_id=model_id, user_id=user_id)
-        if not membership.qualifying:
-            raise Conflict(_("This reviewer is not qualifying."), field="user_id")
+        if not membership.qualifying and membership.qualified_at is not None:
+            raise Conflict(_("This reviewer has already qualified."), field="user_id")
         now = progress(model_id=model_id, user_id=user_id)
         if now.total and not now.complete:
             raise Conflict(

@@ -29,6 +29,7 @@ from ..services.alerts import alert_resolve
 from ..services.guidelines import current_guideline, guideline_acknowledge
 from ..services.pauses import reviewer_pause, reviewer_resume
 from ..services.qualification import qualification_restart
+from ..settings import quality_settings
 
 
 def _require_lead(request: HttpRequest) -> None:
@@ -94,6 +95,7 @@ def pool(request: HttpRequest, model_slug: str) -> HttpResponse:
             "model": model,
             "members": sel.pool_members(model=model),
             "guideline": current_guideline(model.pk),
+            "qualification_size": quality_settings(model.slug)["qualification_size"],
         },
     )
 
