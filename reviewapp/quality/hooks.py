@@ -33,6 +33,7 @@ def register() -> None:
     registry.register_hook("queue.reviewer_notices", people_selectors.reviewer_notices)
     # After the gold part's scorer (registered above it): scores only what is still pending.
     on_decision.on_decided("qualification", people_qualification.qualification_decided)
+    on_decision.on_undone("qualification", people_qualification.qualification_undone)
     registry.register_nav_counter(
         key="quality-alerts",
         label=_("Quality alerts"),

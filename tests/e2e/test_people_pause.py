@@ -70,3 +70,38 @@ def test_lead_pauses_a_reviewer_from_the_pool_page(
     page.wait_for_load_state("networkidle")
     assert "live" in page.inner_text("[data-testid=member-ana]")
     assert PoolMembership.objects.get(user=ana).paused_at is None
+
+
+def test_reviewer_reads_a_changed_guideline_before_getting_items(
+    live_server, page, sign_in, artifacts, fraud_model
+):
+    from reviewapp.services.pools import guideline_publish
+
+    ana = UserFactory(username="ana", roles=["reviewer"])
+    lead = UserFactory(username="lee", roles=["lead"])
+    PoolMembership.objects.create(model=fraud_model, user=ana)
+    fx.make_items(fraud_model, 1)
+    guideline_publish(model=fraud_model, body="## Card fraud\n- Accept when amount fits.", by=lead)
+    guideline_publish(
+        model=fraud_model,
+        body="## Card fraud\n- **Override** when the device is new *and* the country differs.",
+        note="New device rule",
+        by=lead,
+    )
+
+    sign_in(page, live_server, "ana", "pw-for-tests")
+    page.goto(f"{live_server.url}/queue/")
+    assert "The card-fraud guideline changed (v2)." in page.inner_text(
+        "[data-testid=reviewer-notices]"
+    )
+    page.click("text=Read it to get its items")
+    page.wait_for_url(f"{live_server.url}/quality/guidelines/card-fraud/")
+    assert page.is_visible("text=the country differs")
+    page.screenshot(path=str(artifacts / "quality-guideline.png"), full_page=True)
+    page.click("[data-testid=ack]")
+    page.wait_for_url(f"{live_server.url}/queue/")
+    assert "v2 read" in page.inner_text(".messages")
+    assert not page.is_visible("[data-testid=reviewer-notices]")
+    page.click("text=Start reviewing")
+    page.wait_for_url("**/queue/items/*/review/")
+    assert PoolMembership.objects.get(user=ana).guideline_acked == 2

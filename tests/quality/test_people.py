@@ -24,6 +24,7 @@ from reviewapp.quality.services.guidelines import guideline_acknowledge
 from reviewapp.quality.services.pauses import reviewer_pause, reviewer_resume
 from reviewapp.quality.services.qualification import progress, qualification_restart
 from reviewapp.services.claims import review_item_claim_next
+from reviewapp.services.decisions import decision_undo
 from reviewapp.services.pools import guideline_publish, pool_member_add
 from tests.factories import UserFactory
 from tests.reviewapp.test_queue_fixtures import decide, make_items
@@ -296,3 +297,17 @@ def test_no_acknowledgement_when_the_setting_is_off(fraud_model, lead_user):
     guideline_publish(model=fraud_model, body="Be careful.", by=lead_user)
     assert not PoolMembership.objects.get(user=ana).guideline_pending
     assert review_item_claim_next(user=ana) is not None
+
+
+def test_an_undone_qualification_answer_is_not_scored(qualifying_setup, fraud_model):
+    newbie, _membership, _golds = qualifying_setup
+    item = review_item_claim_next(user=newbie)
+    decision = _answer(item, newbie, right=False)
+    assert progress(model_id=fraud_model.pk, user_id=newbie.pk).done == 1
+    decision_undo(decision_id=decision.pk, user=newbie)
+    p = progress(model_id=fraud_model.pk, user_id=newbie.pk)
+    assert (p.done, p.correct) == (0, 0)
+    again = review_item_claim_next(user=newbie)
+    assert again.pk == item.pk
+    _answer(again, newbie, right=True)
+    assert progress(model_id=fraud_model.pk, user_id=newbie.pk).correct == 1

@@ -262,3 +262,25 @@ def qualification_decided(*, decision: Decision, item: ReviewItem) -> None:
         model=membership.model,
         figures=figures,
     )
+
+
+def qualification_undone(*, decision: Decision, item: ReviewItem, user: Any) -> None:
+    """``on_undone("qualification")``: an undone answer is not scored any more, while the
+    member is still qualifying (a pass already granted stands; the lead may restart)."""
+    serving = (
+        GoldServing.objects.select_for_update(of=("self",))
+        .filter(item=item, decision=decision)
+        .first()
+    )
+    if serving is None:
+        return
+    qualifying = PoolMembership.objects.filter(
+        model_id=item.model_id, user_id=serving.reviewer_id, qualifying=True
+    ).exists()
+    if not qualifying:
+        return
+    serving.result = R.PENDING
+    serving.decision = None
+    serving.answered_label = ""
+    serving.scored_at = None
+    serving.save(update_fields=["result", "decision", "answered_label", "scored_at"])
