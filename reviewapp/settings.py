@@ -690,6 +690,17 @@ CELERY_BEAT_SCHEDULE["failsafe-containment-reminders"] = {
     "task": "failsafe.containment_reminders",
     "schedule": timedelta(minutes=5),
 }
+# --- review quality: people (reviewapp/quality/services/alerts.py) ---
+# Fast-accept and gold-accuracy alerts look back this many hours, and need at least this many
+# accepted decisions (the reviewer's and their peers') / scored gold answers to say anything.
+QUALITY_ALERT_WINDOW_HOURS = env_float("QUALITY_ALERT_WINDOW_HOURS", 24)
+QUALITY_ALERT_MIN_DECISIONS = env_int("QUALITY_ALERT_MIN_DECISIONS", 20)
+QUALITY_ALERT_MIN_GOLD = env_int("QUALITY_ALERT_MIN_GOLD", 5)
+CELERY_BEAT_SCHEDULE["quality-check-reviewers"] = {
+    "task": "quality.check_reviewers",
+    "schedule": timedelta(minutes=10),
+}
+# --- end review quality: people ---
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 
 # --- REST framework -------------------------------------------------------------------------

@@ -63,3 +63,32 @@ def register() -> None:
 
     registry.register_hook(LABEL_ANNOTATIONS_HOOK, labels.label_annotations)
     # --- end labels ---
+    # --- people (alerts, pause/resume, qualification, guideline acknowledgement) ---
+    from django.utils.translation import gettext_lazy as _
+
+    from reviewapp.core.roles import LEAD
+    from reviewapp.services.pools import GUIDELINE_PUBLISHED_HOOK, POOL_MEMBER_ADDED_HOOK
+
+    from .selectors import people as people_selectors
+    from .services import guidelines as people_guidelines
+    from .services import people_common
+    from .services import qualification as people_qualification
+
+    people_common.register_notification_kinds()
+    registry.register_hook(POOL_MEMBER_ADDED_HOOK, people_qualification.member_added)
+    registry.register_hook(GUIDELINE_PUBLISHED_HOOK, people_guidelines.guideline_published)
+    # reviewapp/views/queue.py REVIEWER_NOTICES_HOOK (named here to keep views out of ready()).
+    registry.register_hook("queue.reviewer_notices", people_selectors.reviewer_notices)
+    # After the gold part's scorer (registered above it): scores only what is still pending.
+    on_decision.on_decided("qualification", people_qualification.qualification_decided)
+    on_decision.on_undone("qualification", people_qualification.qualification_undone)
+    registry.register_nav_counter(
+        key="quality-alerts",
+        label=_("Quality alerts"),
+        url_name="quality:alerts",
+        roles={LEAD},
+        count=people_selectors.open_alert_count,
+        order=15,
+        quiet=True,
+    )
+    # --- end people ---

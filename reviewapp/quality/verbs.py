@@ -28,6 +28,7 @@ VERBS = {
     "quality.qualification.started": _("Qualification set served"),
     "quality.qualification.passed": _("Qualification passed"),
     "quality.qualification.failed": _("Qualification not passed"),
+    "quality.qualification.skipped": _("Qualification not served: too few gold items"),
     "quality.guideline.acknowledged": _("Guideline acknowledged"),
     "quality.guideline.ack_requested": _("Guideline acknowledgement requested"),
 }

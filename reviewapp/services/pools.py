@@ -8,6 +8,7 @@ from typing import Any
 from django.db import transaction
 from django.utils.translation import gettext as _
 
+from reviewapp.core import registry
 from reviewapp.core.audit import Actor, audit_record
 from reviewapp.core.exceptions import ServiceError
 from reviewapp.core.markdown import render_markdown
@@ -19,6 +20,11 @@ from reviewapp.models import (
 from .claims import can_review, require_lead
 
 logger = logging.getLogger(__name__)
+
+# Run in the adding / publishing transaction (review quality: qualification sets, guideline
+# acknowledgement). ``membership=``, ``by=`` / ``version=``, ``by=``.
+POOL_MEMBER_ADDED_HOOK = "queue.pool_member_added"
+GUIDELINE_PUBLISHED_HOOK = "queue.guideline_published"
 
 
 # --- pools and guidelines -------------------------------------------------------------------
@@ -45,6 +51,7 @@ def pool_member_add(*, model: Any, user: Any, by: Any) -> PoolMembership:
                 target=model,
                 data={"user": user.pk, "username": user.get_username()},
             )
+            registry.run_hooks(POOL_MEMBER_ADDED_HOOK, membership=membership, by=by)
     return membership
 
 
@@ -94,4 +101,5 @@ def guideline_publish(*, model: Any, body: str, note: str = "", by: Any) -> Guid
             target=version,
             data={"model": model.slug, "version": version.version},
         )
+        registry.run_hooks(GUIDELINE_PUBLISHED_HOOK, version=version, by=by)
     return version

@@ -18,7 +18,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy as _lazy
 from django.views.decorators.http import require_GET, require_POST
 
-from reviewapp.core import clock, roles
+from reviewapp.core import clock, registry, roles
 from reviewapp.core.exceptions import RoleRequired, ServiceError
 from reviewapp.core.params import int_or_none
 from reviewapp.forms import ClaimForm, DecideForm, ReleaseForm, page_errors
@@ -87,6 +87,15 @@ def queue_list(request: HttpRequest) -> HttpResponse:
     return _queue_page(request, request.GET)
 
 
+# Why a reviewer's pools give them nothing (paused, qualifying, a guideline to read): each
+# result a list of {"text", "link", "link_text"}, shown above the queue instead of "nothing".
+REVIEWER_NOTICES_HOOK = "queue.reviewer_notices"
+
+
+def reviewer_notices(user: Any) -> list[dict[str, str]]:
+    return [n for notices in registry.run_hooks(REVIEWER_NOTICES_HOOK, user=user) for n in notices]
+
+
 def _queue_page(request: HttpRequest, query: Any, *, status: int | None = None) -> HttpResponse:
     models = models_by_slug()
     filters = QueueFilters.from_query(query, models=models)
@@ -123,6 +132,7 @@ def _queue_page(request: HttpRequest, query: Any, *, status: int | None = None) 
         "near_seconds": settings.REVIEW_SLA_NEAR_SECONDS,
         "toast": _toast(request),
         "bulk_limit": settings.REVIEW_BULK_LIMIT,
+        "reviewer_notices": reviewer_notices(request.user),
     }
     if request.htmx and request.GET.get("partial") == "counts":
         return render(request, "reviewapp/queue/_counts.html", context)
@@ -195,6 +205,8 @@ def _nothing_waiting(
     """Back to the queue (with the filter worked through) saying why there is no item."""
     if not pool_model_ids(request.user) and not is_lead(request.user):
         messages.info(request, _("You are not in any reviewer pool yet. Ask a lead to add you."))
+    elif reviewer_notices(request.user):
+        pass  # the queue page says why (paused, qualifying, a guideline to read)
     elif within is not None:
         messages.success(
             request,

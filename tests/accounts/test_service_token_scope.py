@@ -53,6 +53,15 @@ SERVICE_TOKEN_ANSWERS = {
     "api/v1/catalog": [("get", "/api/v1/catalog", 403), ("post", "/api/v1/catalog", 403)],
     # fail-safe alerts: people only (issue 14)
     "api/v1/alerts": [("get", "/api/v1/alerts", 403)],
+    # review quality, people: leads only
+    "api/v1/quality/alerts": [("get", "/api/v1/quality/alerts", 403)],
+    "api/v1/quality/alerts/<int:pk>/resolve": [("post", "/api/v1/quality/alerts/1/resolve", 403)],
+    "api/v1/quality/pools/<slug:model_slug>/members/<int:user_id>/pause": [
+        ("post", "/api/v1/quality/pools/card-fraud/members/1/pause", 403)
+    ],
+    "api/v1/quality/pools/<slug:model_slug>/members/<int:user_id>/resume": [
+        ("post", "/api/v1/quality/pools/card-fraud/members/1/resume", 403)
+    ],
     "api/v1/alerts/<int:pk>/acknowledge": [("post", "/api/v1/alerts/1/acknowledge", 403)],
     # --- double: adjudication, leads only (issue 17) ---
     "api/v1/quality/adjudications": [("get", "/api/v1/quality/adjudications", 403)],

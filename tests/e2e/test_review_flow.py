@@ -24,6 +24,9 @@ def test_reviewer_overrides_with_keyboard_and_sees_history(
         body="## Card fraud\n- **Accept** when amount and country fit the customer.\n- **Override** when the device and CVV match a known customer.",
         by=lead,
     )
+    # --- quality (people): ana has read the new guideline (or Start reviewing offers nothing)
+    PoolMembership.objects.filter(user=ana).update(guideline_pending=False)
+    # --- end quality (people)
     items = fx.make_items(fraud_model, 3, confidence=0.55)
     for n, item in enumerate(items):
         type(item).objects.filter(pk=item.pk).update(priority=90 - n)

@@ -69,13 +69,14 @@ def test_queue_list_query_count_is_fixed(client, lead, fraud_model, django_asser
     login(client, lead)
     client.get("/queue/")  # warm the counts cache and the session
     # models, items page, counts snapshot, breached list, assignees (with whether each is a
-    # lead), their pools, the model banners (core's hook: the listed models' modes): the same
-    # whatever the number of items
-    with django_assert_num_queries(signed_in_queries(7)):
+    # lead), their pools, the model banners (core's hook: the listed models' modes), the
+    # reviewer's notices (quality: paused, qualifying, guideline to read): the same whatever the
+    # number of items
+    with django_assert_num_queries(signed_in_queries(8)):
         response = client.get("/queue/")
     assert response.status_code == 200
     make_items(fraud_model, 20, prefix="more")
-    with django_assert_num_queries(signed_in_queries(7)):
+    with django_assert_num_queries(signed_in_queries(8)):
         client.get("/queue/")
 
 

@@ -7,7 +7,7 @@ from django.utils import timezone
 
 from reviewapp.core.exceptions import Conflict, PermissionDenied, ServiceError
 from reviewapp.core.models import AuditEvent
-from reviewapp.models import Decision, Prediction, Purpose, ReviewItem
+from reviewapp.models import Decision, PoolMembership, Prediction, Purpose, ReviewItem
 from reviewapp.services.claims import (
     CLAIM_ORDER,
     _claim_one,
@@ -534,6 +534,9 @@ def test_guideline_is_sanitised_and_versioned(lead, fraud_model, pooled_reviewer
     assert (v1.version, v2.version) == (1, 2)
     with pytest.raises(PermissionDenied):
         guideline_publish(model=fraud_model, body="x", by=pooled_reviewer)
+    # --- quality (people): a new version is read before claiming (tests/quality/test_people.py)
+    PoolMembership.objects.filter(user=pooled_reviewer).update(guideline_pending=False)
+    # --- end quality (people)
     make_items(fraud_model, 1)
     item = review_item_claim_next(user=pooled_reviewer)
     d = fx.decide(item, pooled_reviewer, "accept", guideline_version_id=v2.pk)

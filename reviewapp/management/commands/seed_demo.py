@@ -282,9 +282,15 @@ class Command(BaseCommand):
                     "- **Escalate** when you would need information you cannot see here.\n"
                     "- **Defer** only when the information will exist later (say when).\n"
                 )
-                guideline_publish(
+                version = guideline_publish(
                     model=model, body=body, note="Initial guideline from seed_demo.", by=lead
                 )
+                # --- quality (people): the demo's reviewers have read their first guideline
+                # (publishing asks every member to acknowledge it before claiming again).
+                PoolMembership.objects.filter(model=model).update(
+                    guideline_pending=False, guideline_acked=version.version
+                )
+                # --- end quality (people)
 
     def _write_credentials(self, token: str) -> None:
         port = os.environ.get("PORT", "8000")
