@@ -216,20 +216,36 @@ def gold_retire(*, gold_id: int, reason: str, user: Any) -> GoldItem:
 
 def _live_priority_and_sla(model: MLModel, rules: dict[str, Any] | None) -> tuple[int, int]:
     """What a live item of ``model`` gets now: the median priority of its pending routed items
-    (so the gold item sits among them), else its tier's; the SLA minutes of its tier under the
-    active policy, as routing gives them."""
+    (so the gold item sits among them), else of its latest routed items, else its tier's; the
+    SLA minutes of its tier under the active policy, as routing gives them (the deadline of an
+    item routed at the moment it is served)."""
     tier = model.criticality if model.criticality in TIER_PRIORITY else "high"
     if rules is not None:
         sla = int(rules.get("sla_minutes", {}).get(tier) or NO_POLICY_SLA_MINUTES[tier])
     else:
         sla = NO_POLICY_SLA_MINUTES[tier]
-    pending = list(
-        ReviewItem.objects.filter(
-            model=model, purpose=Purpose.ROUTED, status=ReviewItem.Status.PENDING
-        ).values_list("priority", flat=True)[:1000]
-    )
-    priority = int(statistics.median_low(pending)) if pending else TIER_PRIORITY[tier]
+    routed = ReviewItem.objects.filter(model=model, purpose=Purpose.ROUTED)
+    priorities = list(
+        routed.filter(status=ReviewItem.Status.PENDING).values_list("priority", flat=True)[:1000]
+    ) or list(routed.order_by("-id").values_list("priority", flat=True)[:200])
+    priority = int(statistics.median_low(priorities)) if priorities else TIER_PRIORITY[tier]
     return priority, sla
+
+
+def _as_routed(gold: GoldItem, *, default: tuple[int, dt.timedelta]) -> tuple[int, dt.timedelta]:
+    """The priority and SLA span routing gave this very prediction (its routed item), so the
+    served item sits in the queue as it did when it was live; ``default`` (the model's live
+    priority and its tier's SLA) when it was not routed (e.g. a shift sample)."""
+    routed = (
+        ReviewItem.objects.filter(prediction_id=gold.prediction_id, purpose=Purpose.ROUTED)
+        .select_related("prediction")
+        .only("priority", "sla_due_at", "sla_escalated_at", "prediction__received_at")
+        .first()
+    )
+    if routed is None or routed.sla_escalated_at is not None:
+        # An SLA bump raised the priority since routing: the model's live default is closer.
+        return default
+    return routed.priority, routed.sla_due_at - routed.prediction.received_at
 
 
 def live_decisions_since(*, model_id: int, reviewer_id: int, since: dt.datetime) -> int:
@@ -359,13 +375,14 @@ def _serve_one(
         if not candidates:
             return 0
         gold = GoldItem.objects.get(pk=pick_gold(candidates, share=share, rng=rng))
+        priority, sla = _as_routed(gold, default=(priority, dt.timedelta(minutes=sla_minutes)))
         item = ReviewItem.objects.create(
             prediction_id=gold.prediction_id,
             model=model,
             purpose=Purpose.GOLD,
             for_reviewer=reviewer,
             priority=priority,
-            sla_due_at=now + dt.timedelta(minutes=sla_minutes),
+            sla_due_at=now + sla,
             created_at=now,
             updated_at=now,
         )
