@@ -51,6 +51,7 @@ def nav_for(user):
                 "Export labels",
                 "My action items",
                 "Rejected envelopes",
+                "Gold items",  # quality: gold
                 "Audit log",
                 "Sign-in lockouts",
             ],
@@ -58,7 +59,7 @@ def nav_for(user):
         (
             roles.COMMITTEE,
             ["dashboards", "failsafe", "governance", "catalog", "playbooks", "incidents"],
-            ["My account", "My action items", "Audit log"],
+            ["My account", "My action items", "Gold items", "Audit log"],  # + quality: gold
         ),
         (
             roles.CATALOG_EDITOR,
@@ -68,7 +69,13 @@ def nav_for(user):
         (
             roles.ENGINEER,
             ["queue", "dashboards", "failsafe", "governance", "catalog", "playbooks", "incidents"],
-            ["My account", "Export labels", "My action items", "Rejected envelopes"],
+            [
+                "My account",
+                "Export labels",
+                "My action items",
+                "Rejected envelopes",
+                "Gold items",  # quality: gold
+            ],
         ),
     ],
 )
