@@ -340,3 +340,50 @@ def test_gold_decisions_never_reach_the_producer_or_the_label_export(
     exported = {json.loads(line)["decision_id"] for line in lines if line.strip()}
     assert source.pk in fed and source.pk in exported  # the control: the live decision is there
     assert decision.pk not in fed and decision.pk not in exported
+
+
+def test_a_lead_deciding_an_escalated_gold_item_is_not_scored(
+    fraud_model, pooled_reviewer, gold_set, lee
+):
+    golds, _own = gold_set
+    item = _serve_to(pooled_reviewer, fraud_model, golds[0])
+    ReviewItem.objects.filter(purpose=Purpose.ROUTED, status="pending").update(priority=0)
+    claimed, _ = claim_and_decide(pooled_reviewer, "escalate", note="unsure")
+    assert claimed.pk == item.pk
+    claimed, decision = claim_and_decide(lee, "override", label="legit", reason="known case")
+    assert claimed.pk == item.pk and decision.reviewer == lee
+    serving = GoldServing.objects.get(item=item)
+    assert serving.result == R.ESCALATED and serving.answered_label == ""
+
+
+def test_a_qualification_item_is_scored_the_same_way(fraud_model, pooled_reviewer, gold_set):
+    golds, _own = gold_set
+    gold = next(g for g in golds if g.adversarial)
+    item = ReviewItem.objects.create(
+        prediction=gold.prediction,
+        model=fraud_model,
+        purpose=Purpose.QUALIFICATION,
+        for_reviewer=pooled_reviewer,
+        priority=100,
+        sla_due_at=clock.now() + dt.timedelta(hours=1),
+    )
+    GoldServing.objects.create(
+        gold=gold, item=item, reviewer=pooled_reviewer, model=fraud_model, qualification=True
+    )
+    claimed, _ = claim_and_decide(pooled_reviewer, "override", label=gold.label, reason="r")
+    assert claimed.pk == item.pk
+    assert GoldServing.objects.get(item=item).result == R.CORRECT
+
+
+def test_beat_serves_gold_every_minute_through_the_task(fraud_model, pooled_reviewer, gold_set):
+    from django.conf import settings
+
+    from reviewapp.quality.tasks import serve_gold
+
+    entry = settings.CELERY_BEAT_SCHEDULE["quality-serve-gold"]
+    assert entry["task"] == "quality.serve_gold" == serve_gold.name
+    assert entry["schedule"] == dt.timedelta(minutes=1)
+    set_quality(fraud_model, gold_rate=1.0)
+    make_items(fraud_model, 1, prefix="live")
+    claim_and_decide(pooled_reviewer)
+    assert serve_gold.apply().get() == 1
