@@ -32,6 +32,7 @@ from reviewapp.models import (
     Purpose,
     ReviewItem,
 )
+from reviewapp.selectors.visibility import is_service
 
 from ..models import GoldItem, GoldServing
 from ..settings import quality_settings
@@ -56,16 +57,12 @@ SYSTEM = Actor.system("quality.gold")
 def may_read_gold(user: Any) -> bool:
     """Leads, engineers and the committee; never a reviewer (they must not learn what is
     gold), never a service token."""
-    from reviewapp.selectors.visibility import is_service
-
     if is_service(user) or not getattr(user, "is_authenticated", False):
         return False
     return roles.has_role(user, roles.LEAD, roles.ENGINEER, roles.COMMITTEE)
 
 
 def may_mark_gold(user: Any) -> bool:
-    from reviewapp.selectors.visibility import is_service
-
     return not is_service(user) and roles.has_role(user, roles.LEAD)
 
 
@@ -302,8 +299,8 @@ def gold_serve(*, now: dt.datetime | None = None, rng: random.Random | None = No
     models = list(MLModel.objects.filter(pk__in=model_ids).order_by("slug"))
     policies = active_policies(m.slug for m in models)
     for model in models:
-        settings = quality_settings(model.slug)
-        rate = float(settings["gold_rate"])
+        config = quality_settings(model.slug)
+        rate = float(config["gold_rate"])
         if rate <= 0:
             continue
         policy = policies.get(model.slug)
@@ -324,7 +321,7 @@ def gold_serve(*, now: dt.datetime | None = None, rng: random.Random | None = No
                 membership_id=membership_id,
                 model=model,
                 rate=rate,
-                share=float(settings["adversarial_gold_share"]),
+                share=float(config["adversarial_gold_share"]),
                 priority=priority,
                 sla_minutes=sla_minutes,
                 now=now,
