@@ -198,3 +198,23 @@ def test_api_reviewers_and_service_tokens_get_403_on_every_route(pooled_reviewer
         )
         assert retire.status_code == 403
     assert GoldItem.objects.count() == 1 and GoldItem.objects.get().retired_at is None
+
+
+def test_the_gold_list_costs_the_same_queries_for_one_row_or_many(
+    client, lee, fraud_model, pooled_reviewer
+):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    first, *rest = decided_items(fraud_model, pooled_reviewer, 4, override=1, prefix="q")
+    mark(first, lee)
+    signed_in(client, lee)
+    client.get(reverse("quality:gold-list"))  # warm the session
+    with CaptureQueriesContext(connection) as one:
+        assert client.get(reverse("quality:gold-list")).status_code == 200
+    for item in rest:
+        mark(item, lee)
+    with CaptureQueriesContext(connection) as many:
+        page = client.get(reverse("quality:gold-list")).content.decode()
+    assert page.count('id="gold-') == 4
+    assert len(many.captured_queries) == len(one.captured_queries)
