@@ -702,6 +702,12 @@ CELERY_BEAT_SCHEDULE["quality-check-reviewers"] = {
 }
 # --- end review quality: people ---
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+# --- quality: gold --- serve the gold items reviewers have earned (reviewapp/quality)
+CELERY_BEAT_SCHEDULE["quality-serve-gold"] = {
+    "task": "quality.serve_gold",
+    "schedule": timedelta(minutes=1),
+}
+# --- end quality: gold ---
 
 # --- REST framework -------------------------------------------------------------------------
 REST_FRAMEWORK = {

@@ -6,3 +6,6 @@ urlpatterns: list = []
 urlpatterns += [path("", include("reviewapp.quality.api.scorecards"))]  # --- scorecards ---
 urlpatterns += [path("", include("reviewapp.quality.api.double"))]  # double
 urlpatterns += [path("", include("reviewapp.quality.api.people"))]  # people
+urlpatterns: list = [
+    path("quality/", include("reviewapp.quality.api.gold")),  # --- gold ---
+]

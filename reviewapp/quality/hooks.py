@@ -92,3 +92,25 @@ def register() -> None:
         quiet=True,
     )
     # --- end people ---
+    # --- gold ---
+    from django.utils.translation import gettext_lazy as _
+
+    from reviewapp.core import roles
+    from reviewapp.models import Purpose
+
+    from .services import gold
+    from .views import gold as gold_views
+
+    for purpose in (Purpose.GOLD, Purpose.QUALIFICATION):
+        on_decision.on_decided(purpose, gold.gold_serving_score)
+        on_decision.on_undone(purpose, gold.gold_serving_unscore)
+    # "Mark as gold" / "Gold item #N" on a decided item's page (leads).
+    registry.register_hook("queue.item_actions", gold_views.item_actions)
+    registry.register_tool(
+        key="quality-gold",
+        label=_("Gold items"),
+        url_name="quality:gold-list",
+        roles={roles.LEAD, roles.ENGINEER, roles.COMMITTEE},
+        order=40,
+    )
+    # --- end gold ---

@@ -34,3 +34,12 @@ urlpatterns += [
     path("guidelines/<slug:model_slug>/", people_views.guideline, name="guideline"),
 ]
 # --- end people ---
+# --- gold ---
+from .views import gold as gold_views  # noqa: E402
+
+urlpatterns += [
+    path("gold/", gold_views.gold_list, name="gold-list"),
+    path("gold/<int:gold_id>/retire/", gold_views.gold_retire, name="gold-retire"),
+    path("gold/mark/<int:item_id>/", gold_views.gold_mark, name="gold-mark"),
+]
+# --- end gold ---

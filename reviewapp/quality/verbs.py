@@ -13,6 +13,9 @@ VERBS = {
     "quality.gold_item.retired": _("Gold item retired"),
     "quality.gold_item.served": _("Gold item served to a reviewer"),
     "quality.gold_serving.scored": _("Gold answer scored"),
+    # --- gold ---
+    "quality.gold_serving.reset": _("Gold answer's score withdrawn (decision undone)"),
+    # --- end gold ---
     "quality.second_review.requested": _("Blind second review requested"),
     "quality.second_review.agreed": _("Second review agreed; decision released"),
     "quality.second_review.disagreed": _("Second review disagreed; sent to adjudication"),

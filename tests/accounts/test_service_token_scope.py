@@ -51,6 +51,14 @@ SERVICE_TOKEN_ANSWERS = {
     "api/v1/failure-mode-facets": [("get", "/api/v1/failure-mode-facets", 403)],
     "api/v1/failure-modes/<slug:slug>": [("get", "/api/v1/failure-modes/x", 403)],
     "api/v1/catalog": [("get", "/api/v1/catalog", 403), ("post", "/api/v1/catalog", 403)],
+    # --- quality: gold --- people only; reviewers too get 403 (issue 17)
+    "api/v1/quality/gold": [
+        ("get", "/api/v1/quality/gold", 403),
+        ("post", "/api/v1/quality/gold", 403),
+    ],
+    "api/v1/quality/gold/<int:pk>": [("get", "/api/v1/quality/gold/1", 403)],
+    "api/v1/quality/gold/<int:pk>/retire": [("post", "/api/v1/quality/gold/1/retire", 403)],
+    # --- end quality: gold ---
     # fail-safe alerts: people only (issue 14)
     "api/v1/alerts": [("get", "/api/v1/alerts", 403)],
     # review quality, people: leads only

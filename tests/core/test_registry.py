@@ -60,6 +60,7 @@ def nav_for(user):
                 "Export labels",
                 "My action items",
                 "Rejected envelopes",
+                "Gold items",  # quality: gold
                 "Audit log",
                 "Sign-in lockouts",
             ],
@@ -75,7 +76,7 @@ def nav_for(user):
                 "playbooks",
                 "incidents",
             ],
-            ["My account", "My action items", "Audit log"],
+            ["My account", "My action items", "Gold items", "Audit log"],
         ),
         (
             roles.CATALOG_EDITOR,
@@ -94,7 +95,7 @@ def nav_for(user):
                 "playbooks",
                 "incidents",
             ],
-            ["My account", "Export labels", "My action items", "Rejected envelopes"],
+            ["My account", "Export labels", "My action items", "Rejected envelopes", "Gold items"],
         ),
     ],
 )
