@@ -15,6 +15,14 @@ def register() -> None:
     registry.register_hook(DECISION_RECORDED_HOOK, on_decision.decision_recorded)
     registry.register_hook(DECISION_UNDONE_HOOK, on_decision.decision_undone)
     # --- parts ---
+    # Gold scoring first: the qualification gate (people, below) reads the scores.
+    from reviewapp.models import Purpose
+
+    from .services import gold
+
+    for purpose in (Purpose.GOLD, Purpose.QUALIFICATION):
+        on_decision.on_decided(purpose, gold.gold_serving_score)
+        on_decision.on_undone(purpose, gold.gold_serving_unscore)
     # --- scorecards ---
     from django.utils.translation import gettext_lazy as _
 
@@ -101,9 +109,6 @@ def register() -> None:
     from .services import gold
     from .views import gold as gold_views
 
-    for purpose in (Purpose.GOLD, Purpose.QUALIFICATION):
-        on_decision.on_decided(purpose, gold.gold_serving_score)
-        on_decision.on_undone(purpose, gold.gold_serving_unscore)
     # "Mark as gold" / "Gold item #N" on a decided item's page (leads).
     registry.register_hook("queue.item_actions", gold_views.item_actions)
     registry.register_tool(
