@@ -376,6 +376,10 @@ def _decide_all(model, user, n, *, masked, picks=None, action="accept", prefix):
 
 
 def test_automation_bias_per_reviewer_and_overall(pooled_reviewer, other_reviewer, fraud_model):
+    # Not critical: an override on a critical model goes to a blind second review, which would
+    # hand ravi ana's overrides to decide (second reviews are no evidence of automation bias).
+    fraud_model.criticality = "high"
+    fraud_model.save(update_fields=["criticality"])
     # ana: shown 4, all accepted (1.0); masked 4, 2 agree with "fraud" (0.5)
     _decide_all(fraud_model, pooled_reviewer, 4, masked=False, prefix="as")
     _decide_all(
