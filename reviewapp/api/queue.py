@@ -22,14 +22,21 @@ from reviewapp.core.api import StrictInputSerializer, error_response, id_field
 from reviewapp.core.exceptions import NotFound
 from reviewapp.core.time import iso_utc, parse_when
 from reviewapp.models import Decision, MLModel, ReviewItem
+from reviewapp.selectors.blind import shown_ids, shown_reason_codes
 from reviewapp.selectors.context import review_context, review_item_for_page
 from reviewapp.selectors.queue import QueueFilters, page_of, queue_items
 from reviewapp.services.claims import review_item_claim_next, review_item_release, review_item_renew
 from reviewapp.services.decisions import decision_undo, review_item_decide
 
 
-def item_representation(item: ReviewItem, *, detail: bool = False) -> dict[str, Any]:
+def item_representation(
+    item: ReviewItem, *, detail: bool = False, viewer: Any = None
+) -> dict[str, Any]:
+    """The item as ``viewer`` may see it: a blind item (gold, qualification, second review)
+    shows what a live item would (docs/quality/blind.md), and the producer's ids are null for
+    reviewers on every item."""
     p = item.prediction
+    prediction_id, external_id = shown_ids(item, viewer=viewer)
     out: dict[str, Any] = {
         "id": item.pk,
         "model": item.model.slug,
@@ -43,16 +50,16 @@ def item_representation(item: ReviewItem, *, detail: bool = False) -> dict[str, 
         "defer_count": item.defer_count,
         "wake_at": iso_utc(item.wake_at),
         "prediction": {
-            "id": p.pk,
-            "external_id": p.external_id,
+            "id": prediction_id,
+            "external_id": external_id,
             "label": p.label,
             "confidence": p.confidence,
-            "reason_codes": p.reason_codes,
+            "reason_codes": shown_reason_codes(item, viewer=viewer),
             "threshold": p.threshold,
         },
     }
     if detail:
-        ctx = review_context(item)
+        ctx = review_context(item, viewer=viewer)
         policy = p.policy_version
         out.update(
             {
@@ -63,6 +70,8 @@ def item_representation(item: ReviewItem, *, detail: bool = False) -> dict[str, 
                 "output": p.output,
                 "signals": p.signals,
                 "lineage": p.lineage,
+                # A blind item shows the model's current version (selectors.blind).
+                "model_version": ctx.shown.model_version,
                 "policy": {"version": policy.version, "hash": p.policy_hash} if policy else None,
                 "guideline_version": ctx.guideline.pk if ctx.guideline else None,
                 "similar_decisions": [
@@ -97,8 +106,14 @@ def decision_representation(d: Decision) -> dict[str, Any]:
 
 # --- Response shapes, for the OpenAPI schema (the views build plain dicts) ---------------------
 class _PredictionSummaryOut(serializers.Serializer):
-    id = serializers.IntegerField()
-    external_id = serializers.CharField()
+    id = serializers.IntegerField(
+        allow_null=True,
+        help_text="The prediction's id; null for reviewers (leads, engineers "
+        "and the committee see it), so review items all look alike.",
+    )
+    external_id = serializers.CharField(
+        allow_null=True, help_text="The producer's id; null for reviewers, like ``id``."
+    )
     label = serializers.CharField()
     confidence = serializers.FloatField()
     reason_codes = serializers.ListField(child=serializers.CharField())
@@ -137,6 +152,7 @@ class QueueItemDetailOut(QueueItemOut):
     output = serializers.JSONField()
     signals = serializers.JSONField()
     lineage = serializers.JSONField()
+    model_version = serializers.CharField()
     policy = inline_serializer(
         "QueueItemPolicy",
         {"version": serializers.IntegerField(), "hash": serializers.CharField()},
@@ -198,7 +214,7 @@ class QueueItemsView(APIView):
         )
         return Response(
             {
-                "results": [item_representation(i) for i in items],
+                "results": [item_representation(i, viewer=request.user) for i in items],
                 "page": filters.page,
                 "has_next": has_next,
             }
@@ -218,7 +234,7 @@ class ClaimNextView(APIView):
         if item is None:
             return Response(status=status.HTTP_204_NO_CONTENT)
         item = review_item_for_page(item.pk)
-        return Response(item_representation(item, detail=True))
+        return Response(item_representation(item, detail=True, viewer=request.user))
 
 
 class QueueItemDetailView(APIView):
@@ -229,7 +245,7 @@ class QueueItemDetailView(APIView):
         item = review_item_for_page(item_id, user=request.user)
         if item is None:
             raise NotFound(f"No review item #{item_id}.", field="item")
-        return Response(item_representation(item, detail=True))
+        return Response(item_representation(item, detail=True, viewer=request.user))
 
 
 class DecideInput(StrictInputSerializer):
@@ -336,4 +352,4 @@ class UndoView(APIView):
     )
     def post(self, request: Request, decision_id: int) -> Response:
         item = decision_undo(decision_id=decision_id, user=request.user)
-        return Response(item_representation(review_item_for_page(item.pk)))
+        return Response(item_representation(review_item_for_page(item.pk), viewer=request.user))

@@ -19,6 +19,7 @@ from reviewapp.core.params import PAGE_MAX, ParamError, parse_int
 from reviewapp.governance.rules import REASON_LABELS
 from reviewapp.models import (
     OPEN_STATUSES,
+    PER_REVIEWER_PURPOSES,
     QUEUE_ORDER,
     MLModel,
     PoolMembership,
@@ -225,6 +226,10 @@ def queue_counts(*, user: Any, model_id: int | None = None) -> dict[str, Any]:
         cache.set(key, cached, ttl)
     visible = visible_model_ids(user)
     rows = [r for r in cached["rows"] if visible is None or r["model_id"] in visible]
+    if visible is not None:
+        # --- blind (docs/quality/blind.md): gold and qualification items are each served to
+        # one reviewer; a reviewer's counts leave them all out rather than count others'.
+        rows = [r for r in rows if r.get("purpose") not in PER_REVIEWER_PURPOSES]
     by_model: dict[int, int] = {}
     for r in rows:
         by_model[r["model_id"]] = by_model.get(r["model_id"], 0) + r["n"]
