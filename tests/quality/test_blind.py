@@ -10,6 +10,7 @@ import re
 from typing import Any
 
 import pytest
+from django.core.cache import cache
 from rest_framework.test import APIClient
 
 from reviewapp.core import clock
@@ -275,7 +276,7 @@ def test_second_review_shows_nothing_of_the_first_decision(client, fraud_model, 
 
 
 # --- unit rules -------------------------------------------------------------------------------
-def test_reason_codes_of_a_passed_prediction_read_qa_sample(fraud_model, ana, lead):
+def test_reason_codes_of_a_passed_prediction_read_qa_sample(client, fraud_model, ana, lead):
     (routed,) = fx.make_items(fraud_model, 1, prefix="r")
     passed = fx.make_items(fraud_model, 1, confidence=0.97, prefix="p")
     assert passed == []  # confident: routing let it pass, no item
@@ -295,6 +296,13 @@ def test_reason_codes_of_a_passed_prediction_read_qa_sample(fraud_model, ana, le
     assert shown_reason_codes(routed, viewer=ana) == routed.prediction.reason_codes
     shown = shown_prediction(item, viewer=ana)
     assert shown.received_at == item.created_at and shown.external_id is None
+    # The list's reason filter agrees with what the list shows.
+    client.force_login(ana)
+    html = client.get("/queue/?status=open&reason=qa_sample").content.decode()
+    assert f"/queue/items/{item.pk}/" in html and f"/queue/items/{routed.pk}/" not in html
+    body = api_for(ana).get("/api/v1/queue/items?reason=qa_sample").json()
+    assert [r["id"] for r in body["results"]] == [item.pk]
+    assert body["results"][0]["prediction"]["reason_codes"] == ["qa_sample"]
 
 
 def test_who_sees_through(fraud_model, ana, ravi, lead, engineer):
@@ -363,11 +371,18 @@ def test_queue_list_and_counts_hide_others_served_items(client, fraud_model, ana
     html = client.get("/queue/?status=open").content.decode()
     assert f"/queue/items/{gold.pk}/" in html
     assert not any(w in html.lower() for w in LEAKS)
-    assert queue_counts(user=ana)["total"] == 1  # one's own served items are not counted either
+    # Counts match the list a reviewer sees: their own gold in, others' out.
+    assert queue_counts(user=ana)["total"] == 2
+    assert queue_counts(user=ana)["by_status"]["pending"] == 2
     client.force_login(lead)
     html = client.get("/queue/?status=open").content.decode()
     assert f"/queue/items/{gold.pk}/" in html and ">gold</span>" in html
     assert queue_counts(user=lead)["total"] == 2
+    # A second review of ravi's decision: counted for ana and the lead, not for ravi.
+    serve_second_review(source, like=live)
+    cache.clear()
+    assert queue_counts(user=ravi)["total"] == 1
+    assert queue_counts(user=ana)["total"] == 3 and queue_counts(user=lead)["total"] == 3
 
 
 def test_find_never_leads_from_a_blind_item_to_its_source(client, fraud_model, ana, ravi, lead):
