@@ -63,9 +63,10 @@ def find_items(*, user: Any, query: str | None) -> FindResult:
         return result
     visible = review_items_visible_to(user).select_related("model", "prediction", "claimed_by")
     number = _number(text)
-    # --- blind (docs/quality/blind.md): for anyone but a lead, a gold, qualification or
-    # second-review item is found only by its own number, never through its prediction's
-    # ids, so nothing leads from the item one holds to the source item that was decided.
+    # --- blind (docs/quality/blind.md): for a reviewer (not a lead, engineer or committee
+    # member), a gold, qualification or second-review item is found only by its own number,
+    # never through its prediction's ids, so nothing leads from the item one holds to the
+    # source item that was decided.
     by_prediction = Q(prediction__external_id=text)
     if number is not None:
         by_prediction |= Q(prediction_id=number)
