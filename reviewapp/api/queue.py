@@ -22,18 +22,24 @@ from reviewapp.core.api import StrictInputSerializer, error_response, id_field
 from reviewapp.core.exceptions import NotFound
 from reviewapp.core.time import iso_utc, parse_when
 from reviewapp.models import Decision, MLModel, ReviewItem
+from reviewapp.selectors.blind import shown_ids, shown_reason_codes
 from reviewapp.selectors.context import review_context, review_item_for_page
 from reviewapp.selectors.queue import QueueFilters, page_of, queue_items
 from reviewapp.services.claims import review_item_claim_next, review_item_release, review_item_renew
 from reviewapp.services.decisions import LABEL, decision_undo, review_item_decide
 
 
-def item_representation(item: ReviewItem, *, detail: bool = False) -> dict[str, Any]:
-    """An item as the API shows it. A masked item (``suggestion_masked``) has the same keys
-    with the model's answer left out (label, confidence, threshold, margin, output: null;
-    reasons without numbers or labels; no similar decisions): the client asks for a label."""
+def item_representation(
+    item: ReviewItem, *, detail: bool = False, viewer: Any = None
+) -> dict[str, Any]:
+    """The item as ``viewer`` may see it: a blind item (gold, qualification, second review)
+    shows what a live item would (docs/quality/blind.md), and the producer's ids are null for
+    reviewers on every item. A masked item (``suggestion_masked``) has the same keys with the
+    model's answer left out (label, confidence, threshold, margin, output: null; reasons
+    without numbers or labels; no similar decisions): the client asks for a label."""
     p = item.prediction
     masked = item.suggestion_masked
+    prediction_id, external_id = shown_ids(item, viewer=viewer)
     out: dict[str, Any] = {
         "id": item.pk,
         "model": item.model.slug,
@@ -48,16 +54,16 @@ def item_representation(item: ReviewItem, *, detail: bool = False) -> dict[str, 
         "wake_at": iso_utc(item.wake_at),
         "suggestion_masked": masked,
         "prediction": {
-            "id": p.pk,
-            "external_id": p.external_id,
+            "id": prediction_id,
+            "external_id": external_id,
             "label": None if masked else p.label,
             "confidence": None if masked else p.confidence,
-            "reason_codes": p.reason_codes,
+            "reason_codes": shown_reason_codes(item, viewer=viewer),
             "threshold": None if masked else p.threshold,
         },
     }
     if detail:
-        ctx = review_context(item)
+        ctx = review_context(item, viewer=viewer)
         policy = p.policy_version
         out.update(
             {
@@ -68,6 +74,8 @@ def item_representation(item: ReviewItem, *, detail: bool = False) -> dict[str, 
                 "output": None if masked else p.output,
                 "signals": p.signals,
                 "lineage": p.lineage,
+                # A blind item shows the model's current version (selectors.blind).
+                "model_version": ctx.shown.model_version,
                 "policy": {"version": policy.version, "hash": p.policy_hash} if policy else None,
                 "guideline_version": ctx.guideline.pk if ctx.guideline else None,
                 "similar_decisions": [
@@ -102,8 +110,14 @@ def decision_representation(d: Decision) -> dict[str, Any]:
 
 # --- Response shapes, for the OpenAPI schema (the views build plain dicts) ---------------------
 class _PredictionSummaryOut(serializers.Serializer):
-    id = serializers.IntegerField()
-    external_id = serializers.CharField()
+    id = serializers.IntegerField(
+        allow_null=True,
+        help_text="The prediction's id; null for reviewers (leads, engineers "
+        "and the committee see it), so review items all look alike.",
+    )
+    external_id = serializers.CharField(
+        allow_null=True, help_text="The producer's id; null for reviewers, like ``id``."
+    )
     label = serializers.CharField(allow_null=True, help_text="null on a masked item.")
     confidence = serializers.FloatField(allow_null=True, help_text="null on a masked item.")
     reason_codes = serializers.ListField(child=serializers.CharField())
@@ -145,6 +159,7 @@ class QueueItemDetailOut(QueueItemOut):
     output = serializers.JSONField(allow_null=True, help_text="null on a masked item.")
     signals = serializers.JSONField()
     lineage = serializers.JSONField()
+    model_version = serializers.CharField()
     policy = inline_serializer(
         "QueueItemPolicy",
         {"version": serializers.IntegerField(), "hash": serializers.CharField()},
@@ -206,7 +221,7 @@ class QueueItemsView(APIView):
         )
         return Response(
             {
-                "results": [item_representation(i) for i in items],
+                "results": [item_representation(i, viewer=request.user) for i in items],
                 "page": filters.page,
                 "has_next": has_next,
             }
@@ -226,7 +241,7 @@ class ClaimNextView(APIView):
         if item is None:
             return Response(status=status.HTTP_204_NO_CONTENT)
         item = review_item_for_page(item.pk)
-        return Response(item_representation(item, detail=True))
+        return Response(item_representation(item, detail=True, viewer=request.user))
 
 
 class QueueItemDetailView(APIView):
@@ -237,7 +252,7 @@ class QueueItemDetailView(APIView):
         item = review_item_for_page(item_id, user=request.user)
         if item is None:
             raise NotFound(f"No review item #{item_id}.", field="item")
-        return Response(item_representation(item, detail=True))
+        return Response(item_representation(item, detail=True, viewer=request.user))
 
 
 class DecideInput(StrictInputSerializer):
@@ -347,4 +362,4 @@ class UndoView(APIView):
     )
     def post(self, request: Request, decision_id: int) -> Response:
         item = decision_undo(decision_id=decision_id, user=request.user)
-        return Response(item_representation(review_item_for_page(item.pk)))
+        return Response(item_representation(review_item_for_page(item.pk), viewer=request.user))

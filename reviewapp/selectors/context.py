@@ -17,6 +17,7 @@ from reviewapp.models import (
     GuidelineVersion,
     ReviewItem,
 )
+from reviewapp.selectors.blind import ShownPrediction, shown_prediction
 from reviewapp.selectors.history import item_decisions
 from reviewapp.selectors.purposes import UNCOUNTED, reviewer_note
 from reviewapp.selectors.visibility import review_items_visible_to
@@ -82,7 +83,9 @@ def similar_decisions(item: ReviewItem, *, limit: int = 4) -> list[Decision]:
     """Final decisions on the same model and predicted label with the nearest confidence:
     two index range scans (above and below), merged by distance. Gold and qualification
     decisions are not shown (they never count, and would give a gold item's answer away), nor
-    other decisions on the same prediction (a sample's reviewer must judge afresh)."""
+    other decisions on the same prediction (a sample's reviewer must judge afresh): this also
+    leaves out every other item of the prediction, blind or not, so a gold, qualification or
+    second-review item never shows its source item's answer at the identical confidence."""
     prediction = item.prediction
     base = (
         Decision.objects.filter(
@@ -101,14 +104,19 @@ def similar_decisions(item: ReviewItem, *, limit: int = 4) -> list[Decision]:
     return merged[:limit]
 
 
-def matching_failure_modes(item: ReviewItem) -> list[FailureMode]:
-    """Catalog entries that fit the item, best first (the catalog's matching); a masked
-    item's are matched without the predicted label, which would rank them by it."""
+def matching_failure_modes(
+    item: ReviewItem, *, reason_codes: list[str] | None = None
+) -> list[FailureMode]:
+    """Catalog entries that fit the item, best first (the catalog's matching); a blind
+    item matches by the reasons its page shows (``reason_codes``), a masked item without the
+    predicted label, which would rank them by it."""
     prediction = item.prediction
+    if reason_codes is None:
+        reason_codes = list(prediction.reason_codes or [])
     return catalog_selectors.failure_modes_matching(
         model_slug=item.model.slug,
         label="" if item.suggestion_masked else prediction.label,
-        reason_codes=list(prediction.reason_codes or []),
+        reason_codes=reason_codes,
         drift_features=list((prediction.signals or {}).get("drift_features") or []),
         limit=5,
     )
@@ -149,6 +157,9 @@ class ReviewContext:
     # Suggestion masking: the model's label, confidence, scores, threshold line and the
     # similar decisions (keyed on the label) are left out; the reviewer picks a label.
     masked: bool = False
+    # The prediction's received time, ids, reasons and model version as the viewer sees them
+    # (a blind item shows a live item's kind of values: selectors.blind).
+    shown: ShownPrediction | None = None
 
 
 def data_findings(prediction: Any) -> list[dict[str, Any]]:
@@ -166,8 +177,10 @@ def masked_reasons(codes: list[str]) -> list[str]:
     return list(dict.fromkeys(REASON_LABELS.get(code, code) for code in codes))
 
 
-def review_context(item: ReviewItem) -> ReviewContext:
+def review_context(item: ReviewItem, *, viewer: Any = None) -> ReviewContext:
+    """The review page's context for ``viewer`` (None: the system, which sees everything)."""
     prediction = item.prediction
+    shown = shown_prediction(item, viewer=viewer)
     signals = prediction.signals or {}
     threshold = prediction.threshold
     margin = round(prediction.confidence - threshold, 4) if threshold is not None else None
@@ -182,18 +195,18 @@ def review_context(item: ReviewItem) -> ReviewContext:
         signals,
         max_image_bytes=settings.INGEST_MAX_BODY_BYTES,
     )
-    details = prediction.reason_details or {}
+    details = shown.reason_details
     if findings:
         # The diagnostics line lists every finding: the reason says only what kind it is.
         details = {k: v for k, v in details.items() if k != "anomalies"}
     context = ReviewContext(
         item=item,
-        reasons=describe_reasons(list(prediction.reason_codes or []), details),
+        reasons=describe_reasons(shown.reason_codes, details),
         threshold=threshold,
         margin=margin,
         inputs=important_inputs(prediction, first=flagged, exclude=presented.fields),
         similar=[] if item.suggestion_masked else similar_decisions(item),
-        failure_modes=matching_failure_modes(item),
+        failure_modes=matching_failure_modes(item, reason_codes=shown.reason_codes),
         guideline=current_guideline(item.model_id),
         decisions=item_decisions(item.pk),
         ood_score=float(ood) if isinstance(ood, int | float) else None,
@@ -207,11 +220,12 @@ def review_context(item: ReviewItem) -> ReviewContext:
         flagged=flagged,
         purpose_note=reviewer_note(item.purpose),
         presented=presented,
+        shown=shown,
     )
     if item.suggestion_masked:
         # --- suggestion masking ---
         context.masked = True
-        context.reasons = masked_reasons(list(prediction.reason_codes or []))
+        context.reasons = masked_reasons(shown.reason_codes)
         context.threshold = context.margin = None
         context.similar = []
         context.scores = []

@@ -13,6 +13,8 @@ from django.db.models import Q
 from django.utils.translation import gettext as _
 
 from reviewapp.models import ReviewItem
+from reviewapp.selectors.blind import shows_prediction_ids
+from reviewapp.selectors.purposes import BLIND
 from reviewapp.selectors.visibility import review_items_visible_to
 
 QUERY_MAX = 200  # the longest external id a producer may send
@@ -61,12 +63,20 @@ def find_items(*, user: Any, query: str | None) -> FindResult:
         return result
     visible = review_items_visible_to(user).select_related("model", "prediction", "claimed_by")
     number = _number(text)
-    exact = Q(prediction__external_id=text)
+    # --- blind (docs/quality/blind.md): for a reviewer (not a lead, engineer or committee
+    # member), a gold, qualification or second-review item is found only by its own number,
+    # never through its prediction's ids, so nothing leads from the item one holds to the
+    # source item that was decided.
+    by_prediction = Q(prediction__external_id=text)
     if number is not None:
-        exact |= Q(pk=number) | Q(prediction_id=number)
+        by_prediction |= Q(prediction_id=number)
+    if not shows_prediction_ids(user):
+        by_prediction &= ~Q(purpose__in=BLIND)
+    exact = by_prediction | Q(pk=number) if number is not None else by_prediction
     result.exact = list(visible.filter(exact).order_by("-id")[:LIMIT])
     if not result.exact and not text.startswith("#"):
-        result.partial = list(
-            visible.filter(prediction__external_id__startswith=text).order_by("-id")[:LIMIT]
-        )
+        partial = Q(prediction__external_id__startswith=text)
+        if not shows_prediction_ids(user):
+            partial &= ~Q(purpose__in=BLIND)
+        result.partial = list(visible.filter(partial).order_by("-id")[:LIMIT])
     return result

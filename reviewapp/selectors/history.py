@@ -24,6 +24,8 @@ DELIVERY = "delivery.delivery"
 DELIVERY_ENQUEUED = "delivery.delivery.enqueued"
 # An item gathers a few dozen events in a long life; this only bounds a pathological one.
 HISTORY_LIMIT = 500
+# The events a reviewer's history of an item keeps (``own_only``).
+QUEUE_VERBS = ("queue.review_item.", "queue.decision.")
 
 
 def item_decisions(item_id: int) -> list[Decision]:
@@ -36,7 +38,7 @@ def item_decisions(item_id: int) -> list[Decision]:
 
 # --- history from the audit log --------------------------------------------------------------
 def item_history(
-    item: ReviewItem, *, decisions: Sequence[Decision] | None = None
+    item: ReviewItem, *, decisions: Sequence[Decision] | None = None, own_only: bool = False
 ) -> list[AuditEvent]:
     """Every audit event about this item, oldest first, in three indexed lookups (four when
     its decisions went into the outbox):
@@ -49,7 +51,14 @@ def item_history(
     Old and new verb names both appear: each event carries ``canonical_verb`` (the current
     name, for comparisons) and ``label`` from the verb registry. The stored ``verb`` is left
     as recorded.
+
+    ``own_only`` (what a reviewer reads, docs/quality/blind.md): only the queue's events about
+    the item itself and its decisions; nothing about the prediction (its ingest, routing,
+    other items' decisions), the outbox or other apps, so a blind item's history cannot show
+    its source, and a live item's shows the same kind of events.
     """
+    if own_only:
+        return _own_history(item, decisions)
     named = Q(target_type=ITEM, target_id=str(item.pk)) | Q(
         target_type=PREDICTION, target_id=str(item.prediction_id)
     )
@@ -76,6 +85,25 @@ def item_history(
     for event in events:
         event.canonical_verb = verbs.canonical(event.verb)
         event.label = verbs.label(event.verb)
+    events.sort(key=lambda e: (e.occurred_at, e.pk))
+    return events
+
+
+def _own_history(item: ReviewItem, decisions: Sequence[Decision] | None) -> list[AuditEvent]:
+    if decisions is None:
+        decision_ids = list(Decision.objects.filter(item_id=item.pk).values_list("pk", flat=True))
+    else:
+        decision_ids = [d.pk for d in decisions]
+    condition = Q(target_type=ITEM, target_id=str(item.pk))
+    if decision_ids:
+        condition |= Q(target_type=DECISION, target_id__in=[str(pk) for pk in decision_ids])
+    events = []
+    for event in AuditEvent.objects.filter(condition).order_by("id")[:HISTORY_LIMIT]:
+        event.canonical_verb = verbs.canonical(event.verb)
+        if not event.canonical_verb.startswith(QUEUE_VERBS):
+            continue
+        event.label = verbs.label(event.verb)
+        events.append(event)
     events.sort(key=lambda e: (e.occurred_at, e.pk))
     return events
 

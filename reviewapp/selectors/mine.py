@@ -2,8 +2,10 @@
 
 "Today" is the reviewer's day in their own time zone (the active one). The team is everyone
 who decided items of the same pools (the models the reviewer reads) today, the reviewer
-included. Undone decisions count nowhere; gold and qualification items test the reviewer,
-not the model, and stay out of the figures as they stay out of dashboards.
+included. Undone decisions count nowhere. Gold and qualification items test the reviewer, not
+the model: other people's stay out of the figures as they stay out of dashboards, but one's
+own count like any item one decided, or the count beside one's list of decisions would tell a
+reviewer which of them were gold (docs/quality/blind.md).
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import statistics
 from dataclasses import dataclass
 from typing import Any
 
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from reviewapp.core import clock
@@ -69,7 +71,7 @@ def day_figures(*, user: Any, now: dt.datetime | None = None) -> dict[str, Any]:
         decisions_visible_to(
             user,
             Decision.objects.filter(decided_at__gte=since, undone_at__isnull=True).exclude(
-                item__purpose__in=list(UNCOUNTED)
+                Q(item__purpose__in=list(UNCOUNTED)) & ~Q(reviewer_id=user.pk)
             ),
         ).values_list("reviewer_id", "action", "decided_at", "claimed_at")
     )

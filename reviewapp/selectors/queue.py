@@ -16,15 +16,17 @@ from django.db.models import Count, Exists, Min, OuterRef, Q, QuerySet
 
 from reviewapp.core import clock, roles
 from reviewapp.core.params import PAGE_MAX, ParamError, parse_int
-from reviewapp.governance.rules import REASON_LABELS
+from reviewapp.governance.rules import QA_SAMPLE, REASON_LABELS
 from reviewapp.models import (
     OPEN_STATUSES,
+    PER_REVIEWER_PURPOSES,
     QUEUE_ORDER,
     MLModel,
     PoolMembership,
     QueueCountSnapshot,
     ReviewItem,
 )
+from reviewapp.selectors.purposes import BLIND
 from reviewapp.selectors.visibility import (  # noqa: F401  (visible_model_ids: re-exported)
     review_items_visible_to,
     sees_all,
@@ -134,7 +136,12 @@ def queue_items(
     if filters.sla:
         qs = qs.filter(_sla_q(filters.sla, now))
     if filters.reason:
-        qs = qs.filter(reason_q(filters.reason))
+        reason = reason_q(filters.reason)
+        if filters.reason == QA_SAMPLE and visible_model_ids(user) is not None:
+            # --- blind: a reviewer's list shows a blind item of a passed prediction as a QA
+            # sample (selectors.blind), so its filter finds it there too.
+            reason |= Q(purpose__in=BLIND, prediction__routed=False)
+        qs = qs.filter(reason)
     if filters.assignee == "me":
         qs = qs.filter(claimed_by=user)
     elif filters.assignee == "none":
@@ -164,6 +171,36 @@ def breached_first(*, user: Any, limit: int = 5) -> list[ReviewItem]:
             :limit
         ]
     )
+
+
+def _grouped_counts(qs: QuerySet, now: dt.datetime) -> QuerySet:
+    near = now + dt.timedelta(seconds=int(settings.REVIEW_SLA_NEAR_SECONDS))
+    breached = Q(sla_breached_at__isnull=False) | Q(sla_due_at__lte=now)
+    return (
+        qs.filter(status__in=OPEN_STATUSES)
+        .order_by()
+        .values("model_id", "status", "purpose")
+        .annotate(
+            n=Count("id"),
+            breached=Count("id", filter=breached),
+            near=Count("id", filter=~breached & Q(sla_due_at__lte=near)),
+            high=Count("id", filter=Q(priority__gte=70)),
+            medium=Count("id", filter=Q(priority__gte=40, priority__lt=70)),
+        )
+    )
+
+
+def blind_count_rows(user: Any, now: dt.datetime) -> tuple[list[dict], list[dict]]:
+    """--- blind (docs/quality/blind.md): the reviewer's own open gold and qualification items
+    (to add: the shared counts leave every served item out) and the open second reviews of
+    their own decisions (to take away: they never see them). Two small indexed queries."""
+    own = list(
+        _grouped_counts(
+            ReviewItem.objects.filter(for_reviewer=user, purpose__in=PER_REVIEWER_PURPOSES), now
+        )
+    )
+    hidden = list(_grouped_counts(ReviewItem.objects.filter(excluded_reviewer=user), now))
+    return own, hidden
 
 
 def count_rows(now: dt.datetime) -> list[dict[str, Any]]:
@@ -225,6 +262,18 @@ def queue_counts(*, user: Any, model_id: int | None = None) -> dict[str, Any]:
         cache.set(key, cached, ttl)
     visible = visible_model_ids(user)
     rows = [r for r in cached["rows"] if visible is None or r["model_id"] in visible]
+    if visible is not None:
+        # --- blind (docs/quality/blind.md): gold and qualification items are each served to
+        # one reviewer: a reviewer's counts hold their own, not others', and not the second
+        # reviews of their own decisions, so the counts match the list they see.
+        rows = [r for r in rows if r.get("purpose") not in PER_REVIEWER_PURPOSES]
+        own, hidden = blind_count_rows(user, clock.now())
+        rows += [r for r in own if r["model_id"] in visible]
+        rows += [
+            {**r, **{k: -r[k] for k in ("n", "breached", "near", "high", "medium")}}
+            for r in hidden
+            if r["model_id"] in visible
+        ]
     by_model: dict[int, int] = {}
     for r in rows:
         by_model[r["model_id"]] = by_model.get(r["model_id"], 0) + r["n"]
@@ -238,6 +287,9 @@ def queue_counts(*, user: Any, model_id: int | None = None) -> dict[str, Any]:
         near += r["near"]
         high += r["high"]
         medium += r["medium"]
+    # The blind adjustments are live, the shared counts a snapshot: never below nothing.
+    total = max(0, total)
+    by_status = {k: max(0, v) for k, v in by_status.items()}
     return {
         "total": total,
         "by_model": by_model,

@@ -12,7 +12,8 @@ The rule, by caller:
   as evidence for threshold changes. Reading is all the committee gets: it never claims or
   decides (the page and API role checks stay as they are);
 - anyone else (a **reviewer**) reads the models of their pools, plus a review item they hold
-  (a lead may assign an item outside the holder's pools);
+  (a lead may assign an item outside the holder's pools), except a gold or qualification item
+  served to someone else and a second review of their own decision (docs/quality/blind.md);
 - an anonymous caller reads nothing.
 
 An object outside the caller's visibility is answered with 404, exactly as if it did not exist,
@@ -26,7 +27,14 @@ from typing import Any
 from django.db.models import Q, QuerySet
 
 from reviewapp.core import roles
-from reviewapp.models import Decision, MLModel, PoolMembership, Prediction, ReviewItem
+from reviewapp.models import (
+    PER_REVIEWER_PURPOSES,
+    Decision,
+    MLModel,
+    PoolMembership,
+    Prediction,
+    ReviewItem,
+)
 
 SEES_ALL_ROLES = (roles.LEAD, roles.ENGINEER, roles.COMMITTEE)
 
@@ -97,6 +105,12 @@ def review_items_visible_to(
     visible = visible_model_ids(principal)
     if visible is None:
         return qs
+    # --- blind (review quality, docs/quality/blind.md): a reviewer never reads a gold or
+    # qualification item served to someone else, nor a second review of their own decision.
+    qs = qs.exclude(
+        Q(purpose__in=PER_REVIEWER_PURPOSES) & ~Q(for_reviewer_id=principal.pk)
+    ).exclude(excluded_reviewer_id=principal.pk)
+    # --- end blind
     if not held:
         return qs.filter(model_id__in=visible)
     return qs.filter(Q(model_id__in=visible) | Q(claimed_by_id=principal.pk))

@@ -12,6 +12,7 @@ from django.utils.translation import gettext as _
 
 from reviewapp.core import clock, verbs
 from reviewapp.core.time import human_duration
+from reviewapp.selectors.blind import reveals_purpose, shown_reason_codes
 from reviewapp.selectors.purposes import LIST_LABELS
 
 register = template.Library()
@@ -92,14 +93,23 @@ def status_badge(item: Any, user: Any = None) -> str:
 
 
 @register.simple_tag
-def purpose_badge(item: Any) -> str:
+def purpose_badge(item: Any, viewer: Any = None) -> str:
     """Why a non-routed item is in the queue (a shift sample, a halted model's sample, ...),
-    as a small badge; nothing for a routed item, and nothing for gold or qualification items,
-    which must look like any other (``selectors.purposes.LIST_LABELS``)."""
+    as a small badge; nothing for a routed item, and nothing for gold, qualification and
+    second-review items, which must look like any other (``selectors.purposes.LIST_LABELS``),
+    unless ``viewer`` is a lead who may see what they are (``selectors.blind.reveals``)."""
     label = LIST_LABELS.get(getattr(item, "purpose", ""))
+    if label is None and viewer is not None and reveals_purpose(viewer, item):
+        label = item.get_purpose_display().lower()
     if label is None:
         return ""
     return format_html('<span class="badge blue">{}</span>', label)
+
+
+@register.simple_tag
+def reason_codes_for(item: Any, viewer: Any) -> list[str]:
+    """The item's reason codes as ``viewer`` sees them (a blind item's: selectors.blind)."""
+    return shown_reason_codes(item, viewer=viewer)
 
 
 @register.simple_tag

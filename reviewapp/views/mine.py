@@ -14,6 +14,7 @@ from django.views.decorators.http import require_GET
 
 from reviewapp.core import clock, roles
 from reviewapp.core.params import PAGE_MAX, ParamError, parse_int
+from reviewapp.selectors.blind import shows_prediction_ids
 from reviewapp.selectors.find import find_items
 from reviewapp.selectors.mine import day_figures, my_decisions
 from reviewapp.selectors.queue import page_of
@@ -40,6 +41,7 @@ def find(request: HttpRequest) -> HttpResponse:
         {
             "result": result,
             "sees_all": visible_model_ids(request.user) is None,
+            "show_ids": shows_prediction_ids(request.user),  # blind: leads only
             "now": clock.now(),
             "near_seconds": settings.REVIEW_SLA_NEAR_SECONDS,
         },

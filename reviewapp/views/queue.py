@@ -25,6 +25,7 @@ from reviewapp.forms import ClaimForm, DecideForm, ReleaseForm, page_errors
 from reviewapp.governance.replay import RoutingReplay, routing_replay
 from reviewapp.governance.rules import REASON_LABELS, describe_reasons
 from reviewapp.models import Decision, MLModel, ReviewItem
+from reviewapp.selectors.blind import reveals, shown_prediction, shows_prediction_ids
 from reviewapp.selectors.context import review_context, review_item_for_page
 from reviewapp.selectors.history import item_decisions, item_history
 from reviewapp.selectors.queue import (
@@ -247,7 +248,7 @@ def _review_page(
     posted: dict | None = None,
     within: WorkingFilter | None = None,
 ) -> HttpResponse:
-    ctx = review_context(item)
+    ctx = review_context(item, viewer=request.user)
     holds = item.status == S.CLAIMED and item.claimed_by_id == request.user.pk
     if within is None:
         within, _errors = working_filter(request.GET)
@@ -413,17 +414,21 @@ def item_page(request: HttpRequest, item_id: int) -> HttpResponse:
     item = _visible_item(request, item_id)
     lead = roles.has_role(request.user, roles.LEAD)
     decisions = item_decisions(item.pk)
+    # Blind (docs/quality/blind.md): a reviewer reads the item's own events only, on every
+    # item, and a blind item's facts as a live item's.
+    full = shows_prediction_ids(request.user) and reveals(request.user, item)
+    shown = shown_prediction(item, viewer=request.user)
     return render(
         request,
         "reviewapp/queue/item.html",
         {
             "item": item,
             "prediction": item.prediction,
+            "shown": shown,
+            "full_history": full,
             "decisions": decisions,
-            "history": item_history(item, decisions=decisions),
-            "reasons": describe_reasons(
-                list(item.prediction.reason_codes or []), item.prediction.reason_details or {}
-            ),
+            "history": item_history(item, decisions=decisions, own_only=not full),
+            "reasons": describe_reasons(shown.reason_codes, shown.reason_details),
             "is_lead": lead,
             "can_review": can_review(request.user),
             "assignees": list(assignable_users(item.model_id)) if lead else [],
@@ -479,6 +484,8 @@ def item_replay(request: HttpRequest, item_id: int) -> HttpResponse:
     version that routed it, beside what was recorded. A read: the item page's rule applies."""
     require_role(request, roles.REVIEWER, roles.LEAD, roles.ENGINEER)
     item = _visible_item(request, item_id)
+    if not reveals(request.user, item):
+        raise Http404  # blind: the source's routing would give the item away
     try:
         replay = routing_replay(item.prediction)
     except ServiceError as exc:

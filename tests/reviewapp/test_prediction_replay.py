@@ -157,9 +157,13 @@ def test_api_is_in_the_openapi_schema(lead):
 # --- the item page's button and the comparison page ---------------------------------------------
 def test_item_page_has_the_button_and_the_page_shows_the_comparison(client, ana, routed):
     item = routed.review_item
-    client.force_login(ana)
+    client.force_login(UserFactory(username="sam", roles=["engineer"]))
     page = client.get(f"/queue/items/{item.pk}/").content.decode()
     assert f'href="/queue/items/{item.pk}/replay/"' in page and "Replay routing" in page
+    # Reviewers get no button on any item: a blind item's replay would show its source
+    # (docs/quality/blind.md); a live item's page still answers them.
+    client.force_login(ana)
+    assert "Replay routing" not in client.get(f"/queue/items/{item.pk}/").content.decode()
     replay = client.get(f"/queue/items/{item.pk}/replay/")
     assert replay.status_code == 200
     html = replay.content.decode()

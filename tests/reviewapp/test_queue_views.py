@@ -256,14 +256,20 @@ def test_lead_bulk_over_filter_and_reviewer_cannot(client, lead, pooled_reviewer
     assert ReviewItem.objects.filter(status=S.PENDING).count() == 2
 
 
-def test_item_page_shows_history_from_audit_log(client, pooled_reviewer, fraud_model):
+def test_item_page_shows_history_from_audit_log(client, lead, pooled_reviewer, fraud_model):
     (item,) = make_items(fraud_model, 1)
     held = review_item_claim_next(user=pooled_reviewer)
     fx.decide(held, pooled_reviewer, "override", label="legit", reason="r")
-    login(client, pooled_reviewer)
+    login(client, lead)
     html = client.get(f"/queue/items/{item.pk}/").content.decode()
     for words in ("Routed to review", "Claimed", "Decided", "policy v1"):
         assert words in html, words
+    # A reviewer reads the item's own events only, on every item (docs/quality/blind.md).
+    login(client, pooled_reviewer)
+    html = client.get(f"/queue/items/{item.pk}/").content.decode()
+    for words in ("Claimed", "Decided", "policy v1"):
+        assert words in html, words
+    assert "Routed to review" not in html
 
 
 def test_escalations_view_for_leads_only(client, lead, pooled_reviewer, fraud_model):
