@@ -1,11 +1,10 @@
-"""The review-quality API under /api/v1/quality/... Each part includes its module here."""
+"""The review-quality API under /api/v1/quality/... One module per part."""
 
 from django.urls import include, path
 
-urlpatterns: list = []
-urlpatterns += [path("", include("reviewapp.quality.api.scorecards"))]  # --- scorecards ---
-urlpatterns += [path("", include("reviewapp.quality.api.double"))]  # double
-urlpatterns += [path("", include("reviewapp.quality.api.people"))]  # people
-urlpatterns: list = [
-    path("quality/", include("reviewapp.quality.api.gold")),  # --- gold ---
+urlpatterns = [
+    path("", include("reviewapp.quality.api.scorecards")),
+    path("", include("reviewapp.quality.api.double")),
+    path("", include("reviewapp.quality.api.people")),
+    path("quality/", include("reviewapp.quality.api.gold")),
 ]

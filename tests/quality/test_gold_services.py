@@ -133,7 +133,10 @@ def test_retire_needs_a_reason_once(fraud_model, pooled_reviewer, lee):
 @pytest.fixture
 def gold_set(fraud_model, pooled_reviewer, other_reviewer, lee, past):
     """Six gold items from ravi's decisions (two adversarial) and one from ana's, all made
-    two days ago."""
+    two days ago. The model is not critical here: an override on a critical model goes to a
+    blind second review, which the next reviewer's claim would pick up first."""
+    fraud_model.criticality = "high"
+    fraud_model.save(update_fields=["criticality"])
     with clock.travel(past):
         ravi_items = decided_items(fraud_model, other_reviewer, 6, prefix="rv", override=2)
         (ana_item,) = decided_items(fraud_model, pooled_reviewer, 1, prefix="an")
@@ -206,7 +209,8 @@ def test_unrouted_gold_takes_the_models_live_priority_and_tier_sla(
     assert gold_serve(now=now) == 1
     item = ReviewItem.objects.get(purpose=Purpose.GOLD)
     assert item.priority == 63  # the median of the model's pending routed items
-    assert item.sla_due_at == now + dt.timedelta(minutes=DEFAULT_RULES["sla_minutes"]["critical"])
+    tier = fraud_model.criticality  # "high": see gold_set
+    assert item.sla_due_at == now + dt.timedelta(minutes=DEFAULT_RULES["sla_minutes"][tier])
 
 
 def test_nothing_is_served_below_the_rate_or_to_members_not_taking_live_items(

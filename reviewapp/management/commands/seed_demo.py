@@ -172,6 +172,8 @@ class Command(BaseCommand):
         # worker's routing tasks then find nothing left to do).
         self._data_quality(account, actor)
         self._proposal()
+        # Review quality (issue 17), by command name: the queue imports nothing from it.
+        call_command("seed_quality", stdout=self.stdout)
         # The dashboards read rollups: fold the month once now rather than leave it to beat.
         rollups_fold(batch_size=5000, max_batches=10_000)
         self.stdout.write(
