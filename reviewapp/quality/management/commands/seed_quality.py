@@ -3,7 +3,7 @@
 ``seed_demo`` calls it by name after the month of history (the queue imports nothing from this
 app). It gives card-fraud and support-triage review-quality settings (bootstrap change
 requests, as the first policies are), marks gold on both, serves gold to ana and ravi on
-support-triage over the last two weeks and has them answer it, leaves two card-fraud
+support-triage over the last two weeks and has them answer it, leaves two support-triage
 disagreements waiting for lee's adjudication, hides the model's answer on a few open items,
 and adds ravi to the card-fraud pool, where he starts with a qualification set. Idempotent: a
 database that already has review-quality settings is left alone.
@@ -48,11 +48,11 @@ SETTINGS = {
         "guideline_ack_required": True,
     },
     "support-triage": {
-        "gold_rate": 0.05,
+        "gold_rate": 0.1,
         "adversarial_gold_share": 0.3,
         "second_review_rate": 0.05,
         "risky_override_confidence": 0.95,
-        "risky_labels": [],
+        "risky_labels": ["abuse"],
         "suggestion_mask_rate": 0.05,
         "qualification_size": 0,
         "qualification_pass": 0.8,
@@ -63,7 +63,7 @@ SETTINGS = {
 }
 # How often each demo reviewer gets a gold item right (ana agrees with the model by habit on
 # a third of the cases where it was wrong: her rubber-stamp index shows it).
-RIGHT = {"ana": 0.8, "ravi": 0.92}
+RIGHT = {"ana": 0.7, "ravi": 0.9}
 SERVING_DAYS = 14
 
 
@@ -106,7 +106,7 @@ class Command(BaseCommand):
         )
 
     def _support_gold(self, lead) -> int:
-        """Ten support-triage gold items, half from each reviewer's decisions, three where the
+        """Sixteen support-triage gold items, half from each reviewer's decisions, five where the
         model was wrong."""
         if GoldItem.objects.filter(model__slug="support-triage").exists():
             return 0
@@ -124,9 +124,9 @@ class Command(BaseCommand):
             wrong = mine.filter(action=Decision.Action.OVERRIDE).exclude(
                 final_label=F("prediction__label")
             )
-            picks += list(wrong.values_list("item_id", flat=True)[: 2 if username == "ana" else 1])
+            picks += list(wrong.values_list("item_id", flat=True)[: 3 if username == "ana" else 2])
             picks += list(mine.filter(action=Decision.Action.ACCEPT).values_list(
-                "item_id", flat=True)[:3 if username == "ana" else 4])  # fmt: skip
+                "item_id", flat=True)[:5 if username == "ana" else 6])  # fmt: skip
         for item_id in dict.fromkeys(picks):
             gold_mark(
                 item_id=item_id,
@@ -177,33 +177,35 @@ class Command(BaseCommand):
         )
 
     def _disagreements(self, users) -> int:
-        """Two card-fraud overrides (a critical model: each gets a blind second review) that lee,
-        second-reviewing them, accepts: they wait for adjudication."""
+        """Two support-triage tickets the model called abuse (a risky label there: each
+        decision gets a blind second review): ana says it is something else, ravi, second-
+        reviewing blind, agrees with the model. They wait for lee's adjudication."""
         open_items = list(
             ReviewItem.objects.filter(
-                model__slug="card-fraud",
+                model__slug="support-triage",
                 purpose=Purpose.ROUTED,
                 status=ReviewItem.Status.PENDING,
                 claimed_by__isnull=True,
+                suggestion_masked=False,
+                prediction__label="abuse",
             )
             .select_related("prediction", "model")
             .order_by("-priority", "id")[:2]
         )
         waiting = 0
         for item in open_items:
-            other = next(x for x in item.model.labels if x != item.prediction.label)
             with transaction.atomic():
                 taken = review_item_take(item_id=item.pk, user=users["ana"])
-            self._decide(taken, users["ana"], other, reason="The merchant and amount fit the "
-                         "cardholder's usual pattern.")  # fmt: skip
+            self._decide(taken, users["ana"], "billing", reason="The customer disputes a "
+                         "charge; the strong words are about the bill, not abuse.")  # fmt: skip
             second = ReviewItem.objects.filter(
                 prediction_id=item.prediction_id, purpose=Purpose.SECOND_REVIEW
             ).first()
             if second is None:
                 continue
             with transaction.atomic():
-                taken = review_item_take(item_id=second.pk, user=users["lee"])
-            self._decide(taken, users["lee"], item.prediction.label, reason="")
+                taken = review_item_take(item_id=second.pk, user=users["ravi"])
+            self._decide(taken, users["ravi"], item.prediction.label, reason="")
             waiting += 1
         return waiting
 
