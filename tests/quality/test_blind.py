@@ -35,6 +35,7 @@ def not_critical(fraud_model):
     fraud_model.criticality = "high"
     fraud_model.save(update_fields=["criticality"])
 
+
 SOURCE_REASON = "SRC-REASON-kept-private"
 FIRST_NOTE = "FIRST-NOTE-kept-private"
 LEAKS = ("gold", "qualification", "second review", "second_review", "adjudicat")
