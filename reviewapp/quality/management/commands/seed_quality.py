@@ -194,18 +194,21 @@ class Command(BaseCommand):
         )
         waiting = 0
         for item in open_items:
-            with transaction.atomic():
+            at = clock.now() - dt.timedelta(minutes=12 - 5 * waiting)
+            with clock.travel(at), transaction.atomic():
                 taken = review_item_take(item_id=item.pk, user=users["ana"])
-            self._decide(taken, users["ana"], "billing", reason="The customer disputes a "
-                         "charge; the strong words are about the bill, not abuse.")  # fmt: skip
+            with clock.travel(at + dt.timedelta(seconds=48)):
+                self._decide(taken, users["ana"], "account", reason="Someone using the "
+                             "customer's name and photos is an account takeover, not abuse.")  # fmt: skip
             second = ReviewItem.objects.filter(
                 prediction_id=item.prediction_id, purpose=Purpose.SECOND_REVIEW
             ).first()
             if second is None:
                 continue
-            with transaction.atomic():
+            with clock.travel(at + dt.timedelta(minutes=3)), transaction.atomic():
                 taken = review_item_take(item_id=second.pk, user=users["ravi"])
-            self._decide(taken, users["ravi"], item.prediction.label, reason="")
+            with clock.travel(at + dt.timedelta(minutes=3, seconds=35)):
+                self._decide(taken, users["ravi"], item.prediction.label, reason="")
             waiting += 1
         return waiting
 
