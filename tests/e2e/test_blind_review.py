@@ -24,6 +24,9 @@ def test_gold_and_live_review_pages_look_alike(live_server, page, sign_in, artif
     lee = UserFactory(username="lee", roles=["lead"])
     for user in (ana, ravi):
         PoolMembership.objects.create(model=fraud_model, user=user)
+    # Not critical: ravi's override would also get a real blind second review (test_blind).
+    fraud_model.criticality = "high"
+    fraud_model.save(update_fields=["criticality"])
     source = decided_source(fraud_model, ravi)
     live = live_item(fraud_model)
     gold = serve_gold(source, ana, lee, like=live)
