@@ -33,6 +33,7 @@ from .models import (
     ReviewerDay,
     RollupWatermark,
 )
+from .services.batch import UNCOUNTED_PURPOSES, counted_items
 from .stats import bucket_floor
 
 ROLLUP_FIELDS = (
@@ -137,6 +138,8 @@ def live_queue(*, model_ids: Iterable[int] | None = None) -> dict[int, LiveQueue
         for r in snapshot.rows:
             if wanted is not None and r["model_id"] not in wanted:
                 continue
+            if r.get("purpose") in UNCOUNTED_PURPOSES:
+                continue  # gold and qualification test reviewers: never counted (DESIGN)
             a = acc.setdefault(r["model_id"], {"open": 0, "pending": 0, "breached": 0, "at": None})
             a["open"] += r["n"]
             a["breached"] += r["breached"]
@@ -154,7 +157,7 @@ def live_queue(*, model_ids: Iterable[int] | None = None) -> dict[int, LiveQueue
             )  # fmt: skip
             for model_id, a in acc.items()
         }
-    qs = ReviewItem.objects.filter(status__in=OPEN_STATUSES)
+    qs = ReviewItem.objects.filter(counted_items(), status__in=OPEN_STATUSES)
     if model_ids is not None:
         qs = qs.filter(model_id__in=list(model_ids))
     rows = (
