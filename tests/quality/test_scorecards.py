@@ -204,7 +204,9 @@ def test_overview_page_for_each_role(fraud_model, team):
         assert page.status_code == 200
         assert 'data-model="card-fraud"' in page.content.decode()
         assert 'data-reviewer="stamp"' not in page.content.decode()  # leads only
-    assert _client(team["stamp"]).get(url).status_code == 403
+    # A reviewer is sent to their own scorecard.
+    mine = _client(team["stamp"]).get(url)
+    assert mine.status_code == 302 and mine["Location"] == reverse("quality:my-scorecard")
     assert _client(team["lee"]).get(url, {"days": "abc"}).status_code == 400
     assert _client(team["lee"]).get(url, {"model": "nope"}).status_code == 400
 

@@ -13,7 +13,7 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET
@@ -57,6 +57,9 @@ def _window(request: HttpRequest) -> tuple[int, Any, dict[str, str]]:
 @require_GET
 def overview(request: HttpRequest) -> HttpResponse:
     if not sel.may_read_overview(request.user):
+        if roles.has_role(request.user, roles.REVIEWER):
+            # A reviewer's part of review quality is their own scorecard.
+            return redirect("quality:my-scorecard")
         raise RoleRequired(roles=OVERVIEW_ROLES)
     days, model, errors = _window(request)
     figures = agreement_sel.agreement_by_model(
