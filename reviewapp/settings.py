@@ -580,12 +580,51 @@ CELERY_DB_REUSE_MAX = env_int("CELERY_DB_REUSE_MAX", 1000)
 CELERY_TASK_SOFT_TIME_LIMIT = 120
 CELERY_TASK_TIME_LIMIT = 180
 CELERY_TASK_DEFAULT_QUEUE = "default"
-CELERY_TASK_QUEUES = (Queue("default"), Queue("ingest"), Queue("routing"), Queue("monitors"))
+# Queues by kind of work (README, "Workers per queue"): a slow webhook receiver never delays
+# routing, a long replay or rollup never delays a containment. Every task is routed here by
+# name (a test holds every registered task to one of these queues); "default" is for none.
+CELERY_TASK_QUEUES = tuple(
+    Queue(name) for name in ("ingest", "routing", "delivery", "monitors", "maintenance", "default")
+)
+_TASK_QUEUE = {
+    # Published by producers that run Celery themselves (docs/api-input.md).
+    "ingest": ["failsafe.ingest_prediction"],
+    "routing": ["failsafe.route_predictions"],
+    # Talking to other systems: producers' webhooks, the on-call webhook, email.
+    "delivery": [
+        "failsafe.delivery_fill",
+        "failsafe.delivery_send",
+        "failsafe.alert_webhook_send",
+        "failsafe.notification_email",
+    ],
+    # What must act within seconds when a model misbehaves.
+    "monitors": ["failsafe.monitors_evaluate", "governance.check_rollback_triggers"],
+    # Sweeps, rollups, sealing, replay and evidence, reminders, scheduled applies, quality.
+    "maintenance": [
+        "failsafe.sweep_inbox",
+        "failsafe.seal_audit",
+        "failsafe.verify_audit",
+        "failsafe.fold_rollups",
+        "failsafe.prune_metric_buckets",
+        "failsafe.prune_notifications",
+        "failsafe.review_count_queue",
+        "failsafe.review_expire_leases",
+        "failsafe.review_sla_sweep",
+        "failsafe.review_wake_deferred",
+        "failsafe.learn_feature_profiles",
+        "failsafe.containment_reminders",
+        "failsafe.governance_compute_evidence",
+        "governance.apply_due",
+        "governance.expire_requests",
+        "governance.ratifications_overdue",
+        "catalog.remind_stewards",
+        "playbooks.action_item_reminders",
+        "quality.check_reviewers",
+        "quality.serve_gold",
+    ],
+}
 CELERY_TASK_ROUTES = {
-    "failsafe.ingest_prediction": {"queue": "ingest"},
-    "failsafe.route_predictions": {"queue": "routing"},
-    # Its own queue, so long replays or evidence runs never delay the monitors.
-    "failsafe.monitors_evaluate": {"queue": "monitors"},
+    task: {"queue": queue} for queue, tasks in _TASK_QUEUE.items() for task in tasks
 }
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")

@@ -28,7 +28,7 @@ from django.db import connection
 from kombu import pools as kombu_pools
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-QUEUES = "ingest,routing,monitors,default"
+QUEUES = "ingest,routing,delivery,monitors,maintenance,default"
 
 
 # --- Small helpers ------------------------------------------------------------------------------
