@@ -329,3 +329,25 @@ def test_a_reviewer_outside_leads_is_refused(quality, db):
     reviewer = UserFactory(username="rita", roles=["reviewer"])
     with pytest.raises(PermissionDenied):
         sr.second_review_adjudicate(review_id=1, label="x", reason="x", user=reviewer, version=1)
+
+
+def test_a_lead_who_reviewed_the_prediction_leaves_it_to_another_lead(
+    quality, fraud_model, pooled_reviewer
+):
+    """The second reviewer here is a lead; while another lead exists, the party may not
+    adjudicate (the page says who can), and once alone they may."""
+    from reviewapp.models import PoolMembership
+
+    lead_a = UserFactory(username="lead-a", roles=["lead"])
+    lead_b = UserFactory(username="lead-b", roles=["lead"])
+    PoolMembership.objects.create(model=fraud_model, user=lead_a)
+    _item, _first, review = disagreement(fraud_model, pooled_reviewer, lead_a)
+    assert review.status == ST.ADJUDICATING
+    assert "lead-b" in sr.adjudicator_conflict(review, lead_a)
+    assert sr.adjudicator_conflict(review, lead_b) == ""
+    with pytest.raises(PermissionDenied):
+        sr.second_review_adjudicate(
+            review_id=review.pk, label="fraud", reason="r", user=lead_a, version=review.version
+        )
+    lead_b.groups.clear()
+    assert sr.adjudicator_conflict(review, lead_a) == ""

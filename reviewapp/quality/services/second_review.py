@@ -305,6 +305,29 @@ def _notify_leads(review: SecondReview, *, first: Decision, second: Decision) ->
 
 
 # --- adjudication ---------------------------------------------------------------------------
+def adjudicator_conflict(review: SecondReview, user: Any) -> str:
+    """Why ``user`` should not adjudicate ``review`` ("" if nothing stands in the way): they
+    were one of the two reviewers and another lead can take it. With no other lead, a party
+    may adjudicate (a team of one lead must not be stuck); the audit log shows it."""
+    parties = {review.first_decision.reviewer_id}
+    if review.second_decision_id:
+        parties.add(review.second_decision.reviewer_id)
+    if user.pk not in parties:
+        return ""
+    others = sorted(
+        get_user_model()
+        .objects.filter(groups__name=roles.LEAD, is_active=True)
+        .exclude(pk=user.pk)
+        .values_list("username", flat=True)
+        .distinct()
+    )
+    if not others:
+        return ""
+    return _(
+        "You reviewed this prediction yourself, so another lead adjudicates it: %(names)s."
+    ) % {"names": ", ".join(others[:5])}
+
+
 def second_review_adjudicate(
     *,
     review_id: int,
@@ -347,6 +370,9 @@ def second_review_adjudicate(
             ]
         if errors:
             raise ServiceError(_("The adjudication has problems."), errors=errors)
+        conflict = adjudicator_conflict(review, user)
+        if conflict:
+            raise PermissionDenied(conflict, field="review")
         if review.status != ST.ADJUDICATING:
             raise Conflict(
                 _("This second review is %(status)s; there is nothing to adjudicate.")

@@ -19,7 +19,7 @@ from reviewapp.selectors.context import review_context
 
 from ..models import SecondReview
 from ..selectors import second_review as sel
-from ..services.second_review import second_review_adjudicate
+from ..services.second_review import adjudicator_conflict, second_review_adjudicate
 
 MAX_ROWS = 200
 
@@ -114,6 +114,7 @@ def adjudication(request: HttpRequest, review_id: int) -> HttpResponse:
         "errors": errors,
         "posted": posted,
         "open": review.status == SecondReview.Status.ADJUDICATING,
+        "conflict": adjudicator_conflict(review, request.user),
         "now": clock.now(),
     }
     return render(request, "quality/adjudication.html", context, status=status)
