@@ -24,7 +24,6 @@ import random
 from typing import Any
 
 from django.conf import settings
-from django.contrib.auth import get_user_model
 from django.core.cache import cache
 from django.db import connection, transaction
 from django.urls import reverse
@@ -40,6 +39,7 @@ from reviewapp.models.ingest import Criticality
 
 from ..models import SecondReview
 from ..settings import quality_settings
+from .people_common import lead_ids, lead_names
 
 logger = logging.getLogger(__name__)
 
@@ -282,12 +282,7 @@ def _notify_leads(review: SecondReview, *, first: Decision, second: Decision) ->
     exclude = {first.reviewer_id, second.reviewer_id}
 
     def send() -> None:
-        leads = (
-            get_user_model()
-            ._default_manager.filter(groups__name=roles.LEAD, is_active=True)
-            .exclude(pk__in=exclude)
-            .values_list("pk", flat=True)
-        )
+        leads = [pk for pk in lead_ids() if pk not in exclude]
         try:
             with transaction.atomic():
                 notifications.notify(
@@ -314,13 +309,7 @@ def adjudicator_conflict(review: SecondReview, user: Any) -> str:
         parties.add(review.second_decision.reviewer_id)
     if user.pk not in parties:
         return ""
-    others = sorted(
-        get_user_model()
-        .objects.filter(groups__name=roles.LEAD, is_active=True)
-        .exclude(pk=user.pk)
-        .values_list("username", flat=True)
-        .distinct()
-    )
+    others = [name for name in lead_names() if name != user.get_username()]
     if not others:
         return ""
     return _(
