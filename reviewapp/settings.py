@@ -319,6 +319,10 @@ INGEST_CATALOGUE_CACHE_SECONDS = env_float("INGEST_CATALOGUE_CACHE_SECONDS", 5)
 SERVICE_TOKEN_CACHE_SECONDS = env_float("SERVICE_TOKEN_CACHE_SECONDS", 5)
 # A routing task tops its chunk up with other waiting predictions (see services/routing.py).
 INGEST_ROUTE_FILL = env_bool("INGEST_ROUTE_FILL", True)
+# Single requests: each process publishes at most one "route model X" message per this many
+# milliseconds, plus a trailing one for rows committed inside the window (0: one message per
+# request). See services/route_coalesce.py.
+INGEST_ROUTE_COALESCE_MS = env_float("INGEST_ROUTE_COALESCE_MS", 50)
 AUDIT_SEAL_INTERVAL_SECONDS = env_float("AUDIT_SEAL_INTERVAL_SECONDS", 10)
 AUDIT_SEAL_BATCH = env_int("AUDIT_SEAL_BATCH", 5000)
 
@@ -589,7 +593,7 @@ CELERY_TASK_QUEUES = tuple(
 _TASK_QUEUE = {
     # Published by producers that run Celery themselves (docs/api-input.md).
     "ingest": ["failsafe.ingest_prediction"],
-    "routing": ["failsafe.route_predictions"],
+    "routing": ["failsafe.route_predictions", "failsafe.route_model"],
     # Talking to other systems: producers' webhooks, the on-call webhook, email.
     "delivery": [
         "failsafe.delivery_fill",

@@ -11,8 +11,13 @@ from django.conf import settings
 from django.db import DatabaseError, InterfaceError, OperationalError, close_old_connections
 
 from reviewapp.envelope import safe_text
-from reviewapp.services.ingest import ROUTE_TASK, inbox_sweep, prediction_ingest_published
-from reviewapp.services.routing import predictions_route
+from reviewapp.services.ingest import (
+    ROUTE_MODEL_TASK,
+    ROUTE_TASK,
+    inbox_sweep,
+    prediction_ingest_published,
+)
+from reviewapp.services.routing import predictions_route, predictions_route_waiting
 from reviewapp.services.sweeps import (
     queue_counts_refresh,
     review_deferred_wake,
@@ -50,6 +55,23 @@ def _recycle_db_connections(task: Any = None, **kwargs: Any) -> None:
 def route_predictions(ids: list[int]) -> int:
     fill_to = settings.INGEST_ROUTE_CHUNK if settings.INGEST_ROUTE_FILL else 0
     return predictions_route(ids=ids, fill_to=fill_to)
+
+
+@shared_task(
+    name=ROUTE_MODEL_TASK,
+    acks_late=True,
+    autoretry_for=TRANSIENT,
+    retry_backoff=2,
+    retry_backoff_max=60,
+    max_retries=8,
+    ignore_result=True,
+)
+def route_model(model_id: int) -> int:
+    """Coalesced routing: every waiting row of this model, a chunk per transaction."""
+    if isinstance(model_id, bool) or not isinstance(model_id, int):
+        logger.warning("route_model ignored a message naming no model id: %r", model_id)
+        return 0
+    return predictions_route_waiting(model_id=model_id, chunk=settings.INGEST_ROUTE_CHUNK)
 
 
 @shared_task(name="failsafe.sweep_inbox", acks_late=True, ignore_result=True)

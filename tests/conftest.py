@@ -65,8 +65,10 @@ def _fresh_cache():
 
     from reviewapp.failsafe.services.profiles import checkers_forget
     from reviewapp.governance.shadow import clear_cache
+    from reviewapp.services.ingest import route_coalescer_reset
 
     cache.clear()
+    route_coalescer_reset()
     checkers_forget()
     clear_cache()
     yield

@@ -21,6 +21,11 @@ from django.db import transaction
 logger = logging.getLogger(__name__)
 
 
+def publish_is_eager() -> bool:
+    """True when tasks run in-process as they are published (CELERY_TASK_ALWAYS_EAGER)."""
+    return bool(current_app.conf.task_always_eager)
+
+
 def task_publish(name: str, *, args: Sequence[Any] = (), fail_fast: bool = False) -> None:
     """Publish task `name` with positional `args` now (see task_publish_many)."""
     task_publish_many(name, [args], fail_fast=fail_fast)

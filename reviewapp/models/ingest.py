@@ -156,6 +156,14 @@ class Prediction(models.Model):
                 name="prediction_unrouted_idx",
                 condition=Q(status="received"),
             ),
+            # Coalesced routing takes a model's waiting rows oldest first (… WHERE model_id = X
+            # AND status = 'received' ORDER BY id LIMIT n FOR UPDATE SKIP LOCKED): a small index,
+            # since rows leave it once routed.
+            models.Index(
+                fields=["model", "id"],
+                name="prediction_inbox_idx",
+                condition=Q(status="received"),
+            ),
             models.Index(fields=["model", "label", "confidence"], name="prediction_similar_idx"),
             # A model's predictions in a time window (an incident's affected predictions, a
             # shift sample, the recovery scoring's recent traffic): without it each of those

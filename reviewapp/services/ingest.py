@@ -22,7 +22,7 @@ from django.dispatch import receiver
 from reviewapp.core import clock
 from reviewapp.core.audit import Actor, audit_record, audit_record_many, build_event
 from reviewapp.core.models import AuditEvent
-from reviewapp.core.publish import task_publish_many
+from reviewapp.core.publish import publish_is_eager, task_publish_many
 from reviewapp.envelope import (
     CleanEnvelope,
     parse_json,
@@ -41,12 +41,15 @@ from reviewapp.models import (
 )
 
 from .accounts import allowed_model_ids
+from .route_coalesce import RouteCoalescer
 from .routing import predictions_route
 
 logger = logging.getLogger(__name__)
 
-# Registered names of the tasks this module publishes (see reviewapp/tasks.py).
+# Registered names of the tasks this module publishes (see reviewapp/tasks.py): routing by
+# ids (batches, the sweeper) and coalesced routing of a model's waiting rows (single requests).
 ROUTE_TASK = "failsafe.route_predictions"
+ROUTE_MODEL_TASK = "failsafe.route_model"
 
 
 @dataclass(frozen=True)
@@ -343,8 +346,18 @@ def predictions_store(
         if created:
             audit_record_many(_ingested_events(created, actor=actor))
             if enqueue:
-                transaction.on_commit(lambda: enqueue_routing(created))
+                by_model = _ids_by_model(created, stored)
+                transaction.on_commit(lambda: enqueue_routing(created, models=by_model))
     return results
+
+
+def _ids_by_model(created: list[int], stored: Stored) -> dict[int, list[int]]:
+    new = set(created)
+    by_model: dict[int, list[int]] = {}
+    for (model_id, _), (pk, _, _) in stored.items():
+        if pk in new:
+            by_model.setdefault(model_id, []).append(pk)
+    return by_model
 
 
 def _ingested_events(created: list[int], *, actor: Actor) -> list[AuditEvent]:
@@ -456,22 +469,36 @@ def _insert_returning(rows: list[dict[str, Any]]) -> Stored:
 _broker_down_until = 0.0
 
 
-def enqueue_routing(ids: list[int]) -> bool:
-    """Publish routing tasks. A broker outage is not an error here: the sweeper retries.
+def enqueue_routing(ids: list[int], *, models: dict[int, list[int]] | None = None) -> bool:
+    """Announce committed rows to the routing workers. A broker outage is not an error here:
+    the sweeper retries.
+
+    A small set whose models are known (a single request, a small batch) goes through the
+    coalescer: at most one "route model X" message per INGEST_ROUTE_COALESCE_MS per process,
+    the routing task taking every waiting row of X. Larger sets (big batches, the sweeper)
+    publish their ids in chunks of INGEST_ROUTE_CHUNK, one message per chunk.
 
     Fails fast: one connection attempt (no kombu retry loop), so a request whose broker is
     down still answers promptly; the rows are marked for the sweeper's next pass.
     """
-    global _broker_down_until
     if not ids:
         return True
     chunk = settings.INGEST_ROUTE_CHUNK
+    coalescer = _coalescer()
+    if models and len(ids) < chunk and coalescer is not None:
+        ok = True
+        for model_id, model_ids in models.items():
+            ok = coalescer.announce(model_id, model_ids) and ok
+        return ok
+    return _publish(ROUTE_TASK, [[ids[i : i + chunk]] for i in range(0, len(ids), chunk)], ids)
+
+
+def _publish(name: str, args_list: list[list[Any]], ids: list[int]) -> bool:
+    global _broker_down_until
     try:
         if time.monotonic() < _broker_down_until:
             raise ConnectionError("broker marked down")
-        task_publish_many(
-            ROUTE_TASK, ([ids[i : i + chunk]] for i in range(0, len(ids), chunk)), fail_fast=True
-        )
+        task_publish_many(name, args_list, fail_fast=True)
     except Exception as exc:  # noqa: BLE001 - any broker failure; the inbox row is durable
         _broker_down_until = time.monotonic() + settings.INGEST_BROKER_RETRY_AFTER_SECONDS
         logger.warning(
@@ -480,6 +507,36 @@ def enqueue_routing(ids: list[int]) -> bool:
         _mark_for_sweeper(ids)
         return False
     return True
+
+
+def _publish_route_model(model_id: int, ids: list[int], *, deferred: bool) -> bool:
+    try:
+        return _publish(ROUTE_MODEL_TASK, [[model_id]], ids)
+    finally:
+        if deferred:
+            # The coalescer's own thread: give back a connection _mark_for_sweeper opened.
+            connection.close()
+
+
+_route_coalescer: RouteCoalescer | None = None
+
+
+def _coalescer() -> RouteCoalescer | None:
+    """This process's coalescer; None when coalescing is off (a window of 0, or eager Celery:
+    tests expect a request's rows routed when it answers)."""
+    global _route_coalescer
+    window = settings.INGEST_ROUTE_COALESCE_MS / 1000
+    if window <= 0 or publish_is_eager():
+        return None
+    if _route_coalescer is None or _route_coalescer.window != window:
+        _route_coalescer = RouteCoalescer(_publish_route_model, window_seconds=window)
+    return _route_coalescer
+
+
+def route_coalescer_reset() -> None:
+    """Drop this process's open windows and pending announcements (for tests)."""
+    if _route_coalescer is not None:
+        _route_coalescer.discard()
 
 
 def _mark_for_sweeper(ids: list[int]) -> None:

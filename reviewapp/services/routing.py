@@ -124,12 +124,32 @@ def facts_for(
     )
 
 
-def predictions_route(*, ids: Sequence[int], fill_to: int = 0) -> int:
+def predictions_route_waiting(*, model_id: int, chunk: int, max_chunks: int = 20) -> int:
+    """Route the waiting predictions of one model, oldest first, a chunk per transaction.
+
+    The coalesced routing task's use case (services/route_coalesce.py): one message says
+    "model X has new rows", and this takes every `received` row of X that no other worker
+    holds (SKIP LOCKED), until a chunk comes back short. At most ``max_chunks`` chunks per
+    call, so one message cannot keep a worker forever; later messages and the sweeper take
+    the rest. Returns how many were routed.
+    """
+    routed = 0
+    for _ in range(max_chunks):
+        taken = predictions_route(model_id=model_id, fill_to=chunk)
+        routed += taken
+        if taken < chunk:
+            break
+    return routed
+
+
+def predictions_route(
+    *, ids: Sequence[int] = (), fill_to: int = 0, model_id: int | None = None
+) -> int:
     """Route the given predictions that are still waiting. Returns how many were routed now.
 
-    With ``fill_to``, the chunk is topped up with the oldest other waiting predictions: under
-    a stream of single requests (one task each) a worker then routes many per transaction, and
-    the tasks of rows routed early find nothing left to do.
+    With ``fill_to``, the chunk is topped up with the oldest other waiting predictions (of
+    ``model_id`` only, when given): under a stream of single requests a worker then routes
+    many per transaction, and the tasks of rows routed early find nothing left to do.
 
     Exactly once: only rows still `received` are taken, locked with SKIP LOCKED on PostgreSQL
     (a redelivered task racing the original skips them) and under SQLite's single writer
@@ -137,16 +157,25 @@ def predictions_route(*, ids: Sequence[int], fill_to: int = 0) -> int:
     """
     ids = list(ids)
     waiting = Prediction.objects.filter(status=Prediction.Status.RECEIVED)
-    wanted = Q(id__in=ids)
-    if fill_to > len(ids):
-        oldest = waiting.order_by("id").values("id")[: fill_to - len(ids)]
-        wanted |= Q(id__in=oldest)
+    if model_id is not None:
+        waiting = waiting.filter(model_id=model_id)
+    locking = connection.vendor == "postgresql"
     with transaction.atomic():
-        qs = waiting.filter(wanted)
-        if connection.vendor == "postgresql":
+        if ids:
+            wanted = Q(id__in=ids)
+            if fill_to > len(ids):
+                oldest = waiting.order_by("id").values("id")[: fill_to - len(ids)]
+                wanted |= Q(id__in=oldest)
+            qs = waiting.filter(wanted).order_by("id")
+        else:
+            # The oldest waiting rows that no other worker holds, in one statement
+            # (… ORDER BY id LIMIT n FOR UPDATE SKIP LOCKED): concurrent workers take
+            # disjoint chunks instead of queueing on each other.
+            qs = waiting.order_by("id")[:fill_to]
+        if locking:
             qs = qs.select_for_update(skip_locked=True, of=("self",))
         # Only what the rules read: the envelope's input and output stay in the database.
-        predictions = list(qs.select_related("model").only(*_LOAD_FIELDS).order_by("id"))
+        predictions = list(qs.select_related("model").only(*_LOAD_FIELDS))
         if not predictions:
             return 0
         policies = active_policies({p.model.slug for p in predictions})

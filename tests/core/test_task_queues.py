@@ -13,6 +13,7 @@ ROOT = Path(__file__).resolve().parents[2]
 EXPECTED = {
     "failsafe.ingest_prediction": "ingest",
     "failsafe.route_predictions": "routing",
+    "failsafe.route_model": "routing",
     "failsafe.delivery_send": "delivery",
     "failsafe.alert_webhook_send": "delivery",
     "failsafe.monitors_evaluate": "monitors",

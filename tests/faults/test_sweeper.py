@@ -20,7 +20,7 @@ def test_inbox_sweep_takes_only_stale_unrouted_rows(
 ):
     settings.INGEST_SWEEP_AFTER_SECONDS = 60
     published: list[list[int]] = []
-    monkeypatch.setattr(ingest, "enqueue_routing", lambda ids: published.append(list(ids)))
+    monkeypatch.setattr(ingest, "enqueue_routing", lambda ids, **kw: published.append(list(ids)))
     ids = []
     for i in range(3):
         response = api.post(
@@ -48,7 +48,7 @@ def test_inbox_sweep_takes_only_stale_unrouted_rows(
 @pytest.mark.worker
 def test_sweeper_routes_rows_whose_enqueue_was_lost(start_worker, api, fraud_model, monkeypatch):
     # The request commits, then its publish silently vanishes (a crash between commit and send).
-    monkeypatch.setattr(ingest, "enqueue_routing", lambda ids: True)
+    monkeypatch.setattr(ingest, "enqueue_routing", lambda ids, **kw: True)
     accepted = post_batch(api, fraud_model, "lost", 120)
     monkeypatch.undo()
 

@@ -120,7 +120,7 @@ def test_same_external_id_under_another_model_is_a_new_prediction(api, fraud_mod
 @pytest.mark.django_db(transaction=True)
 def test_two_concurrent_posts_of_one_key_store_exactly_one_row(monkeypatch):
     # Routing is not under test: keep the after-commit publish away from the broker.
-    monkeypatch.setattr("reviewapp.services.ingest.enqueue_routing", lambda ids: True)
+    monkeypatch.setattr("reviewapp.services.ingest.enqueue_routing", lambda ids, **kw: True)
     model = MLModelFactory(slug="card-fraud", labels=["fraud", "legit"], criticality="critical")
     make_policy(model)
     token = service_account_create(

@@ -259,7 +259,7 @@ def test_racing_batches_with_shared_keys_in_opposite_orders_store_each_key_once(
 
     from django.db import connection
 
-    monkeypatch.setattr("reviewapp.services.ingest.enqueue_routing", lambda ids: True)
+    monkeypatch.setattr("reviewapp.services.ingest.enqueue_routing", lambda ids, **kw: True)
     model = MLModelFactory(slug="card-fraud", labels=["fraud", "legit"], criticality="critical")
     make_policy(model)
     token = service_account_create(name="racer", model_slugs=None, actor=Actor.system("t")).token

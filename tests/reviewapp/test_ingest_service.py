@@ -23,7 +23,7 @@ def account(service_token) -> ServiceAccount:
 @pytest.fixture
 def published(monkeypatch) -> list[list[int]]:
     sent: list[list[int]] = []
-    monkeypatch.setattr(ingest, "enqueue_routing", lambda ids: sent.append(list(ids)) or True)
+    monkeypatch.setattr(ingest, "enqueue_routing", lambda ids, **kw: sent.append(list(ids)) or True)
     return sent
 
 
