@@ -8,6 +8,16 @@ COPY of the same rows into the same table (rolled back). Prints the figures; sto
 
     .venv/bin/python bench/ingest.py                       # defaults: 20,000 batch + 5,000 single
     .venv/bin/python bench/ingest.py -n 5000 --singles 1000 --profile-worker
+    .venv/bin/python bench/ingest.py --app-dir /tmp/before --json before.json   # another checkout
+
+Phases: batch (closed loop), single requests in a closed loop (-c clients, each sending the next
+request when the last one answers), single requests in an open loop (--open-rate per second
+for --open-seconds, at a steady schedule; latency counts from each request's scheduled send
+time, so a slow answer cannot hide the requests queued behind it), and the raw COPY.
+For each single-request phase it reports received -> routed latency from the rows' own
+timestamps, CPU per request per process, and PostgreSQL's WAL syncs per commit (how often a
+commit waited on the disk) and their time (pg_stat_wal; track_wal_io_timing must be on for
+the time).
 
 Not a test: it asserts nothing, it reports.
 """
@@ -36,7 +46,6 @@ from urllib.parse import urlsplit
 from bench_env import PRODUCTION_SECRETS, recreate_database
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(BASE_DIR))
 
 DEFAULT_DB = "postgres://postgres:postgres@127.0.0.1:5432/failsafe_bench_ingest"
 DEFAULT_BROKER = "redis://127.0.0.1:6379/13"
@@ -56,6 +65,17 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--worker-concurrency", type=int, default=2)
     p.add_argument("--route-chunk", type=int, default=500)
     p.add_argument("--timeout", type=float, default=240, help="seconds to wait per phase")
+    p.add_argument("--open-rate", type=float, default=250, help="open loop: requests per second")
+    p.add_argument("--open-seconds", type=float, default=20, help="open loop: duration")
+    p.add_argument("--open-clients", type=int, default=64, help="open loop: sender threads")
+    p.add_argument("--skip-open", action="store_true")
+    p.add_argument(
+        "--app-dir",
+        type=Path,
+        default=BASE_DIR,
+        help="the checkout whose code the stack runs (default: this one)",
+    )
+    p.add_argument("--json", type=Path, help="also write the figures to this file")
     p.add_argument("--reuse-db", action="store_true", help="keep the database between runs")
     p.add_argument("--skip-singles", action="store_true")
     p.add_argument(
@@ -96,7 +116,7 @@ class Stack:
         log = (self.var_dir / f"{name}.log").open("ab")
         proc = subprocess.Popen(  # noqa: S603 - fixed argv
             argv,
-            cwd=BASE_DIR,
+            cwd=self.args.app_dir,
             env=self.env,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -266,7 +286,7 @@ def request(port: int, method: str, path: str, body: bytes | None, headers: dict
 def migrate_and_seed(stack: Stack) -> str:
     subprocess.run(  # noqa: S603
         [sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"],
-        cwd=BASE_DIR,
+        cwd=stack.args.app_dir,
         env=stack.env,
         check=True,
     )
@@ -331,6 +351,55 @@ def wait_routed(prefix: str, expected: int, timeout: float) -> float | None:
     return None
 
 
+def routed_latency_ms(prefix: str) -> dict[str, float]:
+    """received -> routed for this phase's rows, from the rows' own timestamps."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT percentile_cont(ARRAY[0.5, 0.95, 0.99]) WITHIN GROUP "
+            "(ORDER BY extract(epoch FROM routed_at - received_at)) "
+            "FROM reviewapp_prediction WHERE external_id LIKE %s AND routed_at IS NOT NULL",
+            [prefix + "%"],
+        )
+        (values,) = cursor.fetchone()
+    return dict(zip(("p50", "p95", "p99"), (v * 1000 for v in values or (0, 0, 0)), strict=True))
+
+
+def wal_counters() -> dict[str, float]:
+    """PostgreSQL's WAL syncs (a commit waiting on the disk; one sync can cover many commits
+    that group together) and the database's commits so far."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT wal_sync, wal_sync_time, wal_write, wal_write_time FROM pg_stat_wal")
+        sync, sync_ms, write, write_ms = cursor.fetchone()
+        cursor.execute(
+            "SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()"
+        )
+        (commits,) = cursor.fetchone()
+    return {
+        "syncs": float(sync),
+        "sync_ms": float(sync_ms),
+        "writes": float(write),
+        "write_ms": float(write_ms),
+        "commits": float(commits),
+    }
+
+
+def wal_delta(
+    before: dict[str, float], after: dict[str, float], seconds: float, requests: int
+) -> dict:
+    d = {k: after[k] - before[k] for k in before}
+    return {
+        "commits": d["commits"],
+        "syncs": d["syncs"],
+        "syncs_per_request": d["syncs"] / requests if requests else 0.0,
+        "mean_sync_ms": d["sync_ms"] / d["syncs"] if d["syncs"] else 0.0,
+        "sync_busy_share": d["sync_ms"] / 1000 / seconds if seconds else 0.0,
+    }
+
+
 # --- Phases -------------------------------------------------------------------------------------
 def envelopes(count: int, prefix: str) -> list[dict]:
     from reviewapp import demo
@@ -391,16 +460,19 @@ def singles_phase(args, stack: Stack, token: str, prefix: str) -> dict:
         list(pool.map(post, warm))
     wait_routed(prefix, len(warm), args.timeout)
     lat.clear()
-    cpu_before = cpu_seconds(stack)
+    cpu_before, wal_before = cpu_seconds(stack), wal_counters()
     started = time.monotonic()
     with concurrent.futures.ThreadPoolExecutor(args.concurrency) as pool:
         list(pool.map(post, bodies))
     accepted_at = time.monotonic()
+    wal_after = wal_counters()
     routed_at = wait_routed(prefix, len(bodies) + len(warm), args.timeout)
     cpu_after = cpu_seconds(stack)
     q = statistics.quantiles(lat, n=100, method="inclusive")
     return {
         "rows": len(bodies),
+        "routed_latency_ms": routed_latency_ms(prefix),
+        "wal": wal_delta(wal_before, wal_after, accepted_at - started, len(bodies)),
         "errors": errors,
         "accept_s": accepted_at - started,
         "routed_s": (routed_at - started) if routed_at else None,
@@ -408,6 +480,55 @@ def singles_phase(args, stack: Stack, token: str, prefix: str) -> dict:
         "p95_ms": q[94] * 1000,
         "p99_ms": q[98] * 1000,
         "max_ms": max(lat) * 1000,
+        "cpu_ms_per_request": {
+            k: (cpu_after[k] - cpu_before[k]) * 1000 / len(bodies) for k in cpu_after
+        },
+    }
+
+
+def open_loop_phase(args, stack: Stack, token: str, prefix: str) -> dict:
+    """Requests at a steady rate whatever the answers do; latency from the scheduled time."""
+    count = int(args.open_rate * args.open_seconds)
+    bodies = [json.dumps(e).encode() for e in envelopes(count, prefix)]
+    headers = {"Authorization": f"Token {token}", "Content-Type": "application/json"}
+    lat: list[float] = []
+    errors = 0
+
+    def post(body: bytes, scheduled: float) -> None:
+        nonlocal errors
+        status, _ = request(stack.port, "POST", "/api/v1/predictions", body, headers)
+        lat.append(time.perf_counter() - scheduled)
+        if status != 202:
+            errors += 1
+
+    interval = 1 / args.open_rate
+    cpu_before, wal_before = cpu_seconds(stack), wal_counters()
+    started = time.perf_counter()
+    with concurrent.futures.ThreadPoolExecutor(args.open_clients) as pool:
+        for i, body in enumerate(bodies):
+            scheduled = started + i * interval
+            delay = scheduled - time.perf_counter()
+            if delay > 0:
+                time.sleep(delay)
+            pool.submit(post, body, scheduled)
+        # How fast the schedule was kept (a starved load generator shows here), before the
+        # pool drains the requests still queued.
+        sent_s = time.perf_counter() - started
+    wal_after = wal_counters()
+    wait_routed(prefix, len(bodies), args.timeout)
+    cpu_after = cpu_seconds(stack)
+    q = statistics.quantiles(lat, n=100, method="inclusive")
+    return {
+        "rows": len(bodies),
+        "offered_per_s": args.open_rate,
+        "achieved_per_s": len(bodies) / sent_s,
+        "errors": errors,
+        "p50_ms": q[49] * 1000,
+        "p95_ms": q[94] * 1000,
+        "p99_ms": q[98] * 1000,
+        "max_ms": max(lat) * 1000,
+        "routed_latency_ms": routed_latency_ms(prefix),
+        "wal": wal_delta(wal_before, wal_after, sent_s, len(bodies)),
         "cpu_ms_per_request": {
             k: (cpu_after[k] - cpu_before[k]) * 1000 / len(bodies) for k in cpu_after
         },
@@ -467,6 +588,7 @@ def copy_phase(args, prefix: str) -> dict:
 
 def main() -> None:
     args = parse_args()
+    sys.path.insert(0, str(args.app_dir.resolve()))
     run = uuid.uuid4().hex[:6]
     var_dir = Path(tempfile.mkdtemp(prefix=f"ingest-{run}-", dir=_log_root()))
     if args.profile_worker:
@@ -486,13 +608,31 @@ def main() -> None:
         )
         batch = batch_phase(args, stack, token, f"b{run}-")
         singles = None if args.skip_singles else singles_phase(args, stack, token, f"s{run}-")
+        opened = None if args.skip_open else open_loop_phase(args, stack, token, f"o{run}-")
         copy = copy_phase(args, f"c{run}-")
     finally:
         stack.stop()
-    report(args, batch, singles, copy)
+    report(args, batch, singles, opened, copy)
+    if args.json:
+        args.json.write_text(
+            json.dumps(
+                {
+                    "app_dir": str(args.app_dir),
+                    "batch": batch,
+                    "singles": singles,
+                    "open": opened,
+                    "copy": copy,
+                    "batch_routed_per_copy": (batch["rows"] / batch["routed_s"])
+                    / (copy["rows"] / copy["seconds"])
+                    if batch["routed_s"]
+                    else 0.0,
+                },
+                indent=1,
+            )
+        )
 
 
-def report(args, batch: dict, singles: dict | None, copy: dict) -> None:
+def report(args, batch: dict, singles: dict | None, opened: dict | None, copy: dict) -> None:
     copy_rate = copy["rows"] / copy["seconds"]
     print()
     print(
@@ -525,14 +665,42 @@ def report(args, batch: dict, singles: dict | None, copy: dict) -> None:
             f"  latency p50/p95/p99   {singles['p50_ms']:.1f} / {singles['p95_ms']:.1f} / "
             f"{singles['p99_ms']:.1f} ms (max {singles['max_ms']:.0f} ms)   target p99 <= 50 ms"
         )
-        cpu = singles["cpu_ms_per_request"]
+        report_tail(singles)
+    if opened:
         print(
-            f"  CPU per request       {sum(cpu.values()):.1f} ms on {os.cpu_count()} cores: "
-            + ", ".join(f"{k} {v:.1f}" for k, v in cpu.items())
+            f"Single requests, open loop: {opened['offered_per_s']:.0f}/s offered for "
+            f"{args.open_seconds:.0f} s ({opened['achieved_per_s']:.0f}/s sent, "
+            f"{opened['errors']} not 202)"
         )
+        print(
+            f"  latency p50/p95/p99   {opened['p50_ms']:.1f} / {opened['p95_ms']:.1f} / "
+            f"{opened['p99_ms']:.1f} ms from the scheduled send (max {opened['max_ms']:.0f} ms)"
+            "   target p99 <= 50 ms"
+        )
+        report_tail(opened)
     print(f"Raw COPY of the same {copy['rows']:,} rows (rolled back)")
     print(f"  rows/s                {copy_rate:>10,.0f}")
     print(f"  batch routed / COPY   {routed_rate / copy_rate:>10.1%}")
+
+
+def report_tail(phase: dict) -> None:
+    routed = phase["routed_latency_ms"]
+    print(
+        f"  received -> routed    p50 {routed['p50']:.0f} / p95 {routed['p95']:.0f} / "
+        f"p99 {routed['p99']:.0f} ms"
+    )
+    cpu = phase["cpu_ms_per_request"]
+    print(
+        f"  CPU per request       {sum(cpu.values()):.1f} ms on {os.cpu_count()} cores: "
+        + ", ".join(f"{k} {v:.1f}" for k, v in cpu.items())
+    )
+    wal = phase["wal"]
+    print(
+        f"  commits and the disk  {wal['syncs']:.0f} WAL syncs ({wal['syncs_per_request']:.2f} "
+        f"per request: the others' commits rode on a neighbour's sync), mean "
+        f"{wal['mean_sync_ms']:.2f} ms; the disk was syncing {wal['sync_busy_share']:.0%} of "
+        "the time"
+    )
 
 
 if __name__ == "__main__":

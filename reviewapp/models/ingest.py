@@ -116,6 +116,9 @@ class Prediction(models.Model):
     )
     # Set by the request that inserted the row: a racing duplicate insert sees another value.
     receipt = models.UUIDField(default=uuid.uuid4, editable=False)
+    # The X-Request-ID of the request that sent it (the routing chunk's "ingested" audit event
+    # lists these, so the request writes no audit row of its own).
+    request_id = models.CharField(max_length=64, blank=True, default="")
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.RECEIVED)
     enqueued_at = models.DateTimeField(null=True, blank=True)
     # The model's operating mode when the request was accepted (what the ingest answer said).

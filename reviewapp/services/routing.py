@@ -11,7 +11,8 @@ from django.db import connection, transaction
 from django.db.models import Q
 
 from reviewapp.core import clock, registry, state
-from reviewapp.core.audit import Actor, audit_record
+from reviewapp.core.audit import Actor, audit_record_many, build_event
+from reviewapp.core.models import AuditEvent
 from reviewapp.governance.compiled import compile_policy
 from reviewapp.governance.conditions import extract_fields
 from reviewapp.governance.rules import PredictionFacts, facts_record, referenced_paths
@@ -55,6 +56,8 @@ _LOAD_FIELDS = [
     "status",
     "model__slug",
     "model__criticality",
+    "request_id",
+    "submitted_by__name",
 ]
 
 
@@ -175,7 +178,7 @@ def predictions_route(
         if locking:
             qs = qs.select_for_update(skip_locked=True, of=("self",))
         # Only what the rules read: the envelope's input and output stay in the database.
-        predictions = list(qs.select_related("model").only(*_LOAD_FIELDS))
+        predictions = list(qs.select_related("model", "submitted_by").only(*_LOAD_FIELDS))
         if not predictions:
             return 0
         policies = active_policies({p.model.slug for p in predictions})
@@ -270,7 +273,7 @@ def predictions_route(
         masked_ids = [i.prediction_id for i in items if i.suggestion_masked]
         ReviewItem.objects.bulk_create(items, batch_size=500)
         shadow_record(predictions, now=now)
-        audit_record(
+        routed_event = build_event(
             actor=ROUTER,
             verb="queue.prediction.routed",
             target=("reviewapp.prediction", f"{predictions[0].pk}..{predictions[-1].pk}"),
@@ -284,4 +287,41 @@ def predictions_route(
             },
             subjects={"reviewapp.prediction": [p.pk for p in predictions]},
         )
+        # Who sent these rows is audited here rather than by each request (services/ingest.py):
+        # both events and all their subject rows in one INSERT each.
+        audit_record_many([*ingested_events(predictions), routed_event])
     return len(predictions)
+
+
+def ingested_events(predictions: list[Prediction]) -> list[AuditEvent]:
+    """The "ingested" event of a chunk's rows that service accounts sent: one per sender, naming
+    each row as a subject, with the span of receipt times and the request id of each row.
+    Rows stored by a system actor were audited when stored."""
+    by_sender: dict[int, list[Prediction]] = {}
+    for prediction in predictions:
+        if prediction.submitted_by_id is not None:
+            by_sender.setdefault(prediction.submitted_by_id, []).append(prediction)
+    events = []
+    for account_id, rows in by_sender.items():
+        ids = [p.pk for p in rows]
+        requests: dict[str, list[int]] = {}
+        for p in rows:
+            requests.setdefault(p.request_id, []).append(p.pk)
+        received = sorted(p.received_at for p in rows)
+        event = build_event(
+            actor=Actor.service(rows[0].submitted_by.name, account_id),
+            verb="queue.prediction.ingested",
+            target=("reviewapp.prediction", ids[0] if len(ids) == 1 else f"{ids[0]}..{ids[-1]}"),
+            data={
+                "count": len(ids),
+                "ids": ids,
+                "received": [received[0].isoformat(), received[-1].isoformat()],
+                "requests": requests,
+            },
+            subjects={"reviewapp.prediction": ids},
+        )
+        if len(requests) == 1:
+            # One request sent them all: the event carries its id, as if written by it.
+            event.request_id = next(iter(requests))
+        events.append(event)
+    return events

@@ -75,7 +75,15 @@ def test_accepts_a_prediction_with_202_id_status_and_url(api, fraud_model):
     assert prediction.confidence == 0.55
     assert prediction.status == Prediction.Status.RECEIVED
     assert prediction.submitted_by.name == "producer"
-    assert AuditEvent.objects.filter(verb="queue.prediction.ingested").count() == before + 1
+    # The request writes no audit row; the routing chunk that takes the row audits who sent it.
+    assert AuditEvent.objects.filter(verb="queue.prediction.ingested").count() == before
+    assert prediction.request_id == response["X-Request-ID"]
+    predictions_route(ids=[prediction.pk])
+    ingested = AuditEvent.objects.filter(verb="queue.prediction.ingested").latest("id")
+    assert (ingested.actor_type, ingested.actor_label) == ("service", "producer")
+    assert ingested.data["ids"] == [prediction.pk]
+    assert ingested.data["requests"] == {response["X-Request-ID"]: [prediction.pk]}
+    assert ingested.request_id == response["X-Request-ID"]
     # The url answers with the record.
     assert api.get(body["url"]).json()["external_id"] == "txn-000123"
 
@@ -156,6 +164,7 @@ def test_two_concurrent_posts_of_one_key_store_exactly_one_row(monkeypatch):
     assert by_status[202]["id"] == row.pk
     assert by_status[200]["id"] == row.pk
     assert by_status[200]["duplicate"] is True
+    predictions_route(ids=[row.pk])
     assert AuditEvent.objects.filter(verb="queue.prediction.ingested").count() == 1
 
 

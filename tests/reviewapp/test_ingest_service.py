@@ -10,6 +10,7 @@ from reviewapp.core.models import AuditEvent
 from reviewapp.models import Prediction, ServiceAccount
 from reviewapp.services import ingest
 from reviewapp.services.ingest import ItemResult, prediction_batch_ingest, prediction_ingest
+from reviewapp.services.routing import predictions_route
 from tests.factories import envelope_for
 
 pytestmark = pytest.mark.django_db
@@ -36,6 +37,8 @@ def test_single_accepted_then_duplicate(
     assert published == [[first.id]]
     row = Prediction.objects.get(pk=first.id)
     assert row.submitted_by_id == account.pk
+    assert not AuditEvent.objects.filter(verb="queue.prediction.ingested").exists()
+    predictions_route(ids=[first.id])
     event = AuditEvent.objects.get(verb="queue.prediction.ingested")
     assert (event.actor_type, event.actor_label) == ("service", "producer")
 
