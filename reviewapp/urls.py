@@ -8,6 +8,8 @@ from reviewapp.core import views as core_views
 from reviewapp.views import home
 
 urlpatterns = [
+    # First: the ingest API is the busiest path, and Django tries the patterns in order.
+    path("api/v1/", include("reviewapp.api.urls")),
     path("", home.home, name="home"),
     path("healthz", core_views.healthz, name="healthz"),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
@@ -33,7 +35,6 @@ urlpatterns = [
     path("notifications/", include((core_urls.notification_urlpatterns, "notifications"))),
     path("", include("reviewapp.dashboards.metrics_urls")),
     path("admin/", admin.site.urls),
-    path("api/v1/", include("reviewapp.api.urls")),
     path("api/v1/", include("reviewapp.delivery.api_urls")),
     path("api/v1/", include("catalog.api_urls")),
     path("api/v1/", include("reviewapp.governance.api.urls")),

@@ -5,7 +5,7 @@ from django.urls import include, path
 from . import ingest, queue, replay
 
 ingest_patterns = [
-    path("predictions", ingest.PredictionsView.as_view(), name="predictions"),
+    path("predictions", ingest.predictions_endpoint, name="predictions"),
     path("predictions/batch", ingest.PredictionBatchView.as_view(), name="predictions-batch"),
     path("predictions/<int:pk>", ingest.PredictionDetailView.as_view(), name="prediction-detail"),
     path(
