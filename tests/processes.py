@@ -181,7 +181,7 @@ def point_celery_at(broker_url: str) -> Callable[[], None]:
 # --- Celery worker ------------------------------------------------------------------------------
 # Celery's INFO lines about one task: "Task <name>[<id>] received", then "... succeeded in",
 # "... retry:", "... raised unexpected:" and so on once the pool is done with it.
-_TASK_LINE = re.compile(r"Task [\w.]+\[([0-9a-f-]{36})\] (\w+)")
+TASK_LINE = re.compile(r"Task [\w.]+\[([0-9a-f-]{36})\] (\w+)")
 
 
 class WorkerProcess:
@@ -254,12 +254,13 @@ class WorkerProcess:
         log.close()
         return self
 
-    def log(self, tail: int = 60) -> str:
+    def log(self, tail: int | None = 60) -> str:
+        """The last ``tail`` lines of the worker's log (all of it with None)."""
         try:
             lines = self.log_path.read_text(errors="replace").splitlines()
         except FileNotFoundError:
             return ""
-        return "\n".join(lines[-tail:])
+        return "\n".join(lines if tail is None else lines[-tail:])
 
     def _log_since_start(self) -> str:
         try:
@@ -269,10 +270,17 @@ class WorkerProcess:
         except FileNotFoundError:
             return ""
 
+    def task_lines(self, *, since_start: bool = True) -> list[tuple[str, str]]:
+        """(task id, word) of each of Celery's lines about a task in this worker's log: the
+        word is ``received``, then ``succeeded``, ``retry``, ``raised``... once it is done."""
+        if since_start:
+            return TASK_LINE.findall(self._log_since_start())
+        return TASK_LINE.findall(self.log(tail=None))
+
     def tasks_in_flight(self) -> set[str]:
         """Ids of tasks this start of the worker received and has not finished (by its log)."""
         received, finished = set(), set()
-        for task_id, word in _TASK_LINE.findall(self._log_since_start()):
+        for task_id, word in self.task_lines():
             (received if word == "received" else finished).add(task_id)
         return received - finished
 
