@@ -10,6 +10,7 @@ from __future__ import annotations
 import collections
 import contextlib
 import os
+import re
 import shutil
 import signal
 import socket
@@ -81,6 +82,17 @@ def routed_counts() -> collections.Counter[int]:
         counts.update(data.get("to_review", []))
         counts.update(data.get("passed", []))
     return counts
+
+
+def audit_subject_counts(
+    verb: str, target_type: str = "reviewapp.prediction"
+) -> collections.Counter[int]:
+    """How many ``verb`` events name each subject through core's subject rows (not the
+    events' data, whose shape a service may change)."""
+    from reviewapp.core.models import AuditSubject
+
+    rows = AuditSubject.objects.filter(event__verb=verb, target_type=target_type)
+    return collections.Counter(int(pk) for pk in rows.values_list("target_id", flat=True))
 
 
 def received_count(ids: list[int] | None = None) -> int:
@@ -167,6 +179,11 @@ def point_celery_at(broker_url: str) -> Callable[[], None]:
 
 
 # --- Celery worker ------------------------------------------------------------------------------
+# Celery's INFO lines about one task: "Task <name>[<id>] received", then "... succeeded in",
+# "... retry:", "... raised unexpected:" and so on once the pool is done with it.
+TASK_LINE = re.compile(r"Task [\w.]+\[([0-9a-f-]{36})\] (\w+)")
+
+
 class WorkerProcess:
     """One `celery -A reviewapp worker` (with `-B` when ``beat``) on the test database."""
 
@@ -185,6 +202,7 @@ class WorkerProcess:
         self.log_path = log_dir / f"{self.name}.log"
         self.beat = beat
         self.proc: subprocess.Popen | None = None
+        self._log_offset = 0  # where this start's lines begin (start() may run again)
         self.env = {
             **os.environ,
             "DJANGO_SETTINGS_MODULE": "reviewapp.settings_test",
@@ -222,7 +240,9 @@ class WorkerProcess:
             self.args += ["--beat", "--schedule", str(log_dir / f"{self.name}-beat-schedule")]
 
     def start(self) -> WorkerProcess:
+        """Start the process; again after kill() it restarts with the same name and log."""
         log = self.log_path.open("ab")
+        self._log_offset = log.tell()
         self.proc = subprocess.Popen(  # noqa: S603 - fixed argv
             self.args,
             cwd=BASE_DIR,
@@ -234,12 +254,35 @@ class WorkerProcess:
         log.close()
         return self
 
-    def log(self, tail: int = 60) -> str:
+    def log(self, tail: int | None = 60) -> str:
+        """The last ``tail`` lines of the worker's log (all of it with None)."""
         try:
             lines = self.log_path.read_text(errors="replace").splitlines()
         except FileNotFoundError:
             return ""
-        return "\n".join(lines[-tail:])
+        return "\n".join(lines if tail is None else lines[-tail:])
+
+    def _log_since_start(self) -> str:
+        try:
+            with self.log_path.open("rb") as log:
+                log.seek(self._log_offset)
+                return log.read().decode(errors="replace")
+        except FileNotFoundError:
+            return ""
+
+    def task_lines(self, *, since_start: bool = True) -> list[tuple[str, str]]:
+        """(task id, word) of each of Celery's lines about a task in this worker's log: the
+        word is ``received``, then ``succeeded``, ``retry``, ``raised``... once it is done."""
+        if since_start:
+            return TASK_LINE.findall(self._log_since_start())
+        return TASK_LINE.findall(self.log(tail=None))
+
+    def tasks_in_flight(self) -> set[str]:
+        """Ids of tasks this start of the worker received and has not finished (by its log)."""
+        received, finished = set(), set()
+        for task_id, word in self.task_lines():
+            (received if word == "received" else finished).add(task_id)
+        return received - finished
 
     def is_alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
@@ -248,7 +291,7 @@ class WorkerProcess:
         def ready() -> bool:
             if not self.is_alive():
                 pytest.fail(f"Worker exited early:\n{self.log()}")
-            return " ready." in self.log(tail=400)
+            return " ready." in self._log_since_start()
 
         wait_until(ready, timeout=timeout, interval=0.1, message=f"worker ready\n{self.log()}")
 
