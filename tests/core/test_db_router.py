@@ -260,3 +260,17 @@ def test_inside_a_wrapping_transaction_the_scope_reads_the_primary(fraud_model):
     with reads_from_replica():
         assert read_alias() == DEFAULT_DB_ALIAS
         assert MLModel.objects.filter(pk=fraud_model.pk).exists()
+
+
+@committed
+def test_the_producers_api_reads_the_primary(api, fraud_model, reviewer):
+    """The prediction record and the decisions feed drive producers' state: never lagging."""
+    [item] = make_items(fraud_model, 1)
+    decide(review_item_claim_next(user=reviewer), reviewer, "accept")
+    Decision.objects.update(deliver_after=timezone.now() - dt.timedelta(minutes=5))
+    with Captured() as reads:
+        record = api.get(f"/api/v1/predictions/{item.prediction_id}")
+        feed = api.get("/api/v1/decisions")
+    assert record.status_code == 200 and feed.status_code == 200
+    assert [d["item_id"] for d in feed.json()["results"]] == [item.pk]
+    assert _reading(reads.default, "reviewapp_decision") and reads.replica == []
