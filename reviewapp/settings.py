@@ -165,6 +165,20 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
             "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=30000;"
         ),
     }
+# --- read replica (issue 18) ---
+# Optional: dashboards, exports and replay read from it inside an explicit scope
+# (reviewapp/core/db_router.py); writes, claims and services always use the primary. Unset,
+# there is no "replica" alias and every read goes to the primary.
+DATABASE_REPLICA_URL = env_str("DATABASE_REPLICA_URL")
+if DATABASE_REPLICA_URL:
+    DATABASES["replica"] = dj_database_url.parse(
+        DATABASE_REPLICA_URL, conn_max_age=env_int("DB_CONN_MAX_AGE", 60), conn_health_checks=True
+    )
+    if DATABASES["replica"]["ENGINE"] == DATABASES["default"]["ENGINE"]:
+        DATABASES["replica"]["CONN_MAX_AGE"] = DATABASES["default"]["CONN_MAX_AGE"]
+        DATABASES["replica"]["OPTIONS"] = dict(DATABASES["default"].get("OPTIONS", {}))
+DATABASE_ROUTERS = ["reviewapp.core.db_router.ReplicaRouter"]
+# --- end read replica ---
 IS_POSTGRES = DATABASES["default"]["ENGINE"].startswith("django.db.backends.postgresql")
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"

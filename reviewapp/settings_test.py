@@ -33,6 +33,16 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 if os.environ.get("TEST_DATABASE_NAME"):
     DATABASES["default"].setdefault("TEST", {})["NAME"] = os.environ["TEST_DATABASE_NAME"]
 
+# The read replica (core/db_router.py), pointed at the primary: the alias always exists in
+# tests, as a test mirror of "default" (no second test database; its connection opens the
+# default's test database). Inside a test's wrapping transaction the router reads the primary,
+# so only tests that commit (transactional ones naming both databases) see replica reads.
+DATABASES["replica"] = {
+    **DATABASES["default"],
+    "OPTIONS": dict(DATABASES["default"].get("OPTIONS", {})),
+    "TEST": {**DATABASES["default"].get("TEST", {}), "MIRROR": "default"},
+}
+
 # Browser tests serve CSS straight from the source folders (no collectstatic step).
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = True

@@ -10,6 +10,34 @@ from reviewapp.services.accounts import service_account_create
 
 from .factories import MLModelFactory, UserFactory, make_policy
 
+# --- read replica (issue 18) ---
+_TRANSACTIONAL_FIXTURES = {"transactional_db", "live_server"}
+_DJANGO_DB_ARGS = ("transaction", "reset_sequences", "databases", "serialized_rollback")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Transactional tests may also use the read replica's alias (test settings: a mirror of
+    the primary, core/db_router.py). Their reads in a replica scope, and the live server's and
+    other threads', open the replica's connection, which Django refuses for an alias the test
+    does not name. Not the other tests: Django's TestCase opens its wrapping transaction on
+    every alias it names, and on SQLite a second BEGIN IMMEDIATE on the same file waits for the
+    first; inside that wrapping transaction the router reads the primary anyway."""
+    for item in items:
+        marker = item.get_closest_marker("django_db")
+        kwargs = dict(zip(_DJANGO_DB_ARGS, marker.args, strict=False)) if marker else {}
+        kwargs.update(marker.kwargs if marker else {})
+        fixtures = set(getattr(item, "fixturenames", ()))
+        if not (kwargs.get("transaction") or _TRANSACTIONAL_FIXTURES & fixtures):
+            continue
+        databases = kwargs.get("databases")
+        if databases == "__all__" or (databases is not None and "replica" in databases):
+            continue
+        kwargs["databases"] = [*(databases or ["default"]), "replica"]
+        item.add_marker(pytest.mark.django_db(**kwargs), append=False)
+
+
+# --- end read replica ---
+
 
 @pytest.fixture(scope="session")
 def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix):

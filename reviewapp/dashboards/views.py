@@ -16,6 +16,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET
 
 from reviewapp.core import clock, roles
+from reviewapp.core.db_router import reads_from_replica
 from reviewapp.core.exceptions import RoleRequired
 from reviewapp.governance.rules import REASON_LABELS
 
@@ -90,6 +91,7 @@ def _common(request: HttpRequest, range_key: str) -> dict[str, Any]:
 
 @require_GET
 @login_required
+@reads_from_replica()  # rollups and counts: a replica's lag is fine (signed-in user read before)
 def overview(request: HttpRequest) -> HttpResponse:
     _require_role(request, OVERVIEW_ROLES)
     range_key, error = _range_or_error(request)
@@ -145,6 +147,7 @@ def overview(request: HttpRequest) -> HttpResponse:
 
 @require_GET
 @login_required
+@reads_from_replica()  # rollups and counts: a replica's lag is fine (signed-in user read before)
 def model_detail(request: HttpRequest, slug: str) -> HttpResponse:
     _require_role(request, DASHBOARD_ROLES)
     range_key, error = _range_or_error(request)

@@ -28,6 +28,7 @@ from django.db.models.functions import Cast, TruncDate
 from django.utils.translation import gettext as _
 
 from reviewapp.core import clock
+from reviewapp.core.db_router import reads_from_replica
 from reviewapp.core.exceptions import NotFound, ServiceError
 from reviewapp.core.models import AuditEvent
 from reviewapp.models import Decision, MLModel, Prediction, ReviewItem
@@ -347,7 +348,10 @@ def evidence_compute(
     base_pk = base.pk if base is not None else None
     override = Decision.Action.OVERRIDE
 
-    with _cyclic_gc_paused():
+    # The model and its policy versions above come from the primary (the evidence is bound to
+    # the version the committee sees); the traffic below may come from the replica, which may
+    # lag by seconds at the window's end (core/db_router.py).
+    with _cyclic_gc_paused(), reads_from_replica():
         rows_iter = routed_rows(
             model_id=model.pk, since=since, until=until, limit=max_predictions, chunk=chunk
         )
@@ -438,16 +442,17 @@ def evidence_compute(
             timings["aggregate"] += time.perf_counter() - t
 
     t = time.perf_counter()
-    handling = em.median(
-        handling_seconds(
-            model_id=model.pk,
-            since=since,
-            until=until,
-            sample=settings.GOVERNANCE_EVIDENCE_HANDLING_SAMPLE,
+    with reads_from_replica():
+        handling = em.median(
+            handling_seconds(
+                model_id=model.pk,
+                since=since,
+                until=until,
+                sample=settings.GOVERNANCE_EVIDENCE_HANDLING_SAMPLE,
+            )
         )
-    )
-    throughput_days = settings.GOVERNANCE_EVIDENCE_THROUGHPUT_DAYS
-    throughput = decisions_per_day(model_id=model.pk, until=until, days=throughput_days)
+        throughput_days = settings.GOVERNANCE_EVIDENCE_THROUGHPUT_DAYS
+        throughput = decisions_per_day(model_id=model.pk, until=until, days=throughput_days)
     timings["read"] += time.perf_counter() - t
 
     t = time.perf_counter()

@@ -21,6 +21,7 @@ from typing import Any
 
 from django.utils.translation import gettext as _
 
+from reviewapp.core.db_router import replica_iter
 from reviewapp.core.exceptions import Conflict
 from reviewapp.core.time import iso_utc
 from reviewapp.models import Prediction, Purpose, ReviewItem
@@ -137,7 +138,16 @@ def routing_replay_range(
     chunk: int = CHUNK,
 ) -> Iterator[RoutingReplay]:
     """Replay every prediction of a model routed in [since, until), in id order, ``chunk``
-    rows at a time (bounded memory on any range)."""
+    rows at a time (bounded memory on any range). Read from the replica when one is configured:
+    each chunk's predictions and their items come from one copy, and an item is committed with
+    its routed prediction, so a lagging replica misses whole predictions, never half of one.
+    (One prediction's replay, ``routing_replay``, stays on the primary: its row was read there.)"""
+    return replica_iter(_replay_range(model_slug=model_slug, since=since, until=until, chunk=chunk))
+
+
+def _replay_range(
+    *, model_slug: str, since: dt.datetime | None, until: dt.datetime | None, chunk: int
+) -> Iterator[RoutingReplay]:
     rows = Prediction.objects.filter(model__slug=model_slug, routed_at__isnull=False)
     if since is not None:
         rows = rows.filter(routed_at__gte=since)

@@ -23,6 +23,7 @@ from django.utils.translation import gettext as _
 
 from reviewapp.core import clock, roles
 from reviewapp.core.audit import Actor, audit_record
+from reviewapp.core.db_router import reads_from_primary
 from reviewapp.core.exceptions import Conflict, NotFound, PermissionDenied, ServiceError
 from reviewapp.core.time import iso_utc
 from reviewapp.models import (
@@ -223,6 +224,7 @@ def _held_and_pools(user: Any) -> tuple[tuple[int, int] | None, Pools]:
     return held, Pools(list(live), list(served))
 
 
+@reads_from_primary()  # claims and decisions never read the replica (core/db_router.py)
 def review_item_claim_next(*, user: Any, scope: ClaimScope | None = None) -> ReviewItem | None:
     """Give ``user`` the item they should work on now, or None if nothing is waiting.
 
@@ -301,6 +303,7 @@ def _claim_one(base: Q, event: str, user: Any, now: dt.datetime, data: dict) -> 
     return None
 
 
+@reads_from_primary()  # claims and decisions never read the replica (core/db_router.py)
 def review_item_take(*, item_id: int, user: Any) -> ReviewItem:
     """Claim one named item: a lead taking an escalated or pending item, or a reviewer a
     pending item of their pools (from the queue list)."""
@@ -361,6 +364,7 @@ def may_take_check(item: ReviewItem, user: Any) -> None:
         )
 
 
+@reads_from_primary()  # claims and decisions never read the replica (core/db_router.py)
 def review_item_renew(*, item_id: int, user: Any, generation: int) -> ReviewItem:
     """Extend the lease while the page is open. Never shortens an assignment's longer lease.
 
@@ -437,6 +441,7 @@ RELEASED_CLAIM = {
 }
 
 
+@reads_from_primary()  # claims and decisions never read the replica (core/db_router.py)
 def review_item_release(*, item_id: int, user: Any, generation: int | None = None) -> ReviewItem:
     """The holder gives the item back, or a lead releases anyone's claim."""
     with transaction.atomic():
@@ -457,6 +462,7 @@ def review_item_release(*, item_id: int, user: Any, generation: int | None = Non
         )
 
 
+@reads_from_primary()  # claims and decisions never read the replica (core/db_router.py)
 def review_item_assign(*, item_id: int, assignee: Any, by: Any) -> ReviewItem:
     """A lead gives an open item to a reviewer of its pool (also moves it between reviewers).
 
@@ -564,6 +570,7 @@ def bulk_assignee_check(*, assignee: Any, model_ids: Iterable[int]) -> None:
     raise ServiceError(message, errors={"assignee": [message]}, status=422)
 
 
+@reads_from_primary()  # claims and decisions never read the replica (core/db_router.py)
 def review_items_bulk(
     *, item_ids: Iterable[int], action: str, by: Any, assignee: Any = None
 ) -> BulkResult:

@@ -19,6 +19,7 @@ from catalog import selectors as catalog_selectors
 from catalog import services as catalog_services
 from reviewapp.core import clock, registry, state
 from reviewapp.core.audit import Actor, audit_record
+from reviewapp.core.db_router import reads_from_primary
 from reviewapp.core.exceptions import Conflict, NotFound, PermissionDenied, ServiceError
 from reviewapp.governance.models import PolicyVersion
 from reviewapp.models import (
@@ -118,6 +119,7 @@ def _masked_action(item: ReviewItem, label: str, errors: dict[str, list[str]]) -
     return A.ACCEPT
 
 
+@reads_from_primary()  # claims and decisions never read the replica (core/db_router.py)
 def review_item_decide(
     *,
     item_id: int,
@@ -304,6 +306,7 @@ def review_item_decide(
     return decision
 
 
+@reads_from_primary()  # claims and decisions never read the replica (core/db_router.py)
 def decision_undo(*, decision_id: int, user: Any) -> ReviewItem:
     """Take back a decision within the grace period; the item reopens to the same reviewer.
 
