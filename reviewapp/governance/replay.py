@@ -19,11 +19,12 @@ from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from django.db.models import Prefetch
 from django.utils.translation import gettext as _
 
 from reviewapp.core.exceptions import Conflict
 from reviewapp.core.time import iso_utc
-from reviewapp.models import Prediction, Purpose, ReviewItem
+from reviewapp.models import Prediction, PredictionPayload, Purpose, ReviewItem
 from reviewapp.services.routing import facts_for
 
 from .compiled import CompiledPolicy, compile_policy
@@ -33,8 +34,6 @@ from .rules import NORMAL, facts_from_record, referenced_paths, rules_hash
 STORED = "stored"
 RECONSTRUCTED = "reconstructed"
 CHUNK = 500
-# What replay never needs from the row: the raw envelope stays in the database.
-_DEFERRED = ("input", "output", "lineage")
 
 
 @dataclass(frozen=True)
@@ -143,7 +142,18 @@ def routing_replay_range(
         rows = rows.filter(routed_at__gte=since)
     if until is not None:
         rows = rows.filter(routed_at__lt=until)
-    rows = rows.select_related("model").defer(*_DEFERRED).order_by("id")
+    # The payload (signals, and segment paths) only for rows routed before facts were stored
+    # (one query per chunk); replay reads routing_facts, kept when a payload is removed.
+    rows = (
+        rows.select_related("model")
+        .prefetch_related(
+            Prefetch(
+                "payloads",
+                queryset=PredictionPayload.objects.filter(prediction__routing_facts__isnull=True),
+            )
+        )
+        .order_by("id")
+    )
     last = 0
     while batch := list(rows.filter(id__gt=last)[:chunk]):
         last = batch[-1].pk
