@@ -424,42 +424,62 @@ def copy_phase(args, prefix: str) -> dict:
     models = dict(MLModel.objects.values_list("slug", "pk"))
     items = envelopes(args.predictions, prefix)
     now = dt.datetime.now(dt.UTC)
+    # issue 18 (payload): the narrow prediction row, then its payload row in the side table
+    # (the same bytes ingest writes), both by COPY.
     columns = (
-        "model_id, external_id, model_version, input, output, label, confidence, signals, "
-        "lineage, occurred_at, received_at, receipt, status, enqueued_at, reason_codes, "
+        "id, model_id, external_id, model_version, label, confidence, "
+        "occurred_at, received_at, receipt, status, enqueued_at, reason_codes, "
         "reason_details, policy_hash, mode_at_receipt, routing_mode"
     )
+    payload_columns = "prediction_id, received_at, model_id, input, output, signals, lineage"
     receipt = uuid.uuid4()
     with psycopg.connect(args.database_url) as conn:
         started = time.monotonic()
-        with (
-            conn.cursor() as cur,
-            cur.copy(f"COPY reviewapp_prediction ({columns}) FROM STDIN") as copy,
-        ):
-            for e in items:
-                copy.write_row(
-                    (
-                        models[e["model"]],
-                        e["external_id"],
-                        e["model_version"],
-                        Jsonb(e["input"]),
-                        Jsonb(e["output"]),
-                        e["output"]["label"],
-                        e["confidence"],
-                        Jsonb(e.get("signals") or {}),
-                        Jsonb(e.get("lineage") or {}),
-                        now,
-                        now,
-                        receipt,
-                        "received",
-                        now,
-                        Jsonb([]),
-                        Jsonb({}),
-                        "",
-                        "normal",
-                        "",
+        with conn.cursor() as cur:
+            # The ids drawn ahead from the table's sequence (one query), so both COPYs name them.
+            cur.execute(
+                "SELECT nextval(pg_get_serial_sequence('reviewapp_prediction', 'id'))"
+                " FROM generate_series(1, %s)",
+                [len(items)],
+            )
+            ids = [pk for (pk,) in cur.fetchall()]
+            with cur.copy(f"COPY reviewapp_prediction ({columns}) FROM STDIN") as copy:
+                for pk, e in zip(ids, items, strict=True):
+                    copy.write_row(
+                        (
+                            pk,
+                            models[e["model"]],
+                            e["external_id"],
+                            e["model_version"],
+                            e["output"]["label"],
+                            e["confidence"],
+                            now,
+                            now,
+                            receipt,
+                            "received",
+                            now,
+                            Jsonb([]),
+                            Jsonb({}),
+                            "",
+                            "normal",
+                            "",
+                        )
                     )
-                )
+            with cur.copy(
+                f"COPY reviewapp_predictionpayload ({payload_columns}) FROM STDIN"
+            ) as copy:
+                for pk, e in zip(ids, items, strict=True):
+                    copy.write_row(
+                        (
+                            pk,
+                            now,
+                            models[e["model"]],
+                            Jsonb(e["input"]),
+                            Jsonb(e["output"]),
+                            Jsonb(e.get("signals") or {}),
+                            Jsonb(e.get("lineage") or {}),
+                        )
+                    )
         elapsed = time.monotonic() - started
         conn.rollback()
     return {"rows": len(items), "seconds": elapsed}

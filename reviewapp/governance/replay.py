@@ -19,12 +19,12 @@ from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from django.db.models import Prefetch
+from django.db.models import prefetch_related_objects
 from django.utils.translation import gettext as _
 
 from reviewapp.core.exceptions import Conflict
 from reviewapp.core.time import iso_utc
-from reviewapp.models import Prediction, PredictionPayload, Purpose, ReviewItem
+from reviewapp.models import Prediction, Purpose, ReviewItem
 from reviewapp.services.routing import facts_for
 
 from .compiled import CompiledPolicy, compile_policy
@@ -142,21 +142,14 @@ def routing_replay_range(
         rows = rows.filter(routed_at__gte=since)
     if until is not None:
         rows = rows.filter(routed_at__lt=until)
-    # The payload (signals, and segment paths) only for rows routed before facts were stored
-    # (one query per chunk); replay reads routing_facts, kept when a payload is removed.
-    rows = (
-        rows.select_related("model")
-        .prefetch_related(
-            Prefetch(
-                "payloads",
-                queryset=PredictionPayload.objects.filter(prediction__routing_facts__isnull=True),
-            )
-        )
-        .order_by("id")
-    )
+    rows = rows.select_related("model").order_by("id")
     last = 0
     while batch := list(rows.filter(id__gt=last)[:chunk]):
         last = batch[-1].pk
+        # The payload (signals, segment paths) only for rows routed before facts were stored,
+        # one query per chunk then; replay reads routing_facts, kept when a payload is removed.
+        if old := [p for p in batch if p.routing_facts is None]:
+            prefetch_related_objects(old, "payloads")
         yield from routing_replay_many(batch)
 
 

@@ -47,6 +47,10 @@ class MLModel(models.Model):
     # {} is the inputs table. Not a governed setting: it changes what a reviewer sees, never
     # how a prediction is routed. Leads change it (configure_presentation), audited.
     presentation = models.JSONField(default=dict, blank=True)
+    # Days a prediction's payload (input, output, signals, lineage) is kept; null: forever.
+    # A governed model setting (``payload_retention_days`` in the model_settings document),
+    # set here when a version applies; services/payloads.py applies it daily.
+    payload_retention_days = models.PositiveIntegerField(null=True, blank=True)
     created_at = models.DateTimeField(default=clock.now)
 
     class Meta:

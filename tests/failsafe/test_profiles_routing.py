@@ -107,8 +107,9 @@ def test_a_profile_is_learned_from_recent_accepted_traffic_only(fraud_model, rev
     ).update(input={"kind": "not accepted"})
     # Older than the window: left out.
     Prediction.objects.filter(pk=passed[0]).update(
-        received_at=timezone.now() - dt.timedelta(days=8), input={"kind": "old"}
+        received_at=timezone.now() - dt.timedelta(days=8)
     )
+    PredictionPayload.objects.filter(prediction_id=passed[0]).update(input={"kind": "old"})
 
     with override_settings(FAILSAFE_PROFILE_MIN_ROWS=5):
         row = feature_profile_learn(model=fraud_model)
