@@ -5,7 +5,6 @@ partition, the months the existing rows span, and the next few); elsewhere a pla
 Existing payloads are copied in id chunks, then the old columns are dropped.
 """
 
-
 import django.db.models.deletion
 from django.db import migrations, models
 
@@ -63,13 +62,22 @@ def copy_payloads(apps, schema_editor):
 
 
 def copy_back(apps, schema_editor):
-    """Reverse: the dropped columns come back (empty) and take the payloads again."""
-    PredictionPayload = apps.get_model("reviewapp", "PredictionPayload")
+    """Reverse: the dropped columns come back and take the payloads again (id chunks)."""
     Prediction = apps.get_model("reviewapp", "Prediction")
-    for row in PredictionPayload.objects.iterator(chunk_size=2000):
-        Prediction.objects.filter(pk=row.prediction_id).update(
-            input=row.input, output=row.output, signals=row.signals, lineage=row.lineage
-        )
+    top = Prediction.objects.aggregate(v=models.Max("id"))["v"] or 0
+    qn = schema_editor.connection.ops.quote_name
+    payload, prediction = qn("reviewapp_predictionpayload"), qn("reviewapp_prediction")
+    values = ", ".join(
+        f"{name} = COALESCE((SELECT pp.{name} FROM {payload} pp"
+        f" WHERE pp.prediction_id = {prediction}.id), '{{}}')"
+        for name in ("input", "output", "signals", "lineage")
+    )
+    with schema_editor.connection.cursor() as cursor:
+        for low in range(0, top, COPY_CHUNK):
+            cursor.execute(
+                f"UPDATE {prediction} SET {values} WHERE id > %s AND id <= %s",
+                [low, low + COPY_CHUNK],
+            )
 
 
 class Migration(migrations.Migration):
@@ -124,21 +132,20 @@ class Migration(migrations.Migration):
             ],
             options={
                 "indexes": [
-                    models.Index(
-                        fields=["model", "received_at"], name="payload_model_received_idx"
-                    )
+                    models.Index(fields=["model", "received_at"], name="payload_model_received_idx")
                 ],
             },
         ),
         migrations.RunPython(create_partitions, migrations.RunPython.noop),
-        migrations.RunPython(copy_payloads, copy_back),
-        # The copy back (reverse) needs the columns first, nullable: reversed in this order.
+        # Nullable before the copy, so that reversed (columns back, then the copy back, then
+        # NOT NULL again) the columns take their values before the constraint returns.
         migrations.AlterField(
             model_name="prediction", name="input", field=models.JSONField(null=True)
         ),
         migrations.AlterField(
             model_name="prediction", name="output", field=models.JSONField(null=True)
         ),
+        migrations.RunPython(copy_payloads, copy_back),
         migrations.RemoveField(model_name="prediction", name="input"),
         migrations.RemoveField(model_name="prediction", name="output"),
         migrations.RemoveField(model_name="prediction", name="signals"),
