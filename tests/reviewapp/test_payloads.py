@@ -311,3 +311,39 @@ def test_the_retention_is_a_governed_model_setting(fraud_model):
     assert MLModel.objects.get(pk=fraud_model.pk).payload_retention_days == 90
     event = AuditEvent.objects.filter(verb="queue.ml_model.settings_applied").latest("id")
     assert event.after["payload_retention_days"] == 90
+
+
+# --- the migration ----------------------------------------------------------------------------
+@pytest.mark.django_db(transaction=True)
+def test_the_migration_moves_existing_payloads_and_reverses():
+    """Rows stored before the side table keep their payload across 0019, both ways."""
+    from django.db.migrations.executor import MigrationExecutor
+
+    before, after = (
+        [("reviewapp", "0018_labels_feed_order")],
+        [("reviewapp", "0020_mlmodel_payload_retention_days")],
+    )
+    executor = MigrationExecutor(connection)
+    executor.migrate(before)
+    old = executor.loader.project_state(before).apps
+    model = old.get_model("reviewapp", "MLModel").objects.create(
+        slug="m", name="m", owner_team="t", labels=["a", "b"]
+    )
+    now = dt.datetime.now(dt.UTC)
+    old.get_model("reviewapp", "Prediction").objects.create(
+        model=model, external_id="e", model_version="1", input={"amount": 3},
+        output={"label": "a"}, label="a", confidence=0.5, signals={"ood_score": 0.2},
+        lineage={"dataset": "d"}, occurred_at=now, received_at=now,
+    )  # fmt: skip
+    executor = MigrationExecutor(connection)
+    executor.migrate(after)
+    row = PredictionPayload.objects.get(prediction__external_id="e")
+    assert (row.input, row.output, row.signals, row.lineage) == (
+        {"amount": 3}, {"label": "a"}, {"ood_score": 0.2}, {"dataset": "d"}
+    )  # fmt: skip
+    assert row.received_at == now and row.model_id == model.pk
+    executor = MigrationExecutor(connection)
+    executor.migrate(before)
+    back = executor.loader.project_state(before).apps.get_model("reviewapp", "Prediction")
+    assert back.objects.get(external_id="e").input == {"amount": 3}
+    MigrationExecutor(connection).migrate(after)
