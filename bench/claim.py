@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 from urllib.parse import urlparse
 
-from bench_env import PRODUCTION_SECRETS, recreate_database
+from bench_env import PRODUCTION_SECRETS, recreate_database, wide_create, wide_split
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -119,9 +119,10 @@ def generate(n_items: int, n_decided: int, reviewers: int) -> dict:
     total = n_items + n_decided
     t0 = time.perf_counter()
     with connection.cursor() as cur:
+        wide_create(cur)
         cur.execute(
             """
-            INSERT INTO reviewapp_prediction (model_id, external_id, model_version, input, output,
+            INSERT INTO bench_wide_prediction (model_id, external_id, model_version, input, output,
               label, confidence, signals, lineage, occurred_at, received_at, receipt, status,
               routed, reason_codes, reason_details, threshold, policy_version_id, policy_hash,
               fallback, routed_at, mode_at_receipt, routing_mode)
@@ -145,6 +146,7 @@ def generate(n_items: int, n_decided: int, reviewers: int) -> dict:
             """,
             {"total": total, "decided": n_decided, "ids": model_ids, "nm": len(model_ids)},
         )
+        wide_split(cur)
         cur.execute(
             """
             INSERT INTO reviewapp_reviewitem (prediction_id, model_id, status, priority, sla_due_at,

@@ -23,7 +23,7 @@ import time
 import uuid
 from pathlib import Path
 
-from bench_env import recreate_database
+from bench_env import WIDE, recreate_database, wide_create, wide_split
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -81,54 +81,54 @@ def generate(n: int, until: dt.datetime) -> None:
         "reason_details, threshold, policy_version_id, policy_hash, fallback, routed_at, "
         "routing_facts"
     )
-    with (
-        connection.cursor() as cur,
-        cur.cursor.copy(f"COPY reviewapp_prediction ({columns}) FROM STDIN") as copy,
-    ):
-        for g in range(n):
-            amount = (g * 37) % 1000
-            label = "fraud" if g % 3 == 0 else "legit"
-            confidence = round(0.40 + ((g * 7919) % 600) / 1000, 3)
-            ood = ((g * 104729) % 100) / 100
-            drift = ("amount",) if g % 97 == 0 else ()
-            facts = PredictionFacts(
-                model_slug=model.slug,
-                external_id=f"e-{g}",
-                label=label,
-                confidence=confidence,
-                criticality="high",
-                ood_score=ood,
-                drift_features=drift,
-                fields={"input.amount": amount},
-            )
-            d = decide(ACTIVE, facts)
-            at = until - dt.timedelta(seconds=span * (n - g) / n)
-            copy.write_row(
-                (
-                    model.pk,
-                    f"e-{g}",
-                    "1.0",
-                    json.dumps({"amount": amount}),
-                    json.dumps({"label": label}),
-                    label,
-                    confidence,
-                    json.dumps({"ood_score": ood, "drift_features": list(drift)}),
-                    "{}",
-                    at,
-                    at,
-                    uuid.uuid4(),
-                    "in_review" if d.routed else "passed",
-                    d.routed,
-                    json.dumps(d.reasons),
-                    json.dumps(d.details),
-                    d.threshold,
-                    policy.pk,
-                    policy.rules_hash,
-                    json.dumps(d.fallback) if d.fallback else None,
-                    at,
-                    json.dumps(facts_record(facts)),
+    with connection.cursor() as cur:
+        wide_create(cur)
+        with cur.cursor.copy(f"COPY {WIDE} ({columns}) FROM STDIN") as copy:
+            for g in range(n):
+                amount = (g * 37) % 1000
+                label = "fraud" if g % 3 == 0 else "legit"
+                confidence = round(0.40 + ((g * 7919) % 600) / 1000, 3)
+                ood = ((g * 104729) % 100) / 100
+                drift = ("amount",) if g % 97 == 0 else ()
+                facts = PredictionFacts(
+                    model_slug=model.slug,
+                    external_id=f"e-{g}",
+                    label=label,
+                    confidence=confidence,
+                    criticality="high",
+                    ood_score=ood,
+                    drift_features=drift,
+                    fields={"input.amount": amount},
                 )
-            )
+                d = decide(ACTIVE, facts)
+                at = until - dt.timedelta(seconds=span * (n - g) / n)
+                copy.write_row(
+                    (
+                        model.pk,
+                        f"e-{g}",
+                        "1.0",
+                        json.dumps({"amount": amount}),
+                        json.dumps({"label": label}),
+                        label,
+                        confidence,
+                        json.dumps({"ood_score": ood, "drift_features": list(drift)}),
+                        "{}",
+                        at,
+                        at,
+                        uuid.uuid4(),
+                        "in_review" if d.routed else "passed",
+                        d.routed,
+                        json.dumps(d.reasons),
+                        json.dumps(d.details),
+                        d.threshold,
+                        policy.pk,
+                        policy.rules_hash,
+                        json.dumps(d.fallback) if d.fallback else None,
+                        at,
+                        json.dumps(facts_record(facts)),
+                    )
+                )
+        wide_split(cur)
     loaded = time.perf_counter() - t0
     with connection.cursor() as cur:
         cur.execute(

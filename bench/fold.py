@@ -19,7 +19,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench_env import PRODUCTION_SECRETS, recreate_database
+from bench_env import PRODUCTION_SECRETS, recreate_database, wide_create, wide_split
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -49,9 +49,10 @@ def generate(n_predictions: int, n_decisions: int, days: int) -> None:
     minutes = days * 24 * 60
     # Every tenth prediction is routed; decisions go to the first n_decisions routed ones.
     with connection.cursor() as cur:
+        wide_create(cur)
         cur.execute(
             """
-            INSERT INTO reviewapp_prediction (model_id, external_id, model_version, input, output,
+            INSERT INTO bench_wide_prediction (model_id, external_id, model_version, input, output,
               label, confidence, signals, lineage, occurred_at, received_at, receipt, status,
               routed, reason_codes, reason_details, threshold, policy_version_id, policy_hash,
               fallback, routed_at)
@@ -72,6 +73,7 @@ def generate(n_predictions: int, n_decisions: int, days: int) -> None:
             """,
             {"total": n_predictions, "minutes": minutes, "ids": model_ids, "nm": len(model_ids)},
         )
+        wide_split(cur)
         cur.execute(
             """
             INSERT INTO reviewapp_reviewitem (prediction_id, model_id, status, priority, sla_due_at,

@@ -40,7 +40,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench_env import recreate_database
+from bench_env import WIDE, recreate_database, wide_create, wide_split
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -114,35 +114,37 @@ def _predictions(model: Any, n: int, now: dt.datetime, reviewer: Any, older: int
     )
     total = n + ROUTED
     every = max(1, total // ROUTED)
-    with (
-        connection.cursor() as cur,
-        cur.cursor.copy(f"COPY reviewapp_prediction ({columns}) FROM STDIN") as copy,
-    ):
-        for g in range(older):
-            at = now - dt.timedelta(seconds=span + HISTORY_DAYS * 86400 * (older - g) / older)
-            copy.write_row((
-                model.pk, f"o-{g}", "0.9", json.dumps({"amount": (g * 37) % 1000}),
-                json.dumps({"label": "legit"}), "legit", 0.9, "{}", "{}", at, at, uuid.uuid4(),
-                "passed", False, "[]", "{}", policy.rules["min_confidence"], policy.pk,
-                policy.rules_hash, at, "normal", "normal",
-            ))  # fmt: skip
-        routed_left = ROUTED
-        for g in range(total):
-            routed = routed_left > 0 and g % every == 0
-            routed_left -= routed
-            label = "fraud" if g % 5 == 0 else "legit"
-            confidence = (
-                round(0.30 + (g % 300) / 1000, 3) if routed else round(0.61 + (g % 390) / 1000, 3)
-            )
-            at = now - dt.timedelta(seconds=span * (total - g) / total)
-            copy.write_row((
-                model.pk, f"e-{g}", "1.0", json.dumps({"amount": (g * 37) % 1000}),
-                json.dumps({"label": label}), label, confidence,
-                json.dumps({"latency_ms": 40 + g % 60}), "{}", at, at, uuid.uuid4(),
-                "decided" if routed else "passed", routed,
-                json.dumps(["low_confidence"] if routed else []), "{}", policy.rules["min_confidence"],
-                policy.pk, policy.rules_hash, at, "normal", "normal",
-            ))  # fmt: skip
+    with connection.cursor() as cur:
+        wide_create(cur)
+        with cur.cursor.copy(f"COPY {WIDE} ({columns}) FROM STDIN") as copy:
+            for g in range(older):
+                at = now - dt.timedelta(seconds=span + HISTORY_DAYS * 86400 * (older - g) / older)
+                copy.write_row((
+                    model.pk, f"o-{g}", "0.9", json.dumps({"amount": (g * 37) % 1000}),
+                    json.dumps({"label": "legit"}), "legit", 0.9, "{}", "{}", at, at, uuid.uuid4(),
+                    "passed", False, "[]", "{}", policy.rules["min_confidence"], policy.pk,
+                    policy.rules_hash, at, "normal", "normal",
+                ))  # fmt: skip
+            routed_left = ROUTED
+            for g in range(total):
+                routed = routed_left > 0 and g % every == 0
+                routed_left -= routed
+                label = "fraud" if g % 5 == 0 else "legit"
+                confidence = (
+                    round(0.30 + (g % 300) / 1000, 3)
+                    if routed
+                    else round(0.61 + (g % 390) / 1000, 3)
+                )
+                at = now - dt.timedelta(seconds=span * (total - g) / total)
+                copy.write_row((
+                    model.pk, f"e-{g}", "1.0", json.dumps({"amount": (g * 37) % 1000}),
+                    json.dumps({"label": label}), label, confidence,
+                    json.dumps({"latency_ms": 40 + g % 60}), "{}", at, at, uuid.uuid4(),
+                    "decided" if routed else "passed", routed,
+                    json.dumps(["low_confidence"] if routed else []), "{}", policy.rules["min_confidence"],
+                    policy.pk, policy.rules_hash, at, "normal", "normal",
+                ))  # fmt: skip
+        wide_split(cur)
     with connection.cursor() as cur:
         cur.execute(
             """

@@ -583,13 +583,50 @@ def copy_phase(args, prefix: str) -> dict:
         }
         columns = [c for c in values(items[0]) if c in present]
         started = time.monotonic()
-        with (
-            conn.cursor() as cur,
-            cur.copy(f"COPY reviewapp_prediction ({', '.join(columns)}) FROM STDIN") as copy,
-        ):
-            for e in items:
-                row = values(e)
-                copy.write_row([row[c] for c in columns])
+        with conn.cursor() as cur:
+            payload_table = cur.execute(
+                "SELECT to_regclass('reviewapp_predictionpayload') IS NOT NULL"
+            ).fetchone()[0]
+            if not payload_table:
+                with cur.copy(
+                    f"COPY reviewapp_prediction ({', '.join(columns)}) FROM STDIN"
+                ) as copy:
+                    for e in items:
+                        row = values(e)
+                        copy.write_row([row[c] for c in columns])
+            else:
+                # The payload side table (issue 18): the narrow row, then its payload row, both
+                # by COPY, with ids drawn ahead from the sequence (one query) so both name them.
+                ids = [
+                    pk
+                    for (pk,) in cur.execute(
+                        "SELECT nextval(pg_get_serial_sequence('reviewapp_prediction', 'id'))"
+                        " FROM generate_series(1, %s)",
+                        [len(items)],
+                    )
+                ]
+                narrow = ["id", *columns]
+                with cur.copy(
+                    f"COPY reviewapp_prediction ({', '.join(narrow)}) FROM STDIN"
+                ) as copy:
+                    for pk, e in zip(ids, items, strict=True):
+                        row = {**values(e), "id": pk}
+                        copy.write_row([row[c] for c in narrow])
+                wide = "prediction_id, received_at, model_id, input, output, signals, lineage"
+                with cur.copy(f"COPY reviewapp_predictionpayload ({wide}) FROM STDIN") as copy:
+                    for pk, e in zip(ids, items, strict=True):
+                        row = values(e)
+                        copy.write_row(
+                            (
+                                pk,
+                                now,
+                                row["model_id"],
+                                row["input"],
+                                row["output"],
+                                row["signals"],
+                                row["lineage"],
+                            )
+                        )
         elapsed = time.monotonic() - started
         conn.rollback()
     return {"rows": len(items), "seconds": elapsed}

@@ -639,6 +639,9 @@ _TASK_QUEUE = {
         "playbooks.action_item_reminders",
         "quality.check_reviewers",
         "quality.serve_gold",
+        # issue 18 (payload): the payload table's partitions and retention.
+        "failsafe.payload_partitions_ensure",
+        "failsafe.payload_retention_apply",
     ],
 }
 CELERY_TASK_ROUTES = {
@@ -924,5 +927,20 @@ LOGGING = {
 # Incident action items: tell each owner once when an item is overdue (daily).
 CELERY_BEAT_SCHEDULE["playbooks-action-item-reminders"] = {
     "task": "playbooks.action_item_reminders",
+    "schedule": timedelta(hours=24),
+}
+
+# --- issue 18 (payload): the payload side table's partitions and retention -----------------
+# Monthly partitions of the payload table created ahead of time (PostgreSQL), and each model's
+# payload retention policy (a governed model setting) applied with an export first.
+PAYLOAD_PARTITIONS_AHEAD = env_int("PAYLOAD_PARTITIONS_AHEAD", 3)
+PAYLOAD_RETENTION_CHUNK = env_int("PAYLOAD_RETENTION_CHUNK", 5000)
+PAYLOAD_EXPORT_DIR = env_str("PAYLOAD_EXPORT_DIR", str(VAR_DIR / "exports" / "payload-retention"))
+CELERY_BEAT_SCHEDULE["payload-partitions-ensure"] = {
+    "task": "failsafe.payload_partitions_ensure",
+    "schedule": timedelta(hours=12),
+}
+CELERY_BEAT_SCHEDULE["payload-retention-apply"] = {
+    "task": "failsafe.payload_retention_apply",
     "schedule": timedelta(hours=24),
 }

@@ -17,6 +17,7 @@ from reviewapp.services.ingest import (
     inbox_sweep,
     prediction_ingest_published,
 )
+from reviewapp.services.payloads import payload_partitions_ensure, payload_retention_apply
 from reviewapp.services.routing import predictions_route, predictions_route_waiting
 from reviewapp.services.sweeps import (
     queue_counts_refresh,
@@ -116,3 +117,14 @@ def review_wake_deferred() -> int:
 @shared_task(name="failsafe.review_count_queue", acks_late=True, ignore_result=True)
 def review_count_queue() -> int:
     return queue_counts_refresh(only_if_due=True).took_ms
+
+
+# --- issue 18 (payload): the payload table's partitions and retention (maintenance queue) ---
+@shared_task(name="failsafe.payload_partitions_ensure", acks_late=True, ignore_result=True)
+def payload_partitions_ensure_task() -> list[str]:
+    return payload_partitions_ensure()
+
+
+@shared_task(name="failsafe.payload_retention_apply", acks_late=True, ignore_result=True)
+def payload_retention_apply_task() -> int:
+    return len(payload_retention_apply())

@@ -33,6 +33,8 @@ VERBS = {
     "queue.pool.member_added": _("Added to a pool"),
     "queue.pool.member_removed": _("Removed from a pool"),
     "queue.service_account.created": _("Service account created"),
+    "queue.payload_partition.created": _("Payload partitions created ahead"),
+    "queue.prediction_payload.removed": _("Payloads removed by the retention policy"),
     "queue.service_account.token_rotated": _("Service token rotated"),
     "queue.service_account.token_revoked": _("Service token revoked"),
 }

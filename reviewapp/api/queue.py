@@ -24,6 +24,7 @@ from reviewapp.core.time import iso_utc, parse_when
 from reviewapp.models import Decision, MLModel, ReviewItem
 from reviewapp.selectors.blind import shown_ids, shown_reason_codes
 from reviewapp.selectors.context import review_context, review_item_for_page
+from reviewapp.selectors.ingest import payload_value
 from reviewapp.selectors.queue import QueueFilters, page_of, queue_items
 from reviewapp.services.claims import review_item_claim_next, review_item_release, review_item_renew
 from reviewapp.services.decisions import LABEL, decision_undo, review_item_decide
@@ -70,10 +71,13 @@ def item_representation(
                 "labels": item.model.labels,
                 "reasons": ctx.reasons,
                 "margin": ctx.margin,
-                "input": p.input,
-                "output": None if masked else p.output,
-                "signals": p.signals,
-                "lineage": p.lineage,
+                "input": payload_value(p, "input"),
+                "output": None if masked else payload_value(p, "output"),
+                "signals": payload_value(p, "signals"),
+                "lineage": payload_value(p, "lineage"),
+                # Set once the model's retention policy removed the payload (then the four
+                # fields above are null).
+                "payload_removed_at": iso_utc(p.payload_removed_at),
                 # A blind item shows the model's current version (selectors.blind).
                 "model_version": ctx.shown.model_version,
                 "policy": {"version": policy.version, "hash": p.policy_hash} if policy else None,
@@ -155,10 +159,17 @@ class QueueItemDetailOut(QueueItemOut):
     labels = serializers.ListField(child=serializers.CharField())
     reasons = serializers.ListField(child=serializers.CharField(), help_text="Plain words.")
     margin = serializers.FloatField(allow_null=True)
-    input = serializers.JSONField()
-    output = serializers.JSONField(allow_null=True, help_text="null on a masked item.")
-    signals = serializers.JSONField()
-    lineage = serializers.JSONField()
+    input = serializers.JSONField(allow_null=True, help_text="null once the payload is removed.")
+    output = serializers.JSONField(
+        allow_null=True, help_text="null on a masked item, or once the payload is removed."
+    )
+    signals = serializers.JSONField(allow_null=True)
+    lineage = serializers.JSONField(allow_null=True)
+    payload_removed_at = serializers.DateTimeField(
+        allow_null=True,
+        help_text="When the model's payload retention policy removed input, output, signals "
+        "and lineage (null: kept).",
+    )
     model_version = serializers.CharField()
     policy = inline_serializer(
         "QueueItemPolicy",

@@ -11,7 +11,7 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
-from django.db.models import Q, QuerySet
+from django.db.models import Q, QuerySet, prefetch_related_objects
 from django.http import StreamingHttpResponse
 
 from reviewapp.core import clock
@@ -94,6 +94,8 @@ def _rows(qs: QuerySet[Decision]) -> Iterator[dict[str, Any]]:
 
 def _chunk_rows(chunk: list[Decision]) -> Iterator[dict[str, Any]]:
     annotations = label_annotations(chunk)
+    # The predictions' payloads (input, output: the side table), one query per chunk.
+    prefetch_related_objects([decision.prediction for decision in chunk], "payloads")
     for decision in chunk:
         yield export_row(decision, annotations=annotations[decision.pk])
 

@@ -12,6 +12,7 @@ from reviewapp.core import clock, registry
 from reviewapp.core.time import iso_utc
 from reviewapp.governance.rules import QA_SAMPLE
 from reviewapp.models import Decision, Purpose, ReviewItem
+from reviewapp.selectors.ingest import payload_value
 from reviewapp.selectors.purposes import LABELS, is_correction, producer_q
 from reviewapp.selectors.visibility import review_items_visible_to, visible_model_ids
 
@@ -221,8 +222,9 @@ def export_row(decision: Decision, *, annotations: dict[str, Any] | None = None)
         "model": row["model"],
         "model_version": row["model_version"],
         "external_id": row["external_id"],
-        "input": prediction.input,
-        "model_output": prediction.output,
+        # Null once the model's retention policy removed the payload.
+        "input": payload_value(prediction, "input"),
+        "model_output": payload_value(prediction, "output"),
         "model_label": row["model_label"],
         "model_confidence": row["model_confidence"],
         "final_label": row["final_label"],

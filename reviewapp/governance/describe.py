@@ -153,6 +153,7 @@ _TOP_LABELS = {
     "cost_per_hour_of_delay": gettext_lazy("Cost per hour of a delayed decision"),
     "regulatory_class": gettext_lazy("Regulatory class"),
     "strict_output": gettext_lazy("Refuse a label its own scores contradict (strict output)"),
+    "payload_retention_days": gettext_lazy("Days a prediction's payload is kept (empty: forever)"),
     # labels: the review-quality settings (their keys are their own; no other kind has them)
     **REVIEW_QUALITY_LABELS,
 }

@@ -229,9 +229,7 @@ def decisions_per_day(*, model_id: int, until: dt.datetime, days: int) -> list[i
 
 def _reconstructed_facts(ids: list[int], paths: tuple[str, ...]) -> dict[int, Any]:
     """Facts of rows routed before facts were stored: read from the live row, as replay does."""
-    rows = Prediction.objects.filter(pk__in=ids).select_related("model")
-    if not paths:
-        rows = rows.defer("input", "output", "lineage")
+    rows = Prediction.objects.filter(pk__in=ids).select_related("model").with_payload()
     return {p.pk: facts_for(p, paths=paths) for p in rows}
 
 

@@ -19,6 +19,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from django.db.models import prefetch_related_objects
 from django.utils.translation import gettext as _
 
 from reviewapp.core.db_router import replica_iter
@@ -34,8 +35,6 @@ from .rules import NORMAL, facts_from_record, referenced_paths, rules_hash
 STORED = "stored"
 RECONSTRUCTED = "reconstructed"
 CHUNK = 500
-# What replay never needs from the row: the raw envelope stays in the database.
-_DEFERRED = ("input", "output", "lineage")
 
 
 @dataclass(frozen=True)
@@ -153,10 +152,14 @@ def _replay_range(
         rows = rows.filter(routed_at__gte=since)
     if until is not None:
         rows = rows.filter(routed_at__lt=until)
-    rows = rows.select_related("model").defer(*_DEFERRED).order_by("id")
+    rows = rows.select_related("model").order_by("id")
     last = 0
     while batch := list(rows.filter(id__gt=last)[:chunk]):
         last = batch[-1].pk
+        # The payload (signals, segment paths) only for rows routed before facts were stored,
+        # one query per chunk then; replay reads routing_facts, kept when a payload is removed.
+        if old := [p for p in batch if p.routing_facts is None]:
+            prefetch_related_objects(old, "payloads")
         yield from routing_replay_many(batch)
 
 

@@ -23,7 +23,7 @@ from typing import Any
 from django.conf import settings
 from django.db import transaction
 
-from reviewapp.models import Prediction
+from reviewapp.models import Prediction, PredictionPayload
 
 from .conditions import extract_fields
 from .rules import decide, facts_from_record, referenced_paths
@@ -89,9 +89,9 @@ def _decide_all(
     if needing:
         envelopes = {
             pk: (input_, output)
-            for pk, input_, output in Prediction.objects.filter(pk__in=needing).values_list(
-                "id", "input", "output"
-            )
+            for pk, input_, output in PredictionPayload.objects.filter(
+                prediction_id__in=needing
+            ).values_list("prediction_id", "input", "output")
         }
     rows = []
     for prediction in predictions:

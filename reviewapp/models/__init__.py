@@ -6,6 +6,7 @@ from .ingest import (
     Mode,
     ModelMode,
     Prediction,
+    PredictionPayload,
     RejectedEnvelope,
     ServiceAccount,
 )
@@ -36,6 +37,7 @@ __all__ = [
     "PoolMembership",
     "Purpose",
     "Prediction",
+    "PredictionPayload",
     "QueueCountSnapshot",
     "RejectedEnvelope",
     "ReviewItem",

@@ -1,10 +1,13 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
+from typing import Any
 
 from django.conf import settings
-from django.db import models
+from django.db import connection, models
 from django.db.models import Q
+from django.db.models.functions import JSONObject
 from django.utils.translation import gettext_lazy as _
 
 from reviewapp.core import clock
@@ -45,6 +48,10 @@ class MLModel(models.Model):
     # {} is the inputs table. Not a governed setting: it changes what a reviewer sees, never
     # how a prediction is routed. Leads change it (configure_presentation), audited.
     presentation = models.JSONField(default=dict, blank=True)
+    # Days a prediction's payload (input, output, signals, lineage) is kept; null: forever.
+    # A governed model setting (``payload_retention_days`` in the model_settings document),
+    # set here when a version applies; services/payloads.py applies it daily.
+    payload_retention_days = models.PositiveIntegerField(null=True, blank=True)
     created_at = models.DateTimeField(default=clock.now)
 
     class Meta:
@@ -84,6 +91,76 @@ class ServiceAccount(models.Model):
         return self.revoked_at is None
 
 
+PAYLOAD_DEFAULTS: dict[str, Callable[[], Any]] = {
+    "input": dict,
+    "output": dict,
+    "signals": dict,
+    "lineage": dict,
+}
+
+
+class PredictionQuerySet(models.QuerySet):
+    def with_payload(self) -> PredictionQuerySet:
+        """Prefetch each prediction's payload row (one query for the whole list)."""
+        return self.prefetch_related("payloads")
+
+    def with_payload_values(self, *names: str) -> PredictionQuerySet:
+        """Annotate payload values (``payload_<name>``) in this query itself: no extra query;
+        the properties read them."""
+        return self.annotate(**payload_subqueries(names, outer="pk"))
+
+    def bulk_create(self, objs: Any, *args: Any, **kwargs: Any) -> list[Prediction]:
+        """Also writes the payload rows of the predictions it created (tests, fixtures and
+        benchmarks build rows this way; ingest has its own INSERT)."""
+        objs = list(objs)
+        created = super().bulk_create(objs, *args, **kwargs)
+        rows = [p.payload_row_for_insert() for p in created if p.pk is not None]
+        PredictionPayload.objects.bulk_create(rows, batch_size=kwargs.get("batch_size"))
+        for p in created:
+            p.__dict__.pop("_payload_pending", None)
+        return created
+
+
+def payload_subqueries(names: Any, *, outer: str) -> dict[str, models.Subquery]:
+    """``payload_<name>``: a scalar subquery per payload field, for a query whose ``outer``
+    column is the prediction id (``pk`` on predictions, ``prediction_id`` on review items).
+
+    On PostgreSQL several fields come as one subquery (``payload_values``, a jsonb object):
+    each subquery is planned against every monthly partition, so one instead of four keeps a
+    detail page's planning time a quarter as long as months accumulate."""
+    names = list(names)
+    rows = PredictionPayload.objects.filter(prediction_id=models.OuterRef(outer))
+    if len(names) > 1 and connection.vendor == "postgresql":
+        values = JSONObject(**{name: name for name in names})
+        return {
+            "payload_values": models.Subquery(
+                rows.values(values=values)[:1], output_field=models.JSONField()
+            )
+        }
+    return {
+        f"payload_{name}": models.Subquery(
+            rows.values(name)[:1],
+            output_field=models.JSONField(),
+        )
+        for name in names
+    }
+
+
+def adopt_payload_values(source: Any, prediction: Prediction) -> Prediction:
+    """Hand ``payload_<name>`` values annotated on a related row (a review item) to its
+    prediction, whose properties then read them without a query."""
+    for key in ["payload_values", *(f"payload_{name}" for name in PAYLOAD_DEFAULTS)]:
+        if key in source.__dict__:
+            prediction.__dict__[key] = source.__dict__[key]
+    return prediction
+
+
+class PredictionManager(models.Manager.from_queryset(PredictionQuerySet)):
+    def bulk_create(self, *args: Any, **kwargs: Any) -> list[Prediction]:
+        # from_queryset() skips the methods a Manager already has: route it explicitly.
+        return self.get_queryset().bulk_create(*args, **kwargs)
+
+
 class Prediction(models.Model):
     """The durable inbox row for one flagged prediction, and then its routing record."""
 
@@ -99,16 +176,14 @@ class Prediction(models.Model):
     model = models.ForeignKey(MLModel, on_delete=models.PROTECT, related_name="predictions")
     external_id = models.CharField(max_length=200)
     model_version = models.CharField(max_length=100)
-    input = models.JSONField()
-    output = models.JSONField()
+    # The bulky envelope (input, output, signals, lineage) lives in PredictionPayload, a side
+    # table range-partitioned by month on PostgreSQL; the properties below read and write it.
     label = models.CharField(max_length=200)
     confidence = models.FloatField()
-    signals = models.JSONField(default=dict, blank=True)
     # The output's scores as ingest summarised them, computed once per prediction
     # (governance.rules.top_scores): the top label(s) and the label's own score, which is what
     # routing's label/score check reads. Null when the producer sent no scores.
     top_scores = models.JSONField(null=True, blank=True)
-    lineage = models.JSONField(default=dict, blank=True)
     occurred_at = models.DateTimeField()
     received_at = models.DateTimeField(default=clock.now)
     submitted_by = models.ForeignKey(
@@ -143,6 +218,10 @@ class Prediction(models.Model):
     # Everything the rules read, as routing read it (governance.rules.facts_record): replay
     # needs neither the live model row nor the raw input. Null on rows routed before it existed.
     routing_facts = models.JSONField(null=True, blank=True)
+    # When the model's payload retention policy removed the payload row (None: kept).
+    payload_removed_at = models.DateTimeField(null=True, blank=True)
+
+    objects = PredictionManager()
 
     class Meta:
         ordering = ["-id"]
@@ -177,6 +256,92 @@ class Prediction(models.Model):
     def __str__(self) -> str:
         return f"{self.model_id}:{self.external_id}"
 
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        # Storage plumbing, not a business rule: the payload fields live in the side table.
+        adding = self._state.adding
+        update_fields = kwargs.get("update_fields")
+        if update_fields is not None:
+            kwargs["update_fields"] = [f for f in update_fields if f not in PAYLOAD_DEFAULTS]
+        super().save(*args, **kwargs)
+        if adding:
+            row = self.payload_row_for_insert()
+            row.save(force_insert=True)
+            self.__dict__["_payload_row"] = row
+        elif pending := self.__dict__.get("_payload_pending"):
+            PredictionPayload.objects.filter(prediction_id=self.pk).update(**pending)
+            self.__dict__.pop("_payload_row", None)
+        self.__dict__.pop("_payload_pending", None)
+
+    def refresh_from_db(self, *args: Any, **kwargs: Any) -> None:
+        super().refresh_from_db(*args, **kwargs)
+        if not kwargs.get("fields") and not (args and args[-1]):
+            self.__dict__.pop("_payload_row", None)
+
+    # -- the payload ---------------------------------------------------------------------------
+    # ``input``, ``output``, ``signals`` and ``lineage`` read the payload row, loaded once per
+    # instance (or from a ``prefetch_related("payloads")`` / ``with_payload()``: every list and
+    # hot path loads payloads in bulk). Assigning one (also as a constructor keyword, as tests
+    # and factories do) is written to the payload row by save() / bulk_create(). Ingest writes
+    # payload rows itself, in its own INSERT (services/ingest.py).
+
+    @property
+    def payload(self) -> PredictionPayload | None:
+        """The payload row, or None when none is stored (removed by the retention policy)."""
+        if "_payload_row" not in self.__dict__:
+            prefetched = getattr(self, "_prefetched_objects_cache", {}).get("payloads")
+            if prefetched is not None:
+                rows = list(prefetched)
+            elif self.pk is None:
+                rows = []
+            else:
+                rows = list(PredictionPayload.objects.filter(prediction_id=self.pk)[:1])
+            self.__dict__["_payload_row"] = rows[0] if rows else None
+        return self.__dict__["_payload_row"]
+
+    def _payload_value(self, name: str) -> Any:
+        pending = self.__dict__.get("_payload_pending", {})
+        if name in pending:
+            return pending[name]
+        # A value the query annotated (``payload_signals``: routing reads signals in its
+        # chunk query, without loading the row).
+        annotated = self.__dict__.get(f"payload_{name}", pending)
+        if annotated is not pending:
+            return annotated if annotated is not None else PAYLOAD_DEFAULTS[name]()
+        if "payload_values" in self.__dict__:  # all four at once (PostgreSQL)
+            values = self.__dict__["payload_values"] or {}
+            value = values.get(name)
+            return value if value is not None else PAYLOAD_DEFAULTS[name]()
+        row = self.payload
+        if row is None:
+            return PAYLOAD_DEFAULTS[name]()
+        return getattr(row, name)
+
+    def _payload_set(self, name: str, value: Any) -> None:
+        self.__dict__.setdefault("_payload_pending", {})[name] = value
+
+    input = property(
+        lambda self: self._payload_value("input"), lambda self, v: self._payload_set("input", v)
+    )
+    output = property(
+        lambda self: self._payload_value("output"), lambda self, v: self._payload_set("output", v)
+    )
+    signals = property(
+        lambda self: self._payload_value("signals"),
+        lambda self, v: self._payload_set("signals", v),
+    )
+    lineage = property(
+        lambda self: self._payload_value("lineage"),
+        lambda self, v: self._payload_set("lineage", v),
+    )
+
+    def payload_row_for_insert(self) -> PredictionPayload:
+        """A new payload row with this prediction's pending values (defaults elsewhere)."""
+        pending = self.__dict__.get("_payload_pending", {})
+        values = {name: pending.get(name, make()) for name, make in PAYLOAD_DEFAULTS.items()}
+        return PredictionPayload(
+            prediction_id=self.pk, model_id=self.model_id, received_at=self.received_at, **values
+        )
+
     @property
     def review_item(self):
         """The item routing made for this prediction (purpose ``routed``), or None. Samples,
@@ -186,6 +351,42 @@ class Prediction(models.Model):
             if item.purpose == "routed":
                 return item
         return None
+
+
+class PredictionPayload(models.Model):
+    """A prediction's bulky envelope: what the producer sent beside the routing record.
+
+    On PostgreSQL the table is range-partitioned by month on ``received_at`` (declarative
+    partitioning, a DEFAULT partition, months created ahead by beat: services/payloads.py), so
+    the retention policy drops old months whole; elsewhere a plain table. A partitioned table
+    cannot hold a unique constraint without the partition key, so the key is (prediction,
+    received_at) and the link is a ForeignKey, not one-to-one: one row per prediction is kept
+    by the writers (ingest's INSERT, Prediction.save). ``model`` and ``received_at`` are
+    copies of the prediction's, for per-model retention and partition pruning.
+    """
+
+    pk = models.CompositePrimaryKey("prediction_id", "received_at")
+    # The primary key's index serves lookups by prediction.
+    prediction = models.ForeignKey(
+        Prediction, on_delete=models.CASCADE, db_index=False, related_name="payloads"
+    )
+    received_at = models.DateTimeField()
+    # No database constraint: a copy for retention, never joined on the hot path.
+    model = models.ForeignKey(
+        MLModel, on_delete=models.DO_NOTHING, db_constraint=False, db_index=False, related_name="+"
+    )
+    input = models.JSONField(default=dict)
+    output = models.JSONField(default=dict)
+    signals = models.JSONField(default=dict, blank=True)
+    lineage = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["model", "received_at"], name="payload_model_received_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"payload of prediction {self.prediction_id}"
 
 
 class Mode(models.TextChoices):

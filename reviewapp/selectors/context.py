@@ -17,6 +17,7 @@ from reviewapp.models import (
     GuidelineVersion,
     ReviewItem,
 )
+from reviewapp.models.ingest import PAYLOAD_DEFAULTS, adopt_payload_values, payload_subqueries
 from reviewapp.selectors.blind import ShownPrediction, shown_prediction
 from reviewapp.selectors.history import item_decisions
 from reviewapp.selectors.purposes import UNCOUNTED, reviewer_note
@@ -30,13 +31,18 @@ def review_item_for_page(item_id: int, *, user: Any = None) -> ReviewItem | None
     """The item with what its page shows; with ``user``, only if that user may read it
     (``visibility.review_items_visible_to``), else None."""
     qs = ReviewItem.objects.all() if user is None else review_items_visible_to(user)
-    return (
+    item = (
         qs.select_related(
             "model", "prediction", "prediction__policy_version", "claimed_by", "assigned_by"
         )
+        # The payload (side table) in the same query: the page reads all four fields.
+        .annotate(**payload_subqueries(PAYLOAD_DEFAULTS, outer="prediction_id"))
         .filter(pk=item_id)
         .first()
     )
+    if item is not None:
+        adopt_payload_values(item, item.prediction)
+    return item
 
 
 def important_inputs(

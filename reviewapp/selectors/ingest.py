@@ -9,19 +9,30 @@ from django.urls import reverse
 
 from reviewapp.core.time import iso_utc
 from reviewapp.models import MLModel, Prediction, ServiceAccount
+from reviewapp.models.ingest import PAYLOAD_DEFAULTS
 from reviewapp.selectors.visibility import predictions_visible_to
+
+PAYLOAD_FIELDS = tuple(PAYLOAD_DEFAULTS)
+
+
+def payload_value(prediction: Prediction, name: str) -> Any:
+    """A payload field as the API shows it: null once the retention policy removed it."""
+    return None if prediction.payload_removed_at is not None else getattr(prediction, name)
 
 
 def predictions_with_routing() -> QuerySet[Prediction]:
-    return Prediction.objects.select_related("model", "policy_version").prefetch_related(
-        "review_items"
+    """With the payload's values in the same query (the side table, one probe per row)."""
+    return (
+        Prediction.objects.select_related("model", "policy_version")
+        .prefetch_related("review_items")
+        .with_payload_values(*PAYLOAD_FIELDS)
     )
 
 
 def prediction_for_replay(principal: Any, *, pk: int) -> Prediction | None:
     """The prediction if the caller may read it (the rule of ``GET /predictions/{id}``), with
     what replay reads and without the raw envelope, which replay never needs; else None."""
-    qs = Prediction.objects.select_related("model").defer("input", "output", "lineage")
+    qs = Prediction.objects.select_related("model")
     return predictions_visible_to(principal, qs).filter(pk=pk).first()
 
 
@@ -63,11 +74,14 @@ def prediction_representation(prediction: Prediction, request: Any = None) -> di
         "model_version": prediction.model_version,
         "external_id": prediction.external_id,
         "status": prediction.status,
-        "input": prediction.input,
-        "output": prediction.output,
+        # All four are null once the model's retention policy removed the payload
+        # (``payload_removed_at`` says when); the routing record below stays.
+        "input": payload_value(prediction, "input"),
+        "output": payload_value(prediction, "output"),
         "confidence": prediction.confidence,
-        "signals": prediction.signals,
-        "lineage": prediction.lineage,
+        "signals": payload_value(prediction, "signals"),
+        "lineage": payload_value(prediction, "lineage"),
+        "payload_removed_at": iso_utc(prediction.payload_removed_at),
         "occurred_at": iso_utc(prediction.occurred_at),
         "received_at": iso_utc(prediction.received_at),
         # The model's operating mode when the prediction was accepted (the ingest answer's).

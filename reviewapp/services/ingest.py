@@ -37,9 +37,11 @@ from reviewapp.models import (
     Mode,
     ModelMode,
     Prediction,
+    PredictionPayload,
     RejectedEnvelope,
     ServiceAccount,
 )
+from reviewapp.models.ingest import PAYLOAD_DEFAULTS
 
 from .accounts import allowed_model_ids
 from .route_coalesce import RouteCoalescer
@@ -329,9 +331,12 @@ def predictions_store(
             for row in rows:
                 row["mode_at_receipt"] = modes.get(row["model_id"], Mode.NORMAL)
             Prediction.objects.bulk_create(
-                [Prediction(**row) for row in rows], ignore_conflicts=True, batch_size=1000
+                [Prediction(**_without_payload(row)) for row in rows],
+                ignore_conflicts=True,
+                batch_size=1000,
             )
             stored = _read_back(list(first_index))
+            _insert_payloads(rows, stored, receipt)
         created: list[int] = []
         results: dict[int, ItemResult] = {}
         for index, env in valid:
@@ -410,12 +415,35 @@ def _read_back(keys: list[tuple[int, str]]) -> Stored:
     }
 
 
+def _without_payload(row: dict[str, Any]) -> dict[str, Any]:
+    return {name: value for name, value in row.items() if name not in PAYLOAD_DEFAULTS}
+
+
+def _insert_payloads(rows: list[dict[str, Any]], stored: Stored, receipt: uuid.UUID) -> None:
+    """SQLite and others: the payload rows of the predictions this call created, in the
+    same transaction as the predictions (PostgreSQL writes them inside its one INSERT)."""
+    PredictionPayload.objects.bulk_create(
+        [
+            PredictionPayload(
+                prediction_id=stored[key][0],
+                model_id=row["model_id"],
+                received_at=row["received_at"],
+                **{name: row[name] for name in PAYLOAD_DEFAULTS},
+            )
+            for row in rows
+            if stored[key := (row["model_id"], row["external_id"])][1] == receipt
+        ],
+        batch_size=1000,
+    )
+
+
 @functools.cache
 def _insert_sql() -> tuple[str, tuple[tuple[str, str, Any], ...]]:
     fields = [f for f in Prediction._meta.concrete_fields if not f.primary_key]
     qn = connection.ops.quote_name
     columns = ", ".join(qn(f.column) for f in fields)
-    record = ", ".join(f"{qn(f.column)} {f.db_type(connection)}" for f in fields)
+    payload_fields = [PredictionPayload._meta.get_field(name) for name in PAYLOAD_DEFAULTS]
+    record = ", ".join(f"{qn(f.column)} {f.db_type(connection)}" for f in fields + payload_fields)
     # The model's mode as this statement reads it: one index probe per row on the mode
     # table's unique model_id, inside the INSERT (no second round trip on the hot path).
     mode_table = qn(ModelMode._meta.db_table)
@@ -427,13 +455,23 @@ def _insert_sql() -> tuple[str, tuple[tuple[str, str, Any], ...]]:
     )
     mode_column = Prediction._meta.get_field("mode_at_receipt").column
     values = ", ".join(mode_now if f.column == mode_column else qn(f.column) for f in fields)
+    # The payload rows of the new predictions (RETURNING gives only rows this statement
+    # inserted) go into the side table in the same statement: both or neither.
+    payload_columns = ", ".join(qn(f.column) for f in payload_fields)
+    payload_values = ", ".join(f"r.{qn(f.column)}" for f in payload_fields)
     sql = (
-        f"INSERT INTO {qn(Prediction._meta.db_table)} ({columns}) SELECT {values}"
-        f" FROM jsonb_to_recordset(%s::jsonb) AS r({record})"
-        " ON CONFLICT DO NOTHING"
-        f" RETURNING id, model_id, external_id, receipt, {qn(mode_column)}"
+        f"WITH r AS (SELECT * FROM jsonb_to_recordset(%s::jsonb) AS r({record})),"
+        f" ins AS (INSERT INTO {qn(Prediction._meta.db_table)} ({columns}) SELECT {values}"
+        " FROM r ON CONFLICT DO NOTHING"
+        f" RETURNING id, model_id, external_id, receipt, {qn(mode_column)}, received_at),"
+        f" pay AS (INSERT INTO {qn(PredictionPayload._meta.db_table)}"
+        f" (prediction_id, received_at, model_id, {payload_columns})"
+        f" SELECT ins.id, ins.received_at, ins.model_id, {payload_values} FROM ins"
+        " JOIN r ON r.model_id = ins.model_id AND r.external_id = ins.external_id)"
+        f" SELECT id, model_id, external_id, receipt, {qn(mode_column)} FROM ins"
     )
-    return sql, tuple((f.attname, f.column, f) for f in fields)
+    payload_attrs = tuple((f.attname, f.column, f) for f in payload_fields)
+    return sql, tuple((f.attname, f.column, f) for f in fields) + payload_attrs
 
 
 def _json_value(value: Any) -> Any:
@@ -445,7 +483,8 @@ def _json_value(value: Any) -> Any:
 
 
 def _insert_returning(rows: list[dict[str, Any]]) -> Stored:
-    """PostgreSQL: the whole batch in one INSERT ... SELECT FROM jsonb_to_recordset(...).
+    """PostgreSQL: the whole batch, predictions and their payload rows, in one statement
+    (INSERT ... SELECT FROM jsonb_to_recordset(...), the payload INSERT in a CTE).
 
     One parameter (a JSON array) instead of Django's per-column arrays, which psycopg quotes
     element by element in Python, and no model instances; ON CONFLICT DO NOTHING RETURNING

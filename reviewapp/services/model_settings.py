@@ -39,12 +39,19 @@ def model_settings_apply(*, model_slug: str, document: dict[str, Any], actor: Ac
         "criticality": document["criticality"],
         "strict_output": bool(document.get("strict_output", False)),
     }
+    # Absent or null: payloads are kept forever (services/payloads.py). Named in the event
+    # only when either side has a policy, as events before the setting existed read.
+    retention = document.get("payload_retention_days")
+    if retention is not None or model.payload_retention_days is not None:
+        before["payload_retention_days"] = model.payload_retention_days
+        after["payload_retention_days"] = retention
     if before != after:
         model.criticality = after["criticality"]
         model.strict_output = after["strict_output"]
+        model.payload_retention_days = retention
         # save(), not update(): its post_save signal clears this process's ingest catalogue,
         # so a strict setting takes effect at once here (other processes within the cache time).
-        model.save(update_fields=["criticality", "strict_output"])
+        model.save(update_fields=["criticality", "strict_output", "payload_retention_days"])
     audit_record(
         actor=actor,
         verb="queue.ml_model.settings_applied",

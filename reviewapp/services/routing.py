@@ -18,7 +18,7 @@ from reviewapp.governance.conditions import extract_fields
 from reviewapp.governance.rules import PredictionFacts, facts_record, referenced_paths
 from reviewapp.governance.selectors import active_policies, review_quality_settings
 from reviewapp.governance.shadow import shadow_record
-from reviewapp.models import ModelMode, Prediction, Purpose, ReviewItem
+from reviewapp.models import ModelMode, Prediction, PredictionPayload, Purpose, ReviewItem
 
 from .review_state import PREDICTION
 
@@ -50,7 +50,6 @@ _LOAD_FIELDS = [
     "external_id",
     "label",
     "confidence",
-    "signals",
     "top_scores",
     "received_at",
     "status",
@@ -178,7 +177,12 @@ def predictions_route(
         if locking:
             qs = qs.select_for_update(skip_locked=True, of=("self",))
         # Only what the rules read: the envelope's input and output stay in the database.
-        predictions = list(qs.select_related("model", "submitted_by").only(*_LOAD_FIELDS))
+        # Signals come from the payload side table inside the same query (payload_signals).
+        predictions = list(
+            qs.select_related("model", "submitted_by")
+            .only(*_LOAD_FIELDS)
+            .with_payload_values("signals")
+        )
         if not predictions:
             return 0
         policies = active_policies({p.model.slug for p in predictions})
@@ -202,11 +206,13 @@ def predictions_route(
         ]:
             # The output only when a segment may read it (the check reads the input alone).
             with_output = any(paths.get(p.model.slug) for p in predictions)
-            rows = Prediction.objects.filter(pk__in=needing)
+            rows = PredictionPayload.objects.filter(prediction_id__in=needing)
             if with_output:
-                envelopes = {pk: (i, o) for pk, i, o in rows.values_list("id", "input", "output")}
+                envelopes = {
+                    pk: (i, o) for pk, i, o in rows.values_list("prediction_id", "input", "output")
+                }
             else:
-                envelopes = {pk: (i, {}) for pk, i in rows.values_list("id", "input")}
+                envelopes = {pk: (i, {}) for pk, i in rows.values_list("prediction_id", "input")}
         now = clock.now()
         items: list[ReviewItem] = []
         targets: dict[int, str] = {}

@@ -24,7 +24,7 @@ from reviewapp.failsafe.services.profiles import (
 )
 from reviewapp.failsafe.tasks import learn_feature_profiles
 from reviewapp.governance.replay import routing_replay
-from reviewapp.models import Decision, Prediction, Purpose, ReviewItem
+from reviewapp.models import Decision, Prediction, PredictionPayload, Purpose, ReviewItem
 from reviewapp.selectors.context import review_context
 from reviewapp.services.ingest import prediction_batch_ingest
 from reviewapp.services.routing import predictions_route
@@ -101,14 +101,15 @@ def test_a_profile_is_learned_from_recent_accepted_traffic_only(fraud_model, rev
     )  # fmt: skip
     Decision.objects.create(item=gold_item, prediction_id=gold, model=fraud_model,
                             reviewer=reviewer, action="accept", model_confidence=0.3)  # fmt: skip
-    Prediction.objects.filter(pk__in=routed).update(input={"kind": "accepted"})
-    Prediction.objects.filter(pk__in=[overridden, pending, gold, routed[4]]).update(
-        input={"kind": "not accepted"}
-    )
+    PredictionPayload.objects.filter(prediction_id__in=routed).update(input={"kind": "accepted"})
+    PredictionPayload.objects.filter(
+        prediction_id__in=[overridden, pending, gold, routed[4]]
+    ).update(input={"kind": "not accepted"})
     # Older than the window: left out.
     Prediction.objects.filter(pk=passed[0]).update(
-        received_at=timezone.now() - dt.timedelta(days=8), input={"kind": "old"}
+        received_at=timezone.now() - dt.timedelta(days=8)
     )
+    PredictionPayload.objects.filter(prediction_id=passed[0]).update(input={"kind": "old"})
 
     with override_settings(FAILSAFE_PROFILE_MIN_ROWS=5):
         row = feature_profile_learn(model=fraud_model)

@@ -16,7 +16,7 @@ from reviewapp.governance.replay import (
     routing_replay,
     routing_replay_range,
 )
-from reviewapp.models import MLModel, Prediction, ReviewItem
+from reviewapp.models import MLModel, Prediction, PredictionPayload, ReviewItem
 from reviewapp.services.ingest import prediction_batch_ingest
 from reviewapp.services.routing import predictions_route
 from tests.factories import DEFAULT_RULES, MLModelFactory, envelope_for, make_policy
@@ -98,7 +98,9 @@ def test_replay_reads_neither_the_live_model_nor_the_raw_input(segmented_model):
     ids = route_traffic(segmented_model, 20)
     # After routing: the model becomes low-criticality and the stored inputs change.
     MLModel.objects.filter(pk=segmented_model.pk).update(criticality="low")
-    Prediction.objects.filter(pk__in=ids).update(input={}, output={"label": "fraud"})
+    PredictionPayload.objects.filter(prediction_id__in=ids).update(
+        input={}, output={"label": "fraud"}
+    )
     assert all(routing_replay(p).matches for p in Prediction.objects.filter(pk__in=ids))
 
 

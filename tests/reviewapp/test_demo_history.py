@@ -22,7 +22,7 @@ from reviewapp.core.models import AuditEvent
 from reviewapp.dashboards.rules import SHIFT
 from reviewapp.demo_history import DRIFT_MODEL, consistent
 from reviewapp.governance.models import Approval, ChangeRequest
-from reviewapp.models import Decision, Prediction, ReviewItem
+from reviewapp.models import Decision, Prediction, PredictionPayload, ReviewItem
 
 pytestmark = pytest.mark.django_db
 
@@ -61,7 +61,7 @@ def test_a_month_of_history_through_the_services(tmp_path, client, django_user_m
     weekdays = [n for day, n in per_day.items() if day.weekday() < 5 and day != started.date()]
     assert sum(weekend) / len(weekend) < 0.75 * sum(weekdays) / len(weekdays)
     # Every label is the arg-max of its own scores.
-    for output in Prediction.objects.values_list("output", flat=True):
+    for output in PredictionPayload.objects.values_list("output", flat=True):
         assert output["scores"][output["label"]] == max(output["scores"].values()), output
 
     # Decisions by the demo reviewers, at historical times, and the audit log says the same.

@@ -12,7 +12,13 @@ from django.urls import reverse
 
 from reviewapp.core.audit import Actor
 from reviewapp.governance.replay import routing_replay
-from reviewapp.models import PoolMembership, Prediction, RejectedEnvelope, ReviewItem
+from reviewapp.models import (
+    PoolMembership,
+    Prediction,
+    PredictionPayload,
+    RejectedEnvelope,
+    ReviewItem,
+)
 from reviewapp.services.claims import review_item_claim_next
 from reviewapp.services.ingest import prediction_ingest_published
 from reviewapp.services.routing import predictions_route
@@ -189,7 +195,7 @@ def test_replay_reproduces_the_check_from_the_stored_facts(api, fraud_model):
     assert replay.replayed.reasons == ["inconsistent_output"]
     # The stored facts, not the live output, decide: a row whose output was since rewritten
     # replays the same (routing's record never changes).
-    Prediction.objects.filter(pk=prediction.pk).update(
+    PredictionPayload.objects.filter(prediction_id=prediction.pk).update(
         output={"label": "fraud", "scores": {"fraud": 0.99}}
     )
     again = routing_replay(Prediction.objects.get(pk=prediction.pk))

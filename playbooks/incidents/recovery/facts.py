@@ -19,7 +19,7 @@ from reviewapp.core import clock
 from reviewapp.governance import evidence
 from reviewapp.governance.models import DocumentKind
 from reviewapp.governance.services import documents
-from reviewapp.models import Decision, MLModel, Prediction
+from reviewapp.models import Decision, MLModel, Prediction, PredictionPayload
 from reviewapp.selectors.purposes import LABELS
 
 from ...models import Incident, RecoveryDecision
@@ -72,8 +72,8 @@ def _latency(model: MLModel, since: dt.datetime, until: dt.datetime) -> float | 
     """The 95th percentile of signals.latency_ms of recent predictions (None: not sent)."""
     values = []
     for signals in (
-        Prediction.objects.filter(model=model, received_at__gte=since, received_at__lt=until)
-        .order_by("-id")
+        PredictionPayload.objects.filter(model=model, received_at__gte=since, received_at__lt=until)
+        .order_by("-prediction_id")
         .values_list("signals", flat=True)[:LATENCY_SAMPLE]
     ):
         value = signals.get("latency_ms") if isinstance(signals, dict) else None

@@ -20,7 +20,7 @@ from django.db.models import Exists, OuterRef, Q
 
 from reviewapp.core import clock
 from reviewapp.core.audit import Actor, audit_record
-from reviewapp.models import Decision, MLModel, Prediction, Purpose
+from reviewapp.models import Decision, MLModel, Prediction, PredictionPayload, Purpose
 
 from ..models import FeatureProfile
 from ..profiles import Checker, compile_checker, learn_profile
@@ -34,11 +34,18 @@ def accepted_inputs(*, model: MLModel, since: dt.datetime, limit: int) -> list[A
     accepted = Decision.objects.filter(
         prediction=OuterRef("pk"), action=Decision.Action.ACCEPT, undone_at__isnull=True
     ).exclude(item__purpose__in=[Purpose.GOLD, Purpose.QUALIFICATION])
-    return list(
+    ids = (
         Prediction.objects.filter(model=model, received_at__gte=since)
         .filter(Q(status=Prediction.Status.PASSED) | Exists(accepted))
         .order_by("-received_at", "-id")
-        .values_list("input", flat=True)[:limit]
+        .values_list("id", flat=True)[:limit]
+    )
+    # The inputs live in the payload side table (a payload the retention policy removed has
+    # none); newest first as above.
+    return list(
+        PredictionPayload.objects.filter(prediction_id__in=ids, model=model)
+        .order_by("-received_at", "-prediction_id")
+        .values_list("input", flat=True)
     )
 
 

@@ -39,7 +39,9 @@ SETTINGS_KEYS = ("criticality", "cost_of_wrong_decision", "cost_per_hour_of_dela
                  "regulatory_class")  # fmt: skip
 # Settings a version may leave out: ``strict_output`` (absent means false) refuses, with a 400,
 # a prediction whose label its own scores contradict instead of routing it to review.
-OPTIONAL_SETTINGS_KEYS = ("strict_output",)
+# ``payload_retention_days`` (absent or null: kept forever) is how many days a prediction's
+# payload is kept before the retention policy exports and removes it (issue 18).
+OPTIONAL_SETTINGS_KEYS = ("strict_output", "payload_retention_days")
 
 
 @dataclass(frozen=True)
@@ -69,6 +71,13 @@ def validate_model_settings(document: Any) -> dict[str, list[str]]:
         errors[key] = [_("Unknown key.")]
     if not isinstance(document.get("strict_output", False), bool):
         errors["strict_output"] = [_("Must be true or false (absent means false).")]
+    retention = document.get("payload_retention_days")
+    if retention is not None and (
+        isinstance(retention, bool) or not isinstance(retention, int) or retention < 1
+    ):
+        errors["payload_retention_days"] = [
+            _("A whole number of days ≥ 1, or null (absent) to keep payloads forever.")
+        ]
     if document.get("criticality") not in TIERS:
         errors["criticality"] = [_("Required: one of %s.") % ", ".join(TIERS)]
     for key in ("cost_of_wrong_decision", "cost_per_hour_of_delay"):

@@ -19,10 +19,11 @@ def rotate_all() -> int:
     with transaction.atomic():
         for model in apps.get_models():
             table = quote(model._meta.db_table)
-            pk = quote(model._meta.pk.column)
             for field in model._meta.concrete_fields:
                 if not isinstance(field, EncryptedTextField):
                     continue
+                # Read here, not per model: a composite key (the payload table) has no column.
+                pk = quote(model._meta.pk.column)
                 column = quote(field.column)
                 with connection.cursor() as cursor:
                     cursor.execute(f"SELECT {pk}, {column} FROM {table} WHERE {column} <> ''")  # noqa: S608
