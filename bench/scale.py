@@ -149,9 +149,12 @@ def generate(total: int, months: int, pending: int, model_ids: list[int]) -> Non
         has_payload_table, wide = cur.fetchone()
         if has_payload_table:
             # Month partitions for the whole history, as beat would have made them.
-            from reviewapp.services import payloads
+            import datetime as dt
 
-            payloads.partitions_ensure(months_back=months + 1)
+            from reviewapp.services.payloads import payload_partitions_ensure
+
+            first = dt.datetime.now(dt.UTC) - dt.timedelta(days=months * 30 + 1)
+            payload_partitions_ensure(now=first, months_ahead=months + 4)
     envelope = (
         "jsonb_build_object('amount', round((random() * 900)::numeric, 2), 'country', 'NL', "
         "'merchant_category', '5411', 'txn_count_24h', g % 30, 'note', repeat('x', 300))",
@@ -308,9 +311,9 @@ def _live_queue(pending: int, model_ids, has_payload_table: bool, wide: bool, en
                   input, output, signals, lineage)
                 SELECT pr.id, pr.received_at, pr.model_id, {", ".join(envelope)}
                 FROM (SELECT p.*, substr(p.external_id, 3)::bigint AS g
-                      FROM reviewapp_prediction p WHERE p.external_id LIKE 'q-%%') pr
+                      FROM reviewapp_prediction p WHERE p.external_id LIKE 'q-%') pr
                 JOIN reviewapp_mlmodel m ON m.id = pr.model_id
-                """.replace("%", "%%").replace("%%%%", "%%"),
+                """
             )
         cur.execute(
             """
