@@ -464,6 +464,14 @@ def _ok(response) -> None:
         raise SystemExit(f"the queue page answered {response.status_code}")
 
 
+def _review_page(client, user) -> None:
+    """Claim the next item and open its review page (the claim is rolled back with it)."""
+    from reviewapp.services.claims import review_item_claim_next
+
+    item = review_item_claim_next(user=user)
+    _ok(client.get(f"/queue/items/{item.pk}/review/"))
+
+
 def explain_hot_paths(plans_path: str | None) -> dict:
     """EXPLAIN (ANALYZE, BUFFERS) of what the hot paths run, each inside a transaction that is
     rolled back (the database is left as it was)."""
@@ -492,6 +500,7 @@ def explain_hot_paths(plans_path: str | None) -> dict:
         "ingest + route": ingest_and_route,
         "claim": lambda: review_item_claim_next(user=user),
         "queue page": lambda: _ok(client.get("/queue/")),
+        "review page": lambda: _review_page(client, user),
     }
     results: dict[str, list[dict]] = {}
     full: dict[str, list] = {}
@@ -519,6 +528,7 @@ def explain_hot_paths(plans_path: str | None) -> dict:
                     {
                         "sql": " ".join(sql.split())[:160],
                         "ms": plan["Execution Time"],
+                        "planning_ms": plan.get("Planning Time", 0.0),
                         "shared_hit": top.get("Shared Hit Blocks", 0),
                         "shared_read": top.get("Shared Read Blocks", 0),
                         "seq_scans": json.dumps(plan).count('"Seq Scan"'),
@@ -601,7 +611,8 @@ def compare(args: argparse.Namespace) -> None:
             if last:
                 top = last[0]
                 print(
-                    f"- {label} @ {name}: {ms:.2f} ms, hit {top['shared_hit']} read "
+                    f"- {label} @ {name}: {ms:.2f} ms (planning {top.get('planning_ms', 0):.2f}"
+                    f" ms), hit {top['shared_hit']} read "
                     f"{top['shared_read']} blocks, seq scans {top['seq_scans']}: {top['sql'][:90]}"
                 )
 

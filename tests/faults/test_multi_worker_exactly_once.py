@@ -158,12 +158,31 @@ def _send_singles(
 
 def _kill_mid_flight(worker, *, timeout: float = 10) -> set[str]:
     """SIGKILL the worker's process group, if possible while it holds tasks; returns the ids
-    of the tasks it held (received and not finished, by its log)."""
+    of the tasks it held: received and not finished by its log, and still unacknowledged in
+    Redis (a task can be acknowledged a moment before its "succeeded" line is written: the
+    kill may fall between the two, and that task is rightly never redelivered)."""
     deadline = time.monotonic() + timeout
     while not worker.tasks_in_flight() and time.monotonic() < deadline:
         time.sleep(0.01)
     worker.kill()
-    return worker.tasks_in_flight()  # read after the kill: no line can follow it
+    # Read after the kill: no line can follow it, and no acknowledgement either.
+    return worker.tasks_in_flight() & _unacknowledged_task_ids()
+
+
+def _unacknowledged_task_ids() -> set[str]:
+    """Task ids of the messages Redis holds as delivered and not acknowledged (kombu's
+    ``unacked`` hash: delivery tag -> [message, exchange, routing key])."""
+    import redis
+
+    client = redis.Redis.from_url(current_broker_url())
+    ids = set()
+    for raw in client.hvals("unacked"):
+        try:
+            message = json.loads(raw)[0]
+            ids.add(message["headers"]["id"])
+        except (ValueError, KeyError, IndexError, TypeError):
+            continue
+    return ids
 
 
 def _task_lines(workers) -> tuple[collections.Counter[str], collections.Counter[str]]:
