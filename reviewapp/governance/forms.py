@@ -187,8 +187,9 @@ def row_spec(kind: str, path: str) -> RowSpec:
             return RowSpec("choice", TIERS, text=True)
         if path == "regulatory_class":
             return RowSpec("choice", REGULATORY_CLASSES, text=True)
-        if path in OPTIONAL_SETTINGS_KEYS:
+        if path == "strict_output":
             return RowSpec("bool")
+        # payload_retention_days: a number of days, empty for forever.
         return RowSpec("json")
     if kind == DocumentKind.REVIEW_QUALITY:
         return RowSpec("bool") if path == "guideline_ack_required" else RowSpec("json")

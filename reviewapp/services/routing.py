@@ -279,6 +279,9 @@ def predictions_route(
         masked_ids = [i.prediction_id for i in items if i.suggestion_masked]
         ReviewItem.objects.bulk_create(items, batch_size=500)
         shadow_record(predictions, now=now)
+        # Who sent these rows is audited here rather than by each request (services/ingest.py),
+        # built first so the history reads "ingested" before "routed".
+        ingested = ingested_events(predictions)
         routed_event = build_event(
             actor=ROUTER,
             verb="queue.prediction.routed",
@@ -293,9 +296,8 @@ def predictions_route(
             },
             subjects={"reviewapp.prediction": [p.pk for p in predictions]},
         )
-        # Who sent these rows is audited here rather than by each request (services/ingest.py):
-        # both events and all their subject rows in one INSERT each.
-        audit_record_many([*ingested_events(predictions), routed_event])
+        # Both events and all their subject rows in one INSERT each.
+        audit_record_many([*ingested, routed_event])
     return len(predictions)
 
 

@@ -321,6 +321,31 @@ def test_strict_output_is_proposed_in_the_settings_form(client, fraud_model, pro
     assert cr.document["criticality"] == "critical"
 
 
+def test_payload_retention_is_proposed_as_a_number_of_days(client, fraud_model, proposer):
+    """The retention row takes a number (not a true/false select); empty keeps forever."""
+    from reviewapp.core.audit import Actor
+
+    services.change_request_bootstrap(
+        model_slug="card-fraud", kind="model_settings", rationale="First.",
+        document={"criticality": "critical", "cost_of_wrong_decision": 250,
+                  "cost_per_hour_of_delay": 40, "regulatory_class": "regulated"},
+        actor=Actor.system("tests"),
+    )  # fmt: skip
+    client.force_login(proposer)
+    url = propose_url(kind="model_settings")
+    page = client.get(url)
+    html = page.content.decode()
+    assert 'name="rule:payload_retention_days"' in html
+    assert '<select name="rule:payload_retention_days"' not in html
+    data = form_data(
+        client, url, **{"rule:payload_retention_days": "90", "rationale": "A quarter."}
+    )
+    data["submit"] = "1"
+    assert client.post(url, data).status_code == 302
+    cr = ChangeRequest.objects.get(kind="model_settings", proposer=proposer)
+    assert cr.document["payload_retention_days"] == 90
+
+
 # --- edit -------------------------------------------------------------------------------------
 def test_the_proposer_edits_and_votes_lapse(client, fraud_model, proposer, committee):
     cr, digest = submitted(fraud_model, proposer)

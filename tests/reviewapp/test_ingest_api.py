@@ -84,6 +84,10 @@ def test_accepts_a_prediction_with_202_id_status_and_url(api, fraud_model):
     assert ingested.data["ids"] == [prediction.pk]
     assert ingested.data["requests"] == {response["X-Request-ID"]: [prediction.pk]}
     assert ingested.request_id == response["X-Request-ID"]
+    routed = AuditEvent.objects.filter(verb="queue.prediction.routed").latest("id")
+    # The history reads "ingested", then "routed".
+    assert (ingested.pk, ingested.occurred_at) < (routed.pk, routed.occurred_at)
+    assert ingested.occurred_at <= routed.occurred_at
     # The url answers with the record.
     assert api.get(body["url"]).json()["external_id"] == "txn-000123"
 
