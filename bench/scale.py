@@ -346,10 +346,13 @@ def report_sizes() -> None:
             "WHERE inhparent = to_regclass('reviewapp_predictionpayload')"
         )
         (partitions,) = cur.fetchone()
+    rows = sorted(
+        [(n, s) for n, s in rows if n != "reviewapp_predictionpayload"]
+        + [("reviewapp_predictionpayload (all months)", partitions)],
+        key=lambda row: -row[1],
+    )
     for name, size in rows:
-        if name == "reviewapp_predictionpayload":
-            size = partitions
-        print(f"  {name:<36} {size / 2**30:8.2f} GiB")
+        print(f"  {name:<42} {size / 2**30:8.2f} GiB")
 
 
 # --- measure -------------------------------------------------------------------------------------

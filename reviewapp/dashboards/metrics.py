@@ -47,6 +47,7 @@ class _Snapshot:
         self.totals = selectors.totals_by_model()
         self.live = selectors.live_queue()
         self.watermark = selectors.watermark_read()
+        self.inbox = selectors.inbox_backlog()
 
     def collect(self) -> Iterator[Any]:
         labels = ["model"]
@@ -104,6 +105,22 @@ class _Snapshot:
         folded_at = self.watermark.folded_at if self.watermark else None
         freshness.add_metric([], (self.now - folded_at).total_seconds() if folded_at else -1)
         yield freshness
+        inbox = GaugeMetricFamily(
+            "failsafe_inbox_waiting",
+            "Predictions received and not yet routed (near 0 while routing workers keep up).",
+        )
+        inbox.add_metric([], self.inbox.waiting)
+        yield inbox
+        inbox_age = GaugeMetricFamily(
+            "failsafe_inbox_oldest_age_seconds",
+            "Seconds the oldest unrouted prediction has waited (0 when none): past "
+            "INGEST_SWEEP_AFTER_SECONDS the sweeper is republishing; routing is down or short.",
+        )
+        oldest_received = self.inbox.oldest_received_at
+        inbox_age.add_metric(
+            [], max(0.0, (self.now - oldest_received).total_seconds()) if oldest_received else 0.0
+        )
+        yield inbox_age
         yield from self.failsafe()
 
     def failsafe(self) -> Iterator[Any]:

@@ -19,7 +19,7 @@ from django.db.models.functions import ExtractHour, TruncDay
 from django.utils.dateparse import parse_datetime
 
 from reviewapp.governance.models import PolicyVersion
-from reviewapp.models import OPEN_STATUSES, MLModel, ReviewItem
+from reviewapp.models import OPEN_STATUSES, MLModel, Prediction, ReviewItem
 from reviewapp.selectors.queue import fresh_count_snapshot
 
 from . import rules
@@ -122,6 +122,21 @@ def rate_points(
     return list(
         qs.order_by("bucket_start").values("model_id", "bucket_start", "ingested", "routed")
     )
+
+
+@dataclass(frozen=True)
+class InboxBacklog:
+    waiting: int
+    oldest_received_at: dt.datetime | None
+
+
+def inbox_backlog() -> InboxBacklog:
+    """Predictions received and not yet routed: how many, and since when the oldest waits.
+    One aggregate over the inbox's partial index (rows leave it once routed)."""
+    found = Prediction.objects.filter(status=Prediction.Status.RECEIVED).aggregate(
+        waiting=Count("id"), oldest=Min("received_at")
+    )
+    return InboxBacklog(found["waiting"], found["oldest"])
 
 
 def live_queue(*, model_ids: Iterable[int] | None = None) -> dict[int, LiveQueue]:

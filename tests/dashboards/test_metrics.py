@@ -99,6 +99,20 @@ def test_metrics_before_any_fold(client, model_a):
     assert value(fam["failsafe_ingested"], "failsafe_ingested_total", model="card-fraud") == 0
 
 
+def test_metrics_report_the_unrouted_inbox(client, model_a):
+    fam = scrape(client)
+    assert value(fam["failsafe_inbox_waiting"], "failsafe_inbox_waiting") == 0
+    assert value(fam["failsafe_inbox_oldest_age_seconds"], "failsafe_inbox_oldest_age_seconds") == 0
+    now = timezone.now()
+    make_prediction(model_a, received_at=now - dt.timedelta(minutes=5), routed=None)
+    make_prediction(model_a, received_at=now - dt.timedelta(seconds=10), routed=None)
+    make_prediction(model_a, received_at=now - dt.timedelta(hours=1), routed=True)
+    fam = scrape(client)
+    assert value(fam["failsafe_inbox_waiting"], "failsafe_inbox_waiting") == 2
+    age = value(fam["failsafe_inbox_oldest_age_seconds"], "failsafe_inbox_oldest_age_seconds")
+    assert 300 <= age < 360, "the oldest unrouted row, not the routed one"
+
+
 def test_metrics_queries_do_not_grow_with_models(
     client, model_a, model_b, django_assert_num_queries
 ):
@@ -119,7 +133,7 @@ def test_metrics_queries_do_not_grow_with_models(
     # and the monitors' states of every model in one evaluation
     two = queries()
     MLModelFactory(slug="third-model")
-    assert queries() == two <= 12
+    assert queries() == two <= 13
 
 
 @override_settings(METRICS_TOKEN="s3cret-scrape-token")
