@@ -5,7 +5,7 @@ from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
-from django.db import connection, models
+from django.db import connection, models, transaction
 from django.db.models import Q
 from django.db.models.functions import JSONObject
 from django.utils.translation import gettext_lazy as _
@@ -109,6 +109,23 @@ class PredictionQuerySet(models.QuerySet):
         the properties read them."""
         return self.annotate(**payload_subqueries(names, outer="pk"))
 
+    def update(self, **kwargs: Any) -> int:
+        """A new ``received_at`` is copied to the payload rows too (the partition key that
+        payload lookups prune by; PostgreSQL moves a row whose key leaves its month)."""
+        if "received_at" not in kwargs:
+            return super().update(**kwargs)
+        with transaction.atomic(using=self.db):
+            ids = list(self.values_list("pk", flat=True))
+            changed = super().update(**kwargs)
+            PredictionPayload.objects.filter(prediction_id__in=ids).update(
+                received_at=models.Subquery(
+                    Prediction.objects.filter(pk=models.OuterRef("prediction_id")).values(
+                        "received_at"
+                    )[:1]
+                )
+            )
+        return changed
+
     def bulk_create(self, objs: Any, *args: Any, **kwargs: Any) -> list[Prediction]:
         """Also writes the payload rows of the predictions it created (tests, fixtures and
         benchmarks build rows this way; ingest has its own INSERT)."""
@@ -130,6 +147,12 @@ def payload_subqueries(names: Any, *, outer: str) -> dict[str, models.Subquery]:
     detail page's planning time a quarter as long as months accumulate."""
     names = list(names)
     rows = PredictionPayload.objects.filter(prediction_id=models.OuterRef(outer))
+    if outer == "pk":
+        # The partition key too, on a query of predictions: PostgreSQL then probes one month's
+        # index per row at run time instead of every month's (routing reads signals this way
+        # for each row of a chunk). The payload's received_at is the prediction's copy, kept
+        # equal by ingest, save() and update().
+        rows = rows.filter(received_at=models.OuterRef("received_at"))
     if len(names) > 1 and connection.vendor == "postgresql":
         values = JSONObject(**{name: name for name in names})
         return {
@@ -267,10 +290,23 @@ class Prediction(models.Model):
             row = self.payload_row_for_insert()
             row.save(force_insert=True)
             self.__dict__["_payload_row"] = row
-        elif pending := self.__dict__.get("_payload_pending"):
-            PredictionPayload.objects.filter(prediction_id=self.pk).update(**pending)
-            self.__dict__.pop("_payload_row", None)
+        else:
+            stored = self.__dict__.get("_stored_received_at")
+            now_at = self.__dict__.get("received_at")
+            if stored is not None and now_at is not None and now_at != stored:
+                # The partition key payload lookups prune by: the copy follows the prediction.
+                PredictionPayload.objects.filter(prediction_id=self.pk).update(received_at=now_at)
+            if pending := self.__dict__.get("_payload_pending"):
+                PredictionPayload.objects.filter(prediction_id=self.pk).update(**pending)
+                self.__dict__.pop("_payload_row", None)
         self.__dict__.pop("_payload_pending", None)
+        self.__dict__["_stored_received_at"] = self.__dict__.get("received_at")
+
+    @classmethod
+    def from_db(cls, db: Any, field_names: Any, values: Any) -> Prediction:
+        instance = super().from_db(db, field_names, values)
+        instance.__dict__["_stored_received_at"] = instance.__dict__.get("received_at")
+        return instance
 
     def refresh_from_db(self, *args: Any, **kwargs: Any) -> None:
         super().refresh_from_db(*args, **kwargs)

@@ -347,3 +347,23 @@ def test_the_migration_moves_existing_payloads_and_reverses():
     back = executor.loader.project_state(before).apps.get_model("reviewapp", "Prediction")
     assert back.objects.get(external_id="e").input == {"amount": 3}
     MigrationExecutor(connection).migrate(after)
+
+
+# --- the partition key follows the prediction (payload lookups prune by it) -------------------
+def test_a_new_received_at_is_copied_to_the_payload_by_update_and_save(fraud_model):
+    first, second = ingest(fraud_model, 2)
+    when = dt.datetime(2026, 3, 9, 12, tzinfo=dt.UTC)
+    assert Prediction.objects.filter(pk=first).update(received_at=when) == 1
+    assert PredictionPayload.objects.get(prediction_id=first).received_at == when
+    row = Prediction.objects.get(pk=second)
+    row.received_at = when
+    row.save()
+    assert PredictionPayload.objects.get(prediction_id=second).received_at == when
+    # Routing's per-row lookup prunes by the partition key and still finds the signals.
+    found = Prediction.objects.filter(pk__in=[first, second]).with_payload_values("signals")
+    assert [p.signals.get("ood_score") for p in found] == [0.1, 0.1]
+
+
+def test_the_per_row_payload_lookup_names_the_partition_key(fraud_model):
+    sql = str(Prediction.objects.with_payload_values("signals").query)
+    assert '"received_at" = ' in sql.split("SELECT", 2)[2], sql
