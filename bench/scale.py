@@ -36,7 +36,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from urllib.parse import urlsplit
 
-from bench_env import PRODUCTION_SECRETS, recreate_database
+from bench_env import recreate_database
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -44,23 +44,11 @@ DEFAULT_BROKER = "redis://127.0.0.1:6379/14"
 
 
 def environment(url: str, broker: str, var_dir: Path) -> dict[str, str]:
-    return {
-        **os.environ,
-        **PRODUCTION_SECRETS,
-        "DJANGO_SETTINGS_MODULE": "reviewapp.settings",
-        "DATABASE_URL": url,
-        "CELERY_BROKER_URL": broker,
-        "SECRET_KEY": "bench-only-secret-" + "x" * 40,
-        "DEBUG": "0",
-        "ALLOWED_HOSTS": "127.0.0.1,localhost",
-        "SECURE_SSL_REDIRECT": "0",
-        "SESSION_COOKIE_SECURE": "0",
-        "CSRF_COOKIE_SECURE": "0",
-        "SECURE_HSTS_SECONDS": "0",
-        "FAILSAFE_VAR_DIR": str(var_dir),
-        "STATIC_ROOT": str(var_dir / "static"),
-        "LOG_LEVEL": "WARNING",
-    }
+    """bench/claim.py's production-settings environment (the reviewers log in over HTTP), with
+    this run's broker."""
+    import claim
+
+    return {**claim.env_for(url, var_dir), "CELERY_BROKER_URL": broker}
 
 
 def _setup(url: str, broker: str, var_dir: Path) -> None:
