@@ -298,8 +298,8 @@ def test_model_settings_are_proposed_with_the_same_form(client, fraud_model, pro
     assert response.status_code == 200  # no settings version yet: the rows start empty
 
 
-def test_strict_output_is_proposed_in_the_settings_form(client, fraud_model, proposer):
-    """An optional row (a true/false select) beside the required settings; absent = off."""
+def first_settings_version() -> None:
+    """Card-fraud's first model-settings version, so the form shows the optional rows beside it."""
     from reviewapp.core.audit import Actor
 
     services.change_request_bootstrap(
@@ -308,6 +308,11 @@ def test_strict_output_is_proposed_in_the_settings_form(client, fraud_model, pro
                   "cost_per_hour_of_delay": 40, "regulatory_class": "regulated"},
         actor=Actor.system("tests"),
     )  # fmt: skip
+
+
+def test_strict_output_is_proposed_in_the_settings_form(client, fraud_model, proposer):
+    """An optional row (a true/false select) beside the required settings; absent = off."""
+    first_settings_version()
     client.force_login(proposer)
     url = propose_url(kind="model_settings")
     page = client.get(url)
@@ -323,14 +328,7 @@ def test_strict_output_is_proposed_in_the_settings_form(client, fraud_model, pro
 
 def test_payload_retention_is_proposed_as_a_number_of_days(client, fraud_model, proposer):
     """The retention row takes a number (not a true/false select); empty keeps forever."""
-    from reviewapp.core.audit import Actor
-
-    services.change_request_bootstrap(
-        model_slug="card-fraud", kind="model_settings", rationale="First.",
-        document={"criticality": "critical", "cost_of_wrong_decision": 250,
-                  "cost_per_hour_of_delay": 40, "regulatory_class": "regulated"},
-        actor=Actor.system("tests"),
-    )  # fmt: skip
+    first_settings_version()
     client.force_login(proposer)
     url = propose_url(kind="model_settings")
     page = client.get(url)
