@@ -364,7 +364,7 @@ class _History:
         traffic reaches people, not half); while drifting it is much less sure."""
         confidence = float(body["confidence"])
         if drifting:
-            confidence *= self.rng.uniform(0.72, 0.86)
+            confidence *= self.rng.uniform(0.62, 0.78)
         else:
             confidence += (1 - confidence) * 0.4
         return with_confidence(body, labels, confidence, self.rng)
