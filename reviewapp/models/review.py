@@ -202,6 +202,10 @@ class ReviewItem(models.Model):
 QUEUE_ORDER = ("-queue_band", "requeued", "-priority", "sla_due_at", "id")
 
 
+# The decisions "similar decisions" may show: final answers still standing.
+SIMILAR = Q(action__in=["accept", "override"], undone_at__isnull=True)
+
+
 class Decision(models.Model):
     """What a reviewer did with a review item. Append-only; an undo is a new audited fact.
 
@@ -279,10 +283,19 @@ class Decision(models.Model):
             models.Index(fields=["prediction", "decided_at"], name="decision_prediction_idx"),
             # "My decisions": one reviewer's decisions, newest first.
             models.Index(fields=["reviewer", "-decided_at"], name="decision_reviewer_time_idx"),
+            # "Similar decisions" (reviewapp.selectors.context): the nearest confidence above
+            # the item's, newest first among ties (forward scan of the first), and the nearest
+            # below, newest first too (backward scan of the second). The id column lets a LIMIT
+            # stop after a few rows even when thousands of decisions share a rounded confidence.
             models.Index(
-                fields=["model", "predicted_label", "model_confidence"],
-                name="decision_similar_idx",
-                condition=Q(action__in=["accept", "override"], undone_at__isnull=True),
+                fields=["model", "predicted_label", "model_confidence", "-id"],
+                name="decision_similar_up_idx",
+                condition=SIMILAR,
+            ),
+            models.Index(
+                fields=["model", "predicted_label", "model_confidence", "id"],
+                name="decision_similar_down_idx",
+                condition=SIMILAR,
             ),
             # labels: the decisions feed's order (release time, id): reviewapp.delivery.selectors.
             models.Index(
