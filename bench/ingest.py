@@ -328,30 +328,41 @@ def flush_broker(url: str) -> None:
     redis.Redis.from_url(url).flushdb()
 
 
-def counts(prefix: str) -> tuple[int, int]:
-    """(stored, still waiting for routing) for this phase's rows."""
+def newest_id() -> int:
+    """The newest prediction's id: a phase's rows all come after it, so the polls below read
+    them by primary-key range instead of scanning a table of millions (bench/scale.py), which
+    took seconds per poll at 10 M rows and was counted as routing time and PostgreSQL CPU."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT coalesce(max(id), 0) FROM reviewapp_prediction")
+        return cursor.fetchone()[0]
+
+
+def counts(prefix: str, after: int) -> tuple[int, int]:
+    """(stored, still waiting for routing) for this phase's rows (ids above ``after``)."""
     from django.db import connection
 
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT count(*), count(*) FILTER (WHERE status = 'received') "
-            "FROM reviewapp_prediction WHERE external_id LIKE %s",
-            [prefix + "%"],
+            "FROM reviewapp_prediction WHERE id > %s AND external_id LIKE %s",
+            [after, prefix + "%"],
         )
         return cursor.fetchone()
 
 
-def wait_routed(prefix: str, expected: int, timeout: float) -> float | None:
+def wait_routed(prefix: str, expected: int, timeout: float, after: int) -> float | None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        stored, waiting = counts(prefix)
+        stored, waiting = counts(prefix, after)
         if stored >= expected and waiting == 0:
             return time.monotonic()
         time.sleep(0.05)
     return None
 
 
-def routed_latency_ms(prefix: str) -> dict[str, float]:
+def routed_latency_ms(prefix: str, after: int) -> dict[str, float]:
     """received -> routed for this phase's rows, from the rows' own timestamps."""
     from django.db import connection
 
@@ -359,8 +370,9 @@ def routed_latency_ms(prefix: str) -> dict[str, float]:
         cursor.execute(
             "SELECT percentile_cont(ARRAY[0.5, 0.95, 0.99]) WITHIN GROUP "
             "(ORDER BY extract(epoch FROM routed_at - received_at)) "
-            "FROM reviewapp_prediction WHERE external_id LIKE %s AND routed_at IS NOT NULL",
-            [prefix + "%"],
+            "FROM reviewapp_prediction "
+            "WHERE id > %s AND external_id LIKE %s AND routed_at IS NOT NULL",
+            [after, prefix + "%"],
         )
         (values,) = cursor.fetchone()
     return dict(zip(("p50", "p95", "p99"), (v * 1000 for v in values or (0, 0, 0)), strict=True))
@@ -408,6 +420,7 @@ def envelopes(count: int, prefix: str) -> list[dict]:
 
 
 def batch_phase(args, stack: Stack, token: str, prefix: str) -> dict:
+    after = newest_id()
     items = envelopes(args.predictions, prefix)
     bodies = [
         json.dumps({"predictions": items[i : i + args.batch_size]}).encode()
@@ -430,7 +443,7 @@ def batch_phase(args, stack: Stack, token: str, prefix: str) -> dict:
         for n in pool.map(post, bodies):
             accepted += n
     accepted_at = time.monotonic()
-    routed_at = wait_routed(prefix, accepted, args.timeout)
+    routed_at = wait_routed(prefix, accepted, args.timeout, after)
     return {
         "rows": accepted,
         "accept_s": accepted_at - started,
@@ -441,6 +454,7 @@ def batch_phase(args, stack: Stack, token: str, prefix: str) -> dict:
 
 
 def singles_phase(args, stack: Stack, token: str, prefix: str) -> dict:
+    after = newest_id()
     bodies = [json.dumps(e).encode() for e in envelopes(args.singles, prefix)]
     headers = {"Authorization": f"Token {token}", "Content-Type": "application/json"}
     lat: list[float] = []
@@ -458,7 +472,7 @@ def singles_phase(args, stack: Stack, token: str, prefix: str) -> dict:
     warm = [json.dumps(e).encode() for e in envelopes(args.concurrency * 2, prefix + "warm-")]
     with concurrent.futures.ThreadPoolExecutor(args.concurrency) as pool:
         list(pool.map(post, warm))
-    wait_routed(prefix, len(warm), args.timeout)
+    wait_routed(prefix, len(warm), args.timeout, after)
     lat.clear()
     cpu_before, wal_before = cpu_seconds(stack), wal_counters()
     started = time.monotonic()
@@ -466,12 +480,12 @@ def singles_phase(args, stack: Stack, token: str, prefix: str) -> dict:
         list(pool.map(post, bodies))
     accepted_at = time.monotonic()
     wal_after = wal_counters()
-    routed_at = wait_routed(prefix, len(bodies) + len(warm), args.timeout)
+    routed_at = wait_routed(prefix, len(bodies) + len(warm), args.timeout, after)
     cpu_after = cpu_seconds(stack)
     q = statistics.quantiles(lat, n=100, method="inclusive")
     return {
         "rows": len(bodies),
-        "routed_latency_ms": routed_latency_ms(prefix),
+        "routed_latency_ms": routed_latency_ms(prefix, after),
         "wal": wal_delta(wal_before, wal_after, accepted_at - started, len(bodies)),
         "errors": errors,
         "accept_s": accepted_at - started,
@@ -488,6 +502,7 @@ def singles_phase(args, stack: Stack, token: str, prefix: str) -> dict:
 
 def open_loop_phase(args, stack: Stack, token: str, prefix: str) -> dict:
     """Requests at a steady rate whatever the answers do; latency from the scheduled time."""
+    after = newest_id()
     count = int(args.open_rate * args.open_seconds)
     bodies = [json.dumps(e).encode() for e in envelopes(count, prefix)]
     headers = {"Authorization": f"Token {token}", "Content-Type": "application/json"}
@@ -515,7 +530,7 @@ def open_loop_phase(args, stack: Stack, token: str, prefix: str) -> dict:
         # pool drains the requests still queued.
         sent_s = time.perf_counter() - started
     wal_after = wal_counters()
-    wait_routed(prefix, len(bodies), args.timeout)
+    wait_routed(prefix, len(bodies), args.timeout, after)
     cpu_after = cpu_seconds(stack)
     q = statistics.quantiles(lat, n=100, method="inclusive")
     return {
@@ -527,7 +542,7 @@ def open_loop_phase(args, stack: Stack, token: str, prefix: str) -> dict:
         "p95_ms": q[94] * 1000,
         "p99_ms": q[98] * 1000,
         "max_ms": max(lat) * 1000,
-        "routed_latency_ms": routed_latency_ms(prefix),
+        "routed_latency_ms": routed_latency_ms(prefix, after),
         "wal": wal_delta(wal_before, wal_after, sent_s, len(bodies)),
         "cpu_ms_per_request": {
             k: (cpu_after[k] - cpu_before[k]) * 1000 / len(bodies) for k in cpu_after
