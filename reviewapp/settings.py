@@ -935,6 +935,9 @@ CELERY_BEAT_SCHEDULE["playbooks-action-item-reminders"] = {
 # payload retention policy (a governed model setting) applied with an export first.
 PAYLOAD_PARTITIONS_AHEAD = env_int("PAYLOAD_PARTITIONS_AHEAD", 3)
 PAYLOAD_RETENTION_CHUNK = env_int("PAYLOAD_RETENTION_CHUNK", 5000)
+# Seconds a whole month's DETACH waits for its lock on the payload table before the run
+# deletes that month's rows in chunks instead (ingest queues behind a waiting DETACH).
+PAYLOAD_DETACH_LOCK_TIMEOUT = env_float("PAYLOAD_DETACH_LOCK_TIMEOUT", 1.0)
 PAYLOAD_EXPORT_DIR = env_str("PAYLOAD_EXPORT_DIR", str(VAR_DIR / "exports" / "payload-retention"))
 CELERY_BEAT_SCHEDULE["payload-partitions-ensure"] = {
     "task": "failsafe.payload_partitions_ensure",

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import OperationalError, connection, transaction
 
 from reviewapp.core import clock
 from reviewapp.core.audit import Actor, audit_record
@@ -27,6 +27,7 @@ from reviewapp.models import MLModel, Prediction, PredictionPayload, partitions
 
 logger = logging.getLogger(__name__)
 MAINTENANCE = Actor.system("payload-maintenance")
+LOCK_NOT_AVAILABLE = "55P03"  # PostgreSQL: lock_timeout expired
 
 
 def payload_partitions_ensure(
@@ -87,9 +88,11 @@ def payload_retention_apply(
     model setting; null keeps payloads forever). Returns one summary per model that lost rows.
 
     For each model, the payload rows received before ``now - days`` are first exported
-    (JSONL, gzip, under PAYLOAD_EXPORT_DIR, with its sha256 and row count), then removed in
-    one transaction: on PostgreSQL a monthly partition every row of which is past its model's
-    retention is detached and dropped whole; the other expired rows are deleted in chunks. The
+    (JSONL, gzip, under PAYLOAD_EXPORT_DIR, with its sha256 and row count), then removed, a
+    short transaction per step: on PostgreSQL a monthly partition every row of which is past
+    its model's retention is detached and dropped whole (skipped, and its rows deleted in
+    chunks instead, if its lock is not granted within PAYLOAD_DETACH_LOCK_TIMEOUT); the
+    other expired rows are deleted in chunks, a transaction each. The
     predictions keep their routing record and get ``payload_removed_at``; one audit event per
     model names the count, months, export file and its sha256. A second run finds nothing.
     """
@@ -102,34 +105,37 @@ def payload_retention_apply(
             exports.append(export)
     if not exports:
         return []
-    with transaction.atomic():
+    # Each step commits on its own, so the payload table is never locked for longer than one
+    # partition's detach or one chunk's delete: ingest goes on while a run works through
+    # months of rows. A run cut short leaves rows that the next run exports and removes.
+    for export in exports:
         # The routing record stays; it only learns when its payload went (before any drop).
-        for export in exports:
+        with transaction.atomic():
             Prediction.objects.filter(
                 pk__in=_expired(export).values("prediction_id"), payload_removed_at__isnull=True
             ).update(payload_removed_at=now)
-        dropped = _drop_whole_partitions(exports)
-        summaries = []
-        for export in exports:
-            deleted = _delete_in_chunks(_expired(export))
-            summary = {
-                "model": export.model_slug,
-                "retention_days": (now - export.cutoff).days,
-                "cutoff": iso_utc(export.cutoff),
-                "count": export.count,
-                "deleted_rows": deleted,
-                "months": sorted(export.months),
-                "partitions_dropped": sorted(dropped),
-                "export": export.path,
-                "sha256": export.sha256,
-            }
-            audit_record(
-                actor=actor,
-                verb="queue.prediction_payload.removed",
-                target=MLModel(pk=export.model_id, slug=export.model_slug),
-                data=summary,
-            )
-            summaries.append(summary)
+    dropped = _drop_whole_partitions(exports)
+    summaries = []
+    for export in exports:
+        deleted = _delete_in_chunks(_expired(export))
+        summary = {
+            "model": export.model_slug,
+            "retention_days": (now - export.cutoff).days,
+            "cutoff": iso_utc(export.cutoff),
+            "count": export.count,
+            "deleted_rows": deleted,
+            "months": sorted(export.months),
+            "partitions_dropped": sorted(dropped),
+            "export": export.path,
+            "sha256": export.sha256,
+        }
+        audit_record(
+            actor=actor,
+            verb="queue.prediction_payload.removed",
+            target=MLModel(pk=export.model_id, slug=export.model_slug),
+            data=summary,
+        )
+        summaries.append(summary)
     for summary in summaries:
         logger.info(
             "Payload retention: %s rows of %s removed (export %s).",
@@ -195,7 +201,8 @@ def _delete_in_chunks(expired: Any) -> int:
     while keys := list(
         expired.order_by("prediction_id").values_list("prediction_id", flat=True)[:chunk]
     ):
-        count, _ = expired.filter(prediction_id__in=keys).delete()
+        with transaction.atomic():
+            count, _ = expired.filter(prediction_id__in=keys).delete()
         deleted += count
     return deleted
 
@@ -224,7 +231,25 @@ def _drop_whole_partitions(exports: list[RetentionExport]) -> list[str]:
             )
             if cursor.fetchone()[0]:
                 continue
+            if _detach_and_drop(cursor, name):
+                dropped.append(f"{month:%Y-%m}")
+    return dropped
+
+
+def _detach_and_drop(cursor: Any, name: str) -> bool:
+    """Detach and drop one partition in its own transaction. DETACH locks the whole payload
+    table, so it waits at most PAYLOAD_DETACH_LOCK_TIMEOUT for a long reader or writer (ingest
+    would queue behind a waiting DETACH); on a timeout the partition stays and its rows are
+    deleted in chunks. (DETACH ... CONCURRENTLY is not allowed beside a DEFAULT partition.)"""
+    timeout_ms = int(settings.PAYLOAD_DETACH_LOCK_TIMEOUT * 1000)
+    try:
+        with transaction.atomic():
+            cursor.execute(f"SET LOCAL lock_timeout = {timeout_ms}")
             cursor.execute(f'ALTER TABLE "{partitions.PAYLOAD_TABLE}" DETACH PARTITION "{name}"')
             cursor.execute(f'DROP TABLE "{name}"')
-            dropped.append(f"{month:%Y-%m}")
-    return dropped
+    except OperationalError as exc:
+        if getattr(exc.__cause__, "sqlstate", None) != LOCK_NOT_AVAILABLE:
+            raise
+        logger.warning("Payload retention: %s was busy; its rows are deleted in chunks.", name)
+        return False
+    return True

@@ -8,11 +8,12 @@ import datetime as dt
 import gzip
 import hashlib
 import json
+import threading
 from pathlib import Path
 from unittest import mock
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 from django.test import override_settings
 
 from reviewapp.core.audit import Actor
@@ -21,6 +22,7 @@ from reviewapp.governance import services as governance
 from reviewapp.governance.replay import routing_replay
 from reviewapp.governance.services.documents import validate_model_settings
 from reviewapp.models import MLModel, Prediction, PredictionPayload, ReviewItem, partitions
+from reviewapp.services import payloads
 from reviewapp.services.ingest import prediction_batch_ingest
 from reviewapp.services.payloads import payload_partitions_ensure, payload_retention_apply
 from reviewapp.services.routing import predictions_route
@@ -313,6 +315,85 @@ def test_the_retention_is_a_governed_model_setting(fraud_model):
     assert event.after["payload_retention_days"] == 90
 
 
+# --- retention beside ingest (PostgreSQL: DETACH locks the whole payload table) -------------
+def _ingest_elsewhere(model: MLModel, external_id: str, seconds: float) -> bool:
+    """Ingest one prediction from another connection; whether it committed within ``seconds``."""
+    done = threading.Event()
+
+    def run() -> None:
+        try:
+            ingest(model, 1, external_id)
+            done.set()
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    if not done.wait(seconds):
+        return False  # still waiting on a lock: left to finish when the run commits
+    thread.join()
+    return True
+
+
+@PG
+@pytest.mark.django_db(transaction=True)
+def test_ingest_goes_on_while_a_retention_run_deletes(fraud_model, export_dir):
+    """Each step commits on its own: after a whole month is detached and dropped, the run
+    holds no lock on the payload table while it deletes the remaining rows in chunks."""
+    whole = ingest(fraud_model, 3, "whole")
+    month = partitions.month_start(age(whole, 120))
+    with connection.cursor() as cursor:
+        partitions.create_month_partition(cursor, month)
+    age(ingest(fraud_model, 2, "default"), 40)  # no partition of its own: chunk deletes
+    MLModel.objects.filter(pk=fraud_model.pk).update(payload_retention_days=30)
+    seen: list[bool] = []
+    delete_in_chunks = payloads._delete_in_chunks
+
+    def deleting(expired):
+        seen.append(_ingest_elsewhere(fraud_model, f"during-{len(seen)}", seconds=5))
+        return delete_in_chunks(expired)
+
+    with mock.patch.object(payloads, "_delete_in_chunks", deleting):
+        [summary] = payload_retention_apply()
+    assert summary["partitions_dropped"] == [f"{month:%Y-%m}"] and summary["deleted_rows"] == 2
+    assert seen == [True]
+    assert Prediction.objects.filter(external_id="during-0-0").exists()
+
+
+@PG
+@pytest.mark.django_db(transaction=True)
+def test_a_month_whose_lock_is_busy_is_deleted_in_chunks_instead(fraud_model, export_dir):
+    ids = ingest(fraud_model, 3)
+    month = partitions.month_start(age(ids, 120))
+    with connection.cursor() as cursor:
+        partitions.create_month_partition(cursor, month)
+    MLModel.objects.filter(pk=fraud_model.pk).update(payload_retention_days=30)
+    locked, release = threading.Event(), threading.Event()
+
+    def reader() -> None:  # a long export or report reading the payload table
+        try:
+            with transaction.atomic(), connection.cursor() as cursor:
+                cursor.execute(f"LOCK TABLE {partitions.PAYLOAD_TABLE} IN ACCESS SHARE MODE")
+                locked.set()
+                release.wait(10)
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=reader, daemon=True)
+    thread.start()
+    assert locked.wait(5)
+    try:
+        with override_settings(PAYLOAD_DETACH_LOCK_TIMEOUT=0.2):
+            [summary] = payload_retention_apply()
+    finally:
+        release.set()
+        thread.join()
+    assert summary["partitions_dropped"] == [] and summary["deleted_rows"] == 3
+    assert month in _partitions()
+    assert PredictionPayload.objects.count() == 0
+    assert Prediction.objects.filter(payload_removed_at__isnull=False).count() == 3
+
+
 # --- the migration ----------------------------------------------------------------------------
 @pytest.mark.django_db(transaction=True)
 def test_the_migration_moves_existing_payloads_and_reverses():
@@ -346,7 +427,8 @@ def test_the_migration_moves_existing_payloads_and_reverses():
     executor.migrate(before)
     back = executor.loader.project_state(before).apps.get_model("reviewapp", "Prediction")
     assert back.objects.get(external_id="e").input == {"amount": 3}
-    MigrationExecutor(connection).migrate(after)
+    latest = MigrationExecutor(connection)  # every app's newest state, for the tests after
+    latest.migrate(latest.loader.graph.leaf_nodes())
 
 
 # --- the partition key follows the prediction (payload lookups prune by it) -------------------
