@@ -138,21 +138,27 @@ class PredictionQuerySet(models.QuerySet):
         return created
 
 
-def payload_subqueries(names: Any, *, outer: str) -> dict[str, models.Subquery]:
+def payload_subqueries(
+    names: Any, *, outer: str, received_at: str | None = None
+) -> dict[str, models.Subquery]:
     """``payload_<name>``: a scalar subquery per payload field, for a query whose ``outer``
-    column is the prediction id (``pk`` on predictions, ``prediction_id`` on review items).
+    column is the prediction id (``pk`` on predictions, ``prediction_id`` on review items)
+    and whose ``received_at`` column is the prediction's receipt time (``received_at`` on
+    predictions, ``prediction__received_at`` on review items that join their prediction).
 
     On PostgreSQL several fields come as one subquery (``payload_values``, a jsonb object):
     each subquery is planned against every monthly partition, so one instead of four keeps a
     detail page's planning time a quarter as long as months accumulate."""
     names = list(names)
     rows = PredictionPayload.objects.filter(prediction_id=models.OuterRef(outer))
-    if outer == "pk":
-        # The partition key too, on a query of predictions: PostgreSQL then probes one month's
-        # index per row at run time instead of every month's (routing reads signals this way
-        # for each row of a chunk). The payload's received_at is the prediction's copy, kept
-        # equal by ingest, save() and update().
-        rows = rows.filter(received_at=models.OuterRef("received_at"))
+    if received_at is None and outer == "pk":
+        received_at = "received_at"
+    if received_at is not None:
+        # The partition key too: PostgreSQL then probes one month's index per row at run time
+        # instead of every month's (routing reads signals this way for each row of a chunk).
+        # The payload's received_at is the prediction's copy, kept equal by ingest, save()
+        # and update().
+        rows = rows.filter(received_at=models.OuterRef(received_at))
     if len(names) > 1 and connection.vendor == "postgresql":
         values = JSONObject(**{name: name for name in names})
         return {

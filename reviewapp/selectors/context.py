@@ -36,7 +36,11 @@ def review_item_for_page(item_id: int, *, user: Any = None) -> ReviewItem | None
             "model", "prediction", "prediction__policy_version", "claimed_by", "assigned_by"
         )
         # The payload (side table) in the same query: the page reads all four fields.
-        .annotate(**payload_subqueries(PAYLOAD_DEFAULTS, outer="prediction_id"))
+        .annotate(
+            **payload_subqueries(
+                PAYLOAD_DEFAULTS, outer="prediction_id", received_at="prediction__received_at"
+            )
+        )
         .filter(pk=item_id)
         .first()
     )
