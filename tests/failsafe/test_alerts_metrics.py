@@ -3,6 +3,8 @@ and the Prometheus alerting rules shipped in docs/."""
 
 from __future__ import annotations
 
+import json
+import re
 from pathlib import Path
 
 import pytest
@@ -116,6 +118,19 @@ def test_the_fail_safe_families_cost_a_fixed_number_of_queries(
     scrape(client)  # warm up
     with django_assert_max_num_queries(12):
         scrape(client)
+
+
+@pytest.mark.django_db
+def test_every_metric_a_rule_reads_is_exposed(client, fraud_model, monitors_hook):
+    """A rule over a metric that /metrics does not serve would never fire."""
+    doc = yaml.safe_load(RULES.read_text())
+    named = set()
+    for group in doc["groups"]:
+        for rule in group["rules"]:
+            text = rule["expr"] + json.dumps(rule.get("annotations", {}))
+            named |= set(re.findall(r"\bfailsafe_[a-z_]+", text))
+    assert {"failsafe_inbox_oldest_age_seconds", "failsafe_inbox_waiting"} <= named
+    assert named <= set(scrape(client))
 
 
 def test_every_default_monitor_has_a_prometheus_rule():
