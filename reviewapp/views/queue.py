@@ -204,8 +204,19 @@ def _nothing_waiting(
     request: HttpRequest, within: WorkingFilter | None, done: int | None
 ) -> HttpResponse:
     """Back to the queue (with the filter worked through) saying why there is no item."""
-    if not pool_model_ids(request.user) and not is_lead(request.user):
-        messages.info(request, _("You are not in any reviewer pool yet. Ask a lead to add you."))
+    if not pool_model_ids(request.user):
+        if is_lead(request.user):
+            messages.info(
+                request,
+                _(
+                    "You are in no reviewer pool, so no item is yours to claim. Add yourself "
+                    "to a model's pool on the Pools page to review its items."
+                ),
+            )
+        else:
+            messages.info(
+                request, _("You are not in any reviewer pool yet. Ask a lead to add you.")
+            )
     elif reviewer_notices(request.user):
         pass  # the queue page says why (paused, qualifying, a guideline to read)
     elif within is not None:

@@ -474,3 +474,19 @@ def test_defer_form_says_where_an_untimed_deferral_goes(client, pooled_reviewer,
         "Without a time, it goes back to the queue behind the others, and you will not get it "
         "again for 45 minutes." in html
     )
+
+
+def test_start_reviewing_tells_a_lead_outside_every_pool_how_to_join(
+    client, lead, reviewer, fraud_model
+):
+    """A lead in no pool has nothing to claim however full the queue: the page says why and
+    what to do, not "well done"; a reviewer in no pool is told to ask a lead."""
+    make_items(fraud_model, 2)
+    login(client, lead)
+    page = client.post("/queue/next/", follow=True).content.decode()
+    assert "You are in no reviewer pool" in page and "Pools page" in page
+    assert "Well done" not in page
+    assert not ReviewItem.objects.filter(status=S.CLAIMED).exists()
+    login(client, reviewer)
+    page = client.post("/queue/next/", follow=True).content.decode()
+    assert "Ask a lead to add you" in page and "Well done" not in page
