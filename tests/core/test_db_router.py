@@ -3,11 +3,13 @@
 Test settings always define the ``replica`` alias as a test mirror of ``default``: a second
 connection to the same test database. Tests that read through it commit their rows
 (``transaction=True``) and name both databases; inside a test's wrapping transaction the
-router reads the primary, which the last tests check too.
+router reads the primary, which the last tests check too. The last test makes the replica lag:
+its connection keeps an old snapshot while the primary moves on.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import os
@@ -17,6 +19,7 @@ import sys
 import pytest
 from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connections, transaction
+from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
@@ -274,3 +277,59 @@ def test_the_producers_api_reads_the_primary(api, fraud_model, reviewer):
     assert record.status_code == 200 and feed.status_code == 200
     assert [d["item_id"] for d in feed.json()["results"]] == [item.pk]
     assert _reading(reads.default, "reviewapp_decision") and reads.replica == []
+
+
+# --- a replica that lags ------------------------------------------------------------------------
+@contextlib.contextmanager
+def _replica_frozen_here():
+    """The replica's connection keeps the snapshot of this moment until the block ends: a
+    replica lagging by the block's length. PostgreSQL takes a REPEATABLE READ transaction's
+    snapshot at its first statement, so the primary's later commits stay invisible to it."""
+    with transaction.atomic(using=REPLICA), connections[REPLICA].cursor() as cursor:
+        cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        cursor.execute("SELECT count(*) FROM reviewapp_reviewitem")
+        yield
+
+
+def _export_ids(client) -> list[int]:
+    response = client.get(reverse("delivery:export"), {"download": "1", "format": "jsonl"})
+    assert response.status_code == 200
+    return [
+        json.loads(line)["decision_id"]
+        for line in b"".join(response.streaming_content).splitlines()
+    ]
+
+
+@committed
+def test_with_a_lagging_replica_pages_show_old_figures_and_claims_and_the_feed_are_current(
+    client, api, fraud_model, reviewer
+):
+    if connections[DEFAULT_DB_ALIAS].vendor != "postgresql":
+        pytest.skip("a frozen snapshot on a second connection needs PostgreSQL")
+    [early] = make_items(fraud_model, 1, prefix="early")
+    lead = UserFactory(username="lee", roles=["lead"])
+    engineer = Client()
+    engineer.force_login(UserFactory(username="sam", roles=["engineer"]))
+    client.force_login(lead)
+    with _replica_frozen_here():
+        [late] = make_items(fraud_model, 1, prefix="late")
+        # The dashboard reads the replica: one item waiting, as when the replica froze.
+        page = client.get(reverse("dashboards:overview"))
+        assert page.status_code == 200 and page.context["queue_total"] == 1
+        # Claims read the primary: the reviewer gets the item the replica has not seen yet.
+        decide(review_item_claim_next(user=reviewer), reviewer, "accept")
+        second = review_item_claim_next(user=reviewer)
+        assert second is not None and second.pk == late.pk
+        decide(second, reviewer, "accept")
+        Decision.objects.update(deliver_after=timezone.now() - dt.timedelta(minutes=5))
+        # The producers' feed reads the primary: both decisions, at once.
+        feed = api.get("/api/v1/decisions")
+        assert feed.status_code == 200
+        assert [d["item_id"] for d in feed.json()["results"]] == [early.pk, late.pk]
+        # The label export reads the replica: neither decision yet ("comes in the next export").
+        assert _export_ids(engineer) == []
+    # The replica caught up: the export has both, the dashboard an empty queue.
+    assert _export_ids(engineer) == list(
+        Decision.objects.order_by("pk").values_list("pk", flat=True)
+    )
+    assert client.get(reverse("dashboards:overview")).context["queue_total"] == 0
