@@ -70,6 +70,16 @@ def _reading(statements: list[str], table: str) -> list[str]:
     return [sql for sql in statements if sql.lstrip().upper().startswith(reads) and table in sql]
 
 
+def _export_ids(client) -> list[int]:
+    """The decision ids of the label export (JSONL) as ``client`` downloads it."""
+    response = client.get(reverse("delivery:export"), {"download": "1", "format": "jsonl"})
+    assert response.status_code == 200
+    return [
+        json.loads(line)["decision_id"]
+        for line in b"".join(response.streaming_content).splitlines()
+    ]
+
+
 @pytest.fixture
 def reviewer(fraud_model):
     user = UserFactory(username="ana", roles=["reviewer"])
@@ -198,12 +208,8 @@ def test_label_export_streams_from_the_replica(client, fraud_model, reviewer):
     Decision.objects.update(deliver_after=timezone.now() - dt.timedelta(minutes=5))
     client.force_login(engineer)
     with Captured() as export:
-        response = client.get(reverse("delivery:export"), {"download": "1", "format": "jsonl"})
-        assert response.status_code == 200
-        rows = [json.loads(line) for line in b"".join(response.streaming_content).splitlines()]
-    assert [row["decision_id"] for row in rows] == list(
-        Decision.objects.values_list("pk", flat=True)
-    )
+        exported = _export_ids(client)
+    assert exported == list(Decision.objects.values_list("pk", flat=True))
     assert _reading(export.replica, "reviewapp_decision")
     assert not _reading(export.default, "reviewapp_decision")
 
@@ -289,15 +295,6 @@ def _replica_frozen_here():
         cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
         cursor.execute("SELECT count(*) FROM reviewapp_reviewitem")
         yield
-
-
-def _export_ids(client) -> list[int]:
-    response = client.get(reverse("delivery:export"), {"download": "1", "format": "jsonl"})
-    assert response.status_code == 200
-    return [
-        json.loads(line)["decision_id"]
-        for line in b"".join(response.streaming_content).splitlines()
-    ]
 
 
 @committed
